@@ -1,0 +1,152 @@
+"""Embedding throughput: semcode's Embedder.embed_batch pipeline vs raw llama-cpp-python, same run.
+
+Usage: python bench/bench_embed.py [--model PATH] [--chunks 1000] [--threads N] [--batch 32] [--rounds 1]
+
+The texts are real code: function sources from the Python standard library (ast, deterministic order).
+Both sides load the same GGUF with the same settings (n_ctx = n_batch = n_ubatch, flash attention,
+threads); batches are timed alternately (engine first on even batches, raw first on odd ones) so
+that drift in machine load hits both sides alike. Output goes to stdout (this is a tool, not the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import io
+import os
+import platform
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.config import EngineConfig  # noqa: E402
+from engine.models import load_embedder  # noqa: E402
+from engine.models.llama import LlamaEmbedder, quiet_llama_logs  # noqa: E402
+
+
+def stdlib_functions(count: int, min_chars: int = 120, max_chars: int = 1500) -> list[str]:
+    """Function sources from the stdlib, in sorted file order: the same list on every run."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    out: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        if "test" in path.parts or "site-packages" in path.parts or "idlelib" in path.parts:
+            continue
+        try:
+            source = path.read_text(encoding="utf-8")
+            tree = ast.parse(source)
+        except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                text = ast.get_source_segment(source, node)
+                if text and min_chars <= len(text) <= max_chars:
+                    out.append(text)
+                    if len(out) >= count:
+                        return out
+    return out
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+@dataclass
+class Side:
+    name: str
+    seconds: float = 0.0
+
+    def rate(self, tokens: int) -> float:
+        return tokens / self.seconds if self.seconds else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="GGUF file (default: the provisioned all-MiniLM-L6-v2)")
+    ap.add_argument("--chunks", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=0, help="0 = physical cores")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--raw-mode", choices=("list", "single"), default="list",
+                    help="raw side: Llama.embed(batch) or one Llama.embed(text) per text")  # fmt: skip
+    args = ap.parse_args()
+
+    config = EngineConfig(model_path=args.model, threads=args.threads, batch_size=args.batch)
+    embedder = load_embedder(config)
+    assert isinstance(embedder, LlamaEmbedder)
+    model_path = embedder.info.path
+    n_ctx = embedder.n_ctx
+    threads = config.effective_threads()
+
+    import llama_cpp
+
+    quiet_llama_logs()
+    with contextlib.redirect_stderr(io.StringIO()):
+        raw = llama_cpp.Llama(
+            model_path=model_path, embedding=True, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
+            n_threads=threads, n_threads_batch=threads, flash_attn=True, verbose=True,
+        )  # fmt: skip
+    raw.verbose = False  # verbose=True only to keep llama-cpp-python's hands off fd 1, as the engine does
+
+    texts = stdlib_functions(args.chunks)
+    tokens_each = [embedder.count_tokens(t) for t in texts]
+    fits = [t for t, n in zip(texts, tokens_each, strict=True) if n <= n_ctx]  # raw would cut the others
+    tokens = sum(n for n in tokens_each if n <= n_ctx)
+    batches = [fits[i : i + args.batch] for i in range(0, len(fits), args.batch)]
+
+    # warm-up: page the weights in, build the graphs
+    list(embedder.embed_batch(batches[0]))
+    raw.embed(batches[0])
+
+    engine_side, raw_side = Side("engine Embedder.embed_batch"), Side(f"raw Llama.embed ({args.raw_mode})")
+
+    def run_engine(batch: list[str]) -> None:
+        for _ in embedder.embed_batch(batch, batch_size=args.batch):
+            pass
+
+    def run_raw(batch: list[str]) -> None:
+        if args.raw_mode == "list":
+            raw.embed(batch, normalize=True)
+        else:
+            for text in batch:
+                raw.embed(text, normalize=True)
+
+    for r in range(args.rounds):
+        for i, batch in enumerate(batches):
+            order = [(engine_side, run_engine), (raw_side, run_raw)]
+            if (i + r) % 2:
+                order.reverse()
+            for side, fn in order:
+                t0 = time.perf_counter()
+                fn(batch)
+                side.seconds += time.perf_counter() - t0
+
+    total_tokens = tokens * args.rounds
+    print(f"machine: {os.cpu_count()} logical cores, {cpu_model()}, {platform.platform()}")
+    print(f"python {platform.python_version()}, llama-cpp-python {llama_cpp.__version__}")
+    print(
+        f"model: {Path(model_path).name} ({os.path.getsize(model_path) / 1e6:.1f} MB), dim "
+        f"{embedder.info.dimension}, pooling {embedder.info.pooling}"
+    )
+    print(f"settings: n_ctx=n_batch=n_ubatch={n_ctx}, flash_attn=on, threads={threads}, batch={args.batch}")
+    print(
+        f"texts: {len(fits)} stdlib functions ({len(texts) - len(fits)} over {n_ctx} tokens skipped), "
+        f"{tokens:,} tokens, {tokens / max(1, len(fits)):.0f} tokens/text, rounds={args.rounds}"
+    )
+    for side in (engine_side, raw_side):
+        print(f"{side.name:36s} {side.rate(total_tokens):8,.0f} tokens/s  ({side.seconds:.1f} s)")
+    print(f"ratio engine/raw: {engine_side.rate(total_tokens) / raw_side.rate(total_tokens):.3f}")
+    embedder.close()
+    raw.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+// @ts-check
+import eslint from "@eslint/js";
+import globals from "globals";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["out/**", "node_modules/**", ".ci-cache/**", "test/fixture/**", "test/e2e/.tmp/**"] },
+  eslint.configs.recommended,
+  {
+    files: ["src/**/*.ts"],
+    extends: [...tseslint.configs.strictTypeChecked],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+      curly: "error",
+      eqeqeq: ["error", "smart"],
+    },
+  },
+  {
+    files: ["test/**/*.mjs", "scripts/**/*.mjs", "eslint.config.mjs"],
+    languageOptions: { globals: { ...globals.node } },
+  },
+);

@@ -1,0 +1,137 @@
+"""Engine settings: one validated dataclass, built from a plain dict (CLI flags, LSP settings, MCP)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    # vendored, generated and tool directories
+    ".git/", ".hg/", ".svn/", "node_modules/", "bower_components/", "vendor/", "third_party/",
+    "__pycache__/", ".venv/", "venv/", ".tox/", ".nox/", ".mypy_cache/", ".pytest_cache/",
+    ".ruff_cache/", "dist/", "build/", "target/", "out/", ".next/", ".nuxt/", "coverage/",
+    ".idea/", ".vscode-test/", "*.egg-info/", "site-packages/",
+    # generated and minified files
+    "*.min.js", "*.min.css", "*.map", "*.lock", "package-lock.json", "*.pb.go", "*_pb2.py",
+    # secrets: never read into an index
+    ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", "*.keystore",
+    ".npmrc", ".pypirc", ".netrc", "credentials*", "secrets.*",
+)
+
+
+def cache_root() -> Path:
+    """Where semcode keeps models and indexes: ``$SEMCODE_CACHE_DIR`` or the XDG user cache dir."""
+    override = os.environ.get("SEMCODE_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("semcode", appauthor=False))
+
+
+def workspace_key(root: Path) -> str:
+    """A directory name for a workspace: readable prefix plus a hash of its absolute path."""
+    resolved = str(root.resolve())
+    digest = hashlib.sha256(resolved.encode()).hexdigest()[:16]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in root.resolve().name)[:40]
+    return f"{name or 'root'}-{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    model_path: str | None = None  # a GGUF embedding model; None = the bundled all-MiniLM-L6-v2
+    query_prefix: str | None = None  # None = the model's known prefix (see models.registry)
+    document_prefix: str | None = None
+    threads: int = 0  # 0 = physical cores
+    batch_size: int = 32
+    include: tuple[str, ...] = ()  # gitignore-style patterns; empty = every file
+    exclude: tuple[str, ...] = ()  # added to DEFAULT_EXCLUDES, .gitignore and .semcodeignore
+    max_file_size: int = 1_000_000  # bytes; larger files are skipped
+    hybrid: bool = True  # fuse full-text (BM25) results with vector results
+    index_dir: str | None = None  # None = <cache>/indexes/<workspace key>
+    vector_index_min_rows: int = 20_000  # build an IVF index once the table has this many rows
+    memory_limit_mb: int = 0  # 0 = adapt to system memory pressure only
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> EngineConfig:
+        """Build from user settings. Unknown keys and bad values raise ConfigError naming them."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ConfigError(f"settings must be an object, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        aliases = {"model": "model_path", "modelPath": "model_path", "maxFileSize": "max_file_size",
+                   "queryPrefix": "query_prefix", "documentPrefix": "document_prefix",
+                   "batchSize": "batch_size", "indexDir": "index_dir",
+                   "vectorIndexMinRows": "vector_index_min_rows", "memoryLimitMb": "memory_limit_mb"}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            name = aliases.get(key, key)
+            if name not in known:
+                raise ConfigError(f"unknown setting '{key}' (known: {', '.join(sorted(known))})")
+            values[name] = value
+        config = cls()
+        try:
+            config = replace(config, **{k: _coerce(k, v) for k, v in values.items()})
+        except TypeError as exc:  # pragma: no cover - replace() rejects only unknown names
+            raise ConfigError(str(exc)) from exc
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.threads < 0:
+            raise ConfigError(f"threads must be >= 0, got {self.threads}")
+        if not 1 <= self.batch_size <= 4096:
+            raise ConfigError(f"batch_size must be between 1 and 4096, got {self.batch_size}")
+        if self.max_file_size < 1:
+            raise ConfigError(f"max_file_size must be a positive number of bytes, got {self.max_file_size}")
+        if self.vector_index_min_rows < 256:
+            raise ConfigError("vector_index_min_rows must be at least 256")
+        if self.memory_limit_mb < 0:
+            raise ConfigError("memory_limit_mb must be >= 0")
+
+    def index_path(self, workspace: Path) -> Path:
+        if self.index_dir:
+            return Path(self.index_dir).expanduser()
+        return cache_root() / "indexes" / workspace_key(workspace)
+
+    def effective_threads(self) -> int:
+        if self.threads:
+            return self.threads
+        try:
+            import psutil
+
+            return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+        except ImportError:  # pragma: no cover
+            return max(1, os.cpu_count() or 1)
+
+
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model_path": (str, type(None)), "query_prefix": (str, type(None)),
+    "document_prefix": (str, type(None)), "threads": int, "batch_size": int,
+    "max_file_size": int, "hybrid": bool, "index_dir": (str, type(None)),
+    "vector_index_min_rows": int, "memory_limit_mb": int,
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in ("include", "exclude"):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name} must be a list of glob patterns")
+        return tuple(value)
+    expected = _TYPES[name]
+    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+        want = expected.__name__ if isinstance(expected, type) else " or ".join(
+            "null" if t is type(None) else t.__name__ for t in expected)
+        raise ConfigError(f"setting '{name}' must be {want}, got {value!r}")
+    if name == "model_path" and value == "":
+        return None
+    return value
+

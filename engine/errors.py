@@ -1,0 +1,66 @@
+"""Precise exceptions raised by the engine.
+
+Every error carries a message meant for a human: what went wrong, which file, and the fix.
+Callers (CLI, language server, MCP server) show ``str(err)`` as is.
+"""
+
+from __future__ import annotations
+
+
+class SemcodeError(Exception):
+    """Base class of every expected semcode failure (never a bug)."""
+
+
+class ConfigError(SemcodeError):
+    """A setting has an invalid value."""
+
+
+class ModelError(SemcodeError):
+    """The embedding model cannot be used."""
+
+
+class ModelNotFoundError(ModelError):
+    """The configured model file does not exist."""
+
+
+class NotGGUFError(ModelError):
+    """The file is not a GGUF file (wrong magic)."""
+
+
+class TruncatedModelError(ModelError):
+    """The GGUF file is shorter than its header says (interrupted download or copy)."""
+
+
+class NotEmbeddingModelError(ModelError):
+    """The GGUF file is a model that cannot produce embeddings (a generative LLM, say)."""
+
+
+class ModelConversionError(ModelError):
+    """The default model could not be converted to GGUF."""
+
+
+class DependencyMissingError(SemcodeError):
+    """An optional heavy dependency is not installed."""
+
+
+class StoreError(SemcodeError):
+    """The on-disk index cannot be read or written."""
+
+
+class IndexLockedError(StoreError):
+    """Another process is writing the same index."""
+
+
+class IndexCancelledError(SemcodeError):
+    """Indexing was cancelled by the caller."""
+
+
+class SourceFileError(SemcodeError):
+    """A source file cannot be indexed (binary, too large, undecodable, unreadable)."""
+
+
+def missing_dependency(module: str, package: str) -> DependencyMissingError:
+    return DependencyMissingError(
+        f"the Python module '{module}' is not installed: run `pip install {package}` "
+        "(or `pip install semcode`, which brings every dependency)"
+    )

@@ -1,0 +1,214 @@
+"""Incremental indexing: walk, detect changes, chunk, embed what is new, write atomically per batch.
+
+A file whose size and mtime are unchanged is not read; one whose content hash is unchanged is not
+chunked; a chunk whose text hash was embedded before (anywhere, any time) takes its vector from the
+cache. Every write covers whole files, so cancelling or crashing leaves each file either fully old or
+fully new.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import chunk_file, language_for_path
+from .config import EngineConfig
+from .errors import SourceFileError
+from .files import SourceFile, read_source, source_file, walk
+from .lexical import document_terms
+from .memory import MemoryMonitor, Pressure
+from .models.base import Embedder
+from .records import Chunk, IndexProgress, IndexStats, text_hash
+from .store import ChunkStore, FileRecord
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[IndexProgress], None]
+WRITE_BATCH_CHUNKS = 256  # chunks held in memory before a write; shrinks under memory pressure
+HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk header and prefix
+
+
+class VectorCache:
+    """In-memory LRU of text hash -> vector in front of the store's persistent cache."""
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, key: str) -> np.ndarray | None:
+        vector = self._items.get(key)
+        if vector is not None:
+            self._items.move_to_end(key)
+        return vector
+
+    def put(self, key: str, vector: np.ndarray) -> None:
+        self._items[key] = vector
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def shrink(self, capacity: int) -> None:
+        self.capacity = capacity
+        while len(self._items) > capacity:
+            self._items.popitem(last=False)
+
+
+@dataclass(slots=True)
+class _Pending:
+    files: list[FileRecord] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+class Indexer:
+    def __init__(self, root: Path, config: EngineConfig, store: ChunkStore, embedder: Embedder,
+                 *, monitor: MemoryMonitor | None = None, cache: VectorCache | None = None) -> None:
+        self.root = root
+        self.config = config
+        self.store = store
+        self.embedder = embedder
+        self.monitor = monitor or MemoryMonitor(config.memory_limit_mb)
+        self.cache = cache or VectorCache()
+        self.max_chunk_tokens = max(64, embedder.info.context_length - HEADER_TOKEN_BUDGET)
+
+    # ----------------------------------------------------------------- entry points
+    def index_all(self, progress: ProgressCallback | None = None,
+                  cancel: threading.Event | None = None) -> IndexStats:
+        """Bring the whole workspace up to date."""
+        started = time.perf_counter()
+        stats = IndexStats()
+        files = list(walk(self.root, self.config, stats.skipped))
+        manifest = self.store.manifest()
+        present = {f.path for f in files}
+        removed = [p for p in manifest if p not in present]
+        self._run(files, removed, manifest, stats, progress, cancel)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def index_paths(self, rel_paths: Iterable[str], progress: ProgressCallback | None = None,
+                    cancel: threading.Event | None = None) -> IndexStats:
+        """Re-index just these files: changed, created, deleted or now ignored."""
+        started = time.perf_counter()
+        stats = IndexStats()
+        manifest = self.store.manifest()
+        files: list[SourceFile] = []
+        removed: list[str] = []
+        for rel in dict.fromkeys(rel_paths):
+            found = source_file(self.root, rel, self.config)
+            if found is not None:
+                files.append(found)
+            elif rel in manifest:
+                removed.append(rel)
+            else:  # a directory that was deleted or renamed: drop everything below it
+                removed.extend(p for p in manifest if p.startswith(rel.rstrip("/") + "/"))
+        self._run(files, removed, manifest, stats, progress, cancel, force_read=True)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    # ----------------------------------------------------------------- the pipeline
+    def _run(self, files: Sequence[SourceFile], removed: list[str], manifest: dict[str, FileRecord],
+             stats: IndexStats, progress: ProgressCallback | None, cancel: threading.Event | None,
+             *, force_read: bool = False) -> None:
+        stats.files_seen = len(files)
+        total = len(files)
+        pending = _Pending(removed=list(removed))
+        stats.files_deleted = len(removed)
+        touched: list[FileRecord] = []
+        report = progress or (lambda _p: None)
+        report(IndexProgress(0, total, message=f"0/{total} files"))
+        for done, file in enumerate(files, 1):
+            if cancel is not None and cancel.is_set():
+                stats.cancelled = True
+                break
+            old = manifest.get(file.path)
+            if not force_read and old and old.size == file.size and old.mtime_ns == file.mtime_ns:
+                stats.files_unchanged += 1
+            else:
+                self._read_and_chunk(file, old, pending, touched, stats)
+            if len(pending.chunks) >= self.monitor.pending_limit(WRITE_BATCH_CHUNKS) or len(pending.files) >= 200:
+                self._flush(pending, stats)
+                pending = _Pending()
+            if done == total or done % 10 == 0:
+                report(IndexProgress(done, total, current=file.path, message=f"{done}/{total} files"))
+        self._flush(pending, stats)
+        if touched:
+            self.store.touch_files(touched)
+        stats.chunks_total = self.store.count_chunks()
+
+    def _read_and_chunk(self, file: SourceFile, old: FileRecord | None, pending: _Pending,
+                        touched: list[FileRecord], stats: IndexStats) -> None:
+        try:
+            text = read_source(file, self.config.max_file_size)
+        except FileNotFoundError:  # deleted between the walk and now
+            log.info("skipped %s: deleted while indexing", file.path)
+            if old:
+                pending.removed.append(file.path)
+                stats.files_deleted += 1
+            return
+        except SourceFileError as exc:
+            log.info("skipped %s", exc)
+            stats.files_skipped += 1
+            stats.skipped.append((file.path, str(exc).removeprefix(file.path + ": ")))
+            if old:  # it was indexed before and is no longer indexable: drop its rows
+                pending.removed.append(file.path)
+            return
+        content_hash = text_hash(text)
+        record = FileRecord(file.path, file.size, file.mtime_ns, content_hash, 0)
+        if old and old.content_hash == content_hash:
+            stats.files_unchanged += 1
+            if (old.size, old.mtime_ns) != (file.size, file.mtime_ns):
+                touched.append(FileRecord(file.path, file.size, file.mtime_ns, content_hash, old.chunk_count))
+            return
+        language = language_for_path(file.path) or "text"
+        try:
+            chunks = chunk_file(file.path, text, max_tokens=self.max_chunk_tokens,
+                                count_tokens=self.embedder.count_tokens)
+        except Exception as exc:  # noqa: BLE001 - one odd file must not stop the index
+            log.warning("could not chunk %s (%s): %s", file.path, language, exc)
+            stats.files_skipped += 1
+            stats.skipped.append((file.path, f"chunking failed: {exc}"))
+            return
+        stats.files_indexed += 1
+        pending.files.append(FileRecord(record.path, record.size, record.mtime_ns, content_hash, len(chunks)))
+        pending.chunks.extend(chunks)
+
+    def _flush(self, pending: _Pending, stats: IndexStats) -> None:
+        if not pending.files and not pending.removed:
+            return
+        chunks = pending.chunks
+        hashes = [c.hash for c in chunks]
+        vectors: dict[str, np.ndarray] = {}
+        for key in hashes:
+            hit = self.cache.get(key)
+            if hit is not None:
+                vectors[key] = hit
+        vectors.update(self.store.cached_vectors(k for k in hashes if k not in vectors))
+        unique_missing = list({c.hash: c for c in chunks if c.hash not in vectors}.values())
+        new_vectors: dict[str, np.ndarray] = {}
+        if unique_missing:
+            batch_size = self.monitor.batch_size(self.config.batch_size)
+            texts = [c.embed_text for c in unique_missing]
+            offset = 0
+            for batch in self.embedder.embed_batch(texts, batch_size=batch_size):
+                for row in batch:
+                    new_vectors[unique_missing[offset].hash] = row
+                    offset += 1
+            stats.chunks_embedded += len(unique_missing)
+        stats.chunks_cached += len(chunks) - len(unique_missing)
+        vectors.update(new_vectors)
+        for key, vector in vectors.items():
+            self.cache.put(key, vector)
+        if self.monitor.read().pressure >= Pressure.ELEVATED:
+            self.cache.shrink(max(1_000, self.cache.capacity // 2))
+        matrix = (np.stack([vectors[h] for h in hashes]) if chunks
+                  else np.zeros((0, self.embedder.info.dimension), dtype=np.float32))
+        lexical = [document_terms(c.content, path=c.path, symbol=c.symbol) for c in chunks]
+        self.store.replace_files(pending.files, chunks, matrix, lexical, removed=pending.removed,
+                                 new_vectors=new_vectors)

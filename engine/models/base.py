@@ -1,0 +1,82 @@
+"""The embedder interface. Batching, normalisation and length capping live here, once."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the engine needs to know about a model, read from the model file itself."""
+
+    name: str
+    path: str
+    dimension: int
+    context_length: int  # max tokens per input, including special tokens
+    pooling: str  # "mean", "cls", "last", ...
+    fingerprint: str  # changes when the vectors would change (file content, prefixes)
+    query_prefix: str = ""
+    document_prefix: str = ""
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 vectors of ``info.dimension``."""
+
+    info: ModelInfo
+    batch_size: int = 32
+
+    @abstractmethod
+    def _embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts already prefixed and capped; return an (n, dim) array (not yet normalised)."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text`` (special tokens included)."""
+
+    def cap(self, text: str) -> str:
+        """Cut ``text`` so it fits the model's context; llama.cpp aborts the process otherwise."""
+        limit = self.info.context_length
+        if self.count_tokens(text) <= limit:
+            return text
+        lo, hi = 0, len(text)
+        while lo < hi:  # longest prefix that fits
+            mid = (lo + hi + 1) // 2
+            if self.count_tokens(text[:mid]) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        return text[:lo]
+
+    def embed_batch(self, texts: Iterable[str], *, batch_size: int | None = None) -> Iterator[np.ndarray]:
+        """Embed documents in batches, yielding one normalised (n, dim) array per batch."""
+        size = batch_size or self.batch_size
+        batch: list[str] = []
+        for text in texts:
+            batch.append(self.cap(self.info.document_prefix + text))
+            if len(batch) >= size:
+                yield _normalise(self._embed_texts(batch))
+                batch = []
+        if batch:
+            yield _normalise(self._embed_texts(batch))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.info.dimension), dtype=np.float32)
+        return np.concatenate(list(self.embed_batch(texts)))
+
+    def embed_query(self, query: str) -> np.ndarray:
+        return _normalise(self._embed_texts([self.cap(self.info.query_prefix + query)]))[0]
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release native resources."""
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms

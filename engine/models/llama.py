@@ -1,0 +1,197 @@
+"""``LlamaEmbedder``: embeddings from a GGUF model through llama-cpp-python, on the CPU.
+
+llama.cpp has sharp edges that kill the whole process (GGML_ASSERT, exit 134) instead of raising:
+``n_ubatch < n_batch``, or a text longer than the model's positions. Both are made impossible here:
+n_ctx = n_batch = n_ubatch, never above the model's trained context, and every text is capped (by
+``Embedder.cap``) to that many tokens before it reaches llama.cpp.
+
+Nothing may reach stdout (the language server speaks JSON-RPC there). llama.cpp's log goes through
+``quiet_llama_logs`` into Python logging. The model is built with ``verbose=True`` on purpose: with
+``verbose=False`` llama-cpp-python silences the load by ``dup2``-ing /dev/null over file descriptors 1
+and 2, which would swallow whatever another thread writes to stdout meanwhile (an LSP response, say).
+Its few verbose ``print(..., file=sys.stderr)`` calls are caught by redirecting ``sys.stderr`` instead,
+and ``verbose`` is turned off once the model is loaded so embedding calls do not print timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError, missing_dependency
+from .base import Embedder, ModelInfo
+from .gguf_file import GGUFInfo, inspect_gguf
+
+log = logging.getLogger(__name__)
+_llama_log = logging.getLogger("llama_cpp.native")
+
+DEFAULT_MAX_TOKENS = 512  # larger batches were measured slower on CPU; chunks are small anyway
+
+# enum ggml_log_level -> logging level; 5 = "continue the previous line". (llama-cpp-python's own table
+# predates the DEBUG level and reports every INFO line as a warning.)
+_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+_POOLING_CODES = {"none": 0, "mean": 1, "cls": 2, "last": 3}
+_log_callback: Any = None  # keep the ctypes callback alive for the life of the process
+_log_lock = threading.Lock()
+_last_level = logging.INFO
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise missing_dependency("llama_cpp", "llama-cpp-python") from exc
+    return llama_cpp
+
+
+def quiet_llama_logs() -> None:
+    """Route llama.cpp's native log into Python logging (warnings and errors only): never stdout."""
+    global _log_callback
+    with _log_lock:
+        if _log_callback is not None:
+            return
+        llama_cpp = _import_llama_cpp()
+
+        @llama_cpp.llama_log_callback
+        def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            global _last_level
+            py_level = _last_level if level == 5 else _LEVELS.get(level, logging.DEBUG)
+            _last_level = py_level
+            if py_level >= logging.WARNING and _llama_log.isEnabledFor(py_level):
+                message = text.decode("utf-8", errors="replace").rstrip()
+                if message:
+                    _llama_log.log(py_level, "%s", message)
+
+        llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
+        _log_callback = _callback
+
+
+class LlamaEmbedder(Embedder):
+    """An ``Embedder`` over ``llama_cpp.Llama`` in embedding mode. Thread-safe (one call at a time)."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        threads: int = 0,
+        batch_size: int = 32,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        gguf_info: GGUFInfo | None = None,
+    ) -> None:
+        path = Path(model_path).expanduser()
+        meta = gguf_info or inspect_gguf(path)  # precise errors before llama.cpp sees the file
+        llama_cpp = _import_llama_cpp()
+        quiet_llama_logs()
+
+        # n_ctx = n_batch = n_ubatch: one text per decode never needs more, and n_ubatch < n_batch aborts.
+        trained = meta.context_length if meta.context_length > 0 else DEFAULT_MAX_TOKENS
+        self.n_ctx = max(8, min(trained, max_tokens))
+        pooling = meta.pooling
+        pooling_code = llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED  # = the file's own pooling
+        if pooling in ("none", "unspecified") or pooling.startswith("unknown"):
+            # an encoder without a declared pooling: mean pooling is the usual sentence-embedding choice
+            pooling, pooling_code = "mean", _POOLING_CODES["mean"]
+        self.threads = threads or _default_threads()
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # verbose=True prints metadata via print()
+                self._llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    embedding=True,
+                    n_ctx=self.n_ctx,
+                    n_batch=self.n_ctx,
+                    n_ubatch=self.n_ctx,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    flash_attn=True,  # batched embedding is ~2x slower without it (measured)
+                    pooling_type=pooling_code,
+                    n_gpu_layers=0,
+                    use_mmap=True,
+                    verbose=True,  # see module docstring: verbose=False hijacks fd 1 during the load
+                )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(
+                f"llama.cpp could not load the model {path}: {exc}. The file may be damaged or use an "
+                "architecture this llama-cpp-python does not support: upgrade llama-cpp-python or pick "
+                "another GGUF embedding model."
+            ) from exc
+        self._llm.verbose = False  # no per-call timing output from now on
+        self._vocab = self._llm._model.vocab
+        self._tokenize_fn = llama_cpp.llama_tokenize
+        self._add_bos = True  # what Llama.embed() uses; the vocab decides which specials it adds
+        dimension = int(self._llm.n_embd())
+        self.batch_size = batch_size
+        self.info = ModelInfo(
+            name=meta.name,
+            path=str(path),
+            dimension=dimension,
+            context_length=self.n_ctx,
+            pooling=pooling,
+            fingerprint=_fingerprint(meta.fingerprint, self.n_ctx, pooling, query_prefix, document_prefix),
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
+        )
+        log.info(
+            "loaded %s (%s, dim %d, n_ctx %d, pooling %s, %d threads)",
+            path.name, meta.architecture, dimension, self.n_ctx, pooling, self.threads,
+        )  # fmt: skip
+
+    # -- tokens ---------------------------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``Llama.embed`` would feed for ``text``, special tokens included (no list is built)."""
+        data = text.encode("utf-8", errors="replace")
+        n = self._tokenize_fn(self._vocab, data, len(data), None, 0, self._add_bos, False)
+        return abs(int(n))  # llama_tokenize returns -(needed) when the buffer is too small
+
+    def tokenize(self, text: str) -> list[int]:
+        """The model's token ids for ``text`` (special tokens included)."""
+        return list(self._llm.tokenize(text.encode("utf-8", errors="replace"), add_bos=self._add_bos))
+
+    # -- embedding ------------------------------------------------------------------------------------
+
+    def _embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.info.dimension), dtype=np.float32)
+        with self._lock:
+            if self._closed:
+                raise ModelError(f"the embedding model {self.info.path} was closed")
+            # One embed(list) call: llama-cpp-python packs several texts into each n_batch decode, which
+            # was faster than one call per text (3,564 vs 3,119 tokens/s on a quiet 2-core machine,
+            # 1,634 vs 732 under load; see bench/bench_embed.py). truncate=False: a text over the limit
+            # must raise, never be cut silently (cap() already guarantees it fits).
+            vectors = self._llm.embed(list(texts), truncate=False)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.info.dimension)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._llm.close()
+
+
+def _default_threads() -> int:
+    from ..config import EngineConfig
+
+    return EngineConfig().effective_threads()
+
+
+def _fingerprint(file_fp: str, n_ctx: int, pooling: str, query_prefix: str, document_prefix: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in (file_fp, str(n_ctx), pooling, query_prefix, document_prefix):
+        h.update(part.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:32]

@@ -1,0 +1,115 @@
+"""Plain records passed between the engine's parts. Lines are 0-based; ``end_line`` is inclusive."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+def text_hash(text: str) -> str:
+    """Stable content hash used for the embedding cache and the file manifest."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a source file that gets one embedding.
+
+    ``content`` is the source text of lines ``start_line..end_line``; ``header`` is the short context
+    line (path, enclosing symbol) put before it in the embedded text.
+    """
+
+    path: str  # workspace-relative, POSIX separators
+    language: str  # "python", "typescript", ... or "text"
+    start_line: int  # 0-based, inclusive
+    end_line: int  # 0-based, inclusive
+    content: str
+    symbol: str = ""  # "parse_args", "Session.request"; "" for a window outside symbols
+    kind: str = ""  # "function", "method", "class", "module", "block", ...
+    parent: str = ""  # enclosing symbol name path ("Session"), "" at top level
+    header: str = ""
+
+    @property
+    def embed_text(self) -> str:
+        return f"{self.header}\n{self.content}" if self.header else self.content
+
+    @property
+    def hash(self) -> str:
+        return text_hash(self.embed_text)
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A symbol found by tree-sitter, with its children (for documentSymbol)."""
+
+    name: str
+    kind: str
+    start_line: int
+    end_line: int
+    start_col: int = 0
+    end_col: int = 0
+    selection_line: int = 0
+    selection_col: int = 0
+    selection_end_col: int = 0
+    children: list["Symbol"] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    path: str
+    start_line: int
+    end_line: int
+    score: float
+    symbol: str
+    kind: str
+    language: str
+    preview: str
+    parent: str = ""
+    semantic_score: float | None = None
+    lexical_score: float | None = None
+    matched_terms: tuple[str, ...] = ()
+
+    @property
+    def name_path(self) -> str:
+        if self.parent and self.symbol and not self.symbol.startswith(self.parent):
+            return f"{self.parent}/{self.symbol}".replace(".", "/")
+        return self.symbol.replace(".", "/")
+
+    @property
+    def why(self) -> str:
+        parts = []
+        if self.semantic_score is not None:
+            parts.append(f"semantic {self.semantic_score:.3f}")
+        if self.lexical_score is not None:
+            parts.append(f"lexical {self.lexical_score:.2f}")
+        if self.matched_terms:
+            parts.append("terms: " + ", ".join(self.matched_terms[:8]))
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexProgress:
+    done_files: int
+    total_files: int
+    current: str = ""
+    message: str = ""
+
+    @property
+    def percentage(self) -> int:
+        return 100 if self.total_files == 0 else int(100 * self.done_files / self.total_files)
+
+
+@dataclass(slots=True)
+class IndexStats:
+    files_seen: int = 0
+    files_indexed: int = 0  # read and chunked because new or changed
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    files_skipped: int = 0
+    chunks_total: int = 0
+    chunks_embedded: int = 0  # sent to the model
+    chunks_cached: int = 0  # vector reused from the content-hash cache
+    tokens_embedded: int = 0
+    seconds: float = 0.0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    cancelled: bool = False

@@ -1,0 +1,221 @@
+"""Search: a query embedding against the chunk vectors, fused with BM25 over code-aware terms.
+
+Fusion is weighted reciprocal rank fusion. Each side's weight depends on the query: a code-shaped
+query (``parseArgs``, ``foo_bar``) leans lexical, a sentence leans semantic. Overlapping hits in one
+file are collapsed into the best one, so a symbol is not listed twice.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .lexical import looks_like_identifier, query_terms
+from .models.base import Embedder
+from .records import SearchHit
+from .store import ChunkStore, sql_string
+
+log = logging.getLogger(__name__)
+
+PREVIEW_LINES = 12
+PREVIEW_CHARS = 600
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    path: str | None = None  # glob, e.g. "src/**/*.py" or "*.ts"
+    language: str | None = None
+    kind: str | None = None
+    min_score: float | None = None  # on the semantic (cosine) score
+
+    def where(self) -> str | None:
+        clauses = []
+        if self.path:
+            clauses.append(f"path LIKE {sql_string(_glob_to_like(self.path))}")
+        if self.language:
+            clauses.append(f"language = {sql_string(self.language)}")
+        if self.kind:
+            clauses.append(f"kind = {sql_string(self.kind)}")
+        return " AND ".join(clauses) or None
+
+    def accepts_path(self, path: str) -> bool:
+        if not self.path:
+            return True
+        pattern = _normalise_glob(self.path)
+        # fnmatch's "*" crosses "/", so "**/x" also needs a try without the leading directory part.
+        return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern.removeprefix("**/"))
+
+
+@dataclass(frozen=True, slots=True)
+class FusionWeights:
+    """Weights of each ranked list in reciprocal rank fusion; k dampens the top ranks' advantage."""
+
+    dense: float = 1.0
+    lexical: float = 0.5
+    k: float = 20.0
+
+
+SENTENCE_WEIGHTS = FusionWeights(dense=1.0, lexical=0.5)
+IDENTIFIER_WEIGHTS = FusionWeights(dense=0.5, lexical=1.0)
+
+
+def _normalise_glob(glob: str) -> str:
+    """``src/`` means everything below src; a pattern without a slash matches a file name anywhere."""
+    glob = glob.strip().lstrip("./") if glob.startswith("./") else glob.strip()
+    if glob.endswith("/"):
+        glob += "**"
+    return glob if "/" in glob else "**/" + glob
+
+
+def _glob_to_like(glob: str) -> str:
+    """A SQL LIKE that is a superset of the glob (prefilter); ``accepts_path`` then decides exactly."""
+    like = re.sub(r"\*+", "%", _normalise_glob(glob)).replace("?", "_")
+    return like.replace("%/", "%")
+
+
+class Searcher:
+    def __init__(self, store: ChunkStore, embedder: Embedder, *, hybrid: bool = True) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.hybrid = hybrid
+
+    def search(self, query: str, *, limit: int = 10, filters: SearchFilters | None = None,
+               hybrid: bool | None = None, weights: FusionWeights | None = None) -> list[SearchHit]:
+        query = query.strip()
+        if not query:
+            raise ConfigError("the query is empty")
+        _check_limit(limit)
+        filters = filters or SearchFilters()
+        use_hybrid = self.hybrid if hybrid is None else hybrid
+        pool = max(limit * 4, 40)
+        dense = self._dense(self.embedder.embed_query(query), pool, filters)
+        lexical: list[dict[str, Any]] = []
+        terms = query_terms(query)
+        if use_hybrid and terms:
+            lexical = [r for r in self.store.text_search(" ".join(terms), limit=pool, where=filters.where())
+                       if filters.accepts_path(r["path"])]
+        if weights is None:
+            weights = IDENTIFIER_WEIGHTS if looks_like_identifier(query) else SENTENCE_WEIGHTS
+        return self._fuse(dense, lexical, terms, limit, filters, weights)
+
+    def similar(self, code: str, *, limit: int = 10, exclude: tuple[str, int, int] | None = None,
+                filters: SearchFilters | None = None) -> list[SearchHit]:
+        """Chunks whose code is most like ``code``; ``exclude`` = (path, start, end) of the selection."""
+        if not code.strip():
+            raise ConfigError("nothing selected: select some code or put the cursor in a symbol")
+        _check_limit(limit)
+        filters = filters or SearchFilters()
+        vector = self.embedder.embed_documents([code])[0]
+        rows = self._dense(vector, limit + 20, filters)
+        if exclude:
+            path, start, end = exclude
+            rows = [r for r in rows if not (r["path"] == path and r["start_line"] <= end and r["end_line"] >= start)]
+        return self._fuse(rows, [], [], limit, filters, FusionWeights(lexical=0.0))
+
+    def symbols(self, query: str, *, limit: int = 50) -> list[SearchHit]:
+        """Indexed symbols matched by name (substring, case-insensitive), then semantically."""
+        _check_limit(limit)
+        named: list[dict[str, Any]] = []
+        query = query.strip()
+        if query:
+            pattern = "%" + query.lower().replace("'", "''").replace("%", "\\%") + "%"
+            named = self.store.rows(f"symbol != '' AND lower(symbol) LIKE '{pattern}'", limit=limit * 4)
+            named.sort(key=lambda r: (not r["symbol"].lower().endswith(query.lower()), len(r["symbol"]), r["path"]))
+        hits = [self._hit(r, score=1.0) for r in named[:limit]]
+        if query and len(hits) < limit:
+            seen = {(h.path, h.start_line) for h in hits}
+            for hit in self.search(query, limit=limit, hybrid=True):
+                if hit.symbol and (hit.path, hit.start_line) not in seen:
+                    hits.append(hit)
+                    seen.add((hit.path, hit.start_line))
+        elif not query:
+            hits = [self._hit(r, score=1.0) for r in self.store.rows("symbol != ''", limit=limit)]
+        return hits[:limit]
+
+    # ----------------------------------------------------------------- internals
+    def _dense(self, vector: np.ndarray, limit: int, filters: SearchFilters) -> list[dict[str, Any]]:
+        rows = self.store.vector_search(vector, limit=limit, where=filters.where())
+        rows = [r for r in rows if filters.accepts_path(r["path"])]
+        for row in rows:
+            row["_semantic"] = 1.0 - float(row["_distance"])
+        if filters.min_score is not None:
+            rows = [r for r in rows if r["_semantic"] >= filters.min_score]
+        return rows
+
+    def _fuse(self, dense: list[dict[str, Any]], lexical: list[dict[str, Any]], terms: list[str], limit: int,
+              filters: SearchFilters, weights: FusionWeights) -> list[SearchHit]:
+        fused: dict[str, dict[str, Any]] = {}
+        scores: dict[str, float] = {}
+        for rank, row in enumerate(dense):
+            fused[row["id"]] = row
+            scores[row["id"]] = weights.dense / (weights.k + rank + 1)
+        for rank, row in enumerate(lexical):
+            entry = fused.setdefault(row["id"], row)
+            entry["_lexical"] = float(row["_score"])
+            entry["_terms"] = _matched(terms, row.get("lex", ""))
+            scores[row["id"]] = scores.get(row["id"], 0.0) + weights.lexical / (weights.k + rank + 1)
+        best = (weights.dense + (weights.lexical if lexical else 0.0)) / (weights.k + 1)
+        ordered = sorted(fused.values(), key=lambda r: -scores[r["id"]])
+        hits: list[SearchHit] = []
+        for row in ordered:
+            if filters.min_score is not None and row.get("_semantic", 1.0) < filters.min_score:
+                continue
+            if any(_overlaps(row, h) for h in hits):
+                continue  # a window overlapping a better hit in the same file adds nothing
+            hits.append(self._hit(row, score=scores[row["id"]] / best))
+            if len(hits) == limit:
+                break
+        return hits
+
+    @staticmethod
+    def _hit(row: dict[str, Any], *, score: float) -> SearchHit:
+        return SearchHit(
+            path=row["path"], start_line=int(row["start_line"]), end_line=int(row["end_line"]),
+            score=round(float(score), 6), symbol=row["symbol"], kind=row["kind"], language=row["language"],
+            preview=_preview(row["content"]), parent=row.get("parent", ""),
+            semantic_score=row.get("_semantic"), lexical_score=row.get("_lexical"),
+            matched_terms=tuple(row.get("_terms", ())),
+        )
+
+
+def _check_limit(limit: int) -> None:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise ConfigError(f"limit must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
+
+
+CONTAINER_KINDS = frozenset({"class", "interface", "struct", "enum", "trait", "impl", "module", "namespace",
+                             "object", "extension"})
+
+
+def _overlaps(row: dict[str, Any], hit: SearchHit) -> bool:
+    """Same file and the same thing: parts of one split symbol, or overlapping windows.
+
+    A container's header chunk spans the whole container, so it never hides its members.
+    """
+    if row["path"] != hit.path:
+        return False
+    start, end = int(row["start_line"]), int(row["end_line"])
+    overlap = min(end, hit.end_line) - max(start, hit.start_line) + 1
+    if row["symbol"] and row["symbol"] == hit.symbol and row["kind"] == hit.kind:
+        return overlap > -2  # overlapping or adjacent parts of one long symbol
+    if row["kind"] in CONTAINER_KINDS or hit.kind in CONTAINER_KINDS:
+        return False
+    return overlap > 0 and overlap >= 0.5 * min(end - start + 1, hit.end_line - hit.start_line + 1)
+
+
+def _matched(terms: list[str], lex: str) -> list[str]:
+    present = set(lex.split())
+    return [t for t in terms if t in present]
+
+
+def _preview(content: str) -> str:
+    lines = content.splitlines()[:PREVIEW_LINES]
+    text = "\n".join(lines)
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"

@@ -1,0 +1,1 @@
+"""semcode's language server: thin pygls handlers over the engine."""

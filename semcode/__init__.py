@@ -1,0 +1,1 @@
+"""semcode: the command line and the MCP server over the engine."""

@@ -1,0 +1,5 @@
+import sys
+
+from semcode.cli import main
+
+sys.exit(main())

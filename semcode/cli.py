@@ -1,0 +1,284 @@
+"""The ``semcode`` command: index, search, status, check, doctor, eval, serve, mcp.
+
+Expected failures (a bad model, a missing folder, a locked index) print one line and exit 1;
+only bugs show a traceback. Progress and logs go to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from engine.config import EngineConfig
+from engine.errors import SemcodeError
+
+
+def package_version() -> str:
+    try:
+        return version("semcode")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.0.0+source"
+
+
+def _config(args: argparse.Namespace) -> EngineConfig:
+    settings: dict[str, Any] = {}
+    for name in ("model", "threads", "max_file_size", "index_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            settings[name] = value
+    if getattr(args, "exclude", None):
+        settings["exclude"] = args.exclude
+    if getattr(args, "include", None):
+        settings["include"] = args.include
+    if getattr(args, "no_hybrid", False):
+        settings["hybrid"] = False
+    return EngineConfig.from_dict(settings)
+
+
+def _workspace(args: argparse.Namespace):
+    from engine.workspace import Workspace
+
+    root = Path(getattr(args, "path", None) or ".")
+    if not root.is_dir():
+        raise SemcodeError(f"not a folder: {root}")
+    return Workspace(root, _config(args))
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def run_index(workspace, *, full: bool = False, quiet: bool = False):
+    """Index with a rich progress bar on stderr; Ctrl-C cancels cleanly (finished files are kept)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    cancel = threading.Event()
+    console = _stderr_console()
+    with Progress(TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                  TimeElapsedColumn(), TextColumn("{task.description}"), console=console,
+                  disable=quiet or not console.is_terminal, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def progress(p) -> None:
+            bar.update(task, completed=p.done_files, total=p.total_files, description=p.current[-50:])
+
+        try:
+            return workspace.index(progress, cancel, full=full)
+        except KeyboardInterrupt:
+            cancel.set()
+            raise
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    stats = run_index(ws, full=args.full, quiet=args.json)
+    summary = {
+        "root": str(ws.root), "files_seen": stats.files_seen, "files_indexed": stats.files_indexed,
+        "files_unchanged": stats.files_unchanged, "files_deleted": stats.files_deleted,
+        "files_skipped": stats.files_skipped, "chunks_total": stats.chunks_total,
+        "chunks_embedded": stats.chunks_embedded, "chunks_cached": stats.chunks_cached,
+        "seconds": round(stats.seconds, 2), "index_path": str(ws.store.path),
+        "skipped": [{"path": p, "reason": r} for p, r in stats.skipped],
+    }
+    if ws.store.rebuilt_reason:
+        summary["rebuilt"] = ws.store.rebuilt_reason
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    if ws.store.rebuilt_reason:
+        print(f"note: the index was rebuilt because {ws.store.rebuilt_reason}")
+    print(f"indexed {ws.root}: {stats.files_indexed} files updated, {stats.files_unchanged} unchanged, "
+          f"{stats.files_deleted} removed, {stats.files_skipped} skipped; {stats.chunks_total} chunks "
+          f"({stats.chunks_embedded} embedded, {stats.chunks_cached} from cache) in {stats.seconds:.1f}s")
+    for path, reason in stats.skipped[:20]:
+        print(f"  skipped {path}: {reason}", file=sys.stderr)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from engine.search import SearchFilters
+
+    ws = _workspace(args)
+    if ws.store.count_files() == 0:
+        run_index(ws, quiet=args.json)
+    filters = SearchFilters(path=args.glob, language=args.language, kind=args.kind, min_score=args.min_score)
+    hits = ws.search(args.query, limit=args.k, filters=filters)
+    if args.json:
+        print(json.dumps([_hit_json(h, ws.root) for h in hits], indent=2))
+        return 0
+    if not hits:
+        print("no results")
+        return 0
+    for rank, hit in enumerate(hits, 1):
+        name = f" {hit.kind} {hit.symbol}" if hit.symbol else ""
+        print(f"{rank:2}. {hit.path}:{hit.start_line + 1}-{hit.end_line + 1}{name}  score {hit.score:.3f}")
+        if not args.no_preview:
+            for line in hit.preview.splitlines()[:4]:
+                print(f"      {line}")
+    return 0
+
+
+def _hit_json(hit, root: Path) -> dict[str, Any]:
+    return {
+        "path": hit.path, "abs_path": str(root / hit.path), "start_line": hit.start_line, "end_line": hit.end_line,
+        "score": hit.score, "symbol": hit.symbol, "name_path": hit.name_path, "kind": hit.kind,
+        "language": hit.language, "why": hit.why, "preview": hit.preview,
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _workspace(args).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        for key, value in status.items():
+            print(f"{key:>22}: {value}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    report = _workspace(args).check(repair=args.repair)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(f"checked {report.rows_checked} rows: {'OK' if report.ok else 'damaged'}")
+        for label, items in (("bad vectors", report.bad_vectors), ("orphan files", report.orphan_paths),
+                             ("manifest mismatches", report.count_mismatch)):
+            if items:
+                print(f"  {label}: {len(items)} ({', '.join(items[:5])})")
+        if report.repaired:
+            print("repaired: damaged files were dropped; run `semcode index` to embed them again")
+    return 0 if report.ok or report.repaired else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from semcode.doctor import run_checks
+
+    checks = run_checks(_config(args))
+    if args.json:
+        print(json.dumps({"version": package_version(), "checks": [c.to_dict() for c in checks]}, indent=2))
+    else:
+        for check in checks:
+            mark = "OK  " if check.ok else "FAIL"
+            print(f"[{mark}] {check.name}: {check.detail}")
+            if not check.ok and check.fix:
+                print(f"       fix: {check.fix}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lsp_server.__main__ import main as serve_main
+
+    argv = []
+    if args.log_file:
+        argv += ["--log-file", args.log_file]
+    if args.log_level:
+        argv += ["--log-level", args.log_level]
+    return serve_main(argv)
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from semcode.mcp_server import main as mcp_main
+
+    return mcp_main(args)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from semcode.evaluate import main as eval_main
+
+    return eval_main(args, _config(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semcode", description="Semantic code search, offline.")
+    parser.add_argument("--version", action="version", version=f"semcode {package_version()}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (to stderr)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def engine_options(p: argparse.ArgumentParser, *, path: bool = True) -> None:
+        if path:
+            p.add_argument("path", nargs="?", default=".", help="workspace folder (default: .)")
+        p.add_argument("--model", help="GGUF embedding model (default: bundled all-MiniLM-L6-v2)")
+        p.add_argument("--threads", type=int, help="llama.cpp threads (default: physical cores)")
+        p.add_argument("--max-file-size", type=int, help="skip files larger than this many bytes")
+        p.add_argument("--exclude", action="append", help="gitignore-style pattern to skip (repeatable)")
+        p.add_argument("--include", action="append", help="index only matching files (repeatable)")
+        p.add_argument("--index-dir", help="where the index lives (default: user cache dir)")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("index", help="index a folder (incremental)")
+    engine_options(p)
+    p.add_argument("--full", action="store_true", help="drop the index and rebuild it")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="search an indexed folder")
+    p.add_argument("query")
+    engine_options(p, path=False)
+    p.add_argument("--path", default=".", help="workspace folder (default: .)")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--glob", help="only paths matching this glob, e.g. 'src/**/*.py'")
+    p.add_argument("--language", help="only this language, e.g. python")
+    p.add_argument("--kind", help="only this symbol kind, e.g. function, method, class")
+    p.add_argument("--min-score", type=float, help="minimum semantic score (cosine)")
+    p.add_argument("--no-hybrid", action="store_true", help="vector search only (no BM25 fusion)")
+    p.add_argument("--no-preview", action="store_true", help="print locations only")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("status", help="show the index of a folder")
+    engine_options(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("check", help="check the index's integrity (and repair it)")
+    engine_options(p)
+    p.add_argument("--repair", action="store_true", help="drop damaged rows so the next index rebuilds them")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("doctor", help="check model, store, memory and grammars")
+    engine_options(p, path=False)
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("eval", help="measure search quality on your own repository (MRR@10 vs BM25)")
+    engine_options(p)
+    p.add_argument("--max-queries", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", help="run the language server on stdio")
+    p.add_argument("--stdio", action="store_true", help="accepted for compatibility; stdio is the default")
+    p.add_argument("--log-file", help="also log to this file")
+    p.add_argument("--log-level", help="debug, info, warning, error")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="run the MCP server on stdio")
+    p.add_argument("path", nargs="?", default=".", help="workspace folder (default: .)")
+    p.add_argument("--model", help="GGUF embedding model")
+    p.add_argument("--no-index", action="store_true", help="do not index on start")
+    p.set_defaults(func=cmd_mcp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except SemcodeError as exc:
+        print(f"semcode: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("semcode: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
