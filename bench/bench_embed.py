@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.config import EngineConfig  # noqa: E402
-from engine.models import load_embedder  # noqa: E402
-from engine.models.llama import LlamaEmbedder, quiet_llama_logs  # noqa: E402
+from engine.config import EngineConfig
+from engine.models import load_embedder
+from engine.models.llama import LlamaEmbedder, quiet_llama_logs
 
 
 def stdlib_functions(count: int, min_chars: int = 120, max_chars: int = 1500) -> list[str]:

@@ -9,8 +9,14 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "EngineConfig": "config", "SemcodeError": "errors", "Chunk": "records", "IndexProgress": "records",
-    "IndexStats": "records", "SearchHit": "records", "SearchFilters": "search", "Workspace": "workspace",
+    "EngineConfig": "config",
+    "SemcodeError": "errors",
+    "Chunk": "records",
+    "IndexProgress": "records",
+    "IndexStats": "records",
+    "SearchHit": "records",
+    "SearchFilters": "search",
+    "Workspace": "workspace",
 }
 __all__ = sorted(_EXPORTS)
 

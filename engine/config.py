@@ -12,15 +12,55 @@ from .errors import ConfigError
 
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     # vendored, generated and tool directories
-    ".git/", ".hg/", ".svn/", "node_modules/", "bower_components/", "vendor/", "third_party/",
-    "__pycache__/", ".venv/", "venv/", ".tox/", ".nox/", ".mypy_cache/", ".pytest_cache/",
-    ".ruff_cache/", "dist/", "build/", "target/", "out/", ".next/", ".nuxt/", "coverage/",
-    ".idea/", ".vscode-test/", "*.egg-info/", "site-packages/",
+    ".git/",
+    ".hg/",
+    ".svn/",
+    "node_modules/",
+    "bower_components/",
+    "vendor/",
+    "third_party/",
+    "__pycache__/",
+    ".venv/",
+    "venv/",
+    ".tox/",
+    ".nox/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    "dist/",
+    "build/",
+    "target/",
+    "out/",
+    ".next/",
+    ".nuxt/",
+    "coverage/",
+    ".idea/",
+    ".vscode-test/",
+    "*.egg-info/",
+    "site-packages/",
     # generated and minified files
-    "*.min.js", "*.min.css", "*.map", "*.lock", "package-lock.json", "*.pb.go", "*_pb2.py",
+    "*.min.js",
+    "*.min.css",
+    "*.map",
+    "*.lock",
+    "package-lock.json",
+    "*.pb.go",
+    "*_pb2.py",
     # secrets: never read into an index
-    ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", "*.keystore",
-    ".npmrc", ".pypirc", ".netrc", "credentials*", "secrets.*",
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_ed25519*",
+    "*.keystore",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+    "credentials*",
+    "secrets.*",
 )
 
 
@@ -65,10 +105,17 @@ class EngineConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"settings must be an object, got {type(data).__name__}")
         known = {f.name: f for f in fields(cls)}
-        aliases = {"model": "model_path", "modelPath": "model_path", "maxFileSize": "max_file_size",
-                   "queryPrefix": "query_prefix", "documentPrefix": "document_prefix",
-                   "batchSize": "batch_size", "indexDir": "index_dir",
-                   "vectorIndexMinRows": "vector_index_min_rows", "memoryLimitMb": "memory_limit_mb"}
+        aliases = {
+            "model": "model_path",
+            "modelPath": "model_path",
+            "maxFileSize": "max_file_size",
+            "queryPrefix": "query_prefix",
+            "documentPrefix": "document_prefix",
+            "batchSize": "batch_size",
+            "indexDir": "index_dir",
+            "vectorIndexMinRows": "vector_index_min_rows",
+            "memoryLimitMb": "memory_limit_mb",
+        }
         values: dict[str, Any] = {}
         for key, value in data.items():
             name = aliases.get(key, key)
@@ -112,10 +159,16 @@ class EngineConfig:
 
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
-    "model_path": (str, type(None)), "query_prefix": (str, type(None)),
-    "document_prefix": (str, type(None)), "threads": int, "batch_size": int,
-    "max_file_size": int, "hybrid": bool, "index_dir": (str, type(None)),
-    "vector_index_min_rows": int, "memory_limit_mb": int,
+    "model_path": (str, type(None)),
+    "query_prefix": (str, type(None)),
+    "document_prefix": (str, type(None)),
+    "threads": int,
+    "batch_size": int,
+    "max_file_size": int,
+    "hybrid": bool,
+    "index_dir": (str, type(None)),
+    "vector_index_min_rows": int,
+    "memory_limit_mb": int,
 }
 
 
@@ -127,11 +180,13 @@ def _coerce(name: str, value: Any) -> Any:
             raise ConfigError(f"{name} must be a list of glob patterns")
         return tuple(value)
     expected = _TYPES[name]
-    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
-        want = expected.__name__ if isinstance(expected, type) else " or ".join(
-            "null" if t is type(None) else t.__name__ for t in expected)
+    if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
+        want = (
+            expected.__name__
+            if isinstance(expected, type)
+            else " or ".join("null" if t is type(None) else t.__name__ for t in expected)
+        )
         raise ConfigError(f"setting '{name}' must be {want}, got {value!r}")
     if name == "model_path" and value == "":
         return None
     return value
-

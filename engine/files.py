@@ -21,10 +21,31 @@ log = logging.getLogger(__name__)
 IGNORE_FILES = (".gitignore", ".semcodeignore")
 
 # Text formats worth indexing besides the languages the chunker parses.
-TEXT_EXTENSIONS = frozenset({
-    ".md", ".rst", ".txt", ".toml", ".yaml", ".yml", ".ini", ".cfg", ".sql", ".graphql", ".proto",
-    ".html", ".css", ".scss", ".vue", ".svelte", ".xml", ".gradle", ".cmake", ".tf", ".nix",
-})
+TEXT_EXTENSIONS = frozenset(
+    {
+        ".md",
+        ".rst",
+        ".txt",
+        ".toml",
+        ".yaml",
+        ".yml",
+        ".ini",
+        ".cfg",
+        ".sql",
+        ".graphql",
+        ".proto",
+        ".html",
+        ".css",
+        ".scss",
+        ".vue",
+        ".svelte",
+        ".xml",
+        ".gradle",
+        ".cmake",
+        ".tf",
+        ".nix",
+    }
+)
 TEXT_FILENAMES = frozenset({"Makefile", "Dockerfile", "CMakeLists.txt", "Rakefile", "Gemfile", "Justfile"})
 
 

@@ -68,8 +68,16 @@ class _Pending:
 
 
 class Indexer:
-    def __init__(self, root: Path, config: EngineConfig, store: ChunkStore, embedder: Embedder,
-                 *, monitor: MemoryMonitor | None = None, cache: VectorCache | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        config: EngineConfig,
+        store: ChunkStore,
+        embedder: Embedder,
+        *,
+        monitor: MemoryMonitor | None = None,
+        cache: VectorCache | None = None,
+    ) -> None:
         self.root = root
         self.config = config
         self.store = store
@@ -79,8 +87,7 @@ class Indexer:
         self.max_chunk_tokens = max(64, embedder.info.context_length - HEADER_TOKEN_BUDGET)
 
     # ----------------------------------------------------------------- entry points
-    def index_all(self, progress: ProgressCallback | None = None,
-                  cancel: threading.Event | None = None) -> IndexStats:
+    def index_all(self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> IndexStats:
         """Bring the whole workspace up to date."""
         started = time.perf_counter()
         stats = IndexStats()
@@ -92,8 +99,9 @@ class Indexer:
         stats.seconds = time.perf_counter() - started
         return stats
 
-    def index_paths(self, rel_paths: Iterable[str], progress: ProgressCallback | None = None,
-                    cancel: threading.Event | None = None) -> IndexStats:
+    def index_paths(
+        self, rel_paths: Iterable[str], progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> IndexStats:
         """Re-index just these files: changed, created, deleted or now ignored."""
         started = time.perf_counter()
         stats = IndexStats()
@@ -113,9 +121,17 @@ class Indexer:
         return stats
 
     # ----------------------------------------------------------------- the pipeline
-    def _run(self, files: Sequence[SourceFile], removed: list[str], manifest: dict[str, FileRecord],
-             stats: IndexStats, progress: ProgressCallback | None, cancel: threading.Event | None,
-             *, force_read: bool = False) -> None:
+    def _run(
+        self,
+        files: Sequence[SourceFile],
+        removed: list[str],
+        manifest: dict[str, FileRecord],
+        stats: IndexStats,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        *,
+        force_read: bool = False,
+    ) -> None:
         stats.files_seen = len(files)
         total = len(files)
         pending = _Pending(removed=list(removed))
@@ -142,8 +158,9 @@ class Indexer:
             self.store.touch_files(touched)
         stats.chunks_total = self.store.count_chunks()
 
-    def _read_and_chunk(self, file: SourceFile, old: FileRecord | None, pending: _Pending,
-                        touched: list[FileRecord], stats: IndexStats) -> None:
+    def _read_and_chunk(
+        self, file: SourceFile, old: FileRecord | None, pending: _Pending, touched: list[FileRecord], stats: IndexStats
+    ) -> None:
         try:
             text = read_source(file, self.config.max_file_size)
         except FileNotFoundError:  # deleted between the walk and now
@@ -168,8 +185,9 @@ class Indexer:
             return
         language = language_for_path(file.path) or "text"
         try:
-            chunks = chunk_file(file.path, text, max_tokens=self.max_chunk_tokens,
-                                count_tokens=self.embedder.count_tokens)
+            chunks = chunk_file(
+                file.path, text, max_tokens=self.max_chunk_tokens, count_tokens=self.embedder.count_tokens
+            )
         except Exception as exc:  # noqa: BLE001 - one odd file must not stop the index
             log.warning("could not chunk %s (%s): %s", file.path, language, exc)
             stats.files_skipped += 1
@@ -207,8 +225,12 @@ class Indexer:
             self.cache.put(key, vector)
         if self.monitor.read().pressure >= Pressure.ELEVATED:
             self.cache.shrink(max(1_000, self.cache.capacity // 2))
-        matrix = (np.stack([vectors[h] for h in hashes]) if chunks
-                  else np.zeros((0, self.embedder.info.dimension), dtype=np.float32))
+        matrix = (
+            np.stack([vectors[h] for h in hashes])
+            if chunks
+            else np.zeros((0, self.embedder.info.dimension), dtype=np.float32)
+        )
         lexical = [document_terms(c.content, path=c.path, symbol=c.symbol) for c in chunks]
-        self.store.replace_files(pending.files, chunks, matrix, lexical, removed=pending.removed,
-                                 new_vectors=new_vectors)
+        self.store.replace_files(
+            pending.files, chunks, matrix, lexical, removed=pending.removed, new_vectors=new_vectors
+        )

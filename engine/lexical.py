@@ -13,8 +13,10 @@ from .chunking.identifiers import split_identifier
 
 _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*|\d+[A-Za-z]\w*")
 _QUERY_STOP = frozenset(
-    "a an and are as at be by for from has have how i in is it its of on or that the this to was were "
-    "what when where which who will with does do can should given into".split()
+    (
+        "a an and are as at be by for from has have how i in is it its of on or that the this to was were "
+        "what when where which who will with does do can should given into"
+    ).split()
 )
 
 

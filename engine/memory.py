@@ -50,8 +50,12 @@ class MemoryMonitor:
             elif rss_mb >= 0.8 * self.limit_mb:
                 pressure = max(pressure, Pressure.ELEVATED)
         if pressure != self._last:
-            log.warning("memory pressure %s (available %.0f MB, rss %.0f MB)", pressure.name.lower(),
-                        vm.available / 2**20, rss_mb)
+            log.warning(
+                "memory pressure %s (available %.0f MB, rss %.0f MB)",
+                pressure.name.lower(),
+                vm.available / 2**20,
+                rss_mb,
+            )
             self._last = pressure
         return MemoryReading(vm.available / 2**20, vm.percent, rss_mb, pressure)
 

@@ -51,7 +51,7 @@ class Symbol:
     selection_line: int = 0
     selection_col: int = 0
     selection_end_col: int = 0
-    children: list["Symbol"] = field(default_factory=list)
+    children: list[Symbol] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,7 @@ class SearchHit:
     language: str
     preview: str
     parent: str = ""
+    start_col: int = 0  # indentation of the first line: where the symbol itself starts
     semantic_score: float | None = None
     lexical_score: float | None = None
     matched_terms: tuple[str, ...] = ()

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 PREVIEW_LINES = 12
 PREVIEW_CHARS = 600
 MAX_LIMIT = 200
+SIMILAR_MIN_SCORE = 0.3  # cosine below which "similar code" is noise
+SIMILAR_RELATIVE_FLOOR = 0.75  # and no further than this from the best match
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +88,15 @@ class Searcher:
         self.embedder = embedder
         self.hybrid = hybrid
 
-    def search(self, query: str, *, limit: int = 10, filters: SearchFilters | None = None,
-               hybrid: bool | None = None, weights: FusionWeights | None = None) -> list[SearchHit]:
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        filters: SearchFilters | None = None,
+        hybrid: bool | None = None,
+        weights: FusionWeights | None = None,
+    ) -> list[SearchHit]:
         query = query.strip()
         if not query:
             raise ConfigError("the query is empty")
@@ -99,14 +108,23 @@ class Searcher:
         lexical: list[dict[str, Any]] = []
         terms = query_terms(query)
         if use_hybrid and terms:
-            lexical = [r for r in self.store.text_search(" ".join(terms), limit=pool, where=filters.where())
-                       if filters.accepts_path(r["path"])]
+            lexical = [
+                r
+                for r in self.store.text_search(" ".join(terms), limit=pool, where=filters.where())
+                if filters.accepts_path(r["path"])
+            ]
         if weights is None:
             weights = IDENTIFIER_WEIGHTS if looks_like_identifier(query) else SENTENCE_WEIGHTS
         return self._fuse(dense, lexical, terms, limit, filters, weights)
 
-    def similar(self, code: str, *, limit: int = 10, exclude: tuple[str, int, int] | None = None,
-                filters: SearchFilters | None = None) -> list[SearchHit]:
+    def similar(
+        self,
+        code: str,
+        *,
+        limit: int = 10,
+        exclude: tuple[str, int, int] | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[SearchHit]:
         """Chunks whose code is most like ``code``; ``exclude`` = (path, start, end) of the selection."""
         if not code.strip():
             raise ConfigError("nothing selected: select some code or put the cursor in a symbol")
@@ -117,6 +135,10 @@ class Searcher:
         if exclude:
             path, start, end = exclude
             rows = [r for r in rows if not (r["path"] == path and r["start_line"] <= end and r["end_line"] >= start)]
+        if rows:
+            # Only code that is really alike: close to the best match, and similar in absolute terms.
+            floor = max(SIMILAR_MIN_SCORE, SIMILAR_RELATIVE_FLOOR * rows[0]["_semantic"])
+            rows = [r for r in rows if r["_semantic"] >= floor]
         return self._fuse(rows, [], [], limit, filters, FusionWeights(lexical=0.0))
 
     def symbols(self, query: str, *, limit: int = 50) -> list[SearchHit]:
@@ -149,8 +171,15 @@ class Searcher:
             rows = [r for r in rows if r["_semantic"] >= filters.min_score]
         return rows
 
-    def _fuse(self, dense: list[dict[str, Any]], lexical: list[dict[str, Any]], terms: list[str], limit: int,
-              filters: SearchFilters, weights: FusionWeights) -> list[SearchHit]:
+    def _fuse(
+        self,
+        dense: list[dict[str, Any]],
+        lexical: list[dict[str, Any]],
+        terms: list[str],
+        limit: int,
+        filters: SearchFilters,
+        weights: FusionWeights,
+    ) -> list[SearchHit]:
         fused: dict[str, dict[str, Any]] = {}
         scores: dict[str, float] = {}
         for rank, row in enumerate(dense):
@@ -165,8 +194,8 @@ class Searcher:
         ordered = sorted(fused.values(), key=lambda r: -scores[r["id"]])
         hits: list[SearchHit] = []
         for row in ordered:
-            if filters.min_score is not None and row.get("_semantic", 1.0) < filters.min_score:
-                continue
+            if filters.min_score is not None and row.get("_semantic", -1.0) < filters.min_score:
+                continue  # lexical-only hits have no semantic score to vouch for them
             if any(_overlaps(row, h) for h in hits):
                 continue  # a window overlapping a better hit in the same file adds nothing
             hits.append(self._hit(row, score=scores[row["id"]] / best))
@@ -177,10 +206,18 @@ class Searcher:
     @staticmethod
     def _hit(row: dict[str, Any], *, score: float) -> SearchHit:
         return SearchHit(
-            path=row["path"], start_line=int(row["start_line"]), end_line=int(row["end_line"]),
-            score=round(float(score), 6), symbol=row["symbol"], kind=row["kind"], language=row["language"],
-            preview=_preview(row["content"]), parent=row.get("parent", ""),
-            semantic_score=row.get("_semantic"), lexical_score=row.get("_lexical"),
+            path=row["path"],
+            start_line=int(row["start_line"]),
+            end_line=int(row["end_line"]),
+            score=round(float(score), 6),
+            symbol=row["symbol"],
+            kind=row["kind"],
+            language=row["language"],
+            preview=_preview(row["content"]),
+            parent=row.get("parent", ""),
+            start_col=_indent(row["content"]),
+            semantic_score=row.get("_semantic"),
+            lexical_score=row.get("_lexical"),
             matched_terms=tuple(row.get("_terms", ())),
         )
 
@@ -190,8 +227,9 @@ def _check_limit(limit: int) -> None:
         raise ConfigError(f"limit must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
 
 
-CONTAINER_KINDS = frozenset({"class", "interface", "struct", "enum", "trait", "impl", "module", "namespace",
-                             "object", "extension"})
+CONTAINER_KINDS = frozenset(
+    {"class", "interface", "struct", "enum", "trait", "impl", "module", "namespace", "object", "extension"}
+)
 
 
 def _overlaps(row: dict[str, Any], hit: SearchHit) -> bool:
@@ -213,6 +251,11 @@ def _overlaps(row: dict[str, Any], hit: SearchHit) -> bool:
 def _matched(terms: list[str], lex: str) -> list[str]:
     present = set(lex.split())
     return [t for t in terms if t in present]
+
+
+def _indent(content: str) -> int:
+    first = content.split("\n", 1)[0]
+    return len(first) - len(first.lstrip())
 
 
 def _preview(content: str) -> str:

@@ -115,50 +115,63 @@ class ChunkStore:
     def _chunk_schema(self):
         import pyarrow as pa
 
-        return pa.schema([
-            pa.field("id", pa.string()),
-            pa.field("path", pa.string()),
-            pa.field("language", pa.string()),
-            pa.field("symbol", pa.string()),
-            pa.field("kind", pa.string()),
-            pa.field("parent", pa.string()),
-            pa.field("start_line", pa.int32()),
-            pa.field("end_line", pa.int32()),
-            pa.field("content", pa.string()),
-            pa.field("text_hash", pa.string()),
-            pa.field(FTS_COLUMN, pa.string()),
-            pa.field("vector", pa.list_(pa.float32(), self.dimension)),
-        ])
+        return pa.schema(
+            [
+                pa.field("id", pa.string()),
+                pa.field("path", pa.string()),
+                pa.field("language", pa.string()),
+                pa.field("symbol", pa.string()),
+                pa.field("kind", pa.string()),
+                pa.field("parent", pa.string()),
+                pa.field("start_line", pa.int32()),
+                pa.field("end_line", pa.int32()),
+                pa.field("content", pa.string()),
+                pa.field("text_hash", pa.string()),
+                pa.field(FTS_COLUMN, pa.string()),
+                pa.field("vector", pa.list_(pa.float32(), self.dimension)),
+            ]
+        )
 
     @staticmethod
     def _file_schema():
         import pyarrow as pa
 
-        return pa.schema([
-            pa.field("path", pa.string()),
-            pa.field("size", pa.int64()),
-            pa.field("mtime_ns", pa.int64()),
-            pa.field("content_hash", pa.string()),
-            pa.field("chunk_count", pa.int32()),
-        ])
+        return pa.schema(
+            [
+                pa.field("path", pa.string()),
+                pa.field("size", pa.int64()),
+                pa.field("mtime_ns", pa.int64()),
+                pa.field("content_hash", pa.string()),
+                pa.field("chunk_count", pa.int32()),
+            ]
+        )
 
     def _embedding_schema(self):
         import pyarrow as pa
 
-        return pa.schema([pa.field("text_hash", pa.string()), pa.field("vector", pa.list_(pa.float32(), self.dimension))])
+        return pa.schema(
+            [pa.field("text_hash", pa.string()), pa.field("vector", pa.list_(pa.float32(), self.dimension))]
+        )
 
     def _check_meta(self) -> None:
         """Drop the index when the model or schema changed: old vectors would be meaningless."""
         meta_path = self.path / "meta.json"
-        wanted = {"schema": SCHEMA_VERSION, "fingerprint": self.fingerprint, "dimension": self.dimension,
-                  "model": self.model_name}
+        wanted = {
+            "schema": SCHEMA_VERSION,
+            "fingerprint": self.fingerprint,
+            "dimension": self.dimension,
+            "model": self.model_name,
+        }
         if meta_path.exists():
             try:
                 meta = json.loads(meta_path.read_text())
             except (OSError, ValueError):
                 meta = {}
-            if meta.get("schema") == SCHEMA_VERSION and meta.get("fingerprint") == self.fingerprint \
-                    and meta.get("dimension") == self.dimension:
+            if (
+                meta.get("schema") == SCHEMA_VERSION
+                and meta.get("fingerprint") == self.fingerprint
+                and meta.get("dimension") == self.dimension
+            ):
                 return
             if meta.get("schema") != SCHEMA_VERSION:
                 reason = "the index format changed"
@@ -212,10 +225,7 @@ class ChunkStore:
     # ----------------------------------------------------------------- manifest
     def manifest(self) -> dict[str, FileRecord]:
         table = self._files.to_arrow()
-        return {
-            row["path"]: FileRecord(**row)
-            for row in table.to_pylist()
-        }
+        return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
 
     def _put_manifest(self, records: Sequence[FileRecord], removed: Sequence[str] = ()) -> None:
         paths = [r.path for r in records] + list(removed)
@@ -225,8 +235,13 @@ class ChunkStore:
         import pyarrow as pa
 
         data = pa.Table.from_pylist(rows, schema=self._file_schema())
-        (self._files.merge_insert("path").when_matched_update_all().when_not_matched_insert_all()
-         .when_not_matched_by_source_delete(sql_in("path", paths)).execute(data))
+        (
+            self._files.merge_insert("path")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(sql_in("path", paths))
+            .execute(data)
+        )
 
     def touch_files(self, records: Sequence[FileRecord]) -> None:
         """Record a new mtime for files whose content did not change."""
@@ -239,9 +254,14 @@ class ChunkStore:
         wanted = sorted(set(hashes))
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            table = (self._embeddings.search().where(sql_in("text_hash", part))
-                     .select(["text_hash", "vector"]).limit(len(part) * 2).to_arrow())
+            part = wanted[start : start + 500]
+            table = (
+                self._embeddings.search()
+                .where(sql_in("text_hash", part))
+                .select(["text_hash", "vector"])
+                .limit(len(part) * 2)
+                .to_arrow()
+            )
             vectors = _vectors(table)
             for i, key in enumerate(table["text_hash"].to_pylist()):
                 found[key] = vectors[i]
@@ -255,13 +275,21 @@ class ChunkStore:
         keys = list(vectors)
         data = pa.Table.from_arrays(
             [pa.array(keys), _vector_array(np.stack([vectors[k] for k in keys]), self.dimension)],
-            schema=self._embedding_schema())
+            schema=self._embedding_schema(),
+        )
         self._embeddings.merge_insert("text_hash").when_not_matched_insert_all().execute(data)
 
     # ----------------------------------------------------------------- chunk writes
-    def replace_files(self, files: Sequence[FileRecord], chunks: Sequence[Chunk], vectors: np.ndarray,
-                      lexical: Sequence[str], *, removed: Sequence[str] = (),
-                      new_vectors: dict[str, np.ndarray] | None = None) -> None:
+    def replace_files(
+        self,
+        files: Sequence[FileRecord],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        lexical: Sequence[str],
+        *,
+        removed: Sequence[str] = (),
+        new_vectors: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """Atomically replace every chunk of ``files`` (and drop ``removed``) with ``chunks``."""
         if len(chunks) != len(vectors) or len(chunks) != len(lexical):
             raise StoreError("internal error: chunks, vectors and lexical rows differ in length")
@@ -274,22 +302,30 @@ class ChunkStore:
 
         with self._write_lock:
             self._cache_vectors(new_vectors or {})
-            data = pa.Table.from_arrays([
-                pa.array([chunk_id(c) for c in chunks], pa.string()),
-                pa.array([c.path for c in chunks], pa.string()),
-                pa.array([c.language for c in chunks], pa.string()),
-                pa.array([c.symbol for c in chunks], pa.string()),
-                pa.array([c.kind for c in chunks], pa.string()),
-                pa.array([c.parent for c in chunks], pa.string()),
-                pa.array([c.start_line for c in chunks], pa.int32()),
-                pa.array([c.end_line for c in chunks], pa.int32()),
-                pa.array([c.content for c in chunks], pa.string()),
-                pa.array([c.hash for c in chunks], pa.string()),
-                pa.array(list(lexical), pa.string()),
-                _vector_array(vectors, self.dimension),
-            ], schema=self._chunk_schema())
-            (self._chunks.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
-             .when_not_matched_by_source_delete(sql_in("path", paths)).execute(data))
+            data = pa.Table.from_arrays(
+                [
+                    pa.array([chunk_id(c) for c in chunks], pa.string()),
+                    pa.array([c.path for c in chunks], pa.string()),
+                    pa.array([c.language for c in chunks], pa.string()),
+                    pa.array([c.symbol for c in chunks], pa.string()),
+                    pa.array([c.kind for c in chunks], pa.string()),
+                    pa.array([c.parent for c in chunks], pa.string()),
+                    pa.array([c.start_line for c in chunks], pa.int32()),
+                    pa.array([c.end_line for c in chunks], pa.int32()),
+                    pa.array([c.content for c in chunks], pa.string()),
+                    pa.array([c.hash for c in chunks], pa.string()),
+                    pa.array(list(lexical), pa.string()),
+                    _vector_array(vectors, self.dimension),
+                ],
+                schema=self._chunk_schema(),
+            )
+            (
+                self._chunks.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(sql_in("path", paths))
+                .execute(data)
+            )
             self._put_manifest(files, removed)
             self._after_write()
 
@@ -327,16 +363,24 @@ class ChunkStore:
             if FTS_COLUMN not in names:
                 from lancedb.index import FTS
 
-                self._chunks.create_index(FTS_COLUMN, config=FTS(
-                    base_tokenizer="whitespace", lower_case=True, stem=False, remove_stop_words=False,
-                    ascii_folding=False, with_position=False, max_token_length=64))
+                self._chunks.create_index(
+                    FTS_COLUMN,
+                    config=FTS(
+                        base_tokenizer="whitespace",
+                        lower_case=True,
+                        stem=False,
+                        remove_stop_words=False,
+                        ascii_folding=False,
+                        with_position=False,
+                        max_token_length=64,
+                    ),
+                )
             if "vector" not in names and rows >= vector_index_min_rows:
                 from lancedb.index import IvfFlat
 
                 partitions = max(16, int(rows**0.5))
                 log.info("building IVF_FLAT vector index over %d rows (%d partitions)", rows, partitions)
-                self._chunks.create_index("vector", config=IvfFlat(distance_type="cosine",
-                                                                  num_partitions=partitions))
+                self._chunks.create_index("vector", config=IvfFlat(distance_type="cosine", num_partitions=partitions))
 
     def optimize(self) -> None:
         """Compact fragments, fold new rows into the indexes, drop old versions."""
@@ -358,13 +402,16 @@ class ChunkStore:
         return self._files.count_rows()
 
     def vector_search(self, vector: np.ndarray, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
-        query = self._chunks.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector") \
-            .distance_type("cosine").limit(limit)
+        query = (
+            self._chunks.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            .distance_type("cosine")
+            .limit(limit)
+        )
         if self.has_vector_index():
             query = query.nprobes(20).refine_factor(5)
         if where:
             query = query.where(where, prefilter=True)
-        return query.select(_RESULT_COLUMNS + ["_distance"]).to_list()
+        return query.select([*_RESULT_COLUMNS, "_distance"]).to_list()
 
     def text_search(self, terms: str, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         if not terms.strip():
@@ -373,7 +420,7 @@ class ChunkStore:
         if where:
             query = query.where(where, prefilter=True)
         try:
-            return query.select(_RESULT_COLUMNS + [FTS_COLUMN, "_score"]).to_list()
+            return query.select([*_RESULT_COLUMNS, FTS_COLUMN, "_score"]).to_list()
         except Exception as exc:  # noqa: BLE001 - e.g. no FTS index yet on a fresh table
             log.debug("full-text search unavailable: %s", exc)
             return []
@@ -383,7 +430,7 @@ class ChunkStore:
         return query.select(list(columns or _RESULT_COLUMNS)).to_list()
 
     def chunk_vectors(self, where: str) -> tuple[list[dict[str, Any]], np.ndarray]:
-        table = self._chunks.search().where(where).select(_RESULT_COLUMNS + ["vector"]).limit(100_000).to_arrow()
+        table = self._chunks.search().where(where).select([*_RESULT_COLUMNS, "vector"]).limit(100_000).to_arrow()
         return table.drop_columns(["vector"]).to_pylist(), _vectors(table)
 
     # ----------------------------------------------------------------- integrity
@@ -399,7 +446,8 @@ class ChunkStore:
         manifest = self.manifest()
         counts: dict[str, int] = {}
         bad_paths: set[str] = set()
-        for batch in self._chunks.to_lance().to_batches(columns=["id", "path", "vector"], batch_size=4096):
+        scan = self._chunks.search().select(["id", "path", "vector"]).limit(None)
+        for batch in scan.to_batches(4096):
             vectors = _vectors(batch)
             finite = np.isfinite(vectors).all(axis=1) & (np.abs(vectors).sum(axis=1) > 0)
             ids, paths = batch["id"].to_pylist(), batch["path"].to_pylist()
@@ -423,7 +471,7 @@ class ChunkStore:
                     self._embeddings.delete("true")  # a bad vector may have come from the cache
                 damaged = sorted(bad_paths | set(report.orphan_paths) | set(report.count_mismatch))
                 for start in range(0, len(damaged), 500):
-                    part = damaged[start:start + 500]
+                    part = damaged[start : start + 500]
                     self._chunks.delete(sql_in("path", part))
                     self._files.delete(sql_in("path", part))
                 self._after_write()

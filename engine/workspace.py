@@ -19,7 +19,7 @@ from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
 from .models.base import Embedder
 from .records import IndexStats, SearchHit
-from .search import SearchFilters, Searcher
+from .search import Searcher, SearchFilters
 from .store import ChunkStore, IntegrityReport, sql_string
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,12 @@ class Workspace:
         with self._open_lock:
             if self._store is None:
                 info = self.embedder.info
-                self._store = ChunkStore(self.config.index_path(self.root), dimension=info.dimension,
-                                         fingerprint=info.fingerprint, model_name=info.name)
+                self._store = ChunkStore(
+                    self.config.index_path(self.root),
+                    dimension=info.dimension,
+                    fingerprint=info.fingerprint,
+                    model_name=info.name,
+                )
             return self._store
 
     @property
@@ -88,8 +92,14 @@ class Workspace:
         return Indexer(self.root, self.config, self.store, self.embedder, monitor=self.monitor, cache=self.cache)
 
     # ----------------------------------------------------------------- writing
-    def index(self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
-              *, full: bool = False, wait_for_lock: bool = False) -> IndexStats:
+    def index(
+        self,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        full: bool = False,
+        wait_for_lock: bool = False,
+    ) -> IndexStats:
         """Bring the index up to date (``full``: drop it and rebuild). Holds the write lock."""
         self.state = "indexing"
         try:
@@ -127,19 +137,22 @@ class Workspace:
         return self.store.check(self.root)
 
     # ----------------------------------------------------------------- reading
-    def search(self, query: str, *, limit: int = 10, filters: SearchFilters | None = None,
-               hybrid: bool | None = None) -> list[SearchHit]:
+    def search(
+        self, query: str, *, limit: int = 10, filters: SearchFilters | None = None, hybrid: bool | None = None
+    ) -> list[SearchHit]:
         return self.searcher.search(query, limit=limit, filters=filters, hybrid=hybrid)
 
-    def find_similar(self, path: str, start_line: int, end_line: int, *, limit: int = 10,
-                     code: str | None = None) -> list[SearchHit]:
+    def find_similar(
+        self, path: str, start_line: int, end_line: int, *, limit: int = 10, code: str | None = None
+    ) -> list[SearchHit]:
         """Code similar to lines start..end of ``path`` (or to the chunk under ``start_line`` when empty)."""
         rel = self._relative(path)
         if rel is None:
             raise ConfigError(f"{path} is outside the workspace {self.root}")
         target = self._similar_target(rel, start_line, end_line, code)
-        return self.searcher.similar(target.code, limit=limit,
-                                     exclude=(target.path, target.start_line, target.end_line))
+        return self.searcher.similar(
+            target.code, limit=limit, exclude=(target.path, target.start_line, target.end_line)
+        )
 
     def symbols(self, query: str, *, limit: int = 50) -> list[SearchHit]:
         return self.searcher.symbols(query, limit=limit)
@@ -148,10 +161,17 @@ class Workspace:
         info = self.embedder.info
         stats = self.store.stats()
         return {
-            "root": str(self.root), "state": self.state, "files": stats["files"], "chunks": stats["chunks"],
-            "model": info.name, "modelPath": info.path, "dimension": info.dimension,
-            "indexPath": stats["path"], "vectorIndex": stats["vector_index"],
-            "cachedEmbeddings": stats["cached_embeddings"], "lastError": self.last_error,
+            "root": str(self.root),
+            "state": self.state,
+            "files": stats["files"],
+            "chunks": stats["chunks"],
+            "model": info.name,
+            "modelPath": info.path,
+            "dimension": info.dimension,
+            "indexPath": stats["path"],
+            "vectorIndex": stats["vector_index"],
+            "cachedEmbeddings": stats["cached_embeddings"],
+            "lastError": self.last_error,
             "lockedByOtherProcess": self.store.is_locked_by_other(),
         }
 
@@ -172,12 +192,13 @@ class Workspace:
                 lines = (self.root / rel).read_text(encoding="utf-8", errors="replace").splitlines()
             except OSError as exc:
                 raise ConfigError(f"cannot read {rel}: {exc.strerror or exc}") from exc
-            code = "\n".join(lines[start_line:end_line + 1])
+            code = "\n".join(lines[start_line : end_line + 1])
         if start_line == end_line or not code.strip():
             # An empty selection means "the symbol under the cursor": use its stored chunk.
             rows = self.store.rows(
                 f"path = {sql_string(rel)} AND start_line <= {int(start_line)} AND end_line >= {int(start_line)}",
-                limit=50)
+                limit=50,
+            )
             if rows:
                 row = min(rows, key=lambda r: r["end_line"] - r["start_line"])
                 return SimilarQuery(rel, int(row["start_line"]), int(row["end_line"]), row["content"])

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import threading
+import time
 
 from .options import LOG_LEVELS
+
+EXIT_GRACE_SECONDS = 2.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,12 +24,40 @@ def main(argv: list[str] | None = None) -> int:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if args.log_file:
         handlers.append(logging.FileHandler(args.log_file, encoding="utf-8"))
-    logging.basicConfig(level=LOG_LEVELS[args.log_level], handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=LOG_LEVELS[args.log_level],
+        handlers=handlers,
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.log_level != "debug":
+        logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
     from .server import create_server
 
-    create_server().start_io()
+    server = create_server()
+    try:
+        server.start_io()
+    finally:
+        stop(server)
     return 0
+
+
+def stop(server) -> None:
+    """Leave promptly after ``exit`` or a closed stdin, even in the middle of indexing.
+
+    The index thread is told to cancel and given a moment to finish its current write. Exiting
+    then without waiting is safe: each LanceDB write is one atomic commit, so an interrupted batch
+    is simply not there, and the manifest makes the next start index those files again.
+    """
+    for folder in server.folders.values():
+        folder.cancel.set()
+    server.index_executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + EXIT_GRACE_SECONDS
+    while time.monotonic() < deadline and any(t.name.startswith("semcode-index") for t in threading.enumerate()):
+        time.sleep(0.05)
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

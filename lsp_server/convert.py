@@ -11,13 +11,23 @@ from lsprotocol import types
 from engine.records import SearchHit, Symbol
 
 SYMBOL_KINDS: dict[str, types.SymbolKind] = {
-    "function": types.SymbolKind.Function, "method": types.SymbolKind.Method, "class": types.SymbolKind.Class,
-    "interface": types.SymbolKind.Interface, "struct": types.SymbolKind.Struct, "enum": types.SymbolKind.Enum,
-    "trait": types.SymbolKind.Interface, "impl": types.SymbolKind.Class, "module": types.SymbolKind.Module,
-    "namespace": types.SymbolKind.Namespace, "type": types.SymbolKind.TypeParameter,
-    "constant": types.SymbolKind.Constant, "variable": types.SymbolKind.Variable,
-    "field": types.SymbolKind.Field, "property": types.SymbolKind.Property,
-    "constructor": types.SymbolKind.Constructor, "object": types.SymbolKind.Object,
+    "function": types.SymbolKind.Function,
+    "method": types.SymbolKind.Method,
+    "class": types.SymbolKind.Class,
+    "interface": types.SymbolKind.Interface,
+    "struct": types.SymbolKind.Struct,
+    "enum": types.SymbolKind.Enum,
+    "trait": types.SymbolKind.Interface,
+    "impl": types.SymbolKind.Class,
+    "module": types.SymbolKind.Module,
+    "namespace": types.SymbolKind.Namespace,
+    "type": types.SymbolKind.TypeParameter,
+    "constant": types.SymbolKind.Constant,
+    "variable": types.SymbolKind.Variable,
+    "field": types.SymbolKind.Field,
+    "property": types.SymbolKind.Property,
+    "constructor": types.SymbolKind.Constructor,
+    "object": types.SymbolKind.Object,
 }
 
 
@@ -32,9 +42,13 @@ def path_to_uri(path: Path) -> str:
     return path.resolve().as_uri()
 
 
-def line_range(start_line: int, end_line: int) -> types.Range:
-    """Whole lines start..end (inclusive), as LSP's end-exclusive range: no column encoding involved."""
-    return types.Range(types.Position(start_line, 0), types.Position(end_line + 1, 0))
+def line_range(start_line: int, end_line: int, start_col: int = 0) -> types.Range:
+    """Lines start..end (inclusive) as LSP's end-exclusive range, from the symbol's indentation.
+
+    Starting at the indentation (spaces and tabs count alike in every encoding) puts the location
+    inside the method rather than its class, which is what Serena uses to name the referencing symbol.
+    """
+    return types.Range(types.Position(start_line, start_col), types.Position(end_line + 1, 0))
 
 
 def selection_lines(rng: types.Range) -> tuple[int, int]:
@@ -51,8 +65,10 @@ def parse_range(value: Any) -> types.Range:
         return value
     try:
         start, end = value["start"], value["end"]
-        return types.Range(types.Position(int(start["line"]), int(start["character"])),
-                           types.Position(int(end["line"]), int(end["character"])))
+        return types.Range(
+            types.Position(int(start["line"]), int(start["character"])),
+            types.Position(int(end["line"]), int(end["character"])),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not an LSP range: {value!r}") from exc
 
@@ -61,7 +77,10 @@ def hit_to_result(hit: SearchHit, root: Path, *, partial: bool) -> dict[str, Any
     """One ``workspace/semanticSearch`` result."""
     result: dict[str, Any] = {
         "uri": path_to_uri(root / hit.path),
-        "range": {"start": {"line": hit.start_line, "character": 0}, "end": {"line": hit.end_line + 1, "character": 0}},
+        "range": {
+            "start": {"line": hit.start_line, "character": hit.start_col},
+            "end": {"line": hit.end_line + 1, "character": 0},
+        },
         "score": hit.score,
         "preview": hit.preview,
         "why": hit.why,
@@ -78,14 +97,18 @@ def hit_to_result(hit: SearchHit, root: Path, *, partial: bool) -> dict[str, Any
 
 
 def hit_to_location(hit: SearchHit, root: Path) -> types.Location:
-    return types.Location(uri=path_to_uri(root / hit.path), range=line_range(hit.start_line, hit.end_line))
+    return types.Location(
+        uri=path_to_uri(root / hit.path), range=line_range(hit.start_line, hit.end_line, hit.start_col)
+    )
 
 
 def hit_to_symbol_information(hit: SearchHit, root: Path) -> types.SymbolInformation:
     name = hit.symbol.rsplit(".", 1)[-1] if hit.parent else hit.symbol
     return types.SymbolInformation(
-        name=name or hit.symbol, kind=SYMBOL_KINDS.get(hit.kind, types.SymbolKind.Variable),
-        location=hit_to_location(hit, root), container_name=hit.parent or None,
+        name=name or hit.symbol,
+        kind=SYMBOL_KINDS.get(hit.kind, types.SymbolKind.Variable),
+        location=hit_to_location(hit, root),
+        container_name=hit.parent or None,
     )
 
 
@@ -105,13 +128,16 @@ def symbol_to_document_symbol(symbol: Symbol, lines: list[str], encoding: str) -
         return types.Position(line, _column(text, col, encoding))
 
     full = types.Range(pos(symbol.start_line, symbol.start_col), pos(symbol.end_line, symbol.end_col))
-    selection = types.Range(pos(symbol.selection_line, symbol.selection_col),
-                            pos(symbol.selection_line, symbol.selection_end_col))
+    selection = types.Range(
+        pos(symbol.selection_line, symbol.selection_col), pos(symbol.selection_line, symbol.selection_end_col)
+    )
     if not (full.start.line <= selection.start.line <= full.end.line):
         selection = types.Range(full.start, full.start)  # LSP requires selection inside the range
     return types.DocumentSymbol(
-        name=symbol.name or "<anonymous>", kind=SYMBOL_KINDS.get(symbol.kind, types.SymbolKind.Variable),
-        range=full, selection_range=selection,
+        name=symbol.name or "<anonymous>",
+        kind=SYMBOL_KINDS.get(symbol.kind, types.SymbolKind.Variable),
+        range=full,
+        selection_range=selection,
         children=[symbol_to_document_symbol(child, lines, encoding) for child in symbol.children],
     )
 

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,7 +55,8 @@ class SemcodeServer(LanguageServer):
         self.folders: dict[Path, Folder] = {}
         self.last_error: str | None = None
         self.index_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcode-index")
-        self.save_tasks: dict[str, asyncio.Task[None]] = {}
+        self.save_tasks: dict[str, asyncio.Future[None]] = {}
+        self.background_tasks: set[asyncio.Future[Any]] = set()
         self.save_delay = 0.3  # seconds: a burst of saves of one file is indexed once
 
     # ----------------------------------------------------------------- folders
@@ -77,15 +79,24 @@ class SemcodeServer(LanguageServer):
         return [f for f in self.folders.values() if f.workspace is not None]
 
     # ----------------------------------------------------------------- threads
-    async def in_index_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.index_executor, fn, *args)
+    async def in_index_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a write on the single index thread, so writes are serialised."""
+        return await asyncio.get_running_loop().run_in_executor(self.index_executor, partial(fn, *args, **kwargs))
 
-    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(fn, *args)
+    async def in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a read off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     def call_from_thread(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn`` on the event loop: pygls' transport is not thread-safe."""
         loop.call_soon_threadsafe(fn, *args)
+
+    def spawn(self, awaitable: Any) -> asyncio.Future[Any]:
+        """Run in the background, holding a reference so the task is not garbage-collected mid-way."""
+        task = asyncio.ensure_future(awaitable)
+        self.background_tasks.add(task)
+        task.add_done_callback(self.background_tasks.discard)
+        return task
 
     # ----------------------------------------------------------------- user-visible messages
     def show_error(self, message: str) -> None:

@@ -62,9 +62,17 @@ def run_index(workspace, *, full: bool = False, quiet: bool = False):
 
     cancel = threading.Event()
     console = _stderr_console()
-    with Progress(TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-                  TimeElapsedColumn(), TextColumn("{task.description}"), console=console,
-                  disable=quiet or not console.is_terminal, transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]indexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        disable=quiet or not console.is_terminal,
+        transient=True,
+    ) as bar:
         task = bar.add_task("", total=None)
 
         def progress(p) -> None:
@@ -81,11 +89,17 @@ def cmd_index(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     stats = run_index(ws, full=args.full, quiet=args.json)
     summary = {
-        "root": str(ws.root), "files_seen": stats.files_seen, "files_indexed": stats.files_indexed,
-        "files_unchanged": stats.files_unchanged, "files_deleted": stats.files_deleted,
-        "files_skipped": stats.files_skipped, "chunks_total": stats.chunks_total,
-        "chunks_embedded": stats.chunks_embedded, "chunks_cached": stats.chunks_cached,
-        "seconds": round(stats.seconds, 2), "index_path": str(ws.store.path),
+        "root": str(ws.root),
+        "files_seen": stats.files_seen,
+        "files_indexed": stats.files_indexed,
+        "files_unchanged": stats.files_unchanged,
+        "files_deleted": stats.files_deleted,
+        "files_skipped": stats.files_skipped,
+        "chunks_total": stats.chunks_total,
+        "chunks_embedded": stats.chunks_embedded,
+        "chunks_cached": stats.chunks_cached,
+        "seconds": round(stats.seconds, 2),
+        "index_path": str(ws.store.path),
         "skipped": [{"path": p, "reason": r} for p, r in stats.skipped],
     }
     if ws.store.rebuilt_reason:
@@ -95,9 +109,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         return 0
     if ws.store.rebuilt_reason:
         print(f"note: the index was rebuilt because {ws.store.rebuilt_reason}")
-    print(f"indexed {ws.root}: {stats.files_indexed} files updated, {stats.files_unchanged} unchanged, "
-          f"{stats.files_deleted} removed, {stats.files_skipped} skipped; {stats.chunks_total} chunks "
-          f"({stats.chunks_embedded} embedded, {stats.chunks_cached} from cache) in {stats.seconds:.1f}s")
+    print(
+        f"indexed {ws.root}: {stats.files_indexed} files updated, {stats.files_unchanged} unchanged, "
+        f"{stats.files_deleted} removed, {stats.files_skipped} skipped; {stats.chunks_total} chunks "
+        f"({stats.chunks_embedded} embedded, {stats.chunks_cached} from cache) in {stats.seconds:.1f}s"
+    )
     for path, reason in stats.skipped[:20]:
         print(f"  skipped {path}: {reason}", file=sys.stderr)
     return 0
@@ -128,9 +144,17 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _hit_json(hit, root: Path) -> dict[str, Any]:
     return {
-        "path": hit.path, "abs_path": str(root / hit.path), "start_line": hit.start_line, "end_line": hit.end_line,
-        "score": hit.score, "symbol": hit.symbol, "name_path": hit.name_path, "kind": hit.kind,
-        "language": hit.language, "why": hit.why, "preview": hit.preview,
+        "path": hit.path,
+        "abs_path": str(root / hit.path),
+        "start_line": hit.start_line,
+        "end_line": hit.end_line,
+        "score": hit.score,
+        "symbol": hit.symbol,
+        "name_path": hit.name_path,
+        "kind": hit.kind,
+        "language": hit.language,
+        "why": hit.why,
+        "preview": hit.preview,
     }
 
 
@@ -150,8 +174,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(f"checked {report.rows_checked} rows: {'OK' if report.ok else 'damaged'}")
-        for label, items in (("bad vectors", report.bad_vectors), ("orphan files", report.orphan_paths),
-                             ("manifest mismatches", report.count_mismatch)):
+        for label, items in (
+            ("bad vectors", report.bad_vectors),
+            ("orphan files", report.orphan_paths),
+            ("manifest mismatches", report.count_mismatch),
+        ):
             if items:
                 print(f"  {label}: {len(items)} ({', '.join(items[:5])})")
         if report.repaired:
@@ -268,8 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * args.verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.func(args)
     except SemcodeError as exc:

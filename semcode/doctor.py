@@ -27,14 +27,24 @@ class Check:
 
 
 DEPENDENCIES = (
-    ("llama_cpp", "llama-cpp-python"), ("lancedb", "lancedb"), ("pyarrow", "pyarrow"),
-    ("tree_sitter_language_pack", "'tree-sitter-language-pack>=0.13,<1'"), ("pygls", "pygls"),
-    ("psutil", "psutil"), ("gguf", "gguf"), ("safetensors", "safetensors"), ("pathspec", "pathspec"),
+    ("llama_cpp", "llama-cpp-python"),
+    ("lancedb", "lancedb"),
+    ("pyarrow", "pyarrow"),
+    ("tree_sitter_language_pack", "'tree-sitter-language-pack>=0.13,<1'"),
+    ("pygls", "pygls"),
+    ("psutil", "psutil"),
+    ("gguf", "gguf"),
+    ("safetensors", "safetensors"),
+    ("pathspec", "pathspec"),
 )
 GRAMMAR_PROBES = {
-    "python": "def f(x):\n    return x\n", "javascript": "function f(x) { return x }\n",
-    "typescript": "function f(x: number): number { return x }\n", "go": "package m\nfunc F() {}\n",
-    "rust": "fn f() {}\n", "java": "class A { void f() {} }\n", "c": "int f(void) { return 0; }\n",
+    "python": "def f(x):\n    return x\n",
+    "javascript": "function f(x) { return x }\n",
+    "typescript": "function f(x: number): number { return x }\n",
+    "go": "package m\nfunc F() {}\n",
+    "rust": "fn f() {}\n",
+    "java": "class A { void f() {} }\n",
+    "c": "int f(void) { return 0; }\n",
 }
 
 
@@ -53,8 +63,14 @@ def _fix_for(exc: Exception) -> str:
 
 
 def run_checks(config: EngineConfig) -> list[Check]:
-    checks = [Check("python", sys.version_info >= (3, 10), f"{platform.python_version()} ({sys.executable})",
-                    "use Python 3.10 or newer")]
+    checks = [
+        Check(
+            "python",
+            sys.version_info >= (3, 10),
+            f"{platform.python_version()} ({sys.executable})",
+            "use Python 3.10 or newer",
+        )
+    ]
     for module, package in DEPENDENCIES:
         checks.append(_guard(f"module {module}", lambda m=module, p=package: _import(m, p)))
     checks.append(_guard("model", lambda: _model(config)))
@@ -81,9 +97,12 @@ def _model(config: EngineConfig) -> Check:
     vector = embedder.embed_query("open a file and read its lines")
     info = embedder.info
     ms = (time.perf_counter() - started) * 1000
-    return Check("model", bool(vector.shape == (info.dimension,)),
-                 f"{info.name}: dim {info.dimension}, context {info.context_length}, pooling {info.pooling}, "
-                 f"loaded and embedded in {ms:.0f} ms ({info.path})")
+    return Check(
+        "model",
+        bool(vector.shape == (info.dimension,)),
+        f"{info.name}: dim {info.dimension}, context {info.context_length}, pooling {info.pooling}, "
+        f"loaded and embedded in {ms:.0f} ms ({info.path})",
+    )
 
 
 def _store() -> Check:
@@ -105,8 +124,12 @@ def _memory() -> Check:
     from engine.memory import MemoryMonitor
 
     reading = MemoryMonitor().read()
-    return Check("memory", True, f"{reading.available_mb:.0f} MB available ({reading.percent_used:.0f}% used), "
-                 f"pressure {reading.pressure.name.lower()}")
+    return Check(
+        "memory",
+        True,
+        f"{reading.available_mb:.0f} MB available ({reading.percent_used:.0f}% used), "
+        f"pressure {reading.pressure.name.lower()}",
+    )
 
 
 def _grammars() -> Check:
@@ -114,6 +137,10 @@ def _grammars() -> Check:
 
     missing = [lang for lang, code in GRAMMAR_PROBES.items() if not document_symbols(lang, code)]
     if missing:
-        return Check("grammars", False, f"no symbols parsed for: {', '.join(missing)}",
-                     "pip install 'tree-sitter-language-pack>=0.13,<1'")
+        return Check(
+            "grammars",
+            False,
+            f"no symbols parsed for: {', '.join(missing)}",
+            "pip install 'tree-sitter-language-pack>=0.13,<1'",
+        )
     return Check("grammars", True, f"parsed {', '.join(GRAMMAR_PROBES)} offline")

@@ -23,4 +23,9 @@ export default tseslint.config(
     files: ["test/**/*.mjs", "scripts/**/*.mjs", "eslint.config.mjs"],
     languageOptions: { globals: { ...globals.node } },
   },
+  {
+    // functions passed to playwright's page.waitForFunction run in the browser
+    files: ["test/e2e/**/*.mjs"],
+    languageOptions: { globals: { ...globals.browser } },
+  },
 );

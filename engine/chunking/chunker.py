@@ -24,7 +24,6 @@ from engine.records import Chunk
 logger = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 3.2  # fallback estimate when no tokenizer is given (code averages ~3-4 chars/token)
-MIN_GAP_LINES = 3  # gaps with fewer non-blank lines are merged into the next symbol (see _Chunker.run)
 MAX_HEADER_WORDS = 12
 # Minified / generated files (average line this long) have no line structure a symbol chunk could
 # use; parsing a 200 KB line costs more than it gives, so they go straight to windows.
@@ -77,7 +76,9 @@ class _Chunker:
         count_tokens: Callable[[str], int] | None,
         window_lines: int,
         overlap_lines: int,
+        split_containers: bool = True,
     ) -> None:
+        self.split_containers = split_containers
         self.path = path
         self.language = language
         # Split on "\n" only, like tree-sitter rows; a stray "\r" of CRLF files is not content.
@@ -181,11 +182,12 @@ class _Chunker:
         name = f"{parent}.{sym.name}" if parent else sym.name
         content = self._rows_text(start, end)
         header = self._header(name, sym.kind, parent, sym.start_line)
-        if self._fits(header, content):
+        members = self._split_members(sym) if sym.kind in CONTAINER_KINDS else []
+        # A container with members is split even when it fits: a hit should name the method, not the class.
+        if self._fits(header, content) and not (members and self.split_containers):
             self._emit(start, end, content, name, sym.kind, parent, header)
             return
-        members = self._split_members(sym)
-        if sym.kind in CONTAINER_KINDS and members:
+        if members:
             self._container(sym, start, name, parent, members)
             # Members are named after the scope: ``impl Display for Point`` holds ``Point.fmt``.
             scope = f"{parent}.{sym.scope}" if parent else sym.scope
@@ -240,14 +242,12 @@ class _Chunker:
     def run(self, roots: list[SymbolNode]) -> None:
         """Chunk top-level symbols and the gaps between them.
 
-        Gap policy: a gap with at least ``MIN_GAP_LINES`` non-blank lines becomes windows. A smaller
-        one (``package main`` + an import, a lone constant, ``export default App``) would be a
-        chunk too small to embed meaningfully, but dropping it would hide its identifiers from
-        search, so it is merged into the chunk of the symbol right below when that still fits,
-        and kept as its own small block otherwise. Gaps of punctuation only (``}``, ``end``) go.
+        Gap policy: a gap becomes windows (a tiny one, ``package main`` + an import, a lone constant,
+        is one small block: it embeds poorly but its identifiers still serve lexical search). Gaps of
+        punctuation only (``}``, ``end``) go. A gap is never merged into the symbol below it: a
+        symbol's chunk starts at the symbol, so a hit lands on it and names it.
         """
         cursor = 0
-        pending: tuple[int, int] | None = None  # a tiny gap waiting for the next symbol
         for index, sym in enumerate(roots):
             # A symbol sharing a line with its neighbour (minified code) has no lines of its own to
             # be a chunk: its rows are chunked as plain windows with the rest of the gap.
@@ -255,39 +255,20 @@ class _Chunker:
             shares_end = index + 1 < len(roots) and roots[index + 1].start_line <= sym.end_line
             if shares_start or shares_end or sym.start_line < cursor:
                 continue
-            gap_start, gap_end = cursor, max(cursor, sym.attached_start) - 1
-            pending = self._handle_gap(gap_start, gap_end)
-            if pending is not None and self._merge_fits(sym, pending[0]):
-                self.symbol(sym, "", start=pending[0])
-            else:
-                if pending is not None:
-                    self.gap(*pending)
-                self.symbol(sym, "")
+            self._gap_between(cursor, max(cursor, sym.attached_start) - 1)
+            self.symbol(sym, "")
             cursor = sym.end_line + 1
-        pending = self._handle_gap(cursor, len(self.lines) - 1)
-        if pending is not None:
-            self.gap(*pending)
+        self._gap_between(cursor, len(self.lines) - 1)
 
-    def _handle_gap(self, start: int, end: int) -> tuple[int, int] | None:
-        """Emit a big gap's windows; return a small gap's trimmed range for merging; None if empty."""
+    def _gap_between(self, start: int, end: int) -> None:
         while start <= end and not self.lines[start].strip():
             start += 1
         while end >= start and not self.lines[end].strip():
             end -= 1
         if start > end:
-            return None
-        rows = [self.lines[row] for row in range(start, end + 1) if self.lines[row].strip()]
-        if len(rows) >= MIN_GAP_LINES:
+            return
+        if any(ch.isalnum() for row in range(start, end + 1) for ch in self.lines[row]):
             self.gap(start, end)
-            return None
-        if not any(ch.isalnum() for line in rows for ch in line):
-            return None
-        return (start, end)
-
-    def _merge_fits(self, sym: SymbolNode, start: int) -> bool:
-        name = f"{sym.qualifier}.{sym.name}" if sym.qualifier else sym.name
-        header = self._header(name, sym.kind, sym.qualifier or "", sym.start_line)
-        return self._fits(header, self._rows_text(start, sym.end_line))
 
 
 def chunk_file(
@@ -298,6 +279,7 @@ def chunk_file(
     count_tokens: Callable[[str], int] | None = None,
     window_lines: int = 40,
     overlap_lines: int = 8,
+    split_containers: bool = True,
 ) -> list[Chunk]:
     """Chunks of ``text`` (the content of workspace-relative POSIX ``path``), ordered by start line.
 
@@ -317,6 +299,8 @@ def chunk_file(
         except Exception:  # a grammar crash on odd input must not stop indexing: use windows
             logger.warning("parsing %s as %s failed; chunking it by lines", path, language, exc_info=True)
             roots = []
-    chunker = _Chunker(path, language or "text", text, max_tokens, count_tokens, window_lines, overlap_lines)
+    chunker = _Chunker(
+        path, language or "text", text, max_tokens, count_tokens, window_lines, overlap_lines, split_containers
+    )
     chunker.run(roots)
     return sorted(chunker.chunks, key=lambda chunk: chunk.start_line)

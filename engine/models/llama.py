@@ -20,7 +20,7 @@ import ctypes
 import io
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ _POOLING_CODES = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 _log_callback: Any = None  # keep the ctypes callback alive for the life of the process
 _log_lock = threading.Lock()
 _last_level = logging.INFO
+_min_level = logging.WARNING  # raised to ERROR while quantizing (one warning per tensor otherwise)
+_recent_errors: list[str] = []  # llama.cpp's own error lines, quoted in ModelError (it returns bare NULLs)
 
 
 def _import_llama_cpp() -> Any:
@@ -65,13 +67,27 @@ def quiet_llama_logs() -> None:
             global _last_level
             py_level = _last_level if level == 5 else _LEVELS.get(level, logging.DEBUG)
             _last_level = py_level
-            if py_level >= logging.WARNING and _llama_log.isEnabledFor(py_level):
+            if py_level >= _min_level and _llama_log.isEnabledFor(py_level):
                 message = text.decode("utf-8", errors="replace").rstrip()
                 if message:
                     _llama_log.log(py_level, "%s", message)
+                    if py_level >= logging.ERROR:
+                        _recent_errors.append(message)
+                        del _recent_errors[:-5]
 
         llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
         _log_callback = _callback
+
+
+@contextlib.contextmanager
+def errors_only() -> Iterator[None]:
+    """Drop llama.cpp's warnings for a while (the quantizer warns about every 384-column matrix)."""
+    global _min_level
+    previous, _min_level = _min_level, logging.ERROR
+    try:
+        yield
+    finally:
+        _min_level = previous
 
 
 class LlamaEmbedder(Embedder):
@@ -102,10 +118,15 @@ class LlamaEmbedder(Embedder):
             # an encoder without a declared pooling: mean pooling is the usual sentence-embedding choice
             pooling, pooling_code = "mean", _POOLING_CODES["mean"]
         self.threads = threads or _default_threads()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one llama.cpp context: one decode at a time
+        # Tokenizing only reads the vocab (safe beside a decode), so it has its own short lock: a chunker
+        # counting tokens must not wait for another thread's embedding batch. close() takes both.
+        self._vocab_lock = threading.Lock()
         self._closed = False
+        _recent_errors.clear()
+        captured = io.StringIO()
         try:
-            with contextlib.redirect_stderr(io.StringIO()):  # verbose=True prints metadata via print()
+            with contextlib.redirect_stderr(captured):  # verbose=True prints metadata via print()
                 self._llm = llama_cpp.Llama(
                     model_path=str(path),
                     embedding=True,
@@ -121,11 +142,15 @@ class LlamaEmbedder(Embedder):
                     verbose=True,  # see module docstring: verbose=False hijacks fd 1 during the load
                 )
         except (ValueError, RuntimeError, OSError) as exc:
+            detail = "; ".join(_recent_errors) or str(exc)
             raise ModelError(
-                f"llama.cpp could not load the model {path}: {exc}. The file may be damaged or use an "
+                f"llama.cpp could not load the model {path}: {detail}. The file may be damaged or use an "
                 "architecture this llama-cpp-python does not support: upgrade llama-cpp-python or pick "
                 "another GGUF embedding model."
             ) from exc
+        finally:
+            if captured.getvalue():
+                log.debug("llama-cpp-python while loading %s:\n%s", path.name, captured.getvalue().rstrip())
         self._llm.verbose = False  # no per-call timing output from now on
         self._vocab = self._llm._model.vocab
         self._tokenize_fn = llama_cpp.llama_tokenize
@@ -152,12 +177,20 @@ class LlamaEmbedder(Embedder):
     def count_tokens(self, text: str) -> int:
         """Tokens ``Llama.embed`` would feed for ``text``, special tokens included (no list is built)."""
         data = text.encode("utf-8", errors="replace")
-        n = self._tokenize_fn(self._vocab, data, len(data), None, 0, self._add_bos, False)
+        with self._vocab_lock:  # the vocab is freed by close(): tokenizing after that crashes the process
+            self._check_open()
+            n = self._tokenize_fn(self._vocab, data, len(data), None, 0, self._add_bos, False)
         return abs(int(n))  # llama_tokenize returns -(needed) when the buffer is too small
 
     def tokenize(self, text: str) -> list[int]:
         """The model's token ids for ``text`` (special tokens included)."""
-        return list(self._llm.tokenize(text.encode("utf-8", errors="replace"), add_bos=self._add_bos))
+        with self._vocab_lock:
+            self._check_open()
+            return list(self._llm.tokenize(text.encode("utf-8", errors="replace"), add_bos=self._add_bos))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ModelError(f"the embedding model {self.info.path} was closed")
 
     # -- embedding ------------------------------------------------------------------------------------
 
@@ -165,8 +198,7 @@ class LlamaEmbedder(Embedder):
         if not texts:
             return np.zeros((0, self.info.dimension), dtype=np.float32)
         with self._lock:
-            if self._closed:
-                raise ModelError(f"the embedding model {self.info.path} was closed")
+            self._check_open()
             # One embed(list) call: llama-cpp-python packs several texts into each n_batch decode, which
             # was faster than one call per text (3,564 vs 3,119 tokens/s on a quiet 2-core machine,
             # 1,634 vs 732 under load; see bench/bench_embed.py). truncate=False: a text over the limit
@@ -175,7 +207,7 @@ class LlamaEmbedder(Embedder):
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.info.dimension)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._vocab_lock:
             if not self._closed:
                 self._closed = True
                 self._llm.close()

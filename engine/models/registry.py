@@ -30,16 +30,19 @@ def _rule(pattern: str, query: str, document: str = "") -> _Rule:
 
 
 _BGE_EN_QUERY = "Represent this sentence for searching relevant passages: "
+_CODE_QUERY = "Represent this query for searching relevant code: "
 
 # First match wins, so the more specific patterns come first. Patterns see names with "_" and " "
 # turned into "-", lower-cased.
 RULES: tuple[_Rule, ...] = (
-    _rule(r"coderankembed", "Represent this query for searching relevant code: "),
-    _rule(r"nomic-embed-(code|text)", "search_query: ", "search_document: "),
+    # nomic-embed-code and CodeRankEmbed (both Nomic, code retrieval): a query instruction, bare documents.
+    _rule(r"coderankembed|nomic-embed-code", _CODE_QUERY),
+    _rule(r"nomic-embed-text", "search_query: ", "search_document: "),
     _rule(r"multilingual-e5|(^|[^a-z])e5-", "query: ", "passage: "),
     _rule(r"bge-(small|base|large)-zh", "为这个句子生成表示以用于检索相关文章："),
     _rule(r"bge-(small|base|large)-en", _BGE_EN_QUERY),
-    _rule(r"bge-m3|bge-code", ""),  # no instruction needed
+    _rule(r"bge-m3", ""),  # no instruction needed
+    _rule(r"snowflake-arctic-embed-.*v2", "query: "),
     _rule(r"snowflake-arctic-embed", "Represent this sentence for searching relevant passages: "),
     _rule(r"mxbai-embed", "Represent this sentence for searching relevant passages: "),
     _rule(r"jina-embeddings-v2-base-code|all-minilm|paraphrase-|gte-", ""),

@@ -45,9 +45,15 @@ async def index_folder(ls: SemcodeServer, folder: Folder, *, full: bool = False)
     end_message = "done"
     try:
         if token:
-            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                title=f"Indexing workspace {folder.root.name}", cancellable=True, message="loading model",
-                percentage=0))
+            ls.work_done_progress.begin(
+                token,
+                types.WorkDoneProgressBegin(
+                    title=f"Indexing workspace {folder.root.name}",
+                    cancellable=True,
+                    message="loading model",
+                    percentage=0,
+                ),
+            )
             cancelled = ls.work_done_progress.tokens.get(token)
             if cancelled is not None:
                 cancelled.add_done_callback(lambda f: folder.cancel.set() if f.cancelled() else None)
@@ -59,8 +65,14 @@ async def index_folder(ls: SemcodeServer, folder: Folder, *, full: bool = False)
             now = time.monotonic()
             if token and (now - last_report >= REPORT_INTERVAL or progress.done_files == progress.total_files):
                 last_report = now
-                ls.call_from_thread(loop, ls.work_done_progress.report, token, types.WorkDoneProgressReport(
-                    message=progress.message, percentage=progress.percentage, cancellable=True))
+                ls.call_from_thread(
+                    loop,
+                    ls.work_done_progress.report,
+                    token,
+                    types.WorkDoneProgressReport(
+                        message=progress.message, percentage=progress.percentage, cancellable=True
+                    ),
+                )
 
         workspace = await ls.in_index_thread(ls.workspace_of, folder)
         while True:
@@ -69,8 +81,12 @@ async def index_folder(ls: SemcodeServer, folder: Folder, *, full: bool = False)
                 break
             except IndexLockedError:
                 if token:
-                    ls.work_done_progress.report(token, types.WorkDoneProgressReport(
-                        message="waiting for another semcode process to finish writing the index"))
+                    ls.work_done_progress.report(
+                        token,
+                        types.WorkDoneProgressReport(
+                            message="waiting for another semcode process to finish writing the index"
+                        ),
+                    )
                 await asyncio.sleep(LOCK_RETRY_SECONDS)
                 if folder.cancel.is_set():
                     end_message = "cancelled"
@@ -78,10 +94,13 @@ async def index_folder(ls: SemcodeServer, folder: Folder, *, full: bool = False)
         if result.cancelled:
             end_message = "cancelled"
         else:
-            end_message = (f"{result.chunks_total} chunks: {result.files_indexed} files indexed, "
-                           f"{result.files_unchanged} unchanged, {result.files_skipped} skipped")
-        ls.log_to_client(f"{folder.root}: {end_message} in {result.seconds:.1f}s "
-                         f"({result.chunks_embedded} chunks embedded)")
+            end_message = (
+                f"{result.chunks_total} chunks: {result.files_indexed} files indexed, "
+                f"{result.files_unchanged} unchanged, {result.files_skipped} skipped"
+            )
+        ls.log_to_client(
+            f"{folder.root}: {end_message} in {result.seconds:.1f}s ({result.chunks_embedded} chunks embedded)"
+        )
         if workspace.store.rebuilt_reason:
             ls.log_to_client(f"the index was rebuilt: {workspace.store.rebuilt_reason}", types.MessageType.Warning)
         return result
@@ -89,7 +108,7 @@ async def index_folder(ls: SemcodeServer, folder: Folder, *, full: bool = False)
         end_message = f"failed: {exc}"
         ls.show_error(str(exc))
         return None
-    except Exception as exc:  # noqa: BLE001 - the server must survive any indexing failure
+    except Exception as exc:
         log.exception("indexing %s failed", folder.root)
         end_message = f"failed: {exc}"
         ls.show_error(f"indexing {folder.root} failed: {exc}")
@@ -101,7 +120,7 @@ async def index_folder(ls: SemcodeServer, folder: Folder, *, full: bool = False)
 
 
 def index_all_folders(ls: SemcodeServer, *, full: bool = False) -> list[asyncio.Task[IndexStats | None]]:
-    return [asyncio.ensure_future(index_folder(ls, folder, full=full)) for folder in ls.folders.values()]
+    return [ls.spawn(index_folder(ls, folder, full=full)) for folder in ls.folders.values()]
 
 
 # --------------------------------------------------------------------- saves and watched files
@@ -116,7 +135,7 @@ def schedule_update(ls: SemcodeServer, uri: str) -> None:
     previous = ls.save_tasks.pop(uri, None)
     if previous is not None:
         previous.cancel()
-    ls.save_tasks[uri] = asyncio.ensure_future(_update_later(ls, uri, path))
+    ls.save_tasks[uri] = ls.spawn(_update_later(ls, uri, path))
 
 
 async def _update_later(ls: SemcodeServer, uri: str, path: Path) -> None:
@@ -130,11 +149,16 @@ async def _update_later(ls: SemcodeServer, uri: str, path: Path) -> None:
         return  # the initial index will see the file
     try:
         stats = await ls.in_index_thread(folder.workspace.update_files, [str(path)])
-        log.info("re-indexed %s: %d chunks embedded, %d from cache, %d deleted", path, stats.chunks_embedded,
-                 stats.chunks_cached, stats.files_deleted)
+        log.info(
+            "re-indexed %s: %d chunks embedded, %d from cache, %d deleted",
+            path,
+            stats.chunks_embedded,
+            stats.chunks_cached,
+            stats.files_deleted,
+        )
     except SemcodeError as exc:
         ls.show_error(f"could not re-index {path.name}: {exc}")
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("re-indexing %s failed", path)
 
 
@@ -145,8 +169,17 @@ async def register_file_watcher(ls: SemcodeServer) -> None:
         return
     options = types.DidChangeWatchedFilesRegistrationOptions(watchers=[types.FileSystemWatcher(glob_pattern="**/*")])
     try:
-        await ls.client_register_capability_async(types.RegistrationParams(registrations=[types.Registration(
-            id="semcode-file-watcher", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options)]))
+        await ls.client_register_capability_async(
+            types.RegistrationParams(
+                registrations=[
+                    types.Registration(
+                        id="semcode-file-watcher",
+                        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                        register_options=options,
+                    )
+                ]
+            )
+        )
     except Exception as exc:  # noqa: BLE001 - without a watcher, saves still keep the index fresh
         log.warning("file watcher registration failed: %s", exc)
 
@@ -184,5 +217,7 @@ def register(server: SemcodeServer) -> None:
         full = bool(args and isinstance(args[0], dict) and args[0].get("full"))
         results = await asyncio.gather(*index_all_folders(ls, full=full))
         done = [r for r in results if r is not None]
-        return {"files": sum(f.workspace.store.count_files() for f in ls.ready_folders()),
-                "chunks": sum(r.chunks_total for r in done)}
+        return {
+            "files": sum(f.workspace.store.count_files() for f in ls.ready_folders()),
+            "chunks": sum(r.chunks_total for r in done),
+        }

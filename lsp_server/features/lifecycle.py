@@ -37,8 +37,12 @@ async def fetch_client_settings(ls: SemcodeServer) -> Any:
     if not (workspace and workspace.configuration):
         return None
     try:
-        result = await asyncio.wait_for(ls.workspace_configuration_async(
-            types.ConfigurationParams(items=[types.ConfigurationItem(section="semcode")])), timeout=5)
+        result = await asyncio.wait_for(
+            ls.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section="semcode")])
+            ),
+            timeout=5,
+        )
     except Exception as exc:  # noqa: BLE001 - settings are optional
         log.warning("workspace/configuration failed: %s", exc)
         return None
@@ -72,7 +76,7 @@ def register(server: SemcodeServer) -> None:
         client_settings = await fetch_client_settings(ls)
         if client_settings is not None:
             apply_settings(ls, merge_settings(ls.init_settings, client_settings))
-        asyncio.ensure_future(register_file_watcher(ls))
+        ls.spawn(register_file_watcher(ls))
         if not ls.folders:
             ls.log_to_client("no workspace folder: nothing to index")
         index_all_folders(ls)
@@ -100,7 +104,7 @@ def register(server: SemcodeServer) -> None:
             root = uri_to_path(added.uri).resolve()
             if root.is_dir() and root not in ls.folders:
                 ls.folders[root] = Folder(root)
-                asyncio.ensure_future(index_folder(ls, ls.folders[root]))
+                ls.spawn(index_folder(ls, ls.folders[root]))
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: SemcodeServer, params: None) -> None:
@@ -109,4 +113,3 @@ def register(server: SemcodeServer) -> None:
         for task in ls.save_tasks.values():
             task.cancel()
         ls.index_executor.shutdown(wait=False, cancel_futures=True)
-

@@ -46,9 +46,16 @@ def parse_search_params(raw: Any) -> tuple[str, int, SearchFilters]:
     min_score = filters.get("minScore")
     if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))):
         raise ConfigError("filter 'minScore' must be a number")
-    return query, limit, SearchFilters(path=filters.get("path"), language=filters.get("language"),
-                                       kind=filters.get("kind"),
-                                       min_score=float(min_score) if min_score is not None else None)
+    return (
+        query,
+        limit,
+        SearchFilters(
+            path=filters.get("path"),
+            language=filters.get("language"),
+            kind=filters.get("kind"),
+            min_score=float(min_score) if min_score is not None else None,
+        ),
+    )
 
 
 def searchable_folders(ls: SemcodeServer) -> list[Folder]:
@@ -72,8 +79,9 @@ def register(server: SemcodeServer) -> None:
         try:
             query, limit, filters = parse_search_params(params)
             folders = searchable_folders(ls)
-            per_folder = [(f, await ls.in_thread(f.workspace.search, query, limit=limit, filters=filters))
-                          for f in folders]
+            per_folder = [
+                (f, await ls.in_thread(f.workspace.search, query, limit=limit, filters=filters)) for f in folders
+            ]
         except (SemcodeError, ValueError) as exc:
             raise request_error(exc) from exc
         partial = any(f.indexing for f in ls.folders.values()) or len(folders) < len(ls.folders)

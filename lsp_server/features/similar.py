@@ -1,4 +1,4 @@
-""""Find similar code": the code action, its command, and (opt-in) textDocument/references."""
+""" "Find similar code": the code action, its command, and (opt-in) textDocument/references."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ CODE_ACTION_KIND = "refactor.semcode.findSimilar"
 SIMILAR_LIMIT = 20
 
 
-async def find_similar(ls: SemcodeServer, uri: str, rng: types.Range, *, limit: int = SIMILAR_LIMIT,
-                       text: str | None = None) -> list[types.Location]:
+async def find_similar(
+    ls: SemcodeServer, uri: str, rng: types.Range, *, limit: int = SIMILAR_LIMIT, text: str | None = None
+) -> list[types.Location]:
     path = uri_to_path(uri)
     folder = ls.folder_for(path)
     if folder is None:
@@ -30,7 +31,7 @@ async def find_similar(ls: SemcodeServer, uri: str, rng: types.Range, *, limit: 
     code = None
     if text is not None and rng.start != rng.end:
         lines = text.splitlines()
-        code = "\n".join(lines[start:end + 1])
+        code = "\n".join(lines[start : end + 1])
     hits = await ls.in_thread(lambda: folder.workspace.find_similar(str(path), start, end, limit=limit, code=code))
     return [hit_to_location(hit, folder.root) for hit in hits]
 
@@ -45,8 +46,10 @@ def _open_text(ls: SemcodeServer, uri: str) -> str | None:
 
 
 def register(server: SemcodeServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
-        code_action_kinds=[CODE_ACTION_KIND], resolve_provider=False))
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[CODE_ACTION_KIND], resolve_provider=False),
+    )
     def code_action(ls: SemcodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         only = params.context.only
         if only and not any(CODE_ACTION_KIND.startswith(kind) for kind in only):
@@ -58,8 +61,13 @@ def register(server: SemcodeServer) -> None:
             return []
         title = "Find similar code"
         arguments = [params.text_document.uri, params.range]
-        return [types.CodeAction(title=title, kind=CODE_ACTION_KIND,
-                                 command=types.Command(title=title, command=FIND_SIMILAR, arguments=arguments))]
+        return [
+            types.CodeAction(
+                title=title,
+                kind=CODE_ACTION_KIND,
+                command=types.Command(title=title, command=FIND_SIMILAR, arguments=arguments),
+            )
+        ]
 
     @server.command(FIND_SIMILAR)
     async def find_similar_command(ls: SemcodeServer, *args: Any) -> list[types.Location]:

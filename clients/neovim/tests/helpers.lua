@@ -1,6 +1,6 @@
 -- A tiny test harness for `nvim -l tests/<name>_spec.lua`.
 -- Each spec: local T = dofile(".../helpers.lua"); T.it("...", fn); ...; T.finish()
--- Prints "ok - name" / "FAIL - name" lines and closes with "N passed, N failed"; appends
+-- Prints "ok - name" / "FAIL - name" lines and a "# spec: N ok, N failing" summary; appends
 -- "passed failed" to $SEMCODE_TEST_RESULTS when set; exits non-zero on failure.
 
 local T = { passed = 0, failed = 0, failures = {}, cleanups = {} }
@@ -118,7 +118,9 @@ function T.finish()
       out("cleanup failed: " .. tostring(err))
     end
   end
-  out(("%d passed, %d failed"):format(T.passed, T.failed))
+  -- not the "N passed, N failed" form: scripts/ci.sh prints the one closing line
+  local spec = vim.fn.fnamemodify(arg and arg[0] or "", ":t:r")
+  out(("# %s: %d ok, %d failing"):format(spec ~= "" and spec or "spec", T.passed, T.failed))
   local file = vim.env.SEMCODE_TEST_RESULTS
   if file and file ~= "" then
     local f = io.open(file, "a")

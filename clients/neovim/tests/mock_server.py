@@ -2,13 +2,16 @@
 
 It speaks the same protocol (docs/protocol.md) with naive word-overlap "search" over the
 workspace's files, one chunk per top-level function. Run the specs against it with
-SEMCODE_SERVER="python3 tests/mock_server.py" when the real server is unavailable; the real
-server is what CI uses. Needs pygls 2.
+SEMCODE_SERVER="$PWD/.venv/bin/python $PWD/clients/neovim/tests/mock_server.py" (absolute
+paths, from the repository root) when the real server is unavailable; the real
+server is what CI uses. Needs pygls 2. Its word-overlap ranking is not semantic, so a ranking
+assertion of the e2e spec can fail against it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import os
 import re
 import sys
@@ -22,6 +25,7 @@ EXTS = {".py": "python", ".lua": "lua", ".js": "javascript"}
 
 server = LanguageServer("semcode-mock", "0.0.1")
 STATE = {"state": "starting", "chunks": [], "files": 0, "root": None}
+TASKS: set[asyncio.Future] = set()
 
 
 def words(text: str) -> set[str]:
@@ -37,7 +41,8 @@ def index(root: Path) -> None:
         ignored = [ln.strip() for ln in ign.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if path.suffix not in EXTS or any(rel.startswith(i) for i in ignored):
+        excluded = any(fnmatch.fnmatch(path.name, pat) for pat in STATE.get("exclude", []))
+        if path.suffix not in EXTS or excluded or any(rel.startswith(i) for i in ignored):
             continue
         files += 1
         lines = path.read_text().splitlines()
@@ -46,15 +51,30 @@ def index(root: Path) -> None:
             end = (starts[n + 1] - 1) if n + 1 < len(starts) else len(lines) - 1
             body = "\n".join(lines[start : end + 1])
             m = FUNC.match(lines[start])
-            chunks.append({"uri": path.as_uri(), "start": start, "end": end, "text": body,
-                           "symbol": m.group(1) or m.group(2), "language": EXTS[path.suffix]})
+            chunks.append(
+                {
+                    "uri": path.as_uri(),
+                    "start": start,
+                    "end": end,
+                    "text": body,
+                    "symbol": m.group(1) or m.group(2),
+                    "language": EXTS[path.suffix],
+                }
+            )
     STATE.update(chunks=chunks, files=files)
 
 
 def status() -> dict:
-    return {"state": STATE["state"], "files": STATE["files"], "chunks": len(STATE["chunks"]),
-            "model": "mock", "dimension": 0, "indexPath": "/dev/null",
-            "workspaceFolders": [STATE["root"]] if STATE["root"] else [], "lastError": None}
+    return {
+        "state": STATE["state"],
+        "files": STATE["files"],
+        "chunks": len(STATE["chunks"]),
+        "model": "mock",
+        "dimension": 0,
+        "indexPath": "/dev/null",
+        "workspaceFolders": [STATE["root"]] if STATE["root"] else [],
+        "lastError": None,
+    }
 
 
 def rank(query_words: set[str], exclude=None) -> list[tuple[float, dict]]:
@@ -77,7 +97,7 @@ async def run_index(token: str) -> None:
     STATE["state"] = "indexing"
     try:
         await server.work_done_progress.create_async(token)
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     server.work_done_progress.begin(token, t.WorkDoneProgressBegin(title="Indexing workspace", percentage=0))
     await asyncio.sleep(0.2)
@@ -93,7 +113,14 @@ async def initialized(ls: LanguageServer, params) -> None:
     folders = ls.workspace.folders
     STATE["root"] = next(iter(folders.values())).uri if folders else ls.workspace.root_uri
     STATE["root"] = STATE["root"] and STATE["root"].removeprefix("file://")
-    asyncio.ensure_future(run_index("semcode-index-1"))
+    TASKS.add(asyncio.ensure_future(configure_and_index(ls)))
+
+
+async def configure_and_index(ls: LanguageServer) -> None:
+    items = [t.ConfigurationItem(section="semcode")]
+    settings = (await ls.workspace_configuration_async(t.ConfigurationParams(items=items)))[0] or {}
+    STATE["exclude"] = list(settings.get("exclude") or [])
+    await run_index("semcode-index-1")
 
 
 @server.feature("workspace/semanticSearch")
@@ -106,9 +133,18 @@ def semantic_search(ls: LanguageServer, params):
     lang = getattr(filters, "language", None) if filters else None
     out = []
     for score, c in [x for x in rank(words(query)) if not lang or x[1]["language"] == lang][:limit]:
-        out.append({"uri": c["uri"], "range": rng(c), "score": round(score, 3), "symbol": c["symbol"],
-                    "kind": "function", "language": c["language"], "preview": c["text"][:200],
-                    "why": "mock overlap"})
+        out.append(
+            {
+                "uri": c["uri"],
+                "range": rng(c),
+                "score": round(score, 3),
+                "symbol": c["symbol"],
+                "kind": "function",
+                "language": c["language"],
+                "preview": c["text"][:200],
+                "why": "mock overlap",
+            }
+        )
     return out
 
 
@@ -146,10 +182,20 @@ def cmd_find_similar(ls: LanguageServer, uri, range_, *rest):
 
 @server.feature(t.TEXT_DOCUMENT_CODE_ACTION)
 def code_action(ls: LanguageServer, params: t.CodeActionParams):
-    args = [params.text_document.uri, {"start": {"line": params.range.start.line, "character": params.range.start.character},
-                                         "end": {"line": params.range.end.line, "character": params.range.end.character}}]
-    return [t.CodeAction(title="Find similar code", kind="refactor.semcode.findSimilar",
-                         command=t.Command(title="Find similar code", command="semcode.findSimilar", arguments=args))]
+    args = [
+        params.text_document.uri,
+        {
+            "start": {"line": params.range.start.line, "character": params.range.start.character},
+            "end": {"line": params.range.end.line, "character": params.range.end.character},
+        },
+    ]
+    return [
+        t.CodeAction(
+            title="Find similar code",
+            kind="refactor.semcode.findSimilar",
+            command=t.Command(title="Find similar code", command="semcode.findSimilar", arguments=args),
+        )
+    ]
 
 
 if __name__ == "__main__":

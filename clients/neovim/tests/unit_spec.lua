@@ -112,6 +112,36 @@ T.it("to_items converts UTF-16 and UTF-32 offsets to byte columns", function()
   T.eq(at(21, "utf-8"), 22)
 end)
 
+T.it("to_items points at the symbol's definition inside a chunk", function()
+  local file = tmp .. "/stack.lua"
+  vim.fn.writefile({
+    "-- pop_all is not it",
+    "--- Remove the top item.",
+    "function M.pop(stack)",
+    "  return table.remove(stack)",
+    "end",
+  }, file)
+  local function item(symbol, first, last)
+    return util.to_items({
+      {
+        uri = vim.uri_from_fname(file),
+        range = {
+          start = { line = first, character = 0 },
+          ["end"] = { line = last, character = 3 },
+        },
+        symbol = symbol,
+      },
+    }, "utf-16")[1]
+  end
+  local it = item("M.pop", 0, 4)
+  T.eq({ it.lnum, it.col, it.end_lnum, it.end_col }, { 3, 12, 5, 4 })
+  T.eq(it.text, "M.pop function M.pop(stack)")
+  T.eq(it.user_data.range.start.line, 0, "the result keeps the server's range")
+  -- not found in the chunk, or no symbol: the chunk start
+  T.eq(item("push", 0, 4).lnum, 1)
+  T.eq(item(nil, 1, 4).lnum, 2)
+end)
+
 T.it("to_items accepts LocationLinks", function()
   local items = util.to_items({
     {
@@ -291,6 +321,9 @@ T.it("setup registers the server config and the client-side command", function()
   require("semcode").setup({ cmd = { "true" }, root_markers = { ".hg" } })
   T.eq(vim.lsp.config["semcode"].root_markers, { ".hg" })
   T.eq(vim.json.encode(vim.lsp.config["semcode"].init_options), "{}")
+  T.ok(not T.find_message("is not executable"))
+  require("semcode").setup({ cmd = { "/nonexistent/semcode", "serve" } })
+  T.ok(T.find_message("`/nonexistent/semcode` is not executable"), vim.inspect(T.messages))
   vim.lsp.enable("semcode", false)
 end)
 

@@ -89,6 +89,7 @@ export async function runEndToEndChecks(api: SemcodeApi, resultsFile: string): P
 
   await check("index is built (status bar)", async () => {
     status = await waitFor("the index", 240_000, async () => {
+      assert(api.server.state === "running", `server is ${api.server.state}`);
       const s = await api.statusBar.refresh();
       return s && s.state === "ready" && s.chunks > 0 ? s : undefined;
     });
@@ -118,6 +119,7 @@ export async function runEndToEndChecks(api: SemcodeApi, resultsFile: string): P
         }
       });
     });
+    assert(api.server.state === "running", `server is ${api.server.state}`);
     const picked = vscode.commands.executeCommand<SearchResult | undefined>(Commands.search, query);
     const snapshot = await Promise.race([shown, sleep(30_000).then(() => undefined)]);
     assert(snapshot, "the QuickPick showed no results within 30 s");
@@ -180,6 +182,24 @@ export async function runEndToEndChecks(api: SemcodeApi, resultsFile: string): P
     const r = await vscode.commands.executeCommand<ReindexResult | undefined>(Commands.reindex);
     assert(r && r.chunks > 0, `reindex returned ${JSON.stringify(r)}`);
     return `${r.files} files, ${r.chunks} chunks`;
+  });
+
+  await check("a wrong semcode.path fails with a fix, and the server recovers", async () => {
+    const config = vscode.workspace.getConfiguration("semcode");
+    await config.update("path", "/nonexistent/bin/semcode", vscode.ConfigurationTarget.Workspace);
+    await waitFor("the failure", 30_000, () => (api.server.state === "failed" ? true : undefined));
+    const error = api.server.lastError ?? "";
+    assert(/semcode\.path.*does not exist/.test(error), `lastError: ${error}`);
+    const failedText = api.statusBar.text;
+    assert(failedText.includes("$(error)"), `status bar: ${failedText}`);
+    await sleep(2000); // leave the notification up for the driver to see
+    await config.update("path", undefined, vscode.ConfigurationTarget.Workspace);
+    await waitFor("the restart", 60_000, () => (api.server.state === "running" ? true : undefined));
+    const s = await waitFor("the index", 120_000, async () => {
+      const st = await api.statusBar.refresh();
+      return st && st.state === "ready" && st.chunks > 0 ? st : undefined;
+    });
+    return `failed with "${error}" (status bar "${failedText}"), then back: ${s.chunks} chunks`;
   });
 
   await vscode.commands.executeCommand("workbench.action.closeAllEditors");

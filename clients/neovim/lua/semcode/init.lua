@@ -82,6 +82,15 @@ function M.setup(opts)
   local resolved = config.set(opts)
   vim.lsp.commands["semcode.findSimilar"] = M.find_similar_command
   lsp.register(resolved)
+  local cmd = resolved.cmd
+  if type(cmd) == "table" and vim.fn.executable(cmd[1]) == 0 then
+    notify(
+      ("semcode: `%s` is not executable; install semcode or set `cmd` (see :checkhealth semcode)"):format(
+        cmd[1]
+      ),
+      vim.log.levels.WARN
+    )
+  end
 end
 
 ---@class semcode.SearchOpts

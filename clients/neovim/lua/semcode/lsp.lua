@@ -109,12 +109,12 @@ function M.find_root(bufnr, markers)
   return nil
 end
 
-local augroup = vim.api.nvim_create_augroup("semcode", { clear = true })
+local augroup = vim.api.nvim_create_augroup("semcode.lsp", { clear = true })
 
 ---@param bufnr integer
 ---@param opts semcode.Config
 local function start_010(bufnr, opts)
-  if vim.bo[bufnr].buftype ~= "" or not vim.api.nvim_buf_is_valid(bufnr) then
+  if not vim.api.nvim_buf_is_valid(bufnr) or vim.bo[bufnr].buftype ~= "" then
     return
   end
   if not vim.tbl_contains(opts.filetypes, vim.bo[bufnr].filetype) then

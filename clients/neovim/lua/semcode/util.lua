@@ -124,6 +124,35 @@ function M.result_text(r, line)
   return table.concat(parts, " ")
 end
 
+---The first line in `first`..`last` that names the result's symbol (its last name-path
+---segment, as a whole word), with the 1-based byte column of the name. Nil without a symbol.
+---@param r semcode.Result
+---@param first integer
+---@param last integer
+---@param filename string
+---@param read_line fun(filename: string, lnum: integer): string
+---@return integer? lnum
+---@return integer? col
+function M.symbol_position(r, first, last, filename, read_line)
+  local name = type(r.symbol) == "string" and r.symbol or nil
+  if not name or name == "" or last <= first then
+    return nil
+  end
+  name = name:match("([%w_$]+)[^%w_$]*$")
+  if not name then
+    return nil
+  end
+  local pattern = "%f[%w_$]" .. vim.pesc(name) .. "%f[^%w_$]"
+  for lnum = first, math.min(last, first + 200) do
+    local line = read_line(filename, lnum)
+    local col = line:find(pattern)
+    if col then
+      return lnum, col
+    end
+  end
+  return nil
+end
+
 ---Converts search results or LSP Locations to quickfix items, keeping their order (best first).
 ---Also accepts `LocationLink`s (`targetUri`/`targetSelectionRange`).
 ---@param results semcode.Result[]|lsp.Location[]|nil
@@ -145,10 +174,16 @@ function M.to_items(results, encoding, read_line)
       local s, e = range.start, range["end"] or range.start
       local sline = read_line(filename, s.line + 1)
       local eline = e.line == s.line and sline or read_line(filename, e.line + 1)
+      local lnum, col = s.line + 1, M.byteindex(sline, s.character, encoding) + 1
+      -- a chunk may start with comments or imports: point at its symbol's definition
+      local def_lnum, def_col = M.symbol_position(r, s.line + 1, e.line + 1, filename, read_line)
+      if def_lnum then
+        lnum, col, sline = def_lnum, def_col, read_line(filename, def_lnum)
+      end
       items[#items + 1] = {
         filename = filename,
-        lnum = s.line + 1,
-        col = M.byteindex(sline, s.character, encoding) + 1,
+        lnum = lnum,
+        col = col,
         end_lnum = e.line + 1,
         end_col = M.byteindex(eline, e.character, encoding) + 1,
         text = M.result_text(r, sline),

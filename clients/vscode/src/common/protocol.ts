@@ -1,5 +1,5 @@
 /** The semcode server's custom LSP messages (see docs/protocol.md). */
-import { RequestType, RequestType0 } from "vscode-languageclient";
+import { RequestType } from "vscode-languageclient";
 import type { Location, Range } from "vscode-languageclient";
 
 export interface SearchFilters {
@@ -51,6 +51,7 @@ export const SemanticSearchRequest = new RequestType<SearchParams, SearchResult[
   "workspace/semanticSearch",
 );
 
-export const StatusRequest = new RequestType0<IndexStatus, void>("semcode/status");
+/** Sent with `{}`: pygls cannot parse a request that has no params at all. */
+export const StatusRequest = new RequestType<Record<string, never>, IndexStatus, void>("semcode/status");
 
 export type FindSimilarResult = Location[] | null;

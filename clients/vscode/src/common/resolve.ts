@@ -10,8 +10,15 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PIP_PACKAGE, SERVER_EXECUTABLE, SERVER_MODULE, SERVER_SUBCOMMAND } from "./constants";
-import { log } from "./log";
 import type { ExtensionSettings } from "./settings";
+
+/** Where resolution steps are logged (the output channel in the extension, nothing in unit tests). */
+export interface ResolveLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+const silent: ResolveLogger = { info: () => undefined, warn: () => undefined };
 
 export type ServerSource = "path" | "interpreter" | "pythonExtension" | "PATH";
 
@@ -75,10 +82,10 @@ function locateExecutable(value: string): string | undefined {
   return findOnPath(value);
 }
 
-type ImportCheck = "ok" | "missingModule" | "notPython";
+export type ImportCheck = "ok" | "missingModule" | "notPython";
 
 /** Whether `python` runs and can import the server module. */
-export function checkInterpreter(python: string[], timeoutMs = 15_000): Promise<ImportCheck> {
+export function checkInterpreter(python: string[], log: ResolveLogger = silent, timeoutMs = 15_000): Promise<ImportCheck> {
   const [executable, ...args] = python;
   if (executable === undefined) {
     return Promise.resolve("notPython");
@@ -111,6 +118,7 @@ export interface ResolveDeps {
   pythonExtensionInterpreter: () => Promise<string[] | undefined>;
   findOnPath: (name: string) => string | undefined;
   checkInterpreter: (python: string[]) => Promise<ImportCheck>;
+  log?: ResolveLogger;
 }
 
 export async function resolveServerCommand(
@@ -118,9 +126,10 @@ export async function resolveServerCommand(
   deps: ResolveDeps = {
     pythonExtensionInterpreter: () => Promise.resolve(undefined),
     findOnPath: (name) => findOnPath(name),
-    checkInterpreter,
+    checkInterpreter: (python) => checkInterpreter(python),
   },
 ): Promise<ServerCommand> {
+  const log = deps.log ?? silent;
   // 1. Explicit executable.
   if (settings.path) {
     const executable = locateExecutable(settings.path);

