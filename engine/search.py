@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .chunking.languages import CONTAINER_KINDS
 from .errors import ConfigError
 from .lexical import looks_like_identifier, query_terms
 from .models.base import Embedder
@@ -225,11 +226,6 @@ class Searcher:
 def _check_limit(limit: int) -> None:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
         raise ConfigError(f"limit must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
-
-
-CONTAINER_KINDS = frozenset(
-    {"class", "interface", "struct", "enum", "trait", "impl", "module", "namespace", "object", "extension"}
-)
 
 
 def _overlaps(row: dict[str, Any], hit: SearchHit) -> bool:

@@ -184,7 +184,8 @@ class ChunkStore:
             import shutil
 
             shutil.rmtree(self.path / "lance", ignore_errors=True)
-        tmp = meta_path.with_suffix(".tmp")
+        # A private temp name: two processes opening a new index at once must not share one.
+        tmp = meta_path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(wanted, indent=2))
         os.replace(tmp, meta_path)
 
@@ -216,11 +217,16 @@ class ChunkStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def is_locked_by_other(self) -> bool:
+        """True when another process holds the write lock (never waits)."""
+        if not self._write_lock.acquire(blocking=False):
+            return False  # this process is the writer
         try:
             with self.writer():
                 return False
         except IndexLockedError:
             return True
+        finally:
+            self._write_lock.release()
 
     # ----------------------------------------------------------------- manifest
     def manifest(self) -> dict[str, FileRecord]:

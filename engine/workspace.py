@@ -154,6 +154,10 @@ class Workspace:
             target.code, limit=limit, exclude=(target.path, target.start_line, target.end_line)
         )
 
+    def similar_code(self, code: str, *, limit: int = 10) -> list[SearchHit]:
+        """Indexed code most like a snippet that need not be in the workspace."""
+        return self.searcher.similar(code, limit=limit)
+
     def symbols(self, query: str, *, limit: int = 50) -> list[SearchHit]:
         return self.searcher.symbols(query, limit=limit)
 

@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (to stderr)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def engine_options(p: argparse.ArgumentParser, *, path: bool = True) -> None:
+    def engine_options(p: argparse.ArgumentParser, *, path: bool = True, json_output: bool = True) -> None:
         if path:
             p.add_argument("path", nargs="?", default=".", help="workspace folder (default: .)")
         p.add_argument("--model", help="GGUF embedding model (default: bundled all-MiniLM-L6-v2)")
@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--exclude", action="append", help="gitignore-style pattern to skip (repeatable)")
         p.add_argument("--include", action="append", help="index only matching files (repeatable)")
         p.add_argument("--index-dir", help="where the index lives (default: user cache dir)")
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        if json_output:
+            p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("index", help="index a folder (incremental)")
     engine_options(p)
@@ -285,8 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("mcp", help="run the MCP server on stdio")
-    p.add_argument("path", nargs="?", default=".", help="workspace folder (default: .)")
-    p.add_argument("--model", help="GGUF embedding model")
+    engine_options(p, json_output=False)
+    p.add_argument("--no-hybrid", action="store_true", help="vector search only (no BM25 fusion)")
     p.add_argument("--no-index", action="store_true", help="do not index on start")
     p.set_defaults(func=cmd_mcp)
     return parser

@@ -412,7 +412,7 @@ def do_similar(engine: McpEngine, path: str | None, start_line: int | None, end_
         if len(code) > MAX_CODE_CHARS:
             raise ToolInputError(f"code is too long ({len(code)} characters, at most {MAX_CODE_CHARS})")
         ws = engine.wait_ready()
-        return _page(engine, ws.searcher.similar(code, limit=fetch), limit, page)
+        return _page(engine, ws.similar_code(code, limit=fetch), limit, page)
     if path is None:
         raise ToolInputError("give either code (a snippet) or path with start_line (and optionally end_line)")
     rel = engine.relative_path(path)
@@ -565,12 +565,10 @@ def build_server(engine: McpEngine) -> Any:
 
 
 def _config(args: argparse.Namespace) -> EngineConfig:
-    settings: dict[str, Any] = {}
-    for name in ("model", "threads", "index_dir"):
-        value = getattr(args, name, None)
-        if value is not None:
-            settings[name] = value
-    return EngineConfig.from_dict(settings)
+    """Engine settings from the command line: the same options (and names) as the other subcommands."""
+    from semcode.cli import _config as cli_config
+
+    return cli_config(args)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["out/**", "node_modules/**", ".ci-cache/**", "test/fixture/**", "test/e2e/.tmp/**"] },
+  { ignores: ["out/**", "node_modules/**", ".ci-cache/**", "test/fixture/**"] },
   eslint.configs.recommended,
   {
     files: ["src/**/*.ts"],

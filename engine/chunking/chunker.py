@@ -183,8 +183,9 @@ class _Chunker:
         content = self._rows_text(start, end)
         header = self._header(name, sym.kind, parent, sym.start_line)
         members = self._split_members(sym) if sym.kind in CONTAINER_KINDS else []
-        # A container with members is split even when it fits: a hit should name the method, not the class.
-        if self._fits(header, content) and not (members and self.split_containers):
+        # A container with several members is split even when it fits: a hit should name the method,
+        # not the class. With one member the container chunk is that member plus a line or two.
+        if self._fits(header, content) and not (len(members) >= 2 and self.split_containers):
             self._emit(start, end, content, name, sym.kind, parent, header)
             return
         if members:

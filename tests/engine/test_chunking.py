@@ -11,7 +11,7 @@ import pytest
 
 from engine.chunking import chunk_file, document_symbols, language_for_file, language_for_path, split_identifier
 from engine.chunking.chunker import HeaderFields, build_header
-from engine.chunking.languages import SPECS
+from engine.chunking.languages import CONTAINER_KINDS, SPECS
 from engine.chunking.parsing import valid_node_types
 from engine.records import Chunk, Symbol
 
@@ -333,12 +333,15 @@ def test_python_chunks_with_decorators_comments_and_blocks() -> None:
     assert _rows(chunks) == [
         (0, 5, "", "block", ""),
         (8, 10, "top_level", "function", ""),  # starts at the comment directly above
-        (13, 25, "Point", "class", ""),  # starts at @dataclass
+        (13, 25, "Point", "class", ""),  # starts at @dataclass; header with elided members
+        (19, 21, "Point.norm", "method", "Point"),
+        (23, 25, "Point.Inner", "class", "Point"),  # one member: kept whole
         (28, 32, "fetch", "function", ""),
         (35, 37, "", "block", ""),
     ]
     assert chunks[1].content.startswith("# Helper comment directly above.\ndef top_level")
     assert chunks[2].content.startswith("@dataclass\nclass Point:")
+    assert "    def norm(self) -> float:\n        ..." in chunks[2].content
     assert all(c.language == "python" and c.path == "pkg/sample.py" for c in chunks)
 
 
@@ -350,10 +353,11 @@ def test_typescript_decorator_and_export_belong_to_the_symbol() -> None:
     assert chunks["helper"].kind == "function"
 
 
-def test_go_methods_have_the_receiver_as_parent_and_tiny_gap_is_merged() -> None:
+def test_go_methods_have_the_receiver_as_parent_and_tiny_gap_is_its_own_block() -> None:
     chunks = chunk_file("cmd/main.go", _fixture("sample.go"), max_tokens=512)
     assert _rows(chunks) == [
-        (0, 7, "Server", "struct", ""),  # "package main" + import merged above the doc comment
+        (0, 2, "", "block", ""),  # "package main" + import: never merged, so Server starts at its comment
+        (4, 7, "Server", "struct", ""),
         (9, 11, "Handler", "interface", ""),
         (13, 16, "Server.Start", "method", "Server"),
         (18, 20, "Server.Addr", "method", "Server"),
@@ -384,10 +388,15 @@ def test_every_fixture_chunks_cleanly(fixture: str) -> None:
     lines = text.split("\n")
     for chunk in chunks:
         assert 0 <= chunk.start_line <= chunk.end_line < len(lines)
-        assert chunk.content == "\n".join(lines[chunk.start_line : chunk.end_line + 1])
+        source = lines[chunk.start_line : chunk.end_line + 1]
+        if chunk.kind in CONTAINER_KINDS and chunk.content != "\n".join(source):
+            # a split container's header: its own lines, each member body elided to "..."
+            assert all(line in source or line.strip() == "..." for line in chunk.content.split("\n"))
+        else:
+            assert chunk.content == "\n".join(source)
         assert chunk.header.startswith(f"# path: src/{fixture}")
     assert [c.start_line for c in chunks] == sorted(c.start_line for c in chunks)
-    # Every non-blank line is in some chunk (tiny gaps are merged, never lost).
+    # Every non-blank line is in some chunk (tiny gaps are blocks of their own, never lost).
     covered = {row for c in chunks for row in range(c.start_line, c.end_line + 1)}
     missing = [row for row, line in enumerate(lines) if line.strip() and row not in covered]
     assert missing == []
@@ -420,8 +429,14 @@ def test_big_class_becomes_header_plus_methods() -> None:
     assert all(_count(c.embed_text) <= 400 for c in chunks)
 
 
-def test_small_class_is_one_chunk() -> None:
+def test_small_class_is_split_so_hits_name_the_method() -> None:
     chunks = chunk_file("big.py", _big_class(2), max_tokens=1000, count_tokens=_count)
+    assert _rows(chunks) == [(0, 24, "Big", "class", ""), (6, 14, "Big.method_0", "method", "Big"),
+                             (16, 24, "Big.method_1", "method", "Big")]
+
+
+def test_small_class_stays_whole_when_splitting_is_off() -> None:
+    chunks = chunk_file("big.py", _big_class(2), max_tokens=1000, count_tokens=_count, split_containers=False)
     assert _rows(chunks) == [(0, 24, "Big", "class", "")]
 
 

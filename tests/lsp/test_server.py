@@ -187,7 +187,7 @@ async def test_code_action_and_command_return_similar_code(client: LanguageClien
     assert locations, "no similar code found"
     for location in locations:
         assert not (location["uri"] == uri and location["range"]["start"]["line"] in range(14, 22))
-    assert locations[0]["uri"] == uri and locations[0]["range"]["start"]["line"] == 6  # LruCache.get
+    assert locations[0]["uri"] == uri and locations[0]["range"]["start"]["line"] == 5  # LruCache.get
 
 
 async def test_references_are_empty_unless_enabled(client: LanguageClient, workspace_copy: Path) -> None:

@@ -74,7 +74,7 @@ install_system_packages() {
     missing+=(libkrb5-dev)   # headers for code-server's `kerberos` native module
   fi
   command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
-  for tool in tar make g++ python3; do command -v $tool >/dev/null 2>&1 || missing+=("$tool"); done
+  for tool in tar make g++ python3 unzip; do command -v $tool >/dev/null 2>&1 || missing+=("$tool"); done
   if [[ ${#missing[@]} -eq 0 ]]; then echo "all present"; return 0; fi
   echo "installing: ${missing[*]}"
   as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"

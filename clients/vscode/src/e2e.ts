@@ -80,6 +80,22 @@ export async function runEndToEndChecks(api: SemcodeApi, resultsFile: string): P
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
   let status: IndexStatus | undefined;
 
+  if (!vscode.workspace.isTrusted) {
+    // Restricted mode: nothing may run. The driver answers the trust dialog after reading this part.
+    await check("restricted mode: the server is not started", () => {
+      assert(api.server.state === "untrusted", `server state ${api.server.state}`);
+      assert(api.server.languageClient === undefined, "a client exists");
+      assert(api.statusBar.text.includes("$(shield)"), `status bar: ${api.statusBar.text}`);
+      return Promise.resolve(`state ${api.server.state}, status bar "${api.statusBar.text}"`);
+    });
+    fs.writeFileSync(`${resultsFile}.untrusted.json`, JSON.stringify({ done: true, checks }, null, 2));
+    await check("trusting the workspace starts the server", async () => {
+      await waitFor("workspace trust", 120_000, () => (vscode.workspace.isTrusted ? true : undefined));
+      await waitFor("the server", 60_000, () => (api.server.state === "running" ? true : undefined));
+      return "started after trust was granted";
+    });
+  }
+
   await check("server starts", async () => {
     await waitFor("the server", 60_000, () => (api.server.state === "running" ? true : api.server.state === "failed" ? (() => {
       throw new Error(`server failed: ${api.server.lastError ?? "?"}`);
@@ -199,6 +215,9 @@ export async function runEndToEndChecks(api: SemcodeApi, resultsFile: string): P
       const st = await api.statusBar.refresh();
       return st && st.state === "ready" && st.chunks > 0 ? st : undefined;
     });
+    if (folder) {
+      fs.rmSync(vscode.Uri.joinPath(folder, ".vscode").fsPath, { recursive: true, force: true });
+    }
     return `failed with "${error}" (status bar "${failedText}"), then back: ${s.chunks} chunks`;
   });
 

@@ -104,7 +104,8 @@ const env = {
 const settingsJson = JSON.stringify(
   {
     "semcode.path": server,
-    "security.workspace.trust.enabled": false,
+    "security.workspace.trust.enabled": true,
+    "security.workspace.trust.startupPrompt": "always",
     "workbench.startupEditor": "none",
     "workbench.tips.enabled": false,
     "workbench.enableExperiments": false,
@@ -146,7 +147,7 @@ try {
   codeServer = spawn(
     CODE_SERVER,
     [...common, "--auth", "none", "--bind-addr", `127.0.0.1:${port}`, "--disable-telemetry", "--disable-update-check",
-      "--disable-workspace-trust", "--disable-getting-started-override", workspace],
+      "--disable-getting-started-override", workspace],
     { env, stdio: ["ignore", log, log], detached: true },
   );
   const alive = () => codeServer.exitCode === null && codeServer.signalCode === null;
@@ -165,7 +166,19 @@ try {
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
   await page.waitForSelector(".monaco-workbench", { timeout: 60_000 });
 
-  // 4. The in-editor checks (src/e2e.ts) run the extension's commands and write a report. Meanwhile
+  // 4. Restricted mode first: the extension reports that it started nothing, then we trust the folder.
+  try {
+    const trust = page.locator(".monaco-dialog-box .monaco-button", { hasText: /trust the authors/i }).filter({ hasText: /^Yes/ });
+    await trust.first().waitFor({ timeout: 60_000 });
+    await waitForFile(`${reportFile}.untrusted.json`, 60_000, alive);
+    record("restricted mode: the trust dialog is shown", true);
+    await page.screenshot({ path: path.join(shotDir, "restricted.png") });
+    await trust.first().click();
+  } catch (error) {
+    record("restricted mode: the trust dialog is shown", false, String(error).slice(0, 300));
+  }
+
+  // 5. The in-editor checks (src/e2e.ts) run the extension's commands and write a report. Meanwhile
   //    watch the page for what a user would see: notifications and the peek view.
   const t0 = Date.now();
   const notifications = new Set();
@@ -200,7 +213,7 @@ try {
   const serverErrors = seen.filter((t) => /Error in server|Internal Error|Traceback/i.test(t));
   record("no server error notifications", serverErrors.length === 0, serverErrors.join(" | ").slice(0, 300));
 
-  // 5. As a user: the command palette, the QuickPick, a screenshot, Enter.
+  // 6. As a user: the command palette, the QuickPick, a screenshot, Enter.
   try {
     await page.locator(".monaco-workbench").click({ position: { x: 640, y: 400 } });
     await page.keyboard.press("F1");
