@@ -91,8 +91,11 @@ def chunk_id(chunk: Chunk) -> str:
 class ChunkStore:
     """The on-disk index of one workspace."""
 
-    def __init__(self, path: Path, *, dimension: int, fingerprint: str, model_name: str = "") -> None:
+    def __init__(
+        self, path: Path, *, dimension: int, fingerprint: str, model_name: str = "", chunker_version: int = 0
+    ) -> None:
         self.path = path
+        self.chunker_version = chunker_version
         self.dimension = dimension
         self.fingerprint = fingerprint
         self.model_name = model_name
@@ -160,6 +163,7 @@ class ChunkStore:
             "schema": SCHEMA_VERSION,
             "fingerprint": self.fingerprint,
             "dimension": self.dimension,
+            "chunker": self.chunker_version,
             "model": self.model_name,
         }
         if meta_path.exists():
@@ -167,18 +171,16 @@ class ChunkStore:
                 meta = json.loads(meta_path.read_text())
             except (OSError, ValueError):
                 meta = {}
-            if (
-                meta.get("schema") == SCHEMA_VERSION
-                and meta.get("fingerprint") == self.fingerprint
-                and meta.get("dimension") == self.dimension
-            ):
+            if all(meta.get(key) == value for key, value in wanted.items() if key != "model"):
                 return
             if meta.get("schema") != SCHEMA_VERSION:
                 reason = "the index format changed"
             elif meta.get("fingerprint") != self.fingerprint:
                 reason = f"the embedding model changed (was {meta.get('model') or 'another model'})"
-            else:
+            elif meta.get("dimension") != self.dimension:
                 reason = "the embedding dimension changed"
+            else:
+                reason = "this semcode version splits code into chunks differently"
             self.rebuilt_reason = reason
             log.warning("rebuilding the index at %s: %s", self.path, reason)
             import shutil

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .chunking import CHUNKER_VERSION
 from .config import EngineConfig
 from .errors import ConfigError, IndexLockedError, SemcodeError
 from .indexer import Indexer, ProgressCallback, VectorCache
@@ -81,6 +82,7 @@ class Workspace:
                     dimension=info.dimension,
                     fingerprint=info.fingerprint,
                     model_name=info.name,
+                    chunker_version=CHUNKER_VERSION,
                 )
             return self._store
 

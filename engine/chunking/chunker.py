@@ -21,6 +21,8 @@ from engine.chunking.symbols import SymbolNode, extract_symbols
 from engine.errors import DependencyMissingError
 from engine.records import Chunk
 
+# Bump when chunk boundaries, headers or contents change: indexes built by another version are rebuilt.
+CHUNKER_VERSION = 2
 logger = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 3.2  # fallback estimate when no tokenizer is given (code averages ~3-4 chars/token)

@@ -289,3 +289,14 @@ def test_memory_pressure_shrinks_batches_but_indexes_the_same(workspace: Workspa
     assert stats.chunks_total == normal.chunks_total
     query = "retry an HTTP request with exponential backoff"
     assert top(tight, query) == top(workspace, query)
+
+
+def test_a_different_chunker_version_rebuilds_the_index(tmp_path: Path) -> None:
+    first = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="m", chunker_version=1)
+    vector = np.ones((1, 4), dtype=np.float32) / 2
+    first.replace_files([FileRecord("a.py", 1, 1, "h", 1)], [Chunk("a.py", "python", 0, 0, "x")], vector, ["x"])
+    again = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="m", chunker_version=1)
+    assert again.rebuilt_reason is None and again.count_chunks() == 1
+    upgraded = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="m", chunker_version=2)
+    assert upgraded.rebuilt_reason == "this semcode version splits code into chunks differently"
+    assert upgraded.count_files() == 0  # so every file is chunked again

@@ -200,6 +200,19 @@ export async function runEndToEndChecks(api: SemcodeApi, resultsFile: string): P
     return `${r.files} files, ${r.chunks} chunks`;
   });
 
+  await check("changing semcode.hybrid applies without a restart", async () => {
+    const client = api.server.languageClient;
+    assert(client, "no client");
+    const config = vscode.workspace.getConfiguration("semcode");
+    await config.update("hybrid", false, vscode.ConfigurationTarget.Workspace);
+    await sleep(1500); // past the restart debounce: a restart would replace the client
+    assert(api.server.languageClient === client && api.server.state === "running", "the server was restarted");
+    const results = (await client.sendRequest(SemanticSearchRequest, { query: "checksum of bytes", limit: 3 })) ?? [];
+    await config.update("hybrid", undefined, vscode.ConfigurationTarget.Workspace);
+    assert(results.length > 0, "no results with hybrid=false");
+    return `same client; vector-only search: ${summary(results)}`;
+  });
+
   await check("a wrong semcode.path fails with a fix, and the server recovers", async () => {
     const config = vscode.workspace.getConfiguration("semcode");
     await config.update("path", "/nonexistent/bin/semcode", vscode.ConfigurationTarget.Workspace);

@@ -190,10 +190,17 @@ export class ServerManager implements vscode.Disposable {
     this.client = client;
     this.clientDisposables.push(
       client.onDidChangeState((event) => {
-        if (event.newState === State.Stopped && this.client === client && this._state === "running") {
-          // The server died and the client gave up restarting it.
+        if (this.client !== client) {
+          return;
+        }
+        if (event.newState === State.Stopped && this._state === "running") {
+          // The server died (the client may still restart it, see below).
           this._lastError = "the server stopped unexpectedly";
           this.setState("failed");
+        } else if (event.newState === State.Running && this._state === "failed") {
+          // The client's error handler restarted a crashed server.
+          this._lastError = undefined;
+          this.setState("running");
         }
       }),
     );
