@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import EngineConfig  # noqa: E402
 from engine.lexical import looks_like_identifier, query_terms  # noqa: E402
-from engine.search import FusionWeights, SearchFilters  # noqa: E402
+from engine.search import FusionWeights, SearchFilters, gate_lexical  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
 
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench" / "codesearch_bench.py"
@@ -51,20 +51,6 @@ def fusion_settings() -> dict[str, dict[str, Any]]:
             settings[f"rrf l={lex} k={k:g}"] = {"weights": FusionWeights(1.0, lex, k)}
             settings[f"rrf l={lex} k={k:g} gate"] = {"weights": FusionWeights(1.0, lex, k), "gate": True}
     return settings
-
-
-def gate(rows: list[dict[str, Any]], terms: list[str]) -> list[dict[str, Any]]:
-    """Keep lexical hits that matched several query terms or score near the best one."""
-    if not rows:
-        return rows
-    top = float(rows[0]["_score"])
-    kept = []
-    for row in rows:
-        present = set(row.get("lex", "").split())
-        matched = sum(t in present for t in terms)
-        if matched >= 2 or float(row["_score"]) >= 0.5 * top:
-            kept.append(row)
-    return kept
 
 
 def run_corpus(bench, spec_text: str, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -93,7 +79,7 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace) -> list[dict[str
     for name, setting in fusion_settings().items():
         ranked = []
         for _query, terms, dense, lexical in candidates:
-            lex = gate(lexical, terms) if setting.get("gate") else lexical
+            lex = gate_lexical(lexical, terms) if setting.get("gate") else lexical
             weights = setting["weights"]
             if weights.lexical == 0:
                 lex = []
@@ -104,6 +90,20 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace) -> list[dict[str
             hits = searcher._fuse(dense_rows, [dict(r) for r in lex], terms, 10, SearchFilters(), weights)
             ranked.append([(h.path, h.start_line, h.end_line) for h in hits])
         sc = bench.score(queries, ranked)
+        if args.details and name == args.details:
+            with open(f"/tmp/sweep-details-{spec.key}.jsonl", "w") as handle:
+                for q, rank, res in zip(queries, sc["ranks"], ranked, strict=True):
+                    handle.write(
+                        json.dumps(
+                            {
+                                "query": q["query"],
+                                "target": [q["path"], q["start_line"], q["end_line"]],
+                                "rank": rank,
+                                "top": res[:3],
+                            }
+                        )
+                        + "\n"
+                    )
         results.append(
             {
                 "corpus": spec_text,
@@ -130,6 +130,7 @@ def main() -> int:
     parser.add_argument("--max-queries", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json-out")
+    parser.add_argument("--details", help="write per-query ranks of this setting to /tmp/sweep-details-*.jsonl")
     args = parser.parse_args()
     bench = load_bench(Path(args.bench))
     rows = []

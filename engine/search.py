@@ -109,11 +109,8 @@ class Searcher:
         lexical: list[dict[str, Any]] = []
         terms = query_terms(query)
         if use_hybrid and terms:
-            lexical = [
-                r
-                for r in self.store.text_search(" ".join(terms), limit=pool, where=filters.where())
-                if filters.accepts_path(r["path"])
-            ]
+            found = self.store.text_search(" ".join(terms), limit=pool, where=filters.where())
+            lexical = gate_lexical([r for r in found if filters.accepts_path(r["path"])], terms)
         if weights is None:
             weights = IDENTIFIER_WEIGHTS if looks_like_identifier(query) else SENTENCE_WEIGHTS
         return self._fuse(dense, lexical, terms, limit, filters, weights)
@@ -191,8 +188,9 @@ class Searcher:
             entry["_lexical"] = float(row["_score"])
             entry["_terms"] = _matched(terms, row.get("lex", ""))
             scores[row["id"]] = scores.get(row["id"], 0.0) + weights.lexical / (weights.k + rank + 1)
-        best = (weights.dense + (weights.lexical if lexical else 0.0)) / (weights.k + 1)
-        ordered = sorted(fused.values(), key=lambda r: -scores[r["id"]])
+        # The score of a chunk ranked first by every list in play: results are scaled to (0, 1].
+        best = (weights.dense * bool(dense) + weights.lexical * bool(lexical)) / (weights.k + 1)
+        ordered = sorted((r for r in fused.values() if scores[r["id"]] > 0), key=lambda r: -scores[r["id"]])
         hits: list[SearchHit] = []
         for row in ordered:
             if filters.min_score is not None and row.get("_semantic", -1.0) < filters.min_score:
@@ -221,6 +219,23 @@ class Searcher:
             lexical_score=row.get("_lexical"),
             matched_terms=tuple(row.get("_terms", ())),
         )
+
+
+def gate_lexical(rows: list[dict[str, Any]], terms: list[str]) -> list[dict[str, Any]]:
+    """Drop weak lexical hits: one common query word in a chunk is no evidence worth fusing.
+
+    A hit stays when it matches at least two query terms or scores at least half the best BM25
+    score. Measured on the four benchmark corpora, the gate never hurt and lifted click and rxjs.
+    """
+    if not rows:
+        return rows
+    best = float(rows[0]["_score"])
+    kept = []
+    for row in rows:
+        present = set(row.get("lex", "").split())
+        if sum(term in present for term in terms) >= 2 or float(row["_score"]) >= 0.5 * best:
+            kept.append(row)
+    return kept
 
 
 def _check_limit(limit: int) -> None:

@@ -17,8 +17,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 
 from engine.errors import SemcodeError
 from engine.workspace import Workspace
@@ -47,9 +49,36 @@ class Folder:
     progress: tuple[int, int] | None = None
 
 
+SEMANTIC_SEARCH = "workspace/semanticSearch"
+STATUS = "semcode/status"
+CUSTOM_REQUESTS = frozenset({SEMANTIC_SEARCH, STATUS})
+
+
+@attrs.define
+class CustomRequest:
+    """A custom request whose ``params`` may be omitted, as JSON-RPC allows (pygls' fallback requires it)."""
+
+    id: int | str
+    method: str
+    jsonrpc: str
+    params: Any = None
+
+
+class SemcodeProtocol(LanguageServerProtocol):
+    def get_message_type(self, method: str) -> type[Any] | None:
+        if method in CUSTOM_REQUESTS:
+            return CustomRequest
+        return super().get_message_type(method)
+
+
 class SemcodeServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("semcode", SERVER_VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "semcode",
+            SERVER_VERSION,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=SemcodeProtocol,
+        )
         self.options = ServerOptions()
         self.init_settings: Any = None
         self.folders: dict[Path, Folder] = {}

@@ -12,11 +12,9 @@ from engine.records import SearchHit
 from engine.search import MAX_LIMIT, SearchFilters
 
 from ..convert import hit_to_result, hit_to_symbol_information, to_plain
-from ..server import Folder, SemcodeServer, request_error
+from ..server import SEMANTIC_SEARCH, STATUS, Folder, SemcodeServer, request_error
 
 log = logging.getLogger(__name__)
-SEMANTIC_SEARCH = "workspace/semanticSearch"
-STATUS = "semcode/status"
 FILTER_KEYS = {"path", "language", "kind", "minScore"}
 
 

@@ -431,8 +431,11 @@ def test_big_class_becomes_header_plus_methods() -> None:
 
 def test_small_class_is_split_so_hits_name_the_method() -> None:
     chunks = chunk_file("big.py", _big_class(2), max_tokens=1000, count_tokens=_count)
-    assert _rows(chunks) == [(0, 24, "Big", "class", ""), (6, 14, "Big.method_0", "method", "Big"),
-                             (16, 24, "Big.method_1", "method", "Big")]
+    assert _rows(chunks) == [
+        (0, 24, "Big", "class", ""),
+        (6, 14, "Big.method_0", "method", "Big"),
+        (16, 24, "Big.method_1", "method", "Big"),
+    ]
 
 
 def test_small_class_stays_whole_when_splitting_is_off() -> None:

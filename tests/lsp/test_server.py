@@ -261,7 +261,7 @@ async def test_invalid_params_give_errors_and_the_server_keeps_serving(client: L
             await client.protocol.send_request_async("workspace/semanticSearch", params)
     with pytest.raises(JsonRpcInvalidParams, match="takes \\[uri, range\\]"):
         await client.workspace_execute_command_async(types.ExecuteCommandParams(command="semcode.findSimilar"))
-    assert plain(await search(client, "compute a checksum", limit=1))[0]["symbol"] == "crc32_of_file"
+    assert plain(await search(client, "compute the checksum of a file", limit=1))[0]["symbol"] == "crc32_of_file"
 
 
 async def test_invalid_settings_are_reported_and_defaults_used(
@@ -281,3 +281,12 @@ async def test_invalid_settings_are_reported_and_defaults_used(
         )
     )
     assert refs and all(r.uri != (workspace_copy / "web/cache.ts").as_uri() or r.range.start.line < 14 for r in refs)
+
+
+async def test_custom_requests_accept_omitted_params(client: LanguageClient) -> None:
+    await indexed(client)
+    # JSON-RPC lets a request omit "params"; the VS Code client does for semcode/status.
+    status = plain(await client.protocol.send_request_async("semcode/status", None))
+    assert status["state"] == "ready"
+    with pytest.raises(JsonRpcInvalidParams, match="params must be an object"):
+        await client.protocol.send_request_async("workspace/semanticSearch", None)

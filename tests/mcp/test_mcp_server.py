@@ -67,8 +67,9 @@ def line_of(path: Path, text: str) -> int:
 
 @contextlib.asynccontextmanager
 async def mcp_session(workspace: Path, env: dict[str, str], *extra: str) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=sys.executable, args=["-m", "semcode", "-v", "mcp", str(workspace), *extra],
-                                   env=env, cwd=str(workspace))
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "semcode", "-v", "mcp", str(workspace), *extra], env=env, cwd=str(workspace)
+    )
     log_path = workspace.parent / "mcp-stderr.log"
     with open(log_path, "a") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
@@ -104,8 +105,14 @@ async def wait_ready(session: ClientSession, timeout: float = 120.0) -> dict[str
 
 
 def semcode_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "semcode", *args], capture_output=True, text=True, timeout=120,
-                          env=os.environ | env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "semcode", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | env,
+        check=False,
+    )
 
 
 def names(results: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -122,11 +129,27 @@ async def test_tools_search_and_similar(shared_workspace: Path, env: dict[str, s
         assert search_schema["required"] == ["query"]
         assert {"query", "limit", "path", "language", "kind", "page"} <= set(search_schema["properties"])
         assert set(listed["find_similar"].input_schema["properties"]) == {
-            "path", "start_line", "end_line", "code", "limit", "page"}
+            "path",
+            "start_line",
+            "end_line",
+            "code",
+            "limit",
+            "page",
+        }
         assert "1-BASED" in listed["find_similar"].description
         hit_schema = listed["semantic_search"].output_schema["$defs"]["Hit"]["properties"]
-        assert {"file", "name_path", "kind", "start_line", "end_line", "start_line_1", "end_line_1", "score", "why",
-                "preview"} <= set(hit_schema)
+        assert {
+            "file",
+            "name_path",
+            "kind",
+            "start_line",
+            "end_line",
+            "start_line_1",
+            "end_line_1",
+            "score",
+            "why",
+            "preview",
+        } <= set(hit_schema)
         assert listed["semantic_search"].annotations.read_only_hint is True
         assert listed["reindex"].annotations.read_only_hint is False
 
@@ -137,19 +160,26 @@ async def test_tools_search_and_similar(shared_workspace: Path, env: dict[str, s
         assert Path(status["index_path"]).is_relative_to(Path(env["SEMCODE_CACHE_DIR"]))
 
         # A paraphrase (no shared identifiers) finds the method, with its identity and both line bases.
-        found = await call(session, "semantic_search", query="retry a failed web request, waiting longer each time",
-                           limit=3)
+        found = await call(
+            session, "semantic_search", query="retry a failed web request, waiting longer each time", limit=3
+        )
         assert found["partial"] is False
         top = found["results"][0]
-        assert (top["file"], top["name_path"], top["kind"]) == ("src/net/client.py", "HttpClient/get_with_retry",
-                                                                "method")
+        assert (top["file"], top["name_path"], top["kind"]) == (
+            "src/net/client.py",
+            "HttpClient/get_with_retry",
+            "method",
+        )
         def_line = line_of(workspace / "src/net/client.py", "def get_with_retry")
         assert top["start_line_1"] <= def_line <= top["end_line_1"]
         assert (top["start_line_1"], top["end_line_1"]) == (top["start_line"] + 1, top["end_line"] + 1)
         assert "semantic" in top["why"] and len(top["preview"]) <= 400
 
-        found = await call(session, "semantic_search",
-                           query="split the parameters after the question mark in an address into key/value pairs")
+        found = await call(
+            session,
+            "semantic_search",
+            query="split the parameters after the question mark in an address into key/value pairs",
+        )
         assert names(found["results"])[0] == ("web/query.ts", "parseQueryString")
         found = await call(session, "semantic_search", query="CRC checksum of a byte buffer", language="python")
         assert names(found["results"])[0] == ("src/checksum.py", "crc32")
@@ -178,13 +208,21 @@ async def test_tools_search_and_similar(shared_workspace: Path, env: dict[str, s
         assert ("web/crc.ts", "crc32") in names(similar["results"])
         assert ("src/checksum.py", "crc32") not in names(similar["results"])
         whole = line_of(workspace / "src/checksum.py", "return value ^ 0xFFFFFFFF")
-        similar = await call(session, "find_similar", path=str(workspace / "src/checksum.py"), start_line=crc_line,
-                             end_line=whole, limit=3)
+        similar = await call(
+            session,
+            "find_similar",
+            path=str(workspace / "src/checksum.py"),
+            start_line=crc_line,
+            end_line=whole,
+            limit=3,
+        )
         assert ("web/crc.ts", "crc32") in names(similar["results"])
-        snippet = ("def merge_sort(items):\n    if len(items) <= 1:\n        return items\n"
-                   "    middle = len(items) // 2\n"
-                   "    left, right = merge_sort(items[:middle]), merge_sort(items[middle:])\n"
-                   "    return merge(left, right)\n")
+        snippet = (
+            "def merge_sort(items):\n    if len(items) <= 1:\n        return items\n"
+            "    middle = len(items) // 2\n"
+            "    left, right = merge_sort(items[:middle]), merge_sort(items[middle:])\n"
+            "    return merge(left, right)\n"
+        )
         similar = await call(session, "find_similar", code=snippet, limit=2)
         assert names(similar["results"])[0] == ("web/sorting.ts", "Sorter/mergeSort")
 
@@ -242,9 +280,10 @@ async def test_reindex_workspace_file_and_folder(workspace: Path, env: dict[str,
         assert counts["chunks"] == (await call(session, "index_status"))["chunks"] > 0
 
         (workspace / "src/dates.py").write_text(
-            'def is_leap_year(year: int) -> bool:\n'
+            "def is_leap_year(year: int) -> bool:\n"
             '    """Whether February has 29 days in this year of the Gregorian calendar."""\n'
-            '    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)\n')
+            "    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)\n"
+        )
         counts = await call(session, "reindex", path="src/dates.py")
         assert (counts["scope"], counts["files_indexed"], counts["files"]) == ("src/dates.py", 1, 7)
         found = await call(session, "semantic_search", query="does february have an extra day", limit=1)
@@ -317,8 +356,15 @@ class RawLanguageClient:
     @classmethod
     async def start(cls, env: dict[str, str], stderr: Any) -> RawLanguageClient:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "semcode", "serve", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=stderr, env=os.environ | env)
+            sys.executable,
+            "-m",
+            "semcode",
+            "serve",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=os.environ | env,
+        )
         return cls(process)
 
     def _send(self, message: dict[str, Any]) -> None:
@@ -344,8 +390,9 @@ class RawLanguageClient:
             length = int(header.split(b"Content-Length:")[1].split(b"\r\n")[0])
             message = json.loads(await stdout.readexactly(length))
             if "method" in message and "id" in message:  # a request from the server
-                result = [{}] * len(message["params"]["items"]) if message["method"] == "workspace/configuration" \
-                    else None
+                result = (
+                    [{}] * len(message["params"]["items"]) if message["method"] == "workspace/configuration" else None
+                )
                 self._send({"id": message["id"], "result": result})
             elif "method" in message:
                 if message["method"] == "$/progress":
@@ -388,12 +435,13 @@ def add_generated_files(workspace: Path, count: int) -> None:
     for n in range(count):
         topic = topics[n % len(topics)]
         (folder / f"{topic}_{n}.py").write_text(
-            f'def total_{topic}_{n}(items: list[float]) -> float:\n'
+            f"def total_{topic}_{n}(items: list[float]) -> float:\n"
             f'    """Sum the {topic} amounts of batch {n}, skipping negative values."""\n'
-            f'    return sum(x for x in items if x >= 0) * {n + 1}\n\n\n'
-            f'class {topic.title()}Store{n}:\n'
-            f'    def load_{topic}(self, key: str) -> dict:\n'
-            f'        return {{"key": key, "topic": "{topic}", "batch": {n}}}\n')
+            f"    return sum(x for x in items if x >= 0) * {n + 1}\n\n\n"
+            f"class {topic.title()}Store{n}:\n"
+            f"    def load_{topic}(self, key: str) -> dict:\n"
+            f'        return {{"key": key, "topic": "{topic}", "batch": {n}}}\n'
+        )
 
 
 async def test_concurrent_with_language_server(workspace: Path, env: dict[str, str]) -> None:
@@ -402,9 +450,15 @@ async def test_concurrent_with_language_server(workspace: Path, env: dict[str, s
     with open(workspace.parent / "lsp-stderr.log", "w") as lsp_log:
         lsp = await RawLanguageClient.start(env, lsp_log)
         try:
-            await lsp.request("initialize", {
-                "processId": os.getpid(), "rootUri": uri, "workspaceFolders": [{"uri": uri, "name": "ws"}],
-                "capabilities": {"window": {"workDoneProgress": True}}})
+            await lsp.request(
+                "initialize",
+                {
+                    "processId": os.getpid(),
+                    "rootUri": uri,
+                    "workspaceFolders": [{"uri": uri, "name": "ws"}],
+                    "capabilities": {"window": {"workDoneProgress": True}},
+                },
+            )
             lsp.notify("initialized", {})
             await lsp.wait_for("begin", timeout=120)
             async with mcp_session(workspace, env) as session:
@@ -422,8 +476,7 @@ async def test_concurrent_with_language_server(workspace: Path, env: dict[str, s
                 # after the language server releases the lock, then finds nothing left to do.
                 status = await wait_ready(session, timeout=60)
                 assert status["files"] == 6 + GENERATED_FILES and status["locked_by_other_process"] is False
-                found = await call(session, "semantic_search", query="retry a failed web request with backoff",
-                                   limit=3)
+                found = await call(session, "semantic_search", query="retry a failed web request with backoff", limit=3)
                 assert names(found["results"])[0] == ("src/net/client.py", "HttpClient/get_with_retry")
                 assert found["partial"] is False
                 found = await call(session, "semantic_search", query="sum the sensor amounts of batch 9", limit=1)
