@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import EngineConfig  # noqa: E402
 from engine.lexical import looks_like_identifier, query_terms  # noqa: E402
-from engine.search import FusionWeights, SearchFilters, gate_lexical  # noqa: E402
+from engine.search import FusionWeights, SearchFilters  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
 
 DEFAULT_BENCH = ROOT.parent / "shared" / "bench" / "codesearch_bench.py"
@@ -41,7 +41,7 @@ def load_bench(path: Path):
 
 
 def fusion_settings() -> dict[str, dict[str, Any]]:
-    """Named ranking settings: weights of each list plus an optional gate on weak lexical hits."""
+    """Named ranking settings: the weight of each ranked list and the RRF constant k."""
     settings: dict[str, dict[str, Any]] = {
         "dense": {"weights": FusionWeights(1.0, 0.0, 20.0)},
         "bm25": {"weights": FusionWeights(0.0, 1.0, 20.0)},
@@ -49,7 +49,6 @@ def fusion_settings() -> dict[str, dict[str, Any]]:
     for lex in (0.3, 0.5, 0.7, 1.0):
         for k in (10.0, 20.0, 60.0):
             settings[f"rrf l={lex} k={k:g}"] = {"weights": FusionWeights(1.0, lex, k)}
-            settings[f"rrf l={lex} k={k:g} gate"] = {"weights": FusionWeights(1.0, lex, k), "gate": True}
     return settings
 
 
@@ -79,7 +78,7 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace) -> list[dict[str
     for name, setting in fusion_settings().items():
         ranked = []
         for _query, terms, dense, lexical in candidates:
-            lex = gate_lexical(lexical, terms) if setting.get("gate") else lexical
+            lex = lexical
             weights = setting["weights"]
             if weights.lexical == 0:
                 lex = []

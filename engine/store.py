@@ -38,6 +38,9 @@ SCHEMA_VERSION = 1
 CHUNKS, FILES, EMBEDDINGS = "chunks", "files", "embeddings"
 COMPACT_EVERY_WRITES = 64
 FTS_COLUMN = "lex"
+# English stemming on both sides ("formatted dates" meets format/date): +0.06 to +0.10 MRR for BM25
+# on the benchmark corpora. An index built without it gets its full-text index rebuilt, nothing else.
+FTS_STEM = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,15 +371,18 @@ class ChunkStore:
             if rows == 0:
                 return
             names = {idx.columns[0]: idx for idx in self._chunks.list_indices()}
-            if FTS_COLUMN not in names:
+            fts = names.get(FTS_COLUMN)
+            fts_stem = (getattr(fts, "index_details", None) or {}).get("stem") if fts else None
+            if fts is None or fts_stem != FTS_STEM:
                 from lancedb.index import FTS
 
                 self._chunks.create_index(
                     FTS_COLUMN,
+                    replace=True,
                     config=FTS(
                         base_tokenizer="whitespace",
                         lower_case=True,
-                        stem=False,
+                        stem=FTS_STEM,
                         remove_stop_words=False,
                         ascii_folding=False,
                         with_position=False,
