@@ -245,8 +245,17 @@ def _overlaps(row: dict[str, Any], hit: SearchHit) -> bool:
 
 
 def _matched(terms: list[str], lex: str) -> list[str]:
-    present = set(lex.split())
-    return [t for t in terms if t in present]
+    """Query terms found in the chunk, compared the way the stemmed full-text index sees them."""
+    present = {_light_stem(token) for token in lex.split()}
+    return [t for t in terms if _light_stem(t) in present]
+
+
+def _light_stem(token: str) -> str:
+    """Enough stemming to explain a match (formatted/format, dates/date); ranking uses the index's stemmer."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            return token[: -len(suffix)]
+    return token
 
 
 def _indent(content: str) -> int:

@@ -73,8 +73,10 @@ class SearchResult(BaseModel):
     page: int
     page_size: int
     next_page: int | None = Field(description="call again with page=next_page for more; null = no more")
-    partial: bool = Field(description="true while the index is incomplete (still building, or another "
-                                      "semcode process is writing it): results may miss files")
+    partial: bool = Field(
+        description="true while the index is incomplete (still building, or another "
+        "semcode process is writing it): results may miss files"
+    )
     note: str | None = None
 
 
@@ -86,8 +88,10 @@ class IndexStatus(BaseModel):
     model: str | None
     dimension: int | None
     index_path: str | None
-    locked_by_other_process: bool = Field(description="another semcode process (e.g. `semcode serve`) is "
-                                                      "writing this index; this server only reads meanwhile")
+    locked_by_other_process: bool = Field(
+        description="another semcode process (e.g. `semcode serve`) is "
+        "writing this index; this server only reads meanwhile"
+    )
     partial: bool
     progress: dict[str, int] | None = Field(default=None, description="{done, total} files while indexing")
     last_error: str | None = None
@@ -180,8 +184,14 @@ class McpEngine:
                 log.exception("indexing failed")
                 self.state, self.last_error = "error", f"indexing failed: {exc}"
                 return
-            log.info("indexed %s: %d files, %d chunks (%d embedded) in %.1fs", self.root, stats.files_seen,
-                     stats.chunks_total, stats.chunks_embedded, stats.seconds)
+            log.info(
+                "indexed %s: %d files, %d chunks (%d embedded) in %.1fs",
+                self.root,
+                stats.files_seen,
+                stats.chunks_total,
+                stats.chunks_embedded,
+                stats.seconds,
+            )
             return
 
     def _index_whole(self) -> IndexStats:
@@ -233,8 +243,10 @@ class McpEngine:
         if self.state == "starting":
             return self.index_on_start, "semcode is starting: the model loads, then the index is brought up to date"
         if self.state == "waiting_for_lock" or self.locked_by_other():
-            return True, ("another semcode process (e.g. `semcode serve`) is writing this index: "
-                          "results come from what it has committed so far")
+            return True, (
+                "another semcode process (e.g. `semcode serve`) is writing this index: "
+                "results come from what it has committed so far"
+            )
         if self.state == "not_indexed":
             return False, "the workspace is not indexed yet: call reindex"
         if self.state == "error" and self.last_error:
@@ -256,17 +268,25 @@ class McpEngine:
             raise ToolInputError(
                 "another semcode process (e.g. `semcode serve`) is indexing this workspace right now, "
                 "so this server will not write; its committed results are searchable meanwhile. "
-                "Try reindex again when index_status shows locked_by_other_process=false.") from exc
+                "Try reindex again when index_status shows locked_by_other_process=false."
+            ) from exc
         finally:
             self.state = state_after
             self._index_mutex.release()
         store = ws.store
         return ReindexResult(
-            scope=rel, files_seen=stats.files_seen, files_indexed=stats.files_indexed,
-            files_unchanged=stats.files_unchanged, files_deleted=stats.files_deleted,
-            files_skipped=stats.files_skipped, chunks_embedded=stats.chunks_embedded,
-            chunks_from_cache=stats.chunks_cached, seconds=round(stats.seconds, 2),
-            files=store.count_files(), chunks=store.count_chunks())
+            scope=rel,
+            files_seen=stats.files_seen,
+            files_indexed=stats.files_indexed,
+            files_unchanged=stats.files_unchanged,
+            files_deleted=stats.files_deleted,
+            files_skipped=stats.files_skipped,
+            chunks_embedded=stats.chunks_embedded,
+            chunks_from_cache=stats.chunks_cached,
+            seconds=round(stats.seconds, 2),
+            files=store.count_files(),
+            chunks=store.count_chunks(),
+        )
 
     def _index_scope(self, ws: Workspace, rel: str) -> IndexStats:
         if rel == ".":
@@ -300,8 +320,10 @@ class McpEngine:
         try:
             rel = candidate.resolve().relative_to(self.root).as_posix()
         except (ValueError, OSError, RuntimeError):
-            raise ToolInputError(f"{path} is outside the workspace {self.root}; give a path inside it, "
-                                 "relative to the workspace root or absolute") from None
+            raise ToolInputError(
+                f"{path} is outside the workspace {self.root}; give a path inside it, "
+                "relative to the workspace root or absolute"
+            ) from None
         if must_exist and not (self.root / rel).exists():
             raise ToolInputError(f"{path} does not exist in the workspace {self.root}")
         return rel
@@ -327,8 +349,10 @@ def _check_page(limit: int, page: int) -> None:
     if page < 1:
         raise ToolInputError(f"page must be 1 or more, got {page}")
     if (page - 1) * limit >= MAX_LIMIT:
-        raise ToolInputError(f"at most {MAX_LIMIT} results can be paged through; page {page} with limit {limit} "
-                             "is beyond that: refine the query or use the path/language/kind filters")
+        raise ToolInputError(
+            f"at most {MAX_LIMIT} results can be paged through; page {page} with limit {limit} "
+            "is beyond that: refine the query or use the path/language/kind filters"
+        )
 
 
 def _fetch_size(limit: int, page: int) -> int:
@@ -343,27 +367,47 @@ def _fetch_size(limit: int, page: int) -> int:
 
 def _to_hit(hit: SearchHit, rank: int) -> Hit:
     preview = hit.preview if len(hit.preview) <= PREVIEW_CHARS else hit.preview[: PREVIEW_CHARS - 1] + "…"
-    return Hit(rank=rank, file=hit.path, name_path=hit.name_path, kind=hit.kind, language=hit.language,
-               start_line=hit.start_line, end_line=hit.end_line, start_line_1=hit.start_line + 1,
-               end_line_1=hit.end_line + 1, score=round(hit.score, 4), why=hit.why or "semantic similarity",
-               preview=preview)
+    return Hit(
+        rank=rank,
+        file=hit.path,
+        name_path=hit.name_path,
+        kind=hit.kind,
+        language=hit.language,
+        start_line=hit.start_line,
+        end_line=hit.end_line,
+        start_line_1=hit.start_line + 1,
+        end_line_1=hit.end_line + 1,
+        score=round(hit.score, 4),
+        why=hit.why or "semantic similarity",
+        preview=preview,
+    )
 
 
 def _page(engine: McpEngine, hits: list[SearchHit], limit: int, page: int) -> SearchResult:
     start = (page - 1) * limit
-    chosen = hits[start:start + limit]
+    chosen = hits[start : start + limit]
     has_more = len(hits) > start + limit and start + limit < MAX_LIMIT
     partial, note = engine.partial_note()
     if not hits and note is None:
         note = "no matches" if engine.workspace.store.count_chunks() else "the index is empty: call reindex"
     results = [_to_hit(hit, start + i + 1) for i, hit in enumerate(chosen)]
-    return SearchResult(workspace_root=str(engine.root), results=results, page=page, page_size=limit,
-                        next_page=page + 1 if has_more else None, partial=partial, note=note)
+    return SearchResult(
+        workspace_root=str(engine.root),
+        results=results,
+        page=page,
+        page_size=limit,
+        next_page=page + 1 if has_more else None,
+        partial=partial,
+        note=note,
+    )
 
 
 def _filters(engine: McpEngine, path: str | None, language: str | None, kind: str | None) -> SearchFilters:
-    return SearchFilters(path=_path_glob(engine, path or ""), language=(language or "").strip().lower() or None,
-                         kind=(kind or "").strip().lower() or None)
+    return SearchFilters(
+        path=_path_glob(engine, path or ""),
+        language=(language or "").strip().lower() or None,
+        kind=(kind or "").strip().lower() or None,
+    )
 
 
 def _path_glob(engine: McpEngine, path: str) -> str | None:
@@ -380,21 +424,26 @@ def _path_glob(engine: McpEngine, path: str) -> str | None:
         try:
             text = Path(text).relative_to(engine.root).as_posix()
         except ValueError:
-            raise ToolInputError(f"{path} is outside the workspace {engine.root}; give a glob relative to the "
-                                 "workspace root such as 'src/**/*.py'") from None
+            raise ToolInputError(
+                f"{path} is outside the workspace {engine.root}; give a glob relative to the "
+                "workspace root such as 'src/**/*.py'"
+            ) from None
     if ".." in Path(text).parts:
         raise ToolInputError(f"{path} is outside the workspace {engine.root}: '..' is not allowed in a glob")
     return text.removeprefix("./")
 
 
-def do_search(engine: McpEngine, query: str, limit: int, page: int, path: str | None, language: str | None,
-              kind: str | None) -> SearchResult:
+def do_search(
+    engine: McpEngine, query: str, limit: int, page: int, path: str | None, language: str | None, kind: str | None
+) -> SearchResult:
     query = query.strip()
     if not query:
         raise ToolInputError("query is empty: describe the code you are looking for, e.g. 'parse URL query string'")
     if len(query) > MAX_QUERY_CHARS:
-        raise ToolInputError(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS}); "
-                             "to search with a piece of code use find_similar(code=...)")
+        raise ToolInputError(
+            f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS}); "
+            "to search with a piece of code use find_similar(code=...)"
+        )
     _check_page(limit, page)
     filters = _filters(engine, path, language, kind)
     ws = engine.wait_ready()
@@ -402,8 +451,15 @@ def do_search(engine: McpEngine, query: str, limit: int, page: int, path: str | 
     return _page(engine, hits, limit, page)
 
 
-def do_similar(engine: McpEngine, path: str | None, start_line: int | None, end_line: int | None, code: str | None,
-               limit: int, page: int) -> SearchResult:
+def do_similar(
+    engine: McpEngine,
+    path: str | None,
+    start_line: int | None,
+    end_line: int | None,
+    code: str | None,
+    limit: int,
+    page: int,
+) -> SearchResult:
     _check_page(limit, page)
     fetch = _fetch_size(limit, page)
     if code is not None and code.strip():
@@ -429,8 +485,9 @@ def _line_range(file: Path, start_line: int | None, end_line: int | None) -> tup
         raise ToolInputError("start_line is required with path (1-based; the first line of the file is 1)")
     end_line = start_line if end_line is None else end_line
     if start_line < 1 or end_line < 1:
-        raise ToolInputError(f"lines are 1-based: start_line and end_line must be 1 or more, "
-                             f"got {start_line} and {end_line}")
+        raise ToolInputError(
+            f"lines are 1-based: start_line and end_line must be 1 or more, got {start_line} and {end_line}"
+        )
     if end_line < start_line:
         raise ToolInputError(f"end_line ({end_line}) is before start_line ({start_line})")
     try:
@@ -445,16 +502,28 @@ def _line_range(file: Path, start_line: int | None, end_line: int | None) -> tup
 def do_status(engine: McpEngine) -> IndexStatus:
     locked = engine.locked_by_other()
     partial, note = engine.partial_note()
-    base = {"workspace_root": str(engine.root), "state": engine.state, "locked_by_other_process": locked,
-            "partial": partial, "last_error": engine.last_error, "note": note}
+    base = {
+        "workspace_root": str(engine.root),
+        "state": engine.state,
+        "locked_by_other_process": locked,
+        "partial": partial,
+        "last_error": engine.last_error,
+        "note": note,
+    }
     if not engine.opened:
         return IndexStatus(**base, files=None, chunks=None, model=None, dimension=None, index_path=None)
     store = engine.workspace.store
     info = engine.workspace.embedder.info
     progress = engine.progress
-    return IndexStatus(**base, files=store.count_files(), chunks=store.count_chunks(), model=info.name,
-                       dimension=info.dimension, index_path=str(store.path),
-                       progress={"done": progress.done_files, "total": progress.total_files} if progress else None)
+    return IndexStatus(
+        **base,
+        files=store.count_files(),
+        chunks=store.count_chunks(),
+        model=info.name,
+        dimension=info.dimension,
+        index_path=str(store.path),
+        progress={"done": progress.done_files, "total": progress.total_files} if progress else None,
+    )
 
 
 # --------------------------------------------------------------------- the MCP server
@@ -528,8 +597,10 @@ def build_server(engine: McpEngine) -> Any:
     def semantic_search(
         query: Annotated[str, Field(description="what the code does, in words or with identifiers")],
         limit: Limit = 10,
-        path: Annotated[str | None, Field(description="only files matching this glob or folder, e.g. 'src/', "
-                                                      "'**/*.ts', 'engine/store.py'")] = None,
+        path: Annotated[
+            str | None,
+            Field(description="only files matching this glob or folder, e.g. 'src/', '**/*.ts', 'engine/store.py'"),
+        ] = None,
         language: Annotated[str | None, Field(description="only this language, e.g. python, typescript")] = None,
         kind: Annotated[str | None, Field(description="only this symbol kind: function, method, class, ...")] = None,
         page: Page = 1,
@@ -538,11 +609,15 @@ def build_server(engine: McpEngine) -> Any:
 
     @server.tool(description=SIMILAR_DESCRIPTION, annotations=read_only)
     def find_similar(
-        path: Annotated[str | None, Field(description="file of the code to compare, workspace-relative or "
-                                                      "absolute (use with start_line)")] = None,
+        path: Annotated[
+            str | None,
+            Field(description="file of the code to compare, workspace-relative or absolute (use with start_line)"),
+        ] = None,
         start_line: Annotated[int | None, Field(description="first line, 1-based")] = None,
-        end_line: Annotated[int | None, Field(description="last line, 1-based, inclusive (default: "
-                                                          "start_line = the symbol containing it)")] = None,
+        end_line: Annotated[
+            int | None,
+            Field(description="last line, 1-based, inclusive (default: start_line = the symbol containing it)"),
+        ] = None,
         code: Annotated[str | None, Field(description="a code snippet to compare (instead of path)")] = None,
         limit: Limit = 10,
         page: Page = 1,
@@ -553,9 +628,12 @@ def build_server(engine: McpEngine) -> Any:
     def index_status() -> IndexStatus:
         return tool_errors(lambda: do_status(engine))
 
-    @server.tool(description=REINDEX_DESCRIPTION,
-                 annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-                                             open_world_hint=False))
+    @server.tool(
+        description=REINDEX_DESCRIPTION,
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+        ),
+    )
     def reindex(
         path: Annotated[str | None, Field(description="only this file or folder (default: whole workspace)")] = None,
     ) -> ReindexResult:
