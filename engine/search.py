@@ -28,7 +28,7 @@ PREVIEW_LINES = 12
 PREVIEW_CHARS = 600
 MAX_LIMIT = 200
 SIMILAR_MIN_SCORE = 0.3  # cosine below which "similar code" is noise
-SIMILAR_RELATIVE_FLOOR = 0.75  # and no further than this from the best match
+SIMILAR_RELATIVE_FLOOR = 0.5  # and at least half the best match (a cross-language twin scored 0.55 of it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,15 +194,24 @@ class Searcher:
         best = (weights.dense * bool(dense) + weights.lexical * bool(lexical)) / (weights.k + 1)
         ordered = sorted((r for r in fused.values() if scores[r["id"]] > 0), key=lambda r: -scores[r["id"]])
         hits: list[SearchHit] = []
-        for row in ordered:
+        deferred: list[dict[str, Any]] = []
+        for index, row in enumerate(ordered):
             if filters.min_score is not None and row.get("_semantic", -1.0) < filters.min_score:
                 continue  # lexical-only hits have no semantic score to vouch for them
             if any(_overlaps(row, h) for h in hits):
                 continue  # a window overlapping a better hit in the same file adds nothing
+            if row["kind"] in CONTAINER_KINDS and any(_inside(member, row) for member in ordered[index + 1 :]):
+                deferred.append(row)  # a class header that matched because a method of it matched
+                continue
             hits.append(self._hit(row, score=scores[row["id"]] / best))
-            if len(hits) == limit:
+            # The deferred header follows its best member, scored as it was.
+            for container in [c for c in deferred if _inside(row, c)]:
+                deferred.remove(container)
+                if len(hits) < limit:
+                    hits.append(self._hit(container, score=scores[container["id"]] / best))
+            if len(hits) >= limit:
                 break
-        return hits
+        return hits[:limit]
 
     @staticmethod
     def _hit(row: dict[str, Any], *, score: float) -> SearchHit:
@@ -242,6 +251,17 @@ def _overlaps(row: dict[str, Any], hit: SearchHit) -> bool:
     if row["kind"] in CONTAINER_KINDS or hit.kind in CONTAINER_KINDS:
         return False
     return overlap > 0 and overlap >= 0.5 * min(end - start + 1, hit.end_line - hit.start_line + 1)
+
+
+def _inside(member: dict[str, Any], container: dict[str, Any]) -> bool:
+    """``member`` is a chunk of a symbol within ``container`` (same file, range inside, not itself)."""
+    return (
+        member["path"] == container["path"]
+        and member["id"] != container["id"]
+        and member["kind"] not in ("block", "")
+        and container["start_line"] <= member["start_line"]
+        and member["end_line"] <= container["end_line"]
+    )
 
 
 def _matched(terms: list[str], lex: str) -> list[str]:

@@ -22,7 +22,8 @@ from engine.errors import DependencyMissingError
 from engine.records import Chunk
 
 # Bump when chunk boundaries, headers or contents change: indexes built by another version are rebuilt.
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 4
+MIN_GAP_LINES = 3  # smaller gaps between symbols are not chunks of their own (see _Chunker.run)
 logger = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 3.2  # fallback estimate when no tokenizer is given (code averages ~3-4 chars/token)
@@ -185,9 +186,10 @@ class _Chunker:
         content = self._rows_text(start, end)
         header = self._header(name, sym.kind, parent, sym.start_line)
         members = self._split_members(sym) if sym.kind in CONTAINER_KINDS else []
-        # A container with several members is split even when it fits: a hit should name the method,
-        # not the class. With one member the container chunk is that member plus a line or two.
-        if self._fits(header, content) and not (len(members) >= 2 and self.split_containers):
+        # A container is split even when it fits, so a hit names the method rather than the class;
+        # but not a container whose only member is a few lines (it is that member plus a line or two).
+        worth_splitting = len(members) >= 2 or any(m.end_line - m.start_line + 1 >= 5 for m in members)
+        if self._fits(header, content) and not (worth_splitting and self.split_containers):
             self._emit(start, end, content, name, sym.kind, parent, header)
             return
         if members:
@@ -245,12 +247,14 @@ class _Chunker:
     def run(self, roots: list[SymbolNode]) -> None:
         """Chunk top-level symbols and the gaps between them.
 
-        Gap policy: a gap becomes windows (a tiny one, ``package main`` + an import, a lone constant,
-        is one small block: it embeds poorly but its identifiers still serve lexical search). Gaps of
-        punctuation only (``}``, ``end``) go. A gap is never merged into the symbol below it: a
-        symbol's chunk starts at the symbol, so a hit lands on it and names it.
+        Gap policy: a gap becomes windows. Gaps of punctuation only (``}``, ``end``) go, and so do
+        gaps of fewer than ``MIN_GAP_LINES`` non-blank lines in a file that has symbols (a lone
+        import, a file-header comment, ``package main``): as chunks they embed poorly and surfaced
+        as top hits. A gap is never merged into the symbol below it: a symbol's chunk starts at the
+        symbol, so a hit lands on it and names it.
         """
         cursor = 0
+        self.has_symbols = bool(roots)
         for index, sym in enumerate(roots):
             # A symbol sharing a line with its neighbour (minified code) has no lines of its own to
             # be a chunk: its rows are chunked as plain windows with the rest of the gap.
@@ -270,8 +274,12 @@ class _Chunker:
             end -= 1
         if start > end:
             return
-        if any(ch.isalnum() for row in range(start, end + 1) for ch in self.lines[row]):
-            self.gap(start, end)
+        rows = [self.lines[row] for row in range(start, end + 1) if self.lines[row].strip()]
+        if not any(ch.isalnum() for line in rows for ch in line):
+            return  # punctuation only: "}", "end"
+        if len(rows) < MIN_GAP_LINES and self.has_symbols:
+            return  # a lone import, header comment or "package main": never a result anyone wants
+        self.gap(start, end)
 
 
 def chunk_file(

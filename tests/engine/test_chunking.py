@@ -353,10 +353,10 @@ def test_typescript_decorator_and_export_belong_to_the_symbol() -> None:
     assert chunks["helper"].kind == "function"
 
 
-def test_go_methods_have_the_receiver_as_parent_and_tiny_gap_is_its_own_block() -> None:
+def test_go_methods_have_the_receiver_as_parent_and_tiny_gaps_are_not_chunks() -> None:
     chunks = chunk_file("cmd/main.go", _fixture("sample.go"), max_tokens=512)
     assert _rows(chunks) == [
-        (0, 2, "", "block", ""),  # "package main" + import: never merged, so Server starts at its comment
+        # "package main" + import: too small to be a result, and never merged into Server's chunk
         (4, 7, "Server", "struct", ""),
         (9, 11, "Handler", "interface", ""),
         (13, 16, "Server.Start", "method", "Server"),
@@ -396,10 +396,16 @@ def test_every_fixture_chunks_cleanly(fixture: str) -> None:
             assert chunk.content == "\n".join(source)
         assert chunk.header.startswith(f"# path: src/{fixture}")
     assert [c.start_line for c in chunks] == sorted(c.start_line for c in chunks)
-    # Every non-blank line is in some chunk (tiny gaps are blocks of their own, never lost).
+    # Every non-blank line is in some chunk, but for tiny gaps between symbols (< 3 non-blank lines).
     covered = {row for c in chunks for row in range(c.start_line, c.end_line + 1)}
     missing = [row for row, line in enumerate(lines) if line.strip() and row not in covered]
-    assert missing == []
+    runs: list[list[int]] = []
+    for row in missing:
+        if runs and all(not lines[r].strip() for r in range(runs[-1][-1] + 1, row)):
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    assert all(len(run) < 3 for run in runs), runs
 
 
 # --- splitting ---

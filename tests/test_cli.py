@@ -1,0 +1,87 @@
+"""The `semcode` command as a user runs it: real model, real index, stdout/stderr and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def semcode(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "semcode", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def test_index_search_status_and_check(workspace_copy: Path, tmp_path: Path, default_model_path: Path) -> None:
+    index_dir = str(tmp_path / "index")
+    done = semcode("index", str(workspace_copy), "--json", "--index-dir", index_dir)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["files_indexed"], summary["files_skipped"]) == (6, 0)
+    assert summary["chunks_embedded"] == summary["chunks_total"] > 0
+
+    found = semcode(
+        "search",
+        "retry an HTTP request with exponential backoff",
+        "--path",
+        str(workspace_copy),
+        "--index-dir",
+        index_dir,
+        "-k",
+        "2",
+        "--json",
+    )
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)
+    assert hits[0]["path"] == "python/http_retry.py"
+    assert hits[0]["name_path"] == "RetryingClient/request_with_backoff" and hits[0]["start_line"] == 10
+
+    text = semcode(
+        "search",
+        "slugify a title",
+        "--path",
+        str(workspace_copy),
+        "--index-dir",
+        index_dir,
+        "--language",
+        "javascript",
+        "-k",
+        "1",
+        "--no-preview",
+    )
+    assert text.stdout.startswith(" 1. web/strings.js:1-7 function slugify")
+
+    status = json.loads(semcode("status", str(workspace_copy), "--json", "--index-dir", index_dir).stdout)
+    assert (status["files"], status["dimension"], status["state"]) == (6, 384, "idle")
+    check = semcode("check", str(workspace_copy), "--index-dir", index_dir)
+    assert check.returncode == 0 and check.stdout.startswith("checked ")
+
+
+def test_expected_failures_are_one_line_and_exit_1(tmp_path: Path) -> None:
+    missing_model = semcode("search", "x", "--path", str(tmp_path), "--model", str(tmp_path / "nope.gguf"))
+    assert missing_model.returncode == 1
+    assert missing_model.stderr.count("\n") == 1 and missing_model.stderr.startswith("semcode: error: ")
+    assert "nope.gguf" in missing_model.stderr and "Traceback" not in missing_model.stderr
+
+    not_gguf = tmp_path / "model.gguf"
+    not_gguf.write_text("this is not a model\n")
+    bad = semcode("index", str(tmp_path), "--model", str(not_gguf))
+    assert bad.returncode == 1 and "not a GGUF file" in bad.stderr and "Traceback" not in bad.stderr
+
+    bad_setting = semcode("index", str(tmp_path), "--threads", "-2")
+    assert bad_setting.returncode == 1 and "threads must be >= 0" in bad_setting.stderr
+
+    no_folder = semcode("index", str(tmp_path / "missing"))
+    assert no_folder.returncode == 1 and "not a folder" in no_folder.stderr
+
+
+def test_doctor_reports_each_part(default_model_path: Path) -> None:
+    done = semcode("doctor", "--json")
+    report = json.loads(done.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert done.returncode == 0, [c for c in report["checks"] if not c["ok"]]
+    for name in ("model", "store", "memory", "grammars", "module llama_cpp", "module lancedb"):
+        assert checks[name]["ok"], checks[name]
+    assert "dim 384" in checks["model"]["detail"]
