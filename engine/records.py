@@ -110,7 +110,6 @@ class IndexStats:
     chunks_total: int = 0
     chunks_embedded: int = 0  # sent to the model
     chunks_cached: int = 0  # vector reused from the content-hash cache
-    tokens_embedded: int = 0
     seconds: float = 0.0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     cancelled: bool = False

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 PREVIEW_LINES = 12
 PREVIEW_CHARS = 600
 MAX_LIMIT = 200
-SIMILAR_MIN_SCORE = 0.3  # cosine below which "similar code" is noise
-SIMILAR_RELATIVE_FLOOR = 0.5  # and at least half the best match (a cross-language twin scored 0.55 of it)
+SIMILAR_RELATIVE_FLOOR = 0.5  # similar code scores at least half the best match (a cross-language twin: 0.55)
+REFERENCES_MIN_SCORE = 0.3  # cosine below which a "reference" would be noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +124,13 @@ class Searcher:
         limit: int = 10,
         exclude: tuple[str, int, int] | None = None,
         filters: SearchFilters | None = None,
+        min_score: float | None = None,
     ) -> list[SearchHit]:
-        """Chunks whose code is most like ``code``; ``exclude`` = (path, start, end) of the selection."""
+        """Chunks whose code is most like ``code``; ``exclude`` = (path, start, end) of the selection.
+
+        Hits below half the best match's similarity are dropped; ``min_score`` adds an absolute floor
+        for callers where a weak match would mislead (references, which Serena attributes to symbols).
+        """
         if not code.strip():
             raise ConfigError("nothing selected: select some code or put the cursor in a symbol")
         _check_limit(limit)
@@ -136,8 +141,7 @@ class Searcher:
             path, start, end = exclude
             rows = [r for r in rows if not (r["path"] == path and r["start_line"] <= end and r["end_line"] >= start)]
         if rows:
-            # Only code that is really alike: close to the best match, and similar in absolute terms.
-            floor = max(SIMILAR_MIN_SCORE, SIMILAR_RELATIVE_FLOOR * rows[0]["_semantic"])
+            floor = max(min_score or 0.0, SIMILAR_RELATIVE_FLOOR * rows[0]["_semantic"])
             rows = [r for r in rows if r["_semantic"] >= floor]
         return self._fuse(rows, [], [], limit, filters, FusionWeights(lexical=0.0))
 

@@ -145,7 +145,14 @@ class Workspace:
         return self.searcher.search(query, limit=limit, filters=filters, hybrid=hybrid)
 
     def find_similar(
-        self, path: str, start_line: int, end_line: int, *, limit: int = 10, code: str | None = None
+        self,
+        path: str,
+        start_line: int,
+        end_line: int,
+        *,
+        limit: int = 10,
+        code: str | None = None,
+        min_score: float | None = None,
     ) -> list[SearchHit]:
         """Code similar to lines start..end of ``path`` (or to the chunk under ``start_line`` when empty)."""
         rel = self._relative(path)
@@ -153,7 +160,7 @@ class Workspace:
             raise ConfigError(f"{path} is outside the workspace {self.root}")
         target = self._similar_target(rel, start_line, end_line, code)
         return self.searcher.similar(
-            target.code, limit=limit, exclude=(target.path, target.start_line, target.end_line)
+            target.code, limit=limit, exclude=(target.path, target.start_line, target.end_line), min_score=min_score
         )
 
     def similar_code(self, code: str, *, limit: int = 10) -> list[SearchHit]:

@@ -8,6 +8,7 @@ from typing import Any
 from lsprotocol import types
 
 from engine.errors import ConfigError, SemcodeError
+from engine.search import REFERENCES_MIN_SCORE
 
 from ..convert import hit_to_location, parse_range, selection_lines, uri_to_path
 from ..server import SemcodeServer, request_error
@@ -19,7 +20,13 @@ SIMILAR_LIMIT = 20
 
 
 async def find_similar(
-    ls: SemcodeServer, uri: str, rng: types.Range, *, limit: int = SIMILAR_LIMIT, text: str | None = None
+    ls: SemcodeServer,
+    uri: str,
+    rng: types.Range,
+    *,
+    limit: int = SIMILAR_LIMIT,
+    text: str | None = None,
+    min_score: float | None = None,
 ) -> list[types.Location]:
     path = uri_to_path(uri)
     folder = ls.folder_for(path)
@@ -32,7 +39,9 @@ async def find_similar(
     if text is not None and rng.start != rng.end:
         lines = text.splitlines()
         code = "\n".join(lines[start : end + 1])
-    hits = await ls.in_thread(lambda: folder.workspace.find_similar(str(path), start, end, limit=limit, code=code))
+    hits = await ls.in_thread(
+        folder.workspace.find_similar, str(path), start, end, limit=limit, code=code, min_score=min_score
+    )
     return [hit_to_location(hit, folder.root) for hit in hits]
 
 
@@ -87,7 +96,9 @@ def register(server: SemcodeServer) -> None:
             return []
         position = params.position
         try:
-            return await find_similar(ls, params.text_document.uri, types.Range(position, position))
+            return await find_similar(
+                ls, params.text_document.uri, types.Range(position, position), min_score=REFERENCES_MIN_SCORE
+            )
         except (SemcodeError, ValueError) as exc:
             log.info("references: %s", exc)
             return []
