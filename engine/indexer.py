@@ -177,24 +177,22 @@ class Indexer:
                 pending.removed.append(file.path)
             return
         content_hash = text_hash(text)
-        record = FileRecord(file.path, file.size, file.mtime_ns, content_hash, 0)
         if old and old.content_hash == content_hash:
             stats.files_unchanged += 1
             if (old.size, old.mtime_ns) != (file.size, file.mtime_ns):
                 touched.append(FileRecord(file.path, file.size, file.mtime_ns, content_hash, old.chunk_count))
             return
-        language = language_for_path(file.path) or "text"
         try:
             chunks = chunk_file(
                 file.path, text, max_tokens=self.max_chunk_tokens, count_tokens=self.embedder.count_tokens
             )
         except Exception as exc:  # noqa: BLE001 - one odd file must not stop the index
-            log.warning("could not chunk %s (%s): %s", file.path, language, exc)
+            log.warning("could not chunk %s (%s): %s", file.path, language_for_path(file.path) or "text", exc)
             stats.files_skipped += 1
             stats.skipped.append((file.path, f"chunking failed: {exc}"))
             return
         stats.files_indexed += 1
-        pending.files.append(FileRecord(record.path, record.size, record.mtime_ns, content_hash, len(chunks)))
+        pending.files.append(FileRecord(file.path, file.size, file.mtime_ns, content_hash, len(chunks)))
         pending.chunks.extend(chunks)
 
     def _flush(self, pending: _Pending, stats: IndexStats) -> None:

@@ -28,14 +28,14 @@ class Chunk:
     kind: str = ""  # "function", "method", "class", "module", "block", ...
     parent: str = ""  # enclosing symbol name path ("Session"), "" at top level
     header: str = ""
+    embed_text: str = field(init=False, repr=False, compare=False)
+    hash: str = field(init=False, repr=False, compare=False)  # of embed_text: the embedding cache key
 
-    @property
-    def embed_text(self) -> str:
-        return f"{self.header}\n{self.content}" if self.header else self.content
-
-    @property
-    def hash(self) -> str:
-        return text_hash(self.embed_text)
+    def __post_init__(self) -> None:
+        # Derived once: the indexer and the store use both several times per chunk.
+        embed_text = f"{self.header}\n{self.content}" if self.header else self.content
+        object.__setattr__(self, "embed_text", embed_text)
+        object.__setattr__(self, "hash", text_hash(embed_text))
 
 
 @dataclass(frozen=True, slots=True)

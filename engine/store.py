@@ -420,9 +420,11 @@ class ChunkStore:
             self._chunks.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
             .distance_type("cosine")
             .limit(limit)
+            # Used by the IVF index once there is one; a flat search ignores them (same results), so
+            # no per-query look-up of the table's indexes is needed.
+            .nprobes(20)
+            .refine_factor(5)
         )
-        if self.has_vector_index():
-            query = query.nprobes(20).refine_factor(5)
         if where:
             query = query.where(where, prefilter=True)
         return query.select([*_RESULT_COLUMNS, "_distance"]).to_list()
