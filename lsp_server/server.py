@@ -166,7 +166,7 @@ class SemcodeServer(LanguageServer):
             return
         if isinstance(error, JsonRpcMethodNotFound):
             return  # pygls logged the unknown method already
-        log.error("%s", error)
+        super().report_server_error(error, source)  # a bug: pygls logs it and tells the user
 
     # ----------------------------------------------------------------- folders
     def add_folder(self, root: Path, config: EngineConfig | None = None) -> IndexHost:
