@@ -380,4 +380,4 @@ class IndexHost:
 
     def _fail(self, message: str) -> None:
         self.state, self.last_error = "error", message
-        log.error("%s: %s", self.root, message)
+        log.info("%s: %s", self.root, message)  # the front end reports it (one line, its own way)
