@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..config import EngineConfig
@@ -42,12 +43,25 @@ def describe_model(config: EngineConfig) -> ModelInfo:
     return model_info(info, path, query_prefix=prefixes.query, document_prefix=prefixes.document)
 
 
-def load_embedder(config: EngineConfig) -> Embedder:
-    """The configured embedding model, checked before llama.cpp sees it (precise ModelError subclasses)."""
-    from .llama import LlamaEmbedder  # imports llama_cpp: only when a model is really needed
+def load_embedder(config: EngineConfig, *, in_process: bool | None = None) -> Embedder:
+    """The configured embedding model, checked before llama.cpp sees it (precise ModelError subclasses).
 
+    By default llama.cpp runs in child processes (``WorkerEmbedder``): a native crash becomes a
+    ``ModelWorkerError`` and a restart, not the death of the CLI or server. ``in_process=True`` (or the
+    environment variable ``SEMCODE_INPROCESS_MODEL=1``) loads it into this process instead (benchmarks).
+    """
     path, info, prefixes = _resolve(config)
-    return LlamaEmbedder(
+    if in_process is None:
+        in_process = os.environ.get("SEMCODE_INPROCESS_MODEL", "").strip().lower() in ("1", "true", "yes")
+    if in_process:
+        from .llama import LlamaEmbedder  # imports llama_cpp: only when a model is really needed
+
+        cls: type[Embedder] = LlamaEmbedder
+    else:
+        from .worker import WorkerEmbedder
+
+        cls = WorkerEmbedder
+    return cls(  # type: ignore[call-arg]
         path,
         threads=config.effective_threads(),
         batch_size=config.batch_size,
