@@ -1,13 +1,17 @@
 """The engine's front door: one workspace folder, its index, and the operations on it.
 
-The CLI, the language server and the MCP server all go through ``Workspace``; none of them touches
-the store, the indexer or the model directly. The embedding model is loaded once per process and
+The CLI, the language server and the MCP server all go through ``Workspace`` (usually wrapped in an
+``engine.host.IndexHost``, which adds background indexing and state); none of them touches the store,
+the indexer or the model directly. The embedding model is loaded once per process and
 shared by every workspace that uses the same model file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +19,7 @@ from typing import Any
 
 from .chunking import CHUNKER_VERSION
 from .config import EngineConfig
-from .errors import ConfigError, IndexLockedError, SemcodeError
+from .errors import ConfigError, IndexLockedError, SourceFileError, StoreError
 from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
 from .models.base import Embedder
@@ -24,6 +28,8 @@ from .search import Searcher, SearchFilters
 from .store import ChunkStore, IntegrityReport, sql_string
 
 log = logging.getLogger(__name__)
+
+LOCK_FILE = "write.lock"  # the store's write lock, inside the index directory
 
 _EMBEDDERS: dict[tuple[str | None, str | None, str | None, int], Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
@@ -40,6 +46,53 @@ def shared_embedder(config: EngineConfig) -> Embedder:
         return _EMBEDDERS[key]
 
 
+class OutsideWorkspaceError(ConfigError):
+    """A path argument resolves outside the workspace: nothing outside it is ever read."""
+
+
+def read_regular_text(path: Path) -> str:
+    """The text of a regular file (UTF-8, undecodable bytes replaced).
+
+    FIFOs, sockets, devices and directories are refused without blocking: the file is opened
+    non-blocking and checked with fstat, so swapping a FIFO in after a check cannot hang the caller.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SourceFileError(f"{path} is not a regular file")
+        chunks = []
+        while block := os.read(fd, 1 << 20):
+            chunks.append(block)
+    except OSError as exc:
+        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def lock_held_elsewhere(lock_path: Path) -> bool:
+    """Whether another process holds ``lock_path``'s flock; False when there is no index yet.
+
+    The probe takes the lock for an instant, so a writer that starts right then sees the index locked
+    and retries; callers keep probes rare (``IndexHost`` caches the answer for a second).
+    """
+    if not lock_path.is_file():
+        return False
+    try:
+        with open(lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class SimilarQuery:
     """What "find similar" searches with: a stored chunk's vector, or code to embed."""
@@ -51,6 +104,14 @@ class SimilarQuery:
 
 
 class Workspace:
+    """One workspace folder and its index: the engine's front object.
+
+    Constructing it is cheap and touches nothing on disk. ``open()`` loads the embedding model and
+    opens (or, after a model change, rebuilds) the index; the operations below open on first use, so
+    ``Workspace(root, config).search(query)`` works as a one-liner. Front ends never reach into the
+    store: what they show (counts, manifest, rebuilt reason, lock state) has a method here.
+    """
+
     def __init__(self, root: Path, config: EngineConfig | None = None, *, embedder: Embedder | None = None) -> None:
         self.root = root.resolve()
         if not self.root.is_dir():
@@ -61,11 +122,35 @@ class Workspace:
         self._open_lock = threading.Lock()
         self.monitor = MemoryMonitor(self.config.memory_limit_mb)
         self.cache = VectorCache()
-        self.state = "idle"  # idle | indexing | ready | error
-        self.last_error: str | None = None
         self.last_stats: IndexStats | None = None
 
-    # ----------------------------------------------------------------- lazily opened parts
+    # ----------------------------------------------------------------- opening
+    @property
+    def index_path(self) -> Path:
+        """Where this workspace's index lives (known without loading the model)."""
+        return self.config.index_path(self.root)
+
+    @property
+    def is_open(self) -> bool:
+        return self._store is not None
+
+    def open(self) -> Workspace:
+        """Load the model (once per process) and open the index; idempotent and thread-safe.
+
+        Opening may drop an index built with another model or chunker (``rebuilt_reason`` says so).
+        """
+        with self._open_lock:
+            if self._store is None:
+                info = self.embedder.info
+                self._store = ChunkStore(
+                    self.index_path,
+                    dimension=info.dimension,
+                    fingerprint=info.fingerprint,
+                    model_name=info.name,
+                    chunker_version=CHUNKER_VERSION,
+                )
+        return self
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -74,24 +159,47 @@ class Workspace:
 
     @property
     def store(self) -> ChunkStore:
-        with self._open_lock:
-            if self._store is None:
-                info = self.embedder.info
-                self._store = ChunkStore(
-                    self.config.index_path(self.root),
-                    dimension=info.dimension,
-                    fingerprint=info.fingerprint,
-                    model_name=info.name,
-                    chunker_version=CHUNKER_VERSION,
-                )
-            return self._store
+        """The open store (for engine code and tests); raises until ``open()`` ran."""
+        if self._store is None:
+            raise StoreError(f"the index of {self.root} is not open yet (call Workspace.open())")
+        return self._store
 
     @property
     def searcher(self) -> Searcher:
-        return Searcher(self.store, self.embedder, hybrid=self.config.hybrid)
+        return Searcher(self.open().store, self.embedder, hybrid=self.config.hybrid)
 
     def _indexer(self) -> Indexer:
         return Indexer(self.root, self.config, self.store, self.embedder, monitor=self.monitor, cache=self.cache)
+
+    # ----------------------------------------------------------------- what front ends show
+    @property
+    def rebuilt_reason(self) -> str | None:
+        """Why opening dropped the old index (another model, format or chunker), else None."""
+        return self._store.rebuilt_reason if self._store is not None else None
+
+    def count_files(self) -> int:
+        return self.open().store.count_files()
+
+    def count_chunks(self) -> int:
+        return self.open().store.count_chunks()
+
+    def indexed_paths(self) -> list[str]:
+        """Workspace-relative paths of the files in the index's manifest."""
+        return sorted(self.open().store.manifest())
+
+    def locked_by_other(self) -> bool:
+        """Whether another process holds the index's write lock; never waits and never loads the model."""
+        if self._store is not None:
+            return self._store.is_locked_by_other()
+        return lock_held_elsewhere(self.index_path / LOCK_FILE)
+
+    def ensure_writable(self) -> None:
+        """Raise IndexLockedError now when another process writes the index (before any model load)."""
+        if self.locked_by_other():
+            raise IndexLockedError(
+                f"another semcode process is writing the index at {self.index_path}; "
+                "its results are readable, and this process will not write until it is done"
+            )
 
     # ----------------------------------------------------------------- writing
     def index(
@@ -102,23 +210,20 @@ class Workspace:
         full: bool = False,
         wait_for_lock: bool = False,
     ) -> IndexStats:
-        """Bring the index up to date (``full``: drop it and rebuild). Holds the write lock."""
-        self.state = "indexing"
-        try:
-            with self.store.writer(wait=wait_for_lock):
-                if full:
-                    self.store.clear()
-                stats = self._indexer().index_all(progress, cancel)
-                self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
-                if stats.files_indexed or stats.files_deleted:
-                    self.store.optimize()
-        except IndexLockedError:
-            self.state = "ready" if self.store.count_chunks() else "idle"
-            raise
-        except SemcodeError as exc:
-            self.state, self.last_error = "error", str(exc)
-            raise
-        self.state = "ready"
+        """Bring the index up to date (``full``: drop it and rebuild). Holds the write lock.
+
+        Without ``wait_for_lock`` a lock held by another process fails at once, before the model loads.
+        """
+        if not wait_for_lock:
+            self.ensure_writable()
+        self.open()
+        with self.store.writer(wait=wait_for_lock):
+            if full:
+                self.store.clear()
+            stats = self._indexer().index_all(progress, cancel)
+            self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
+            if stats.files_indexed or stats.files_deleted:
+                self.store.optimize()
         self.last_stats = stats
         return stats
 
@@ -127,12 +232,16 @@ class Workspace:
         paths = [p for p in (self._relative(p) for p in rel_paths) if p is not None]
         if not paths:
             return IndexStats()
+        if not wait_for_lock:
+            self.ensure_writable()
+        self.open()
         with self.store.writer(wait=wait_for_lock):
             stats = self._indexer().index_paths(paths)
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
         return stats
 
     def check(self, *, repair: bool = False) -> IntegrityReport:
+        self.open()
         if repair:
             with self.store.writer(wait=True):
                 return self.store.check(self.root, repair=True)
@@ -155,9 +264,7 @@ class Workspace:
         min_score: float | None = None,
     ) -> list[SearchHit]:
         """Code similar to lines start..end of ``path`` (or to the chunk under ``start_line`` when empty)."""
-        rel = self._relative(path)
-        if rel is None:
-            raise ConfigError(f"{path} is outside the workspace {self.root}")
+        rel = self.relative_path(path)
         target = self._similar_target(rel, start_line, end_line, code)
         return self.searcher.similar(
             target.code, limit=limit, exclude=(target.path, target.start_line, target.end_line), min_score=min_score
@@ -171,22 +278,41 @@ class Workspace:
         return self.searcher.symbols(query, limit=limit)
 
     def status(self) -> dict[str, Any]:
+        """This workspace's index as one record (``engine.results`` field names); opens the index."""
+        from .results import status_record
+
+        self.open()
         info = self.embedder.info
-        stats = self.store.stats()
-        return {
-            "root": str(self.root),
-            "state": self.state,
-            "files": stats["files"],
-            "chunks": stats["chunks"],
-            "model": info.name,
-            "modelPath": info.path,
-            "dimension": info.dimension,
-            "indexPath": stats["path"],
-            "vectorIndex": stats["vector_index"],
-            "cachedEmbeddings": stats["cached_embeddings"],
-            "lastError": self.last_error,
-            "lockedByOtherProcess": self.store.is_locked_by_other(),
-        }
+        files = self.store.count_files()
+        return status_record(
+            root=self.root,
+            state="ready" if files else "not_indexed",
+            files=files,
+            chunks=self.store.count_chunks(),
+            model=info.name,
+            model_path=info.path,
+            dimension=info.dimension,
+            index_path=self.index_path,
+            vector_index=self.store.has_vector_index(),
+            cached_embeddings=self.store.stats()["cached_embeddings"],
+            locked_by_other_process=self.locked_by_other(),
+            rebuilt_reason=self.rebuilt_reason,
+        )
+
+    def contains(self, path: str | Path) -> bool:
+        """Whether ``path`` (absolute, or relative to the root) resolves inside this workspace."""
+        return self._relative(str(path)) is not None
+
+    def relative_path(self, path: str | Path) -> str:
+        """The workspace-relative POSIX path of ``path``; OutsideWorkspaceError when it is outside."""
+        rel = self._relative(str(path)) if str(path).strip() and "\0" not in str(path) else None
+        if rel is None:
+            raise OutsideWorkspaceError(f"{path} is outside the workspace {self.root}")
+        return rel
+
+    def read_text(self, path: str | Path) -> str:
+        """A workspace file's text; refuses paths outside the workspace and non-regular files."""
+        return read_regular_text(self.root / self.relative_path(path))
 
     # ----------------------------------------------------------------- helpers
     def _relative(self, path: str) -> str | None:
@@ -196,19 +322,16 @@ class Workspace:
             candidate = self.root / candidate
         try:
             return candidate.resolve().relative_to(self.root).as_posix()
-        except ValueError:
+        except (ValueError, OSError, RuntimeError):  # outside, or a symlink loop
             return None
 
     def _similar_target(self, rel: str, start_line: int, end_line: int, code: str | None) -> SimilarQuery:
         if code is None:
-            try:
-                lines = (self.root / rel).read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError as exc:
-                raise ConfigError(f"cannot read {rel}: {exc.strerror or exc}") from exc
+            lines = self.read_text(rel).splitlines()
             code = "\n".join(lines[start_line : end_line + 1])
         if start_line == end_line or not code.strip():
             # An empty selection means "the symbol under the cursor": use its stored chunk.
-            rows = self.store.rows(
+            rows = self.open().store.rows(
                 f"path = {sql_string(rel)} AND start_line <= {int(start_line)} AND end_line >= {int(start_line)}",
                 limit=50,
             )
