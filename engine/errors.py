@@ -39,6 +39,10 @@ class ModelConversionError(ModelError):
     """The default model could not be converted to GGUF."""
 
 
+class ModelWorkerError(ModelError):
+    """The process running the embedding model died or stopped answering (its cause is in the message)."""
+
+
 class DependencyMissingError(SemcodeError):
     """An optional heavy dependency is not installed."""
 
