@@ -227,7 +227,6 @@ class IndexHost:
         the run is cancelled (then the stats say ``cancelled``). ``HostBusyError`` when this process
         is writing already.
         """
-        self._cancel.clear()
         while True:
             if self._closed.is_set():
                 return IndexStats(cancelled=True)
@@ -251,6 +250,8 @@ class IndexHost:
         if not self._write.acquire(blocking=False):
             raise HostBusyError("this process is already indexing the workspace; its status shows the progress")
         previous = self.state
+        if not self._closed.is_set():
+            self._cancel.clear()  # a cancel is for the run in progress, not for the next one
         try:
             self.open()
             self.state, self.progress = "indexing", None
@@ -380,4 +381,4 @@ class IndexHost:
 
     def _fail(self, message: str) -> None:
         self.state, self.last_error = "error", message
-        log.error("%s: %s", self.root, message)
+        log.info("%s: %s", self.root, message)  # the front end reports it (one line, its own way)

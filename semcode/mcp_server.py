@@ -111,8 +111,8 @@ def _host_errors(exc: SemcodeError) -> ToolInputError:
     """The host's refusals, worded for an agent."""
     if isinstance(exc, IndexLockedError):
         return ToolInputError(
-            "another semcode process (e.g. `semcode serve`) is writing the index of this workspace right now, "
-            "so this server will not write; its committed results are searchable meanwhile. "
+            "another semcode process is writing the index of this workspace (e.g. `semcode serve` indexing), "
+            "so this server will not write now; its committed results are searchable meanwhile. "
             "Try reindex again when index_status shows locked_by_other_process=false."
         )
     if isinstance(exc, HostBusyError):

@@ -31,7 +31,9 @@ def parse_search_params(raw: Any) -> tuple[str, int, SearchFilters]:
     if not isinstance(query, str) or not query.strip():
         raise ConfigError("'query' must be a non-empty string")
     limit = check_limit(params.get("limit", 10), maximum=MAX_LIMIT)
-    filters = params.get("filters") or {}
+    filters = params.get("filters")
+    if filters is None:
+        filters = {}
     if not isinstance(filters, dict):
         raise ConfigError("'filters' must be an object {path?, language?, kind?, minScore?}")
     if set(filters) - FILTER_KEYS:
