@@ -15,7 +15,8 @@ from typing import Any
 
 from .chunking import CHUNKER_VERSION
 from .config import EngineConfig
-from .errors import ConfigError, IndexLockedError, SemcodeError
+from .errors import ConfigError, IndexLockedError, SemcodeError, SourceFileError
+from .files import read_workspace_text
 from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
 from .models.base import Embedder
@@ -78,7 +79,7 @@ class Workspace:
             if self._store is None:
                 info = self.embedder.info
                 self._store = ChunkStore(
-                    self.config.index_path(self.root),
+                    self.config.index_path(self.root, info.fingerprint[:16]),
                     dimension=info.dimension,
                     fingerprint=info.fingerprint,
                     model_name=info.name,
@@ -202,9 +203,9 @@ class Workspace:
     def _similar_target(self, rel: str, start_line: int, end_line: int, code: str | None) -> SimilarQuery:
         if code is None:
             try:
-                lines = (self.root / rel).read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError as exc:
-                raise ConfigError(f"cannot read {rel}: {exc.strerror or exc}") from exc
+                lines = read_workspace_text(self.root, rel, self.config.max_file_size).splitlines()
+            except SourceFileError as exc:
+                raise ConfigError(f"cannot read {exc}") from exc
             code = "\n".join(lines[start_line : end_line + 1])
         if start_line == end_line or not code.strip():
             # An empty selection means "the symbol under the cursor": use its stored chunk.
