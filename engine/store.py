@@ -725,9 +725,7 @@ class ChunkStore:
                 # A bad vector may have come from the cache: drop exactly those cache entries.
                 for part in _parts(sorted(bad_text_hashes)):
                     self._embeddings.delete(sql_in("text_hash", part))
-            damaged = sorted(
-                bad_paths | set(report.orphan_paths) | set(report.count_mismatch) | set(report.stale_rows)
-            )
+            damaged = sorted(bad_paths | set(report.orphan_paths) | set(report.count_mismatch) | set(report.stale_rows))
             for part in _parts(damaged):
                 self._chunks.delete(sql_in("path", part))
             fault_point("repair.mid")

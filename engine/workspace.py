@@ -196,8 +196,10 @@ class Workspace:
         if not candidate.is_absolute():
             candidate = self.root / candidate
         try:
-            return candidate.resolve().relative_to(self.root).as_posix()
-        except ValueError:
+            # The parent only: a symlink keeps its own workspace path (engine.files decides whether
+            # its target may be read), and a symlink loop is not an error here.
+            return (candidate.parent.resolve() / candidate.name).relative_to(self.root).as_posix()
+        except (ValueError, OSError, RuntimeError):
             return None
 
     def _similar_target(self, rel: str, start_line: int, end_line: int, code: str | None) -> SimilarQuery:
