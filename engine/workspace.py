@@ -18,7 +18,7 @@ from typing import Any
 
 from .chunking import CHUNKER_VERSION
 from .config import EngineConfig
-from .errors import ConfigError, IndexLockedError, SourceFileError, StoreError
+from .errors import ConfigError, IndexLockedError, SemcodeError, SourceFileError, StoreError
 from .files import read_workspace_text
 from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
@@ -205,7 +205,11 @@ class Workspace:
         """Whether another process holds the index's write lock; never waits and never loads the model."""
         if self._store is not None:
             return self._store.is_locked_by_other()
-        return lock_held_elsewhere(self.index_path / LOCK_FILE)
+        try:
+            path = self.index_path
+        except SemcodeError:  # a bad model: there is no index of it to be locked
+            return False
+        return lock_held_elsewhere(path / LOCK_FILE)
 
     def ensure_writable(self) -> None:
         """Raise IndexLockedError now when another process writes the index (before any model load)."""
