@@ -104,7 +104,9 @@ def main() -> None:
     print(f"threads={config.effective_threads()}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, "
           f"{args.queries} queries, one every {args.gap_ms:.0f} ms")  # fmt: skip
     if args.only != "worker":
+        t0 = time.perf_counter()
         inproc = load_embedder(config, in_process=True)
+        print(f"load_embedder in-process: {(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)
         scenario("inprocess quiet", inproc, None, args, texts)
         scenario("inprocess while indexing", inproc, inproc, args, texts)
         second = load_embedder(config, in_process=True)
@@ -112,7 +114,10 @@ def main() -> None:
         second.close()
         inproc.close()
     if args.only != "inprocess":
+        t0 = time.perf_counter()
         worker = load_embedder(config, in_process=False)
+        print(f"load_embedder worker (child started, model loaded, warm-up): "
+              f"{(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)  # fmt: skip
         scenario("worker quiet", worker, None, args, texts)
         scenario("worker while indexing (nice 10)", worker, worker, args, texts)
         pids = getattr(worker, "pids", None)

@@ -61,6 +61,21 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".netrc",
     "credentials*",
     "secrets.*",
+    ".yarnrc.yml",  # npmAuthToken
+    "kubeconfig*",
+    "*.kubeconfig",
+    ".kube/",
+    ".aws/",
+    "**/.docker/config.json",
+    ".git-credentials",
+    "deploy_key*",
+    "*_rsa",
+    "*_dsa",
+    "*_ecdsa",
+    "*_ed25519",
+    "*.ovpn",
+    ".htpasswd",
+    # A virtualenv of any name is recognised by its pyvenv.cfg (see files.walk).
 )
 
 
@@ -93,7 +108,7 @@ class EngineConfig:
     exclude: tuple[str, ...] = ()  # added to DEFAULT_EXCLUDES, .gitignore and .semcodeignore
     max_file_size: int = 1_000_000  # bytes; larger files are skipped
     hybrid: bool = True  # fuse full-text (BM25) results with vector results
-    index_dir: str | None = None  # None = <cache>/indexes/<workspace key>
+    index_dir: str | None = None  # parent folder of the indexes; None = <cache>/indexes
     vector_index_min_rows: int = 20_000  # build an IVF index once the table has this many rows
     memory_limit_mb: int = 0  # 0 = adapt to system memory pressure only
 
@@ -142,10 +157,22 @@ class EngineConfig:
         if self.memory_limit_mb < 0:
             raise ConfigError("memory_limit_mb must be >= 0")
 
-    def index_path(self, workspace: Path) -> Path:
-        if self.index_dir:
-            return Path(self.index_dir).expanduser()
-        return cache_root() / "indexes" / workspace_key(workspace)
+    def index_path(self, workspace: Path, model_key: str | None = None) -> Path:
+        """Where the index of ``workspace`` built with the model ``model_key`` lives.
+
+        ``<index_dir or <cache>/indexes>/<workspace key>/<model key>``: an index is bound to one
+        workspace folder and one model, so two folders sharing an ``indexDir``, or two processes
+        using different models on one folder, never write (or wipe) each other's index. Without
+        ``model_key`` this is the folder holding the workspace's indexes of every model.
+        """
+        base = Path(self.index_dir).expanduser() if self.index_dir else cache_root() / "indexes"
+        folder = base / workspace_key(workspace)
+        if model_key is None:
+            return folder
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_key)[:64].strip(".")
+        if not safe:
+            raise ConfigError(f"invalid model key for an index folder: {model_key!r}")
+        return folder / safe
 
     def effective_threads(self) -> int:
         if self.threads:

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .errors import IndexLockedError, SemcodeError
@@ -246,7 +247,13 @@ class IndexHost:
 
     def _index_once(self, full: bool, progress: ProgressCallback | None) -> IndexStats:
         ws = self.workspace
-        ws.ensure_writable()  # before the model loads: a locked index answers at once
+        try:
+            ws.ensure_writable()  # before the model loads: a locked index answers at once
+        except IndexLockedError:
+            raise
+        except SemcodeError as exc:  # the model file is missing or bad: nothing to index with
+            self._fail(str(exc))
+            raise
         if not self._write.acquire(blocking=False):
             raise HostBusyError("this process is already indexing the workspace; its status shows the progress")
         previous = self.state
@@ -349,7 +356,7 @@ class IndexHost:
             "progress": progress_record(self.progress),
             "last_error": self.last_error,
             "note": note,
-            "index_path": ws.index_path,
+            "index_path": self._index_path(),
         }
         if not ws.is_open:
             return status_record(**base)
@@ -372,6 +379,12 @@ class IndexHost:
             return status_record(**(base | {"state": "error", "last_error": f"cannot read the index: {exc}"}))
 
     # ----------------------------------------------------------------- helpers
+    def _index_path(self) -> Path | None:
+        try:
+            return self.workspace.index_path
+        except SemcodeError:  # a bad model names no index
+            return None
+
     def _resting_state(self) -> HostState:
         try:
             return "ready" if self.workspace.count_files() else "not_indexed"

@@ -8,7 +8,6 @@ shared by every workspace that uses the same model file.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import stat
@@ -19,10 +18,11 @@ from typing import Any
 
 from .chunking import CHUNKER_VERSION
 from .config import EngineConfig
-from .errors import ConfigError, IndexLockedError, SourceFileError, StoreError
+from .errors import ConfigError, IndexLockedError, SemcodeError, SourceFileError, StoreError
+from .files import read_workspace_text
 from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
-from .models.base import Embedder
+from .models.base import Embedder, ModelInfo
 from .records import IndexStats, SearchHit
 from .search import Searcher, SearchFilters
 from .store import ChunkStore, IntegrityReport, sql_string
@@ -74,23 +74,25 @@ def read_regular_text(path: Path) -> str:
 
 
 def lock_held_elsewhere(lock_path: Path) -> bool:
-    """Whether another process holds ``lock_path``'s flock; False when there is no index yet.
+    """Whether another process holds the index's write lock; False when there is no index yet.
 
     The probe takes the lock for an instant, so a writer that starts right then sees the index locked
-    and retries; callers keep probes rare (``IndexHost`` caches the answer for a second).
+    and retries; callers keep probes rare (``IndexHost`` caches the answer for a second). filelock is the
+    store's own lock (portable: fcntl on Unix, msvcrt on Windows).
     """
     if not lock_path.is_file():
         return False
+    from filelock import FileLock, Timeout
+
+    probe = FileLock(str(lock_path), thread_local=False)
     try:
-        with open(lock_path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
     except OSError:
         return False
+    probe.release()
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class Workspace:
         self.config = config or EngineConfig()
         self._embedder = embedder
         self._store: ChunkStore | None = None
+        self._model_info: ModelInfo | None = None
         self._open_lock = threading.Lock()
         self.monitor = MemoryMonitor(self.config.memory_limit_mb)
         self.cache = VectorCache()
@@ -126,9 +129,20 @@ class Workspace:
 
     # ----------------------------------------------------------------- opening
     @property
+    def model_info(self) -> ModelInfo:
+        """The model's identity (dimension, fingerprint) from its file header: no model is loaded."""
+        if self._embedder is not None:
+            return self._embedder.info
+        if self._model_info is None:
+            from .models import describe_model
+
+            self._model_info = describe_model(self.config)
+        return self._model_info
+
+    @property
     def index_path(self) -> Path:
-        """Where this workspace's index lives (known without loading the model)."""
-        return self.config.index_path(self.root)
+        """Where this workspace's index lives: one folder per (workspace, model), known before any load."""
+        return self.config.index_path(self.root, self.model_info.fingerprint[:16])
 
     @property
     def is_open(self) -> bool:
@@ -191,7 +205,11 @@ class Workspace:
         """Whether another process holds the index's write lock; never waits and never loads the model."""
         if self._store is not None:
             return self._store.is_locked_by_other()
-        return lock_held_elsewhere(self.index_path / LOCK_FILE)
+        try:
+            path = self.index_path
+        except SemcodeError:  # a bad model: there is no index of it to be locked
+            return False
+        return lock_held_elsewhere(path / LOCK_FILE)
 
     def ensure_writable(self) -> None:
         """Raise IndexLockedError now when another process writes the index (before any model load)."""
@@ -312,7 +330,7 @@ class Workspace:
 
     def read_text(self, path: str | Path) -> str:
         """A workspace file's text; refuses paths outside the workspace and non-regular files."""
-        return read_regular_text(self.root / self.relative_path(path))
+        return read_workspace_text(self.root, self.relative_path(path), self.config.max_file_size)
 
     # ----------------------------------------------------------------- helpers
     def _relative(self, path: str) -> str | None:
@@ -321,8 +339,10 @@ class Workspace:
         if not candidate.is_absolute():
             candidate = self.root / candidate
         try:
-            return candidate.resolve().relative_to(self.root).as_posix()
-        except (ValueError, OSError, RuntimeError):  # outside, or a symlink loop
+            # The parent only: a symlink keeps its own workspace path (engine.files decides whether
+            # its target may be read), and a symlink loop is not an error here.
+            return (candidate.parent.resolve() / candidate.name).relative_to(self.root).as_posix()
+        except (ValueError, OSError, RuntimeError):
             return None
 
     def _similar_target(self, rel: str, start_line: int, end_line: int, code: str | None) -> SimilarQuery:

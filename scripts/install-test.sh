@@ -34,10 +34,16 @@ finish() {
 # The tree as a user would get it (tracked and new files, not ignored ones such as .venv/ or build/),
 # so that pip's in-tree build writes nothing into the checkout.
 copy_tree() {
-  mkdir -p "$tmp/src" \
-    && git -C "$REPO" ls-files -z --cached --others --exclude-standard \
+  mkdir -p "$tmp/src" || return 1
+  if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git -C "$REPO" ls-files -z --cached --others --exclude-standard \
       | (cd "$REPO" && xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) \
       | (cd "$REPO" && tar --null -T - -cf -) | tar -C "$tmp/src" -xf -
+  else  # not a git checkout (an unpacked archive): everything but the local build state
+    tar -C "$REPO" --exclude=./.venv --exclude=./build --exclude='*.egg-info' --exclude=node_modules -cf - . \
+      | tar -C "$tmp/src" -xf -
+  fi
+  du -sh "$tmp/src"
 }
 
 # The wheel build-llama.sh made for this Python and these flags; the install must never compile one.

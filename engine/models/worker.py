@@ -113,6 +113,16 @@ def _last_native_error(lines: Sequence[str]) -> str:
     return ""
 
 
+def _line_level(line: str) -> int:
+    """The level of a child's log line ("semcode-worker[pid] LEVEL name: ..."); anything else is a warning."""
+    if line.startswith("semcode-worker["):
+        parts = line.split(" ", 2)
+        level = logging.getLevelName(parts[1]) if len(parts) > 1 else None
+        if isinstance(level, int):
+            return level
+    return logging.WARNING  # a traceback, faulthandler's dump, a native message: worth seeing
+
+
 class _Child:
     """One worker process, its pipes and the thread that forwards its stderr to the log."""
 
@@ -148,7 +158,7 @@ class _Child:
             line = raw.decode("utf-8", errors="replace").rstrip()
             if line:
                 self.tail.append(line)
-                _child_log.warning("[%s %d] %s", self.role, self.proc.pid, line)
+                _child_log.log(_line_level(line), "[%s %d] %s", self.role, self.proc.pid, line)
         stream.close()
 
     def request(self, payload: bytes, timeout: float) -> bytes:
@@ -203,6 +213,7 @@ class _Slot:
             sys.executable, "-m", "engine.models.worker_main",
             "--model", o.info.path, "--threads", str(o.threads), "--max-tokens", str(o.max_tokens),
             "--nice", str(self.nice), "--idle-exit", str(self.idle_exit),
+            "--log-level", logging.getLevelName(max(logging.INFO, _child_log.getEffectiveLevel())),
         ]  # fmt: skip
         child = _Child(argv, worker_env(), self.role)
         try:

@@ -276,6 +276,7 @@ def test_children_exit_when_the_parent_dies_and_print_nothing_on_stdout(default_
         "e._query.call(encode_json(b'J', {'op': 'stdout_probe', 'text': 'PROBE-FROM-CHILD'}), 10)\n"
         "e.embed_query('q')\n"
         "sys.stderr.write(f\"PIDS {e.pids['query']} {e.pids['index']}\\n\"); sys.stderr.flush()\n"
+        "import time; time.sleep(0.5)  # let the stderr forwarder pass the probe lines on\n"
         "os.kill(os.getpid(), 9)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=120)

@@ -304,12 +304,17 @@ async def test_reindex_workspace_file_and_folder(workspace: Path, env: dict[str,
 
 
 # --------------------------------------------------------------------- one writer at a time
+def _index_path(workspace: Path) -> Path:
+    """The folder of this workspace's index with the default model (one folder per workspace and model)."""
+    from engine.workspace import Workspace
+
+    return Workspace(workspace).index_path
+
+
 @contextlib.contextmanager
 def hold_write_lock(workspace: Path) -> Iterator[None]:
     """Play another semcode process: hold the index's write lock like ChunkStore.writer does."""
-    from engine.config import EngineConfig
-
-    lock_path = EngineConfig().index_path(workspace) / "write.lock"
+    lock_path = _index_path(workspace) / "write.lock"
     with open(lock_path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
@@ -320,9 +325,7 @@ def hold_write_lock(workspace: Path) -> Iterator[None]:
 
 async def test_locked_index_is_read_only(shared_workspace: Path, env: dict[str, str]) -> None:
     workspace = shared_workspace
-    from engine.config import EngineConfig
-
-    if not (EngineConfig().index_path(workspace) / "write.lock").exists():  # run alone: index it first
+    if not (_index_path(workspace) / "write.lock").exists():  # run alone: index it first
         indexed = semcode_cli("index", str(workspace), env=env)
         assert indexed.returncode == 0, indexed.stderr
     with contextlib.ExitStack() as other_writer:
@@ -352,9 +355,7 @@ async def test_locked_index_is_read_only(shared_workspace: Path, env: dict[str, 
 async def test_reindex_under_a_foreign_lock_names_the_other_process(workspace: Path, env: dict[str, str]) -> None:
     """Called at once, while the model may still be loading: the answer is about the lock, never
     "this server is already indexing" (this server is not writing, the other process is)."""
-    from engine.config import EngineConfig
-
-    EngineConfig().index_path(workspace).mkdir(parents=True, exist_ok=True)
+    _index_path(workspace).mkdir(parents=True, exist_ok=True)
     with hold_write_lock(workspace):
         async with mcp_session(workspace, env) as session:
             for _ in range(3):

@@ -71,18 +71,19 @@ def test_a_bad_model_is_an_error_state_and_status_still_answers(small_root: Path
 
 
 def test_a_foreign_lock_fails_at_once_before_the_model_loads(small_root: Path, tmp_path: Path) -> None:
-    index_dir = tmp_path / "index"
-    config = EngineConfig(index_dir=str(index_dir), model_path=str(tmp_path / "missing.gguf"))
-    host = IndexHost(Workspace(small_root, config))
-    with foreign_lock(index_dir), pytest.raises(IndexLockedError, match="another semcode process is writing"):
-        host.index()  # a model error here would mean the model was loaded first
+    # The default model: its identity (and so its index folder) comes from the file header alone.
+    workspace = Workspace(small_root, EngineConfig(index_dir=str(tmp_path / "index")))
+    host = IndexHost(workspace)
+    with foreign_lock(workspace.index_path), pytest.raises(IndexLockedError, match="another semcode process"):
+        host.index()
     assert not host.is_open and host.state == "idle"
+    assert workspace._embedder is None  # the model was never loaded
 
 
 def test_background_index_waits_for_a_foreign_lock_then_indexes(workspace: Workspace, tmp_path: Path) -> None:
     host = IndexHost(workspace, lock_retry_seconds=0.05)
     waited = threading.Event()
-    with foreign_lock(tmp_path / "index"):
+    with foreign_lock(workspace.index_path):
         future = host.start(on_waiting=waited.set)
         assert waited.wait(10)
         assert host.state == "waiting_for_lock"
@@ -95,7 +96,7 @@ def test_background_index_waits_for_a_foreign_lock_then_indexes(workspace: Works
 
 def test_cancel_while_waiting_for_the_lock(workspace: Workspace, tmp_path: Path) -> None:
     host = IndexHost(workspace, lock_retry_seconds=0.05)
-    with foreign_lock(tmp_path / "index"):
+    with foreign_lock(workspace.index_path):
         future = host.start()
         wait_for(lambda: host.state == "waiting_for_lock")
         host.cancel()
