@@ -114,7 +114,6 @@ async def test_status_with_a_bad_model_says_error(bad_model_client: LanguageClie
     assert any("missing-model.gguf" in e for e in errors)
 
 
-@pytest.mark.xfail(reason="each folder's own index subfolder comes with the reliability branch", strict=False)
 async def test_two_folders_with_one_index_dir_keep_their_own_index(
     two_folder_client: LanguageClient, two_roots: tuple[Path, Path]
 ) -> None:
