@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from lsprotocol import types
 
@@ -17,6 +18,7 @@ from ..convert import hit_to_symbol_information, search_result, to_plain
 from ..server import SemcodeServer, request_error
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 FILTER_KEYS = {"path", "language", "kind", "minScore"}
 
 
@@ -66,10 +68,23 @@ def searchable_folders(ls: SemcodeServer) -> list[IndexHost]:
     return hosts
 
 
-def merge_hits(per_folder: list[tuple[IndexHost, list[SearchHit]]], limit: int) -> list[tuple[IndexHost, SearchHit]]:
-    merged = [(host, hit) for host, hits in per_folder for hit in hits]
+def merge_hits(per_folder: list[tuple[T, list[SearchHit]]], limit: int) -> list[tuple[T, SearchHit]]:
+    """The best hits of several folders. Engine scores are relative to each folder's best hit (1.0),
+    so with several folders each folder's scores are scaled by its best semantic similarity: the
+    order inside a folder stays, and the folder whose code matches better comes first."""
+    answering = [(folder, hits) for folder, hits in per_folder if hits]
+    if len(answering) > 1:
+        answering = [(folder, _scaled(hits)) for folder, hits in answering]
+    merged = [(folder, hit) for folder, hits in answering for hit in hits]
     merged.sort(key=lambda pair: -pair[1].score)
     return merged[:limit]
+
+
+def _scaled(hits: list[SearchHit]) -> list[SearchHit]:
+    best = max((h.semantic_score for h in hits if h.semantic_score is not None), default=None)
+    if best is None:
+        return hits
+    return [replace(h, score=round(h.score * max(best, 0.0), 6)) for h in hits]
 
 
 async def semantic_search(ls: SemcodeServer, params: Any) -> list[dict[str, Any]]:

@@ -114,11 +114,13 @@ def test_bad_search_params_are_refused(params, message) -> None:
         parse_search_params(params)
 
 
-def test_merge_hits_orders_folders_by_score() -> None:
+def test_merge_hits_keeps_one_folder_as_is_and_weighs_several_by_similarity() -> None:
     from engine.records import SearchHit
 
-    def hit(score: float) -> SearchHit:
-        return SearchHit("a.py", 0, 0, score, "", "block", "python", "")
+    def hit(score: float, semantic: float | None) -> SearchHit:
+        return SearchHit("a.py", 0, 0, score, "", "block", "python", "", semantic_score=semantic)
 
-    merged = merge_hits([("A", [hit(0.9), hit(0.2)]), ("B", [hit(0.5)])], 2)
-    assert [(folder, h.score) for folder, h in merged] == [("A", 0.9), ("B", 0.5)]
+    alone = merge_hits([("A", [hit(1.0, 0.2), hit(0.4, 0.1)])], 5)
+    assert [h.score for _, h in alone] == [1.0, 0.4]
+    merged = merge_hits([("A", [hit(1.0, 0.2), hit(0.5, 0.1)]), ("B", [hit(1.0, 0.6), hit(0.3, 0.5)]), ("C", [])], 3)
+    assert [(folder, h.score) for folder, h in merged] == [("B", 0.6), ("A", 0.2), ("B", 0.18)]
