@@ -490,7 +490,7 @@ def main(root: Path, config: EngineConfig, *, index_on_start: bool = True) -> in
         raise SemcodeError(f"not a folder: {root}")
     host = IndexHost(Workspace(root, config))
     server = build_server(host, index_on_start=index_on_start)
-    log.info("semcode MCP server for %s (index %s)", host.root, host.workspace.index_path)
+    log.info("semcode MCP server for %s (index %s)", host.root, host.status()["index_path"])
     try:
         server.run("stdio")
     finally:

@@ -27,14 +27,14 @@ pytestmark = pytest.mark.timeout(300)
 async def client(lsp_client: LanguageClient, request: pytest.FixtureRequest, workspace_copy: Path):
     await start(lsp_client, request, workspace_copy)
     yield
-    await asyncio.wait_for(lsp_client.shutdown_session(), 20)  # a blocked server fails here, not hangs
+    await asyncio.wait_for(lsp_client.shutdown_session(), 60)  # a blocked server fails here, not hangs
 
 
 @pytest_lsp.fixture(params=["neovim"], config=SERVER)
 async def bad_model_client(lsp_client: LanguageClient, request: pytest.FixtureRequest, workspace_copy: Path):
     await start(lsp_client, request, workspace_copy, {"model": str(workspace_copy.parent / "missing-model.gguf")})
     yield
-    await asyncio.wait_for(lsp_client.shutdown_session(), 20)
+    await asyncio.wait_for(lsp_client.shutdown_session(), 60)
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ async def two_folder_client(
         )
     )
     yield
-    await asyncio.wait_for(lsp_client.shutdown_session(), 20)
+    await asyncio.wait_for(lsp_client.shutdown_session(), 60)
 
 
 async def document_symbols(client: LanguageClient, path: Path) -> list[Any]:
