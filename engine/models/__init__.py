@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from ..config import EngineConfig
@@ -48,11 +49,14 @@ def load_embedder(config: EngineConfig, *, in_process: bool | None = None) -> Em
 
     By default llama.cpp runs in child processes (``WorkerEmbedder``): a native crash becomes a
     ``ModelWorkerError`` and a restart, not the death of the CLI or server. ``in_process=True`` (or the
-    environment variable ``SEMCODE_INPROCESS_MODEL=1``) loads it into this process instead (benchmarks).
+    environment variable ``SEMCODE_INPROCESS_MODEL=1``) loads it into this process instead (benchmarks;
+    also the default on Windows).
     """
     path, info, prefixes = _resolve(config)
     if in_process is None:
         in_process = os.environ.get("SEMCODE_INPROCESS_MODEL", "").strip().lower() in ("1", "true", "yes")
+        # The worker's pipes use select() and POSIX signals; on Windows the model stays in-process.
+        in_process = in_process or sys.platform == "win32"
     if in_process:
         from .llama import LlamaEmbedder  # imports llama_cpp: only when a model is really needed
 
