@@ -96,6 +96,7 @@ sys.exit('the network is reachable inside the namespace')" || return 1
   else
     echo "network: on (unshare -rn not allowed here; the run needs none)"
   fi
+  offline "$tmp/venv/bin/semcode" doctor || return 1
   offline "$tmp/venv/bin/semcode" index "$ws" || return 1
   offline "$tmp/venv/bin/semcode" search "parse the query string of a URL into key value pairs" --path "$ws" -k 3 --json \
     >"$tmp/hits.json" || return 1
@@ -119,7 +120,7 @@ t_start=$SECONDS
 check "copy of the tree" copy_tree || finish
 check "fresh venv + cached portable llama-cpp-python wheel" llama_wheel || finish
 check "pip install <repo> (not editable)" pip_install || finish
-check "semcode index + search offline with the shipped default model" run_offline
+check "semcode doctor + index + search offline with the shipped default model" run_offline
 check "the MCP server's imports" mcp_api
 echo "install suite took $((SECONDS - t_start)) s"
 finish
