@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import tomllib
+
+tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ (tomllib)")
 
 REPO = Path(__file__).resolve().parents[2]
 OWN = {"engine", "lsp_server", "semcode"}
