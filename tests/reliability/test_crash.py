@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import SEED, Workers, clean_rebuild, materialize, open_ws, record, recover, snapshot
 
 BATCH = 6  # chunks per write: dozens of commits per run
