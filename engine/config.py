@@ -64,6 +64,7 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".yarnrc.yml",  # npmAuthToken
     "kubeconfig*",
     "*.kubeconfig",
+    "*.kubeconfig.*",
     ".kube/",
     ".aws/",
     "**/.docker/config.json",
