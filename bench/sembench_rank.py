@@ -145,7 +145,8 @@ def main() -> int:
         rows = sorted(((q["ndcg10"], n, q) for n in names for q in first["repos"][n]["queries"]), key=lambda t: t[0])
         for nd, n, q in rows[: args.failures]:
             print(
-                f"\n[{n} / {q['category']}] {nd:.3f} {q['query']!r}\n   targets: {', '.join(q['targets'])} ranks {q['ranks']}"
+                f"\n[{n} / {q['category']}] {nd:.3f} {q['query']!r}\n"
+                f"   targets: {', '.join(q['targets'])} ranks {q['ranks']}"
             )
             for i, t in enumerate(q["top"], 1):
                 print(f"   {i}. {t}")

@@ -33,7 +33,8 @@ DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension"}
 # (BENCHMARKS.md, section "ranking"); each is an order of magnitude, not a fine-tuned constant.
 DEFINITION_BOOST = 1.0  # the chunk defines the queried name
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
-PARTIAL_NAME_BOOST = 0.15  # the chunk's name starts with the queried name (FooBar for Foo)
+PARTIAL_NAME_BOOST = 0.15
+NAME_WORDS_BOOST = 0.2  # natural-language query whose words spell the chunk's name  # the chunk's name starts with the queried name (FooBar for Foo)
 STEM_EXACT_BOOST = 0.6  # file stem == queried symbol (Foo.swift for Foo)
 STEM_PREFIX_BOOST = 0.1  # file stem starts with it (FooDelegate.swift)
 STEM_WORD_BOOST = 0.25  # natural-language query: a query word (or two joined) is the file stem
@@ -252,7 +253,7 @@ class Reranker:
         names = [_norm(n) for n in query.names if _norm(n)]
         quals = {_norm(q) for q in query.qualifiers}
         word_stems = {_word_stem(w) for w in query.words if len(w) > 2}
-        joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:])}
+        joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
         for row in rows:
             score = base.get(row["id"], 0.0) / top
             signals: list[str] = []
@@ -283,18 +284,24 @@ class Reranker:
                 if boost:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
+            if opts.symbols and query.kind != "symbol" and row["symbol"] and word_stems:
+                # ``parse config`` names ``parseConfig`` / ``ConfigParser``: every word of the chunk's
+                # own name (two or more) is a query word.
+                own = {_word_stem(w) for w in split_identifier(_last(row["symbol"])) if len(w) > 2}
+                if len(own) >= 2 and own <= word_stems:
+                    score += NAME_WORDS_BOOST
+                    signals.append(f"name words +{NAME_WORDS_BOOST:.2f}")
             if opts.filename:
                 boost, label = 0.0, ""
                 for name in names:
-                    weight = 0.0
                     if stem == name:
-                        weight, label = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else 0.5), "file name"
-                    elif stem.startswith(name) and len(name) >= 3:
-                        weight, label = STEM_PREFIX_BOOST, "file name prefix"
-                    boost = max(boost, weight)
-                if not boost and query.kind != "symbol" and stem:
-                    if stem in joined or _word_stem(stem) in word_stems:
-                        boost, label = STEM_WORD_BOOST, "file name"
+                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        if weight > boost:
+                            boost, label = weight, "file name"
+                    elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
+                        boost, label = STEM_PREFIX_BOOST, "file name prefix"
+                if not boost and query.kind != "symbol" and stem and (stem in joined or _word_stem(stem) in word_stems):
+                    boost, label = STEM_WORD_BOOST, "file name"
                 if boost:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")

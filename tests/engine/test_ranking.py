@@ -261,7 +261,8 @@ def test_diversity_spreads_results_over_files(ranked: Workspace) -> None:
 def test_exact_file_name_beats_a_prefix_match(tmp_path: Path, embedder) -> None:
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws/Router.swift").write_text(
-        "final class Router {\n    var routes: [String: Handler] = [:]\n    func register(_ path: String, _ h: Handler) {\n"
+        "final class Router {\n    var routes: [String: Handler] = [:]\n"
+        "    func register(_ path: String, _ h: Handler) {\n"
         "        routes[path] = h\n    }\n}\n"
     )
     (tmp_path / "ws/RouterDelegate.swift").write_text(
