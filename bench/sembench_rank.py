@@ -5,10 +5,10 @@ none, each alone, each left out) then runs ``Searcher.search`` on the same index
 the variants differ only in ranking. Scores use sembench's own NDCG@10 rule (imported, not copied).
 
     SEMBENCH_WORK=/work/sembench PYTHONPATH=$PWD .venv/bin/python bench/sembench_rank.py \\
-        [--repos flask gin] [--variants all none -symbols] [--failures 20] [--json out.json]
+        [--repos flask gin] [--variants all none no-symbols] [--failures 20] [--json out.json]
 
 Variant names: ``all``, ``none`` (plain fusion, today's ranking without the header-deferral change),
-``dense`` (dense only, all signals), ``+NAME`` (only that signal), ``-NAME`` (all but that signal).
+``dense`` (dense only, all signals), ``only-NAME`` (only that signal), ``no-NAME`` (all but that signal).
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ def variant_options(name: str) -> tuple[RankingOptions, bool]:
         return RankingOptions(), False
     if name == "dense-none":
         return RankingOptions.off(), False
-    if name[0] in "+-" and name[1:] in SIGNALS:
-        return (RankingOptions.only(name[1:]) if name[0] == "+" else RankingOptions().without(name[1:])), True
+    if name.startswith("only-") and name[5:] in SIGNALS:
+        return RankingOptions.only(name[5:]), True
+    if name.startswith("no-") and name[3:] in SIGNALS:
+        return RankingOptions().without(name[3:]), True
     raise SystemExit(f"unknown variant {name!r}; signals: {', '.join(SIGNALS)}")
 
 
@@ -58,15 +60,30 @@ def main() -> int:
     ap.add_argument(
         "--variants",
         nargs="+",
-        default=["none", "all", *[f"+{s}" for s in SIGNALS], *[f"-{s}" for s in SIGNALS]],
+        default=["none", "all", *[f"only-{s}" for s in SIGNALS], *[f"no-{s}" for s in SIGNALS]],
     )
     ap.add_argument("--failures", type=int, default=0, help="print the N worst queries of the first variant")
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a signal constant of engine/ranking.py for this run (tuning), e.g. DIVERSITY_DECAY=0.4",
+    )
+    ap.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print the queries where variants A and B differ")
     ap.add_argument("--json", type=Path, help="write per-variant scores here")
     ap.add_argument("--per-repo", action="store_true", help="print per-repo NDCG for each variant")
     args = ap.parse_args()
 
+    import engine.ranking
     from engine.config import EngineConfig
     from engine.workspace import Workspace
+
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if not hasattr(engine.ranking, key):
+            raise SystemExit(f"engine/ranking.py has no constant {key}")
+        setattr(engine.ranking, key, type(getattr(engine.ranking, key))(value))
 
     specs = sembench.load_specs(args.work)
     tasks = sembench.load_tasks(args.work, args.repos)
@@ -150,6 +167,15 @@ def main() -> int:
             )
             for i, t in enumerate(q["top"], 1):
                 print(f"   {i}. {t}")
+    if args.compare:
+        a, b = (scored[v] for v in args.compare)
+        for n in names:
+            for qa, qb in zip(a["repos"][n]["queries"], b["repos"][n]["queries"], strict=True):
+                if abs(qa["ndcg10"] - qb["ndcg10"]) > 1e-9:
+                    print(f"\n[{n} / {qa['category']}] {qa['ndcg10']:.3f} -> {qb['ndcg10']:.3f} {qa['query']!r}")
+                    print(f"   targets: {', '.join(qa['targets'])}")
+                    print(f"   {args.compare[0]}: " + " ".join(qa["top"][:4]))
+                    print(f"   {args.compare[1]}: " + " ".join(qb["top"][:4]))
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -32,6 +32,7 @@ DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension"}
 # Signal sizes, in units of the best fused score. Tuned on the development set of bench/sembench
 # (BENCHMARKS.md, section "ranking"); each is an order of magnitude, not a fine-tuned constant.
 DEFINITION_BOOST = 1.0  # the chunk defines the queried name
+OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
 PARTIAL_NAME_BOOST = 0.15
 NAME_WORDS_BOOST = 0.2  # natural-language query whose words spell the chunk's name  # the chunk's name starts with the queried name (FooBar for Foo)
@@ -99,6 +100,13 @@ _PLATFORM_DIR = re.compile(
 )
 _DOC_SUFFIXES = frozenset({".md", ".mdx", ".rst", ".txt", ".adoc", ".markdown", ".org"})
 
+# Capitalised only because they open a sentence; any other capitalised first word may be a type
+# ("Request type and HTTP request representation").
+_SENTENCE_STARTERS = frozenset(
+    "how what where when why which who whose is are does do can could should would will the a an "
+    "find show list get give explain describe implement implementing implementation code logic "
+    "function functions method methods class classes support handling handle using use".split()
+)
 _IDENT_SHAPE = re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]|_|::|\w\.\w|\w#\w|\(\)")
 
 
@@ -178,7 +186,8 @@ def analyse_query(query: str) -> QueryInfo:
         candidates = [
             t
             for i, t in enumerate(tokens)
-            if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`")) or (i > 0 and t[:1].isupper() and not t.isupper())
+            if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`"))
+            or (t[:1].isupper() and not t.isupper() and (i > 0 or t.lower() not in _SENTENCE_STARTERS))
         ]
         kind = "mixed" if candidates else "natural"
     for token in candidates:
@@ -251,6 +260,7 @@ class Reranker:
         opts = self.options
         top = max(base.values(), default=0.0) or 1.0
         names = [_norm(n) for n in query.names if _norm(n)]
+        exact_names = set(query.names)
         quals = {_norm(q) for q in query.qualifiers}
         word_stems = {_word_stem(w) for w in query.words if len(w) > 2}
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
@@ -269,6 +279,8 @@ class Reranker:
                         )
                         if query.kind != "symbol":
                             weight *= 0.5
+                        if _last(row["symbol"]) not in exact_names:
+                            weight *= OTHER_CASE_FACTOR  # ``Timeout`` asked, a ``timeout`` property found
                         if quals and parent_last in quals:
                             weight += 0.1
                         if weight > boost:
@@ -294,7 +306,7 @@ class Reranker:
             if opts.filename:
                 boost, label = 0.0, ""
                 for name in names:
-                    if stem == name:
+                    if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
                         weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else 0.5)
                         if weight > boost:
                             boost, label = weight, "file name"
@@ -352,23 +364,23 @@ class Reranker:
         return ordered
 
 
-def symbol_lookup_where(query: QueryInfo) -> str | None:
-    """A store filter for chunks that define or sit in a queried name, or live in a file named after it."""
-    clauses = []
+def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
+    """Store filters for the queried names: (chunks defining them, chunks of files named after them).
+
+    Two filters, each with its own row limit, so the hundreds of chunks of a large ``StringUtils.java``
+    cannot crowd the one chunk that defines ``StringUtils`` out of the look-up.
+    """
+    defines, files = [], []
     for name in query.names[:4]:
         # "_" is LIKE's any-character: a superset, and the re-ranker compares names exactly.
         low = name.lower().replace("'", "''").replace("%", "")
         if len(low) < 2:
             continue
-        # Chunk symbols are qualified ("Session.request"); parents hold the enclosing name path.
-        clauses.append(f"lower(symbol) = '{low}'")
-        clauses.append(f"lower(symbol) LIKE '%.{low}'")
-        clauses.append(f"lower(parent) = '{low}'")
-        clauses.append(f"lower(parent) LIKE '%.{low}'")
-        clauses.append(f"lower(path) LIKE '%/{low}.%'")
-        clauses.append(f"lower(path) LIKE '{low}.%'")
-    return " OR ".join(clauses) or None
-
-
-def split_words(name: str) -> list[str]:
-    return split_identifier(name)
+        # Chunk symbols are qualified ("Session.request", "Rack::Utils" nested as "Rack.Utils").
+        defines.append(f"lower(symbol) = '{low}'")
+        defines.append(f"lower(symbol) LIKE '%.{low}'")
+        files.append(f"lower(path) LIKE '%/{low}.%'")
+        files.append(f"lower(path) LIKE '{low}.%'")
+    if not defines:
+        return None
+    return " OR ".join(defines), " OR ".join(files)

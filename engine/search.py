@@ -86,7 +86,8 @@ def _glob_to_like(glob: str) -> str:
     return like.replace("%/", "%")
 
 
-LOOKUP_LIMIT = 200  # symbol / file-name matches fetched for a queried identifier
+LOOKUP_DEFINITIONS = 100  # chunks named like a queried identifier
+LOOKUP_FILE_CHUNKS = 40  # chunks of files named like it (any of them can stand for the file)
 
 
 class Searcher:
@@ -142,17 +143,16 @@ class Searcher:
         Dense and BM25 pools often miss the definition of a short, common name (``Request``, ``Context``):
         every use of it scores alike. A direct look-up by name puts it among the candidates.
         """
-        where = symbol_lookup_where(info)
-        if not where:
+        wheres = symbol_lookup_where(info)
+        if not wheres:
             return []
         extra = filters.where()
-        if extra:
-            where = f"({where}) AND {extra}"
-        try:
-            rows = self.store.rows(where, limit=LOOKUP_LIMIT)
-        except Exception as exc:  # noqa: BLE001 - a look-up is an extra; search must answer without it
-            log.debug("symbol look-up failed: %s", exc)
-            return []
+        rows: list[dict[str, Any]] = []
+        for where, limit in zip(wheres, (LOOKUP_DEFINITIONS, LOOKUP_FILE_CHUNKS), strict=True):
+            try:
+                rows.extend(self.store.rows(f"({where}) AND {extra}" if extra else where, limit=limit))
+            except Exception as exc:  # noqa: BLE001 - a look-up is an extra; search must answer without it
+                log.debug("symbol look-up failed: %s", exc)
         return [r for r in rows if filters.accepts_path(r["path"])]
 
     def similar(

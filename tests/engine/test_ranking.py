@@ -71,8 +71,8 @@ def test_path_classes(path: str, language: str, klass: str | None) -> None:
 
 
 def test_lookup_filter_is_safe_sql() -> None:
-    where = symbol_lookup_where(analyse_query("O'Brien"))
-    assert where is not None and "''" in where
+    wheres = symbol_lookup_where(analyse_query("O'Brien"))
+    assert wheres is not None and all("''" in w for w in wheres)
     assert symbol_lookup_where(analyse_query("how does it work")) is None
 
 
