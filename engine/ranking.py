@@ -34,8 +34,8 @@ DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension"}
 DEFINITION_BOOST = 1.0  # the chunk defines the queried name
 OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
-PARTIAL_NAME_BOOST = 0.15
-NAME_WORDS_BOOST = 0.2  # natural-language query whose words spell the chunk's name  # the chunk's name starts with the queried name (FooBar for Foo)
+PARTIAL_NAME_BOOST = 0.15  # the chunk's name starts with the queried name (FooBar for Foo)
+NAME_WORDS_BOOST = 0.2  # natural-language query whose words spell the chunk's name
 STEM_EXACT_BOOST = 0.6  # file stem == queried symbol (Foo.swift for Foo)
 STEM_PREFIX_BOOST = 0.1  # file stem starts with it (FooDelegate.swift)
 STEM_WORD_BOOST = 0.25  # natural-language query: a query word (or two joined) is the file stem
