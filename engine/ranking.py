@@ -233,9 +233,35 @@ _FACTORS = {
 }
 
 
+# Files named for their role in a directory: the directory is their real name (lib/defaults/index.js).
+_INDEX_STEMS = frozenset({"index", "init", "mod", "main", "lib", "package", "module", "core", "base"})
+
+
 def _stem(path: str) -> str:
-    name = PurePosixPath(path).name
-    return name.split(".", 1)[0] if not name.startswith(".") else name
+    pure = PurePosixPath(path)
+    name = pure.name
+    stem = name.split(".", 1)[0] if not name.startswith(".") else name
+    if _norm(stem) in _INDEX_STEMS and len(pure.parts) > 1:
+        return pure.parts[-2]
+    return stem
+
+
+def _related(a: str, b: str) -> bool:
+    """Two words of one family: ``config``/``configuration``, ``settle``/``settling``, ``route``/``routes``.
+
+    Not ``context``/``content`` or ``form``/``format``: the shorter word must be (almost) a prefix.
+    """
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    if long in (short + "s", short + "es"):
+        return True
+    common = 0
+    for x, y in zip(short, long, strict=False):
+        if x != y:
+            break
+        common += 1
+    return common >= 5 and len(short) - common <= 1 and common >= 0.45 * len(long)
 
 
 def _word_stem(word: str) -> str:
@@ -263,6 +289,7 @@ class Reranker:
         exact_names = set(query.names)
         quals = {_norm(q) for q in query.qualifiers}
         word_stems = {_word_stem(w) for w in query.words if len(w) > 2}
+        content_words = {w for w in query.words if len(w) > 2}
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
         for row in rows:
             score = base.get(row["id"], 0.0) / top
@@ -312,14 +339,20 @@ class Reranker:
                             boost, label = weight, "file name"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
                         boost, label = STEM_PREFIX_BOOST, "file name prefix"
-                if not boost and query.kind != "symbol" and stem and (stem in joined or _word_stem(stem) in word_stems):
+                if (
+                    not boost
+                    and query.kind != "symbol"
+                    and stem
+                    and (stem in joined or any(_related(stem, w) for w in content_words))
+                ):
                     boost, label = STEM_WORD_BOOST, "file name"
                 if boost:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
                 if query.kind != "symbol" and word_stems:
-                    dirs = {_word_stem(_norm(d)) for d in PurePosixPath(row["path"]).parts[:-1]}
-                    path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * len(dirs & word_stems))
+                    dirs = {_norm(d) for d in PurePosixPath(row["path"]).parts[:-1]}
+                    hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
+                    path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits)
                     if path_boost:
                         score += path_boost
                         signals.append(f"path +{path_boost:.2f}")
