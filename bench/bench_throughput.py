@@ -44,11 +44,18 @@ def child_sgemm(n: int, repeats: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t0)
-    config = {}
-    with contextlib.suppress(Exception):
-        from threadpoolctl import threadpool_info
+    config: dict[str, Any] = {}
+    with contextlib.suppress(Exception):  # the kernel OpenBLAS picked (numpy's bundled scipy-openblas)
+        import ctypes
+        import glob
 
-        config = {k: v for k, v in threadpool_info()[0].items() if k in ("num_threads", "architecture", "version")}
+        lib_dir = Path(np.__file__).parent.parent / "numpy.libs"
+        lib = ctypes.CDLL(glob.glob(str(lib_dir / "libscipy_openblas*.so"))[0])
+        lib.scipy_openblas_get_corename64_.restype = ctypes.c_char_p
+        config = {
+            "core": lib.scipy_openblas_get_corename64_().decode(),
+            "threads": lib.scipy_openblas_get_num_threads64_(),
+        }
     return {"n": n, "gflops": 2 * n**3 / best / 1e9, "seconds": best, "blas": config}
 
 
