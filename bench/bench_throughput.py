@@ -85,13 +85,49 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
     batches = [pairs[i : i + cfg["group"]] for i in range(0, len(pairs), cfg["group"])]
     llm.embed([p[0] for p in batches[0]])  # warm-up: page the weights in
     tokens = sum(p[1] for p in pairs)
+    adaptive = cfg.get("adaptive", False)
+    sampler = _OtherLoad() if adaptive else None
+    used_one = 0
     t0 = time.perf_counter()
     for batch in batches:
+        if sampler is not None:
+            # ggml's threads meet at a barrier after every graph node: one preempted thread stalls the
+            # other, so with the cores taken by other processes one thread is faster than two.
+            one = sampler.others_busy_cores() > 0.5
+            used_one += one
+            n = 1 if one else cfg["threads"]
+            llama_cpp.llama_set_n_threads(llm._ctx.ctx, n, n)
         llm.embed([p[0] for p in batch], truncate=False)
     seconds = time.perf_counter() - t0
     llm.close()
     return {"tokens": tokens, "texts": len(pairs), "seconds": seconds, "tokens_per_s": tokens / seconds,
-            "mean_tokens": tokens / len(pairs)}  # fmt: skip
+            "mean_tokens": tokens / len(pairs), "batches_on_one_thread": used_one, "batches": len(batches)}  # fmt: skip
+
+
+class _OtherLoad:
+    """CPU used by other processes since the last call, in cores (from /proc/stat and our own times)."""
+
+    def __init__(self) -> None:
+        self.ncpu = os.cpu_count() or 1
+        self.last = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        with open("/proc/stat") as fh:
+            fields = [float(x) for x in fh.readline().split()[1:]]
+        idle = fields[3] + fields[4]
+        total = sum(fields[:8])
+        t = os.times()
+        tick = os.sysconf("SC_CLK_TCK")
+        return total, idle, (t.user + t.system) * tick
+
+    def others_busy_cores(self) -> float:
+        now = self._sample()
+        d_total, d_idle, d_own = (a - b for a, b in zip(now, self.last, strict=True))
+        self.last = now
+        if d_total <= 0:
+            return 0.0
+        return max(0.0, (d_total - d_idle - d_own) / d_total * self.ncpu)
 
 
 def run_child(kind: str, payload: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
@@ -172,6 +208,12 @@ def main() -> int:
             ("q8_0 2t b512 sorted g256", {**base, "order": "sorted", "group": 256}, {}),
             ("q8_0 2t b512 sorted PASSIVE", {**base, "order": "sorted"}, {"OMP_WAIT_POLICY": "PASSIVE"}),
             ("q8_0 1t b512 sorted", {**base, "order": "sorted", "threads": 1}, {}),
+            ("q8_0 2t b512 sorted adaptive", {**base, "order": "sorted", "adaptive": True}, {}),
+            (
+                "q8_0 2t b512 sorted adaptive PASSIVE",
+                {**base, "order": "sorted", "adaptive": True},
+                {"OMP_WAIT_POLICY": "PASSIVE"},
+            ),
         ]
     if args.sweep in ("format", "all"):
         settings += [
