@@ -25,6 +25,17 @@ __all__ = [
 
 def load_embedder(config: EngineConfig) -> Embedder:
     """The configured embedding model, checked before llama.cpp sees it (precise ModelError subclasses)."""
+    if config.embeddings_url:  # a model server: no local model file is loaded at all
+        from .remote import RemoteEmbedder
+
+        return RemoteEmbedder(
+            config.embeddings_url,
+            model=config.embeddings_model,
+            batch_size=config.batch_size,
+            max_tokens=config.embeddings_max_tokens,
+            query_prefix=config.query_prefix,
+            document_prefix=config.document_prefix,
+        )
     from .llama import LlamaEmbedder  # imports llama_cpp: only when a model is really needed
 
     path = Path(config.model_path).expanduser() if config.model_path else default_model_path()
