@@ -698,7 +698,8 @@ class SharedWorkspace(Workspace):
 
     @property
     def searcher(self) -> Searcher:
-        return Searcher(OverlayStore(self.store, self.snapshot, self.shared_state), self.embedder, hybrid=self.config.hybrid)  # type: ignore[arg-type]
+        overlay = OverlayStore(self.store, self.snapshot, self.shared_state)
+        return Searcher(overlay, self.embedder, hybrid=self.config.hybrid)  # type: ignore[arg-type]
 
     def _indexer(self) -> Indexer:
         return OverlayIndexer(

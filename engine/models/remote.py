@@ -387,9 +387,7 @@ class RemoteEmbedder(Embedder):
             )
         return {"vectors": vectors, "model": str(parsed.get("model") or "")}
 
-    def _call(
-        self, method: str, path: str, body: Any = None, *, start: bool = False, too_long_ok: bool = False
-    ) -> Any:
+    def _call(self, method: str, path: str, body: Any = None, *, start: bool = False, too_long_ok: bool = False) -> Any:
         """One request with retries and backoff while the server is down, restarting or overloaded."""
         budget = self.options.start_retry_seconds if start else self.options.retry_seconds
         deadline = time.monotonic() + budget
