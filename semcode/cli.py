@@ -28,7 +28,7 @@ def package_version() -> str:
 
 def _config(args: argparse.Namespace) -> EngineConfig:
     settings: dict[str, Any] = {}
-    for name in ("model", "threads", "max_file_size", "index_dir"):
+    for name in ("model", "threads", "max_file_size", "index_dir", "embeddings_url", "shared_index"):
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
@@ -42,7 +42,7 @@ def _config(args: argparse.Namespace) -> EngineConfig:
 
 
 def _workspace(args: argparse.Namespace):
-    from engine.workspace import Workspace
+    from engine.shared_index import open_workspace as Workspace  # a plain Workspace unless --shared-index
 
     root = Path(getattr(args, "path", None) or ".")
     if not root.is_dir():
@@ -88,6 +88,13 @@ def run_index(workspace, *, full: bool = False, quiet: bool = False):
 def cmd_index(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     stats = run_index(ws, full=args.full, quiet=args.json)
+    if args.publish:
+        from engine.shared_index import publish
+
+        if ws.config.shared_index:
+            raise SemcodeError("--publish needs the workspace's own full index: drop --shared-index")
+        published = publish(ws.store, args.publish, root=ws.root, keep=args.keep)
+        print(f"published {published.info.describe()} to {published.uri}", file=sys.stderr)
     summary = {
         "root": str(ws.root),
         "files_seen": stats.files_seen,
@@ -123,7 +130,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from engine.search import SearchFilters
 
     ws = _workspace(args)
-    if ws.store.count_files() == 0:
+    if ws.store.count_files() == 0 and not getattr(ws, "has_state", False):
         run_index(ws, quiet=args.json)
     filters = SearchFilters(path=args.glob, language=args.language, kind=args.kind, min_score=args.min_score)
     hits = ws.search(args.query, limit=args.k, filters=filters)
@@ -239,12 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--exclude", action="append", help="gitignore-style pattern to skip (repeatable)")
         p.add_argument("--include", action="append", help="index only matching files (repeatable)")
         p.add_argument("--index-dir", help="where the index lives (default: user cache dir)")
+        p.add_argument("--embeddings-url", help="OpenAI-compatible embedding server (key: $SEMCODE_EMBEDDINGS_API_KEY)")
+        p.add_argument("--shared-index", help="search this published snapshot (s3://, gs://, az://, folder)")
         if json_output:
             p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("index", help="index a folder (incremental)")
     engine_options(p)
     p.add_argument("--full", action="store_true", help="drop the index and rebuild it")
+    p.add_argument("--publish", metavar="URI", help="then publish the index as a shared snapshot at URI")
+    p.add_argument("--keep", type=int, default=5, help="snapshots kept at the --publish URI (default 5)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search an indexed folder")
