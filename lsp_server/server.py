@@ -101,7 +101,9 @@ class SemcodeServer(LanguageServer):
     def workspace_of(self, folder: Folder) -> Workspace:
         """The folder's engine workspace, created on first use (this loads the model)."""
         if folder.workspace is None:
-            folder.workspace = Workspace(folder.root, self.options.engine)
+            from engine.shared_index import open_workspace  # on a team snapshot when sharedIndex is set
+
+            folder.workspace = open_workspace(folder.root, self.options.engine)
         return folder.workspace
 
     def ready_folders(self) -> list[Folder]:

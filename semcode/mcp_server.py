@@ -117,7 +117,9 @@ class McpEngine:
     """A Workspace plus background indexing that respects other processes' write lock."""
 
     def __init__(self, root: Path, config: EngineConfig, *, index_on_start: bool = True) -> None:
-        self.workspace = Workspace(root, config)
+        from engine.shared_index import open_workspace  # on a team snapshot when sharedIndex is set
+
+        self.workspace = open_workspace(root, config)
         self.root = self.workspace.root
         self.index_on_start = index_on_start
         self.state = "starting"
