@@ -714,6 +714,35 @@ class SharedWorkspace(Workspace):
             state_path=self.overlay_path / STATE_FILE,
         )
 
+    def index(self, *args: Any, **kwargs: Any) -> IndexStats:
+        """Index the overlay, after switching to a newer snapshot if one was published meanwhile."""
+        self.refresh()
+        return super().index(*args, **kwargs)
+
+    def refresh(self) -> bool:
+        """Follow ``latest`` to a newer snapshot (one small read); True when it switched."""
+        from .chunking import CHUNKER_VERSION
+
+        with self._shared_lock:
+            current = self._snapshot
+        if current is None:
+            return False
+        try:
+            latest = current.location.latest()
+        except SharedIndexError as exc:  # offline, say: keep searching the snapshot at hand
+            log.warning("cannot check %s for a newer snapshot: %s", current.location.uri, exc)
+            return False
+        if latest.id == current.info.id:
+            return False
+        check_compatible(latest, self.embedder.info, chunker_version=CHUNKER_VERSION, uri=current.location.uri)
+        snapshot = Snapshot(current.location, latest)
+        with self._shared_lock:
+            self._snapshot = snapshot
+            if self._overlay is not None:
+                self._state = _State.load(self.overlay_path / STATE_FILE, latest.id)
+        log.info("switched to the shared %s", latest.describe())
+        return True
+
     def status(self) -> dict[str, Any]:
         status = super().status()
         snap = self.snapshot

@@ -157,3 +157,27 @@ def test_concurrent_publish_and_read_never_shows_half_a_snapshot(s3: MotoServer,
     ids = location.snapshot_ids()
     assert len(ids) == 2 and first.info.id not in ids  # retention: the newest two are kept
     assert ids[-1] == location.latest().id
+
+
+def test_reindex_follows_a_newer_snapshot(s3: MotoServer, embedder, tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    make_corpus(root, 10)
+    publisher = Workspace(root, EngineConfig(index_dir=str(tmp_path / "index")), embedder=embedder)
+    publisher.index()
+    uri = f"s3://{BUCKET}/follow"
+    publish(publisher.store, uri, root=root)
+    clone = tmp_path / "clone"
+    shutil.copytree(root, clone)
+    reader = SharedWorkspace(
+        clone, EngineConfig(index_dir=str(tmp_path / "clone-index"), shared_index=uri), embedder=embedder
+    )
+    assert reader.index().chunks_embedded == 0
+    # The team merges a new module; CI publishes; the clone pulls it: served by the new snapshot.
+    for folder in (root, clone):
+        (folder / "billing.py").write_text("def compute_vat_for_invoice(total):\n    return total * 0.2\n")
+    publisher.index()
+    second = publish(publisher.store, uri, root=root)
+    stats = reader.index()
+    assert reader.snapshot.info.id == second.info.id
+    assert stats.chunks_embedded == 0 and reader.store.count_files() == 0
+    assert reader.search("value added tax of an invoice", limit=1)[0].path == "billing.py"
