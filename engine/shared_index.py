@@ -19,6 +19,10 @@ files unchanged locally + the overlay's rows; files deleted or changed locally a
 snapshot. A fresh clone thus embeds only its local changes, and even those mostly come from the
 snapshot's vectors of the same chunks (a changed file's unchanged functions are not embedded again).
 
+On object storage the snapshot is copied once to the user cache (``<cache>/shared/``): snapshots never
+change, so the copy is always right, queries run at local speed, and search keeps working offline
+with the newest copy when the storage cannot be reached. A folder location is read in place.
+
 Known approximation: BM25 scores of the snapshot and of the (small) overlay come from two full-text
 indexes with their own term statistics; the two lexical lists are merged by score.
 
@@ -373,12 +377,17 @@ def _apply_retention(location: SharedLocation, keep: int, *, current: str) -> li
 
 
 class Snapshot:
-    """One published snapshot, opened read-only."""
+    """One published snapshot, opened read-only.
 
-    def __init__(self, location: SharedLocation, info: SnapshotInfo) -> None:
+    ``location`` is where it was published (followed for newer snapshots); the tables are read from
+    ``tables``: the same place for a folder, a local mirror for object storage (see ``mirror``).
+    """
+
+    def __init__(self, location: SharedLocation, info: SnapshotInfo, *, tables: SharedLocation | None = None) -> None:
         self.location = location
         self.info = info
-        db = location.connect(info.id)
+        self.tables = tables or location
+        db = self.tables.connect(info.id)
         try:
             self._chunks = db.open_table(CHUNKS)
             files = db.open_table(FILES).to_arrow().select(["path", "content_hash"])
@@ -392,11 +401,40 @@ class Snapshot:
         )
 
     @classmethod
-    def open_latest(cls, uri: str, model: ModelInfo, *, chunker_version: int) -> Snapshot:
+    def open_latest(
+        cls, uri: str, model: ModelInfo, *, chunker_version: int, mirror_root: Path | None = None
+    ) -> Snapshot:
         location = SharedLocation(uri)
-        info = location.latest()
+        return cls.open(location, model, chunker_version=chunker_version, mirror_root=mirror_root)
+
+    @classmethod
+    def open(
+        cls,
+        location: SharedLocation,
+        model: ModelInfo,
+        *,
+        chunker_version: int,
+        mirror_root: Path | None = None,
+        info: SnapshotInfo | None = None,
+    ) -> Snapshot:
+        """The latest snapshot (or ``info``), mirrored under ``mirror_root`` when on object storage."""
+        mirror_dir = None if location.is_local or mirror_root is None else mirror_root / _location_key(location.uri)
+        if info is None:
+            try:
+                info = location.latest()
+            except SharedIndexNotFoundError:
+                raise
+            except SharedIndexError as exc:
+                cached = _newest_mirrored(mirror_dir) if mirror_dir else None
+                if cached is None:
+                    raise
+                log.warning("%s; searching the copy of %s made earlier", exc, cached.describe())
+                info = cached
         check_compatible(info, model, chunker_version=chunker_version, uri=location.uri)
-        return cls(location, info)
+        if mirror_dir is None:
+            return cls(location, info)
+        mirror(location, info, mirror_dir)
+        return cls(location, info, tables=SharedLocation(str(mirror_dir)))
 
     # -- reads (the ChunkStore read API, with some paths hidden) -------------------------------------
 
@@ -451,6 +489,75 @@ class Snapshot:
 
     def count_chunks(self) -> int:
         return self._chunks.count_rows()
+
+
+def _location_key(uri: str) -> str:
+    import hashlib
+
+    readable = "".join(c if c.isalnum() or c in "-_." else "_" for c in uri.split("://", 1)[-1])[-48:]
+    return f"{readable}-{hashlib.sha256(uri.encode()).hexdigest()[:12]}"
+
+
+MIRRORS_KEPT = 3
+
+
+def mirror(location: SharedLocation, info: SnapshotInfo, mirror_dir: Path) -> Path:
+    """Copy a snapshot from object storage to ``mirror_dir`` once (snapshots never change).
+
+    Searching a local copy answers at local speed (a query on S3 costs several round trips) and keeps
+    working offline. The copy is made under a temporary name and renamed when complete.
+    """
+    import shutil
+
+    import pyarrow.fs as pafs
+
+    final = mirror_dir / SNAPSHOTS / info.id
+    if (final / SNAPSHOT_META).is_file():
+        return final
+    tmp = mirror_dir / SNAPSHOTS / f".{info.id}.{os.getpid()}.{threading.get_ident()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    started = time.perf_counter()
+    try:
+        pafs.copy_files(
+            f"{location._root}/{SNAPSHOTS}/{info.id}",
+            str(tmp),
+            source_filesystem=location._fs,
+            destination_filesystem=pafs.LocalFileSystem(),
+            use_threads=True,
+        )
+        if not (tmp / SNAPSHOT_META).is_file():
+            raise SharedIndexError(f"the shared {info.describe()} at {location.uri} is incomplete (no {SNAPSHOT_META})")
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process finished the same copy first
+            if not (final / SNAPSHOT_META).is_file():
+                raise
+    except OSError as exc:
+        raise SharedIndexError(f"cannot copy the shared {info.describe()} from {location.uri}: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("copied the shared %s in %.1fs", info.describe(), time.perf_counter() - started)
+    kept = sorted(p.name for p in (mirror_dir / SNAPSHOTS).iterdir() if not p.name.startswith("."))
+    for old in kept[: max(0, len(kept) - MIRRORS_KEPT)]:
+        if old != info.id:
+            shutil.rmtree(mirror_dir / SNAPSHOTS / old, ignore_errors=True)
+    return final
+
+
+def _newest_mirrored(mirror_dir: Path) -> SnapshotInfo | None:
+    """The newest snapshot copied before (for offline use), or None."""
+    root = mirror_dir / SNAPSHOTS
+    if not root.is_dir():
+        return None
+    for path in sorted(root.iterdir(), reverse=True):
+        meta = path / SNAPSHOT_META
+        if not path.name.startswith(".") and meta.is_file():
+            try:
+                return SnapshotInfo.from_dict(json.loads(meta.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+    return None
 
 
 def check_compatible(info: SnapshotInfo, model: ModelInfo, *, chunker_version: int, uri: str) -> None:
@@ -658,13 +765,23 @@ class SharedWorkspace(Workspace):
         return self.config.index_path(self.root) / OVERLAY_DIR
 
     @property
+    def mirror_root(self) -> Path:
+        """Local copies of snapshots from object storage, shared by every clone on this machine."""
+        from .config import cache_root
+
+        return cache_root() / "shared"
+
+    @property
     def snapshot(self) -> Snapshot:
         from .chunking import CHUNKER_VERSION
 
         with self._shared_lock:
             if self._snapshot is None:
                 self._snapshot = Snapshot.open_latest(
-                    self.config.shared_index or "", self.embedder.info, chunker_version=CHUNKER_VERSION
+                    self.config.shared_index or "",
+                    self.embedder.info,
+                    chunker_version=CHUNKER_VERSION,
+                    mirror_root=self.mirror_root,
                 )
                 log.info("searching the shared %s", self._snapshot.info.describe())
             return self._snapshot
@@ -734,8 +851,13 @@ class SharedWorkspace(Workspace):
             return False
         if latest.id == current.info.id:
             return False
-        check_compatible(latest, self.embedder.info, chunker_version=CHUNKER_VERSION, uri=current.location.uri)
-        snapshot = Snapshot(current.location, latest)
+        snapshot = Snapshot.open(
+            current.location,
+            self.embedder.info,
+            chunker_version=CHUNKER_VERSION,
+            mirror_root=self.mirror_root,
+            info=latest,
+        )
         with self._shared_lock:
             self._snapshot = snapshot
             if self._overlay is not None:

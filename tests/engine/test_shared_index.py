@@ -181,3 +181,30 @@ def test_reindex_follows_a_newer_snapshot(s3: MotoServer, embedder, tmp_path: Pa
     assert reader.snapshot.info.id == second.info.id
     assert stats.chunks_embedded == 0 and reader.store.count_files() == 0
     assert reader.search("value added tax of an invoice", limit=1)[0].path == "billing.py"
+
+
+def test_snapshot_is_copied_once_and_searchable_offline(
+    embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = MotoServer(tmp_path).start()
+    try:
+        for key, value in server.environment().items():
+            monkeypatch.setenv(key, value)
+        server.create_bucket("offline-bucket")
+        root = tmp_path / "ws"
+        make_corpus(root, 10)
+        publisher = Workspace(root, EngineConfig(index_dir=str(tmp_path / "index")), embedder=embedder)
+        publisher.index()
+        published = publish(publisher.store, "s3://offline-bucket/repo", root=root)
+        config = EngineConfig(index_dir=str(tmp_path / "clone-index"), shared_index="s3://offline-bucket/repo")
+        reader = SharedWorkspace(root, config, embedder=embedder)
+        reader.index()
+        copies = list((reader.mirror_root).glob(f"*/snapshots/{published.info.id}/snapshot.json"))
+        assert len(copies) == 1
+    finally:
+        server.stop()
+    offline = SharedWorkspace(root, config, embedder=embedder)  # a new process, storage unreachable
+    hit = offline.search("compress a log archive", limit=1)[0]
+    assert "compress_log_archive" in hit.path
+    assert offline.snapshot.info.id == published.info.id
+    assert offline.index().files_indexed == 0  # the newer-snapshot check fails quietly offline
