@@ -10,7 +10,8 @@ loopback (moto, started here), copied to a fresh folder where 1% of the files ge
 that clone is opened with ``sharedIndex``: the time to its first complete search is measured from a
 new process state (a new embedder, a new workspace) until the first search returns.
 ``embed``: the same chunk texts embedded in-process and through llama-cpp-python's OpenAI-compatible
-server on loopback (same GGUF, same thread count), one request at a time and 4 in flight.
+server on loopback (same GGUF, same thread count, flash attention on both sides as the engine uses it),
+one request at a time and 4 in flight.
 Output goes to stdout as JSON lines plus a summary.
 """
 
@@ -134,7 +135,9 @@ def bench_embed(args: argparse.Namespace) -> dict:
     local.close()
 
     work = Path(tempfile.mkdtemp(prefix="semcode-bench-remote-"))
-    server = LlamaServer(default_model_path(), work).start(extra=("--n_threads", str(args.threads)))
+    server = LlamaServer(default_model_path(), work).start(
+        extra=("--n_threads", str(args.threads), "--n_threads_batch", str(args.threads))
+    )
     try:
         for concurrency in (1, 4):
             remote = RemoteEmbedder(server.url, options=RemoteOptions(concurrency=concurrency))

@@ -62,7 +62,8 @@ class LlamaServer:
         cmd = [
             sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--model_alias", self.alias,
             "--embedding", "true", "--host", "127.0.0.1", "--port", str(self.port),
-            "--n_ctx", "512", "--n_batch", "512", "--n_ubatch", "512", "--n_threads", "1", *extra,
+            "--n_ctx", "512", "--n_batch", "512", "--n_ubatch", "512", "--flash_attn", "true",
+            "--n_threads", "1", "--n_threads_batch", "1", *extra,
         ]  # fmt: skip
         handle = self.log.open("ab")
         self.proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
