@@ -51,7 +51,6 @@ import numpy as np
 from .config import EngineConfig
 from .errors import (
     ConfigError,
-    SemcodeError,
     SharedIndexError,
     SharedIndexMismatchError,
     SharedIndexNotFoundError,
@@ -890,7 +889,6 @@ def open_workspace(root: Path, config: EngineConfig | None = None, *, embedder: 
 __all__ = [
     "OverlayStore",
     "PublishResult",
-    "SemcodeError",
     "SharedLocation",
     "SharedWorkspace",
     "Snapshot",
