@@ -67,6 +67,7 @@ class RemoteOptions:
     timeout: float = 60.0  # seconds per request
     retry_seconds: float = 60.0  # give up on a request after this long without an answer
     start_retry_seconds: float = 3.0  # at start: tell the user quickly that the server is not there
+    query_retry_seconds: float = 5.0  # a search waits this long at most for a restarting server
     concurrency: int = 4  # batches in flight at once
     backoff_initial: float = 0.25
     backoff_max: float = 5.0
@@ -177,7 +178,9 @@ class RemoteEmbedder(Embedder):
         self._closed = False
 
         served = self._served_model()
-        probe = self._post_embeddings(["semcode dimension probe"], model=self._requested_model or served, start=True)
+        probe = self._post_embeddings(
+            ["semcode dimension probe"], model=self._requested_model or served, budget=self.options.start_retry_seconds
+        )
         dimension = int(probe["vectors"].shape[1])
         name = self._requested_model or probe["model"] or served or "remote-model"
         self._send_model = self._requested_model or served or None
@@ -297,21 +300,22 @@ class RemoteEmbedder(Embedder):
             return np.zeros((0, self.info.dimension), dtype=np.float32)
         return self._embed_resilient(list(texts))
 
-    def _embed_resilient(self, texts: list[str]) -> np.ndarray:
+    def _embed_resilient(self, texts: list[str], budget: float | None = None) -> np.ndarray:
         """Embed; a batch rejected as too long is split until the culprit is found and cut shorter."""
         try:
-            result = self._post_embeddings(texts, model=self._send_model)
+            result = self._post_embeddings(texts, model=self._send_model, budget=budget)
         except _TextTooLong:
             if len(texts) > 1:
                 half = len(texts) // 2
-                return np.concatenate([self._embed_resilient(texts[:half]), self._embed_resilient(texts[half:])])
+                parts = (self._embed_resilient(texts[:half], budget), self._embed_resilient(texts[half:], budget))
+                return np.concatenate(parts)
             text = texts[0]
             if len(text) <= 1:
                 raise EmbeddingServerResponseError(
                     f"the embedding server {self.url} rejects even a one-character text as too long"
                 ) from None
             log.warning("the embedding server rejected a %d-character text as too long; cutting it", len(text))
-            return self._embed_resilient([text[: len(text) * 3 // 4]])
+            return self._embed_resilient([text[: len(text) * 3 // 4]], budget)
         vectors = result["vectors"]
         if vectors.shape[1] != self.info.dimension:
             raise EmbeddingDimensionError(
@@ -361,11 +365,11 @@ class RemoteEmbedder(Embedder):
                 )
             return self._pool
 
-    def _post_embeddings(self, texts: list[str], *, model: str | None, start: bool = False) -> dict[str, Any]:
+    def _post_embeddings(self, texts: list[str], *, model: str | None, budget: float | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"input": texts, "encoding_format": "float"}
         if model:
             body["model"] = model
-        parsed = self._call("POST", "/v1/embeddings", body, start=start, too_long_ok=True)
+        parsed = self._call("POST", "/v1/embeddings", body, budget=budget, too_long_ok=True)
         data = parsed.get("data") if isinstance(parsed, dict) else None
         if not isinstance(data, list) or len(data) != len(texts):
             raise EmbeddingServerResponseError(
@@ -387,9 +391,11 @@ class RemoteEmbedder(Embedder):
             )
         return {"vectors": vectors, "model": str(parsed.get("model") or "")}
 
-    def _call(self, method: str, path: str, body: Any = None, *, start: bool = False, too_long_ok: bool = False) -> Any:
+    def _call(
+        self, method: str, path: str, body: Any = None, *, budget: float | None = None, too_long_ok: bool = False
+    ) -> Any:
         """One request with retries and backoff while the server is down, restarting or overloaded."""
-        budget = self.options.start_retry_seconds if start else self.options.retry_seconds
+        budget = self.options.retry_seconds if budget is None else budget
         deadline = time.monotonic() + budget
         delay = self.options.backoff_initial
         attempts = 0
@@ -432,7 +438,9 @@ class RemoteEmbedder(Embedder):
         )
 
     def embed_query(self, query: str) -> np.ndarray:
-        return _normalise(self._embed_texts([self.cap(self.info.query_prefix + query)]))[0]
+        # Someone is waiting for this one: fail within seconds, not after an indexing-sized budget.
+        text = self.cap(self.info.query_prefix + query)
+        return _normalise(self._embed_resilient([text], self.options.query_retry_seconds))[0]
 
     def close(self) -> None:
         self._closed = True

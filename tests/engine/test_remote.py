@@ -156,7 +156,15 @@ def test_server_gone_for_good_loses_nothing(own_server: LlamaServer, tmp_path: P
     stats = ws.index()
     assert stats.files_indexed + stats.files_unchanged == 30
     assert ws.check().ok and ws.store.count_files() == 30
+    # A search does not wait an indexing-sized budget (60 s) for a server that is gone.
+    patient = RemoteEmbedder(own_server.url)
+    own_server.kill()
+    started = time.monotonic()
+    with pytest.raises(EmbeddingServerUnavailableError):
+        patient.embed_query("where is the retry loop")
+    assert time.monotonic() - started < 15
     embedder.close()
+    patient.close()
 
 
 def test_server_switched_to_another_dimension(own_server: LlamaServer, tmp_path: Path) -> None:
