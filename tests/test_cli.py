@@ -88,22 +88,21 @@ def test_doctor_reports_each_part(default_model_path: Path) -> None:
     assert "dim 384" in checks["model"]["detail"]
 
 
-def test_a_locked_index_is_reported_at_once(tmp_path: Path, default_model_path: Path) -> None:
-    """Another process holds the write lock: `semcode index` says so and exits 1 (the lock is checked
-    before the model loads: tests/unit/test_host.py checks that the model is never loaded)."""
+def test_a_locked_index_is_reported_before_the_model_loads(tmp_path: Path) -> None:
+    """Another process holds the write lock: `semcode index` says so at once, from the model's file
+    header alone (its index folder), without loading the model."""
     from engine.config import EngineConfig
     from engine.workspace import Workspace
 
-    (tmp_path / "ws").mkdir()
-    (tmp_path / "ws" / "a.py").write_text("def f():\n    return 1\n")
-    index_dir = str(tmp_path / "index")
-    lock_dir = Workspace(tmp_path / "ws", EngineConfig(index_dir=index_dir)).index_path
+    (tmp_path / "a.py").write_text("def f():\n    return 1\n")
+    index_dir = tmp_path / "index"
+    lock_dir = Workspace(tmp_path, EngineConfig(index_dir=str(index_dir))).index_path
     lock_dir.mkdir(parents=True)
     with open(lock_dir / "write.lock", "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        done = semcode("index", str(tmp_path / "ws"), "--index-dir", index_dir)
+        done = semcode("-v", "index", str(tmp_path), "--index-dir", str(index_dir))
     assert done.returncode == 1 and done.stderr.startswith("semcode: error: another semcode process is writing")
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "loaded " not in done.stderr
 
 
 def test_status_with_a_bad_model_reports_the_error(tmp_path: Path) -> None:
