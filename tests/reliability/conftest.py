@@ -139,25 +139,30 @@ class Workers:
         return proc, channel
 
     @staticmethod
-    def wait_for(channel, word: str, timeout: float = WORKER_TIMEOUT) -> list[str]:
+    def wait_for(channel, word: str, timeout: float = WORKER_TIMEOUT, proc=None) -> list[str]:
+        """Messages up to ``word`` (or LOCKED/DONE); stops early when ``proc`` died (a fault point
+        exits before its queue is flushed, so a READY may never arrive)."""
         seen: list[str] = []
         deadline = time.monotonic() + timeout
-        while True:
+        while time.monotonic() < deadline:
             try:
-                message = channel.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty as exc:
-                raise AssertionError(f"worker said nothing for {timeout}s (seen {seen})") from exc
+                message = channel.get(timeout=0.2)
+            except queue.Empty:
+                if proc is not None and not proc.is_alive():
+                    return seen
+                continue
             seen.append(message)
             if message.split(" ", 1)[0] in (word, "LOCKED", "DONE"):
                 return seen
+        raise AssertionError(f"worker said nothing for {timeout}s (seen {seen})")
 
     def run(self, *, kill_after: float | None = None, **kwargs: Any) -> Run:
         """Run one worker; with ``kill_after``, SIGKILL it that many seconds after it is READY."""
         proc, channel = self.start(**kwargs)
         try:
-            messages = self.wait_for(channel, "READY")
+            messages = self.wait_for(channel, "READY", proc=proc)
             ready = time.monotonic()
-            if kill_after is not None and messages[-1] == "READY":
+            if kill_after is not None and messages and messages[-1] == "READY":
                 proc.join(kill_after)
                 if proc.is_alive():
                     proc.kill()
@@ -167,7 +172,7 @@ class Workers:
             if proc.is_alive():
                 proc.kill()
                 proc.join(10)
-        elapsed = time.monotonic() - ready if "ready" in locals() else 0.0
+        elapsed = time.monotonic() - ready
         while True:
             try:
                 messages.append(channel.get_nowait())
