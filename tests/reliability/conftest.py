@@ -93,10 +93,10 @@ def open_ws(root: Path, index_dir: Path, embedder):
     return Workspace(root, EngineConfig(index_dir=str(index_dir)), embedder=embedder)
 
 
-def snapshot(ws) -> tuple[frozenset[tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
+def snapshot(ws) -> tuple[tuple[tuple[Any, ...], ...], dict[str, tuple[Any, ...]]]:
+    """The index as a user gets it: its rows (a multiset: windows of one repeated line are equal) and manifest."""
     rows = ws.store.rows("true", columns=["path", "start_line", "end_line", "text_hash", "file_hash"], limit=10**7)
-    keyed = frozenset((r["path"], r["start_line"], r["end_line"], r["text_hash"], r["file_hash"]) for r in rows)
-    assert len(keyed) == len(rows), "duplicate rows"
+    keyed = tuple(sorted((r["path"], r["start_line"], r["end_line"], r["text_hash"], r["file_hash"]) for r in rows))
     manifest = {p: (r.size, r.mtime_ns, r.content_hash, r.chunk_count) for p, r in ws.store.manifest().items()}
     return keyed, manifest
 

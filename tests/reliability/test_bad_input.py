@@ -132,7 +132,7 @@ def index_with_timeout(ws: Workspace, fifos: list[Path], **kwargs) -> object:
 
 
 def assert_clean(ws: Workspace, tmp_path: Path, name: str) -> None:
-    report = ws.check(ws.root)
+    report = ws.check()
     assert report.ok, report.to_dict()
     rows = ws.store.rows("true", columns=["path", "content"], limit=10**6)
     assert not [r["path"] for r in rows if OUTSIDE_MARKER in r["content"] or "root:x:0:0" in r["content"]]
