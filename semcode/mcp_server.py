@@ -229,7 +229,9 @@ class McpEngine:
         if not self._index_mutex.acquire(blocking=False):
             return False  # our own indexing is starting or running
         try:
-            locked = _probe_lock(self.workspace.config.index_path(self.root) / "write.lock")
+            # One index per (workspace, model) below this folder; the server's model has one of them.
+            folder = self.workspace.config.index_path(self.root)
+            locked = any(_probe_lock(lock) for lock in folder.glob("*/write.lock"))
         finally:
             self._index_mutex.release()
         self._probe = (time.monotonic(), locked)

@@ -303,7 +303,7 @@ def hold_write_lock(workspace: Path) -> Iterator[None]:
     """Play another semcode process: hold the index's write lock like ChunkStore.writer does."""
     from engine.config import EngineConfig
 
-    lock_path = EngineConfig().index_path(workspace) / "write.lock"
+    (lock_path,) = EngineConfig().index_path(workspace).glob("*/write.lock")  # the one model's index
     with open(lock_path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
@@ -316,7 +316,7 @@ async def test_locked_index_is_read_only(shared_workspace: Path, env: dict[str, 
     workspace = shared_workspace
     from engine.config import EngineConfig
 
-    if not (EngineConfig().index_path(workspace) / "write.lock").exists():  # run alone: index it first
+    if not list(EngineConfig().index_path(workspace).glob("*/write.lock")):  # run alone: index it first
         indexed = semcode_cli("index", str(workspace), env=env)
         assert indexed.returncode == 0, indexed.stderr
     with contextlib.ExitStack() as other_writer:
