@@ -90,7 +90,7 @@ def open_ws(root: Path, index_dir: Path, embedder):
     from engine.config import EngineConfig
     from engine.workspace import Workspace
 
-    return Workspace(root, EngineConfig(index_dir=str(index_dir)), embedder=embedder)
+    return Workspace(root, EngineConfig(index_dir=str(index_dir)), embedder=embedder).open()
 
 
 def snapshot(ws) -> tuple[tuple[tuple[Any, ...], ...], dict[str, tuple[Any, ...]]]:
