@@ -222,15 +222,17 @@ def path_class(path: str, language: str) -> str | None:
     return None
 
 
-_FACTORS = {
-    "docs": DOC_FACTOR,
-    "test": TEST_FACTOR,
-    "example": EXAMPLE_FACTOR,
-    "vendor": VENDOR_FACTOR,
-    "stub": STUB_FACTOR,
-    "compat": COMPAT_FACTOR,
-    "platform": PLATFORM_FACTOR,
-}
+def _factor(klass: str) -> float:
+    # Looked up at call time so a benchmark can override the module constants (bench/sembench_rank.py --set).
+    return {
+        "docs": DOC_FACTOR,
+        "test": TEST_FACTOR,
+        "example": EXAMPLE_FACTOR,
+        "vendor": VENDOR_FACTOR,
+        "stub": STUB_FACTOR,
+        "compat": COMPAT_FACTOR,
+        "platform": PLATFORM_FACTOR,
+    }[klass]
 
 
 # Files named for their role in a directory: the directory is their real name (lib/defaults/index.js).
@@ -364,7 +366,7 @@ class Reranker:
             if opts.penalties:
                 klass = path_class(row["path"], row["language"])
                 if klass and klass not in query.asks:
-                    factor = _FACTORS[klass]
+                    factor = _factor(klass)
                     score *= factor
                     signals.append(f"{klass} ×{factor}")
             row["_rank_score"] = score
