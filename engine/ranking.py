@@ -43,8 +43,10 @@ PATH_WORD_BOOST = 0.08  # natural-language query: a query word names a directory
 PATH_WORD_CAP = 0.16
 COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
 COHERENCE_CHUNKS = 3
-DIVERSITY_DECAY = 0.6  # the n-th chunk of one file keeps DECAY**n of its score
+DIVERSITY_DECAY = 0.4  # past the free ones, the n-th chunk of one file keeps DECAY**n of its score
+DIVERSITY_FREE = 2  # chunks of one file before the decay starts (a file-level question wants other files; a function-level one may want two of one file)
 TINY_CHUNK_LINES = 4
+TINY_SPARES_TYPES = True  # a three-line class is a definition worth finding; a three-line helper less so
 
 # Path classes ranked down unless the query asks for them: (name, factor, words that ask for it).
 _TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "specs", "mock", "mocks", "fixture", "fixtures"})
@@ -358,7 +360,7 @@ class Reranker:
                     if path_boost:
                         score += path_boost
                         signals.append(f"path +{path_boost:.2f}")
-            if opts.size and row["kind"] not in TYPE_KINDS:
+            if opts.size and (row["kind"] not in TYPE_KINDS or not TINY_SPARES_TYPES):
                 lines = int(row["end_line"]) - int(row["start_line"]) + 1
                 if lines < TINY_CHUNK_LINES and "definition" not in " ".join(signals):
                     score *= TINY_FACTOR
@@ -391,9 +393,10 @@ class Reranker:
             seen: dict[str, int] = defaultdict(int)
             for row in ordered:
                 n = seen[row["path"]]
-                if n:
-                    row["_rank_score"] *= DIVERSITY_DECAY**n
-                    row["_signals"].append(f"same file #{n + 1} ×{DIVERSITY_DECAY**n:.2f}")
+                if n >= DIVERSITY_FREE:
+                    decay = DIVERSITY_DECAY ** (n - DIVERSITY_FREE + 1)
+                    row["_rank_score"] *= decay
+                    row["_signals"].append(f"same file #{n + 1} ×{decay:.2f}")
                 seen[row["path"]] += 1
             ordered.sort(key=lambda r: -r["_rank_score"])
         return ordered
