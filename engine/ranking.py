@@ -44,7 +44,9 @@ PATH_WORD_CAP = 0.16
 COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
 COHERENCE_CHUNKS = 3
 DIVERSITY_DECAY = 0.4  # past the free ones, the n-th chunk of one file keeps DECAY**n of its score
-DIVERSITY_FREE = 2  # chunks of one file before the decay starts (a file-level question wants other files; a function-level one may want two of one file)
+# Chunks of one file before the decay starts: a file-level question wants other files, a
+# function-level one may want two functions of one file.
+DIVERSITY_FREE = 2
 TINY_CHUNK_LINES = 4
 TINY_SPARES_TYPES = True  # a three-line class is a definition worth finding; a three-line helper less so
 
