@@ -43,6 +43,8 @@ PATH_WORD_BOOST = 0.08  # natural-language query: a query word names a directory
 PATH_WORD_CAP = 0.16
 COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
 COHERENCE_CHUNKS = 3
+COHERENCE_FLOOR_RANK = 20
+COHERENCE_NATURAL_ONLY = True  # a symbol query is about one definition, not a file
 DIVERSITY_DECAY = 0.4  # past the free ones, the n-th chunk of one file keeps DECAY**n of its score
 # Chunks of one file before the decay starts: a file-level question wants other files, a
 # function-level one may want two functions of one file.
@@ -375,7 +377,14 @@ class Reranker:
                     signals.append(f"{klass} ×{factor}")
             row["_rank_score"] = score
             row["_signals"] = signals
-        if opts.coherence:
+        if opts.coherence and (query.kind != "symbol" or not COHERENCE_NATURAL_ONLY):
+            # Fused scores are ranks, not relevance: rank 10 of a list still scores 0.7 of rank 1. Only
+            # evidence above the pool's 10th-best chunk counts, squared so near-floor chunks add
+            # little; otherwise a small corpus, where every chunk is a candidate, would rank files by
+            # their number of chunks.
+            ranked_base = sorted((v / top for v in base.values()), reverse=True)
+            floor = ranked_base[min(len(ranked_base), COHERENCE_FLOOR_RANK) - 1] if ranked_base else 0.0
+            span = max(1e-9, 1.0 - floor)
             by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for row in rows:
                 by_file[row["path"]].append(row)
@@ -385,7 +394,9 @@ class Reranker:
                 group.sort(key=lambda r: -r["_rank_score"])
                 # Base (fused) evidence of the file's other chunks, not their boosts: one definition
                 # boost must not lift every chunk of its file.
-                others = sorted((base.get(r["id"], 0.0) / top for r in group[1:]), reverse=True)
+                others = sorted(
+                    (max(0.0, (base.get(r["id"], 0.0) / top - floor) / span) ** 2 for r in group[1:]), reverse=True
+                )
                 lift = COHERENCE_WEIGHT * sum(others[:COHERENCE_CHUNKS])
                 if lift > 0.005:
                     group[0]["_rank_score"] += lift
