@@ -32,6 +32,7 @@ DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension"}
 # Signal sizes, in units of the best fused score. Tuned on the development set of bench/sembench
 # (BENCHMARKS.md, section "ranking"); each is an order of magnitude, not a fine-tuned constant.
 DEFINITION_BOOST = 1.0  # the chunk defines the queried name
+MIXED_FACTOR = 0.35  # a name inside a sentence is one clue among others, not the whole question
 OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
 PARTIAL_NAME_BOOST = 0.15  # the chunk's name starts with the queried name (FooBar for Foo)
@@ -313,19 +314,19 @@ class Reranker:
                             DEFINITION_BOOST if row["kind"] not in ("impl", "extension") else DEFINITION_BOOST * 0.6
                         )
                         if query.kind != "symbol":
-                            weight *= 0.5
-                        if _last(row["symbol"]) not in exact_names:
+                            weight *= MIXED_FACTOR
+                        if _last(row["symbol"]).lstrip("$") not in exact_names:
                             weight *= OTHER_CASE_FACTOR  # ``Timeout`` asked, a ``timeout`` property found
                         if quals and parent_last in quals:
                             weight += 0.1
                         if weight > boost:
                             boost, label = weight, "definition"
                     elif parent_last == name and row["symbol"]:
-                        weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
                         if weight > boost:
                             boost, label = weight, "member"
                     elif sym_last.startswith(name) and len(name) >= 3:
-                        weight = PARTIAL_NAME_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        weight = PARTIAL_NAME_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
                         if weight > boost:
                             boost, label = weight, "name prefix"
                 if boost:
@@ -342,7 +343,7 @@ class Reranker:
                 boost, label = 0.0, ""
                 for name in names:
                     if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
-                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
                         if weight > boost:
                             boost, label = weight, "file name"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
@@ -428,8 +429,10 @@ def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
         if len(low) < 2:
             continue
         # Chunk symbols are qualified ("Session.request", "Rack::Utils" nested as "Rack.Utils").
-        defines.append(f"lower(symbol) = '{low}'")
-        defines.append(f"lower(symbol) LIKE '%.{low}'")
+        # ``$ZodType``: a ``$`` prefix is a naming convention (JS, PHP), not part of the name asked for.
+        for form in (low, "$" + low):
+            defines.append(f"lower(symbol) = '{form}'")
+            defines.append(f"lower(symbol) LIKE '%.{form}'")
         files.append(f"lower(path) LIKE '%/{low}.%'")
         files.append(f"lower(path) LIKE '{low}.%'")
     if not defines:
