@@ -221,6 +221,8 @@ def analyse_query(query: str) -> QueryInfo:
         parts = [p for p in re.split(r"::|\.|#|/|\\", token.removesuffix("()")) if p]
         if not parts or not re.search(r"[A-Za-z]", parts[-1]):
             continue
+        if kind != "symbol" and len(parts[-1]) < 3:
+            continue  # "i.e.", "e.g." in a sentence
         names.append(parts[-1])
         qualifiers.extend(parts[:-1])
     if kind == "symbol" and not names:
