@@ -225,7 +225,7 @@ def analyse_query(query: str) -> QueryInfo:
             continue  # "i.e.", "e.g." in a sentence
         names.append(parts[-1])
         qualifiers.extend(parts[:-1])
-    if kind == "symbol" and not names:
+    if not names:
         kind = "natural"
     return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks))
 
