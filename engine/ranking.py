@@ -50,6 +50,9 @@ DIVERSITY_DECAY = 0.4  # past the free ones, the n-th chunk of one file keeps DE
 # Chunks of one file before the decay starts: a file-level question wants other files, a
 # function-level one may want two functions of one file.
 DIVERSITY_FREE = 2
+GATE_SEMANTIC_MARGIN = 0.4  # cosine below the best at which word signals fade out
+GATE_LEXICAL_MARGIN = 0.8  # fraction of the best BM25 score below which they fade out
+GATE_COHERENCE = True
 TINY_CHUNK_LINES = 4
 TINY_SPARES_TYPES = True  # a three-line class is a definition worth finding; a three-line helper less so
 
@@ -323,9 +326,11 @@ class Reranker:
         word_stems = {_word_stem(w) for w in query.words if len(w) > 2}
         content_words = {w for w in query.words if len(w) > 2}
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
+        gates = _evidence_gates(rows)
         for row in rows:
             score = base.get(row["id"], 0.0) / top
             signals: list[str] = []
+            gate = gates[row["id"]]
             sym_last = _norm(_last(row["symbol"]))
             parent_last = _norm(_last(row.get("parent", "")))
             stem = _norm(_stem(row["path"]))
@@ -359,9 +364,9 @@ class Reranker:
                 # ``parse config`` names ``parseConfig`` / ``ConfigParser``: every word of the chunk's
                 # own name (two or more) is a query word.
                 own = {_word_stem(w) for w in split_identifier(_last(row["symbol"])) if len(w) > 2}
-                if len(own) >= 2 and own <= word_stems:
-                    score += NAME_WORDS_BOOST
-                    signals.append(f"name words +{NAME_WORDS_BOOST:.2f}")
+                if len(own) >= 2 and own <= word_stems and gate > 0:
+                    score += NAME_WORDS_BOOST * gate
+                    signals.append(f"name words +{NAME_WORDS_BOOST * gate:.2f}")
             if opts.filename:
                 boost, label = 0.0, ""
                 for name in names:
@@ -377,15 +382,15 @@ class Reranker:
                     and stem
                     and (stem in joined or any(_related(stem, w) for w in content_words))
                 ):
-                    boost, label = STEM_WORD_BOOST, "file name"
-                if boost:
+                    boost, label = STEM_WORD_BOOST * gate, "file name"
+                if boost > 0.005:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
                 if query.kind != "symbol" and word_stems:
                     dirs = {_norm(d) for d in PurePosixPath(row["path"]).parts[:-1]}
                     hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
-                    path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits)
-                    if path_boost:
+                    path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits) * gate
+                    if path_boost > 0.005:
                         score += path_boost
                         signals.append(f"path +{path_boost:.2f}")
             if opts.size and (row["kind"] not in TYPE_KINDS or not TINY_SPARES_TYPES):
@@ -421,7 +426,8 @@ class Reranker:
                 others = sorted(
                     (max(0.0, (base.get(r["id"], 0.0) / top - floor) / span) ** 2 for r in group[1:]), reverse=True
                 )
-                lift = COHERENCE_WEIGHT * sum(others[:COHERENCE_CHUNKS])
+                gate = gates[group[0]["id"]] if GATE_COHERENCE else 1.0
+                lift = COHERENCE_WEIGHT * sum(others[:COHERENCE_CHUNKS]) * gate
                 if lift > 0.005:
                     group[0]["_rank_score"] += lift
                     group[0]["_signals"].append(f"file coherence +{lift:.2f}")
@@ -437,6 +443,30 @@ class Reranker:
                 seen[row["path"]] += 1
             ordered.sort(key=lambda r: -r["_rank_score"])
         return ordered
+
+
+def _evidence_gates(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """How close each candidate's own match is to the best one, in [0, 1].
+
+    Fused scores are ranks: in a small corpus the 5th candidate may be unrelated yet score 0.8 of the
+    first. Word-level signals of sentences (file and path words, name words, coherence) are scaled
+    by this gate, so they reorder real contenders and do not lift an unrelated chunk that merely
+    sits in ``strings.js`` for a query about a query string.
+    """
+    best_sem = max((r["_semantic"] for r in rows if r.get("_semantic") is not None), default=None)
+    best_lex = max((r["_lexical"] for r in rows if r.get("_lexical") is not None), default=None)
+    gates: dict[str, float] = {}
+    for row in rows:
+        gate = 0.0
+        sem, lex = row.get("_semantic"), row.get("_lexical")
+        if sem is not None and best_sem is not None:
+            gate = max(gate, min(1.0, max(0.0, 1.0 - (best_sem - sem) / GATE_SEMANTIC_MARGIN)))
+        elif lex is not None and best_lex:  # the cosine, when there is one, is the better judge
+            gate = min(1.0, max(0.0, 1.0 - (1.0 - lex / best_lex) / GATE_LEXICAL_MARGIN))
+        if sem is None and lex is None:
+            gate = 1.0  # a look-up row: its name matched, which is its evidence
+        gates[row["id"]] = gate
+    return gates
 
 
 def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
