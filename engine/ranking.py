@@ -137,9 +137,7 @@ class RankingOptions:
     filename: bool = True  # file stem / path words against the query
     coherence: bool = True  # a file with several strong chunks rises
     penalties: bool = True  # tests, examples, docs, vendored, compat shims, stubs, platform twins
-    # A chunk of a few lines yields to a substantial one. Off by default: -0.001 on the development set
-    # (BENCHMARKS.md, "ranking"); kept for callers and for the case in its test.
-    size: bool = False
+    size: bool = True  # a chunk of a few lines yields to a substantial one
     diversity: bool = True  # later chunks of one file decay
 
     @classmethod
