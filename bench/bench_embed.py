@@ -1,6 +1,12 @@
 """Embedding throughput: semcode's Embedder.embed_batch pipeline vs raw llama-cpp-python, same run.
 
 Usage: python bench/bench_embed.py [--model PATH] [--chunks 1000] [--threads N] [--batch 32] [--rounds 1]
+                                   [--engine worker|inprocess]
+
+The engine side is what ``load_embedder`` returns: by default the ``WorkerEmbedder`` (llama.cpp in a child
+process, tokens counted in this process), or the in-process ``LlamaEmbedder`` with ``--engine inprocess``.
+The raw side always runs in this process. Both use OMP_WAIT_POLICY=PASSIVE (what the worker sets) unless
+the variable is already set.
 
 The texts are real code: function sources from the Python standard library (ast, deterministic order).
 Both sides load the same GGUF with the same settings (n_ctx = n_batch = n_ubatch, flash attention,
@@ -23,10 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before llama_cpp (libgomp) is loaded
 
 from engine.config import EngineConfig
 from engine.models import load_embedder
-from engine.models.llama import LlamaEmbedder, quiet_llama_logs
+from engine.models.llama import quiet_llama_logs
 
 
 def stdlib_functions(count: int, min_chars: int = 120, max_chars: int = 1500) -> list[str]:
@@ -77,13 +84,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--raw-mode", choices=("list", "single"), default="list",
                     help="raw side: Llama.embed(batch) or one Llama.embed(text) per text")  # fmt: skip
+    ap.add_argument("--engine", choices=("worker", "inprocess"), default="worker")
+    ap.add_argument("--index-nice", type=int, default=0,
+                    help="nice of the worker's index child (the product uses 10; 0 = same footing as raw)")  # fmt: skip
     args = ap.parse_args()
 
     config = EngineConfig(model_path=args.model, threads=args.threads, batch_size=args.batch)
-    embedder = load_embedder(config)
-    assert isinstance(embedder, LlamaEmbedder)
+    embedder = load_embedder(config, in_process=args.engine == "inprocess")
+    if hasattr(embedder, "_index"):  # the index child starts lazily: its priority can still be chosen
+        embedder._index.nice = args.index_nice  # type: ignore[attr-defined]
     model_path = embedder.info.path
-    n_ctx = embedder.n_ctx
+    n_ctx = embedder.info.context_length
     threads = config.effective_threads()
 
     import llama_cpp
@@ -106,7 +117,8 @@ def main() -> None:
     list(embedder.embed_batch(batches[0]))
     raw.embed(batches[0])
 
-    engine_side, raw_side = Side("engine Embedder.embed_batch"), Side(f"raw Llama.embed ({args.raw_mode})")
+    engine_side = Side(f"engine {type(embedder).__name__}.embed_batch")
+    raw_side = Side(f"raw Llama.embed ({args.raw_mode})")
 
     def run_engine(batch: list[str]) -> None:
         for _ in embedder.embed_batch(batch, batch_size=args.batch):
@@ -144,8 +156,42 @@ def main() -> None:
     for side in (engine_side, raw_side):
         print(f"{side.name:36s} {side.rate(total_tokens):8,.0f} tokens/s  ({side.seconds:.1f} s)")
     print(f"ratio engine/raw: {engine_side.rate(total_tokens) / raw_side.rate(total_tokens):.3f}")
+    count_us = _time_us(lambda: [embedder.count_tokens(t) for t in fits[:200]]) / min(200, len(fits))
+    print(f"count_tokens: {count_us:.1f} us/text ({type(embedder).__name__}, {os.environ['OMP_WAIT_POLICY']=})")
+    pids = getattr(embedder, "pids", None)
+    if pids:
+        from engine.models.worker_main import encode_json
+
+        ping = encode_json(b"J", {"op": "ping"})
+        ipc_us = _time_us(lambda: [embedder._index.call(ping, 10.0) for _ in range(200)]) / 200  # type: ignore[attr-defined]
+        print(f"one IPC round trip (ping to the index worker): {ipc_us:.1f} us")
+    print(f"peak RSS (MB): {_rss(pids)}")
     embedder.close()
     raw.close()
+
+
+def _time_us(fn: object) -> float:
+    t0 = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return (time.perf_counter() - t0) * 1e6
+
+
+def _rss(pids: dict[str, int | None] | None) -> str:
+    """Peak RSS (VmHWM) of this process and of each worker child."""
+
+    def hwm(pid: int | str) -> float:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    parts = {"this process": hwm("self")}
+    for role, pid in (pids or {}).items():
+        if pid:
+            parts[f"{role} worker"] = hwm(pid)
+    total = sum(parts.values())
+    return ", ".join(f"{k} {v:.0f}" for k, v in parts.items()) + f"; total {total:.0f}"
 
 
 if __name__ == "__main__":

@@ -37,6 +37,19 @@ DEPENDENCIES = (
     ("safetensors", "safetensors"),
     ("pathspec", "pathspec"),
 )
+# Imported in a worker child only ("llama.cpp build"): loading a build made for another CPU can kill the
+# process, and the doctor must report that, not die of it.
+NATIVE_IN_CHILD = frozenset({"llama_cpp"})
+# llama_print_system_info() feature -> the /proc/cpuinfo flag the CPU needs for it (x86-64)
+CPU_FLAG_FOR_FEATURE = {
+    "SSE3": "pni", "SSSE3": "ssse3", "AVX": "avx", "AVX2": "avx2", "AVX_VNNI": "avx_vnni", "F16C": "f16c",
+    "FMA": "fma", "BMI2": "bmi2", "AVX512": "avx512f", "AVX512_VBMI": "avx512vbmi", "AVX512_VNNI": "avx512_vnni",
+    "AVX512_BF16": "avx512_bf16", "AMX_INT8": "amx_int8",
+}  # fmt: skip
+CPU_FLAGS_SHOWN = (
+    "avx", "avx2", "fma", "f16c", "bmi2", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "avx512vbmi",
+    "amx_tile", "amx_int8", "amx_bf16",
+)  # fmt: skip
 GRAMMAR_PROBES = {
     "python": "def f(x):\n    return x\n",
     "javascript": "function f(x) { return x }\n",
@@ -62,26 +75,64 @@ def _fix_for(exc: Exception) -> str:
     return text.split("run ", 1)[1] if "run `" in text else ""
 
 
-def run_checks(config: EngineConfig) -> list[Check]:
-    checks = [
+def run_checks(config: EngineConfig, report: Callable[[Check], None] | None = None) -> list[Check]:
+    """Every check, in the order a user needs them: the model file first (a bad one shows in milliseconds,
+    before the slow imports), then the llama.cpp build and a real embedding, both in worker processes.
+    ``report`` is called with each check as soon as it is done (a front end can print as it goes)."""
+    checks: list[Check] = []
+
+    def add(check: Check) -> Check:
+        checks.append(check)
+        if report is not None:
+            report(check)
+        return check
+
+    add(
         Check(
             "python",
             sys.version_info >= (3, 10),
             f"{platform.python_version()} ({sys.executable})",
             "use Python 3.10 or newer",
         )
-    ]
+    )
+    model_file = add(_guard("model file", lambda: _model_file(config)))
+    add(_guard("llama.cpp build", _llama_build))
+    if model_file.ok:
+        add(_guard("model", lambda: _model(config)))
+    else:
+        add(Check("model", False, f"not loaded: {model_file.detail}", model_file.fix))
     for module, package in DEPENDENCIES:
-        checks.append(_guard(f"module {module}", lambda m=module, p=package: _import(m, p)))
-    checks.append(_guard("model", lambda: _model(config)))
-    checks.append(_guard("store", lambda: _store()))
-    checks.append(_guard("memory", _memory))
-    checks.append(_guard("grammars", _grammars))
-    checks.append(Check("cache dir", True, str(cache_root())))
+        add(_guard(f"module {module}", lambda m=module, p=package: _import(m, p)))
+    if config.embeddings_url:
+        add(_guard("embeddings server", lambda: _embeddings_server(config)))
+    if config.shared_index:
+        add(_guard("shared index", lambda: _shared_index(config)))
+    add(_guard("store", lambda: _store()))
+    add(_guard("memory", _memory))
+    add(_guard("grammars", _grammars))
+    add(Check("cache dir", True, str(cache_root())))
     return checks
 
 
+def _model_file(config: EngineConfig) -> Check:
+    """The GGUF header only (no llama.cpp): missing, not GGUF, truncated, not an embedding model."""
+    from engine.models import describe_model
+
+    started = time.perf_counter()
+    info = describe_model(config)  # may convert the default model once
+    ms = (time.perf_counter() - started) * 1000
+    size_mb = Path(info.path).stat().st_size / 1e6
+    return Check(
+        "model file",
+        True,
+        f"{info.path} ({size_mb:.0f} MB): {info.name}, dim {info.dimension}, context {info.context_length}, "
+        f"pooling {info.pooling}; header checked in {ms:.0f} ms",
+    )
+
+
 def _import(module: str, package: str) -> Check:
+    if module in NATIVE_IN_CHILD:
+        return _find(module, package)
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
@@ -89,20 +140,165 @@ def _import(module: str, package: str) -> Check:
     return Check(f"module {module}", True, getattr(mod, "__version__", "installed"))
 
 
+def _find(module: str, package: str) -> Check:
+    import importlib.util
+    from importlib.metadata import PackageNotFoundError, version
+
+    if importlib.util.find_spec(module) is None:
+        return Check(f"module {module}", False, f"No module named '{module}'", f"pip install {package}")
+    try:
+        found = version(package.strip("'").split(">")[0].split("=")[0])
+    except PackageNotFoundError:
+        found = "installed"
+    return Check(f"module {module}", True, f"{found} (loaded in a worker process, see 'llama.cpp build')")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def build_features(system_info: str) -> list[str]:
+    """The features llama.cpp's CPU backend was compiled with ("AVX2 = 1" entries of its system info)."""
+    found: list[str] = []
+    for part in system_info.replace("\n", "|").split("|"):
+        name, eq, value = part.partition("=")
+        name = name.strip().rsplit(":", 1)[-1].strip()
+        if eq and value.strip() == "1" and name and name not in found:
+            found.append(name)
+    return found
+
+
+def compare_features(features: list[str], flags: set[str]) -> list[str]:
+    """Build features whose instruction set the CPU lacks (each would end in SIGILL)."""
+    if not flags:
+        return []
+    return [f for f in features if f in CPU_FLAG_FOR_FEATURE and CPU_FLAG_FOR_FEATURE[f] not in flags]
+
+
+def _llama_build() -> Check:
+    """llama.cpp's compiled CPU features, probed in a child process, next to the CPU's own flags."""
+    text = probe_system_info()
+    features = build_features(text)
+    flags = cpu_flags()
+    missing = compare_features(features, flags)
+    shown = " ".join(f for f in CPU_FLAGS_SHOWN if f in flags) or "unknown"
+    isa = [f for f in features if f in CPU_FLAG_FOR_FEATURE]
+    other = [f for f in features if f not in CPU_FLAG_FOR_FEATURE]
+    detail = f"llama.cpp uses {' '.join(isa) or 'no SIMD extensions'}"
+    if other:
+        detail += f" ({', '.join(other)})"
+    detail += f"; this CPU has {shown}"
+    if missing:
+        return Check(
+            "llama.cpp build",
+            False,
+            f"{detail}. The build uses {', '.join(missing)}, which this CPU lacks: embedding would die of SIGILL",
+            "bash scripts/build-llama.sh .venv/bin/python (portable x86-64-v3 flags), or reinstall "
+            "llama-cpp-python built on this machine",
+        )
+    return Check("llama.cpp build", True, detail)
+
+
+def probe_system_info(timeout: float = 60.0) -> str:
+    """``llama_print_system_info()`` from a worker child: a build that crashes on import is reported."""
+    import subprocess
+
+    from engine.errors import ModelWorkerError
+    from engine.models.worker import describe_exit, worker_env
+    from engine.models.worker_main import FrameEOF, encode_json, read_frame, write_frame
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.models.worker_main"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=worker_env(),
+        cwd=Path(tempfile.gettempdir()),
+        bufsize=0,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    try:
+        read_frame(proc.stdout.fileno(), deadline)  # hello
+        write_frame(proc.stdin.fileno(), encode_json(b"J", {"op": "system_info"}))
+        reply = read_frame(proc.stdout.fileno(), deadline)
+    except (FrameEOF, BrokenPipeError, TimeoutError):
+        proc.kill()
+        code = proc.wait()
+        tail = proc.stderr.read().decode("utf-8", errors="replace").splitlines()[-20:]
+        raise ModelWorkerError(describe_exit(code, tail)) from None
+    finally:
+        proc.stdin.close()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+    if reply[:1] != b"J":
+        raise ModelWorkerError(f"the llama.cpp probe failed: {reply[1:].decode('utf-8', errors='replace')}")
+    import json
+
+    return str(json.loads(reply[1:])["text"])
+
+
 def _model(config: EngineConfig) -> Check:
-    from engine.workspace import shared_embedder
+    """A real embedding, in a worker process: a crash in llama.cpp is reported, not fatal."""
+    from engine.models import describe_model, load_embedder
 
     started = time.perf_counter()
-    embedder = shared_embedder(config)
-    vector = embedder.embed_query("open a file and read its lines")
+    described = describe_model(config)
+    embedder = load_embedder(config)  # a worker child: a crash in llama.cpp is a ModelWorkerError here
+    try:
+        vector = embedder.embed_query("open a file and read its lines")
+    finally:
+        embedder.close()
     info = embedder.info
     ms = (time.perf_counter() - started) * 1000
     return Check(
         "model",
-        bool(vector.shape == (info.dimension,)),
+        bool(vector.shape == (info.dimension,)) and info == described,
         f"{info.name}: dim {info.dimension}, context {info.context_length}, pooling {info.pooling}, "
-        f"loaded and embedded in {ms:.0f} ms ({info.path})",
+        f"loaded and embedded in {ms:.0f} ms in a worker process ({info.path})",
     )
+
+
+def _embeddings_server(config: EngineConfig) -> Check:
+    from engine.workspace import shared_embedder
+
+    embedder = shared_embedder(config)  # probed on creation: unreachable, wrong key, not embeddings
+    started = time.perf_counter()
+    vectors = embedder.embed_documents(["def read_lines(path):\n    return open(path).read().splitlines()"])
+    ms = (time.perf_counter() - started) * 1000
+    info = embedder.info
+    tokenizer = getattr(embedder, "_tokenize_style", None) or "none (token counts estimated)"
+    return Check(
+        "embeddings server",
+        bool(vectors.shape == (1, info.dimension)),
+        f"{getattr(embedder, 'url', config.embeddings_url)}: model {info.name}, dim {info.dimension}, "
+        f"context {info.context_length}, tokenizer {tokenizer}, one embedding in {ms:.0f} ms",
+    )
+
+
+def _shared_index(config: EngineConfig) -> Check:
+    from engine.chunking import CHUNKER_VERSION
+    from engine.shared_index import SharedLocation, check_compatible
+    from engine.workspace import shared_embedder
+
+    location = SharedLocation(config.shared_index or "")
+    info = location.latest()
+    check_compatible(info, shared_embedder(config).info, chunker_version=CHUNKER_VERSION, uri=location.uri)
+    return Check("shared index", True, f"{location.uri}: {info.describe()}, published {info.published_at}")
 
 
 def _store() -> Check:

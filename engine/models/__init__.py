@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from ..config import EngineConfig
 from .base import Embedder, ModelInfo
 from .gguf_file import GGUFInfo, inspect_gguf
+from .info import model_info
 from .provision import default_model_path
 from .registry import Prefixes, known_prefixes, resolve_prefixes
 
@@ -16,6 +19,7 @@ __all__ = [
     "ModelInfo",
     "Prefixes",
     "default_model_path",
+    "describe_model",
     "inspect_gguf",
     "known_prefixes",
     "load_embedder",
@@ -23,18 +27,67 @@ __all__ = [
 ]
 
 
-def load_embedder(config: EngineConfig) -> Embedder:
-    """The configured embedding model, checked before llama.cpp sees it (precise ModelError subclasses)."""
-    from .llama import LlamaEmbedder  # imports llama_cpp: only when a model is really needed
-
+def _resolve(config: EngineConfig) -> tuple[Path, GGUFInfo, Prefixes]:
     path = Path(config.model_path).expanduser() if config.model_path else default_model_path()
     info = inspect_gguf(path)
-    prefixes = resolve_prefixes(config, info.name, path)
-    return LlamaEmbedder(
+    return path, info, resolve_prefixes(config, info.name, path)
+
+
+def describe_model(config: EngineConfig) -> ModelInfo:
+    """The ``ModelInfo`` that ``load_embedder(config).info`` reports, from the GGUF header alone.
+
+    Milliseconds, no llama.cpp: the engine can open an index (dimension, fingerprint) before, or without,
+    loading the model. Raises the same ModelError subclasses as ``load_embedder`` for a bad file. With no
+    ``model_path`` it may convert the default model first (once per cache).
+    """
+    if config.embeddings_url:  # a model server: its model name and dimension come from one request
+        return _remote(config).info
+    path, info, prefixes = _resolve(config)
+    return model_info(info, path, query_prefix=prefixes.query, document_prefix=prefixes.document)
+
+
+def load_embedder(config: EngineConfig, *, in_process: bool | None = None) -> Embedder:
+    """The configured embedding model, checked before llama.cpp sees it (precise ModelError subclasses).
+
+    By default llama.cpp runs in child processes (``WorkerEmbedder``): a native crash becomes a
+    ``ModelWorkerError`` and a restart, not the death of the CLI or server. ``in_process=True`` (or the
+    environment variable ``SEMCODE_INPROCESS_MODEL=1``) loads it into this process instead (benchmarks;
+    also the default on Windows).
+    """
+    if config.embeddings_url:  # a model server: no local model file is loaded at all
+        return _remote(config)
+    path, info, prefixes = _resolve(config)
+    if in_process is None:
+        in_process = os.environ.get("SEMCODE_INPROCESS_MODEL", "").strip().lower() in ("1", "true", "yes")
+        # The worker's pipes use select() and POSIX signals; on Windows the model stays in-process.
+        in_process = in_process or sys.platform == "win32"
+    if in_process:
+        from .llama import LlamaEmbedder  # imports llama_cpp: only when a model is really needed
+
+        cls: type[Embedder] = LlamaEmbedder
+    else:
+        from .worker import WorkerEmbedder
+
+        cls = WorkerEmbedder
+    return cls(  # type: ignore[call-arg]
         path,
         threads=config.effective_threads(),
         batch_size=config.batch_size,
         query_prefix=prefixes.query,
         document_prefix=prefixes.document,
         gguf_info=info,
+    )
+
+
+def _remote(config: EngineConfig) -> Embedder:
+    from .remote import RemoteEmbedder
+
+    assert config.embeddings_url is not None
+    return RemoteEmbedder(
+        config.embeddings_url,
+        model=config.embeddings_model,
+        batch_size=config.batch_size,
+        max_tokens=config.embeddings_max_tokens,
+        query_prefix=config.query_prefix,
+        document_prefix=config.document_prefix,
     )

@@ -21,24 +21,23 @@ import io
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError, missing_dependency
-from .base import Embedder, ModelInfo
+from .base import Embedder
 from .gguf_file import GGUFInfo, inspect_gguf
+from .info import DEFAULT_MAX_TOKENS, context_tokens, model_info, pooling_for
 
 log = logging.getLogger(__name__)
 _llama_log = logging.getLogger("llama_cpp.native")
 
-DEFAULT_MAX_TOKENS = 512  # larger batches were measured slower on CPU; chunks are small anyway
-
 # enum ggml_log_level -> logging level; 5 = "continue the previous line". (llama-cpp-python's own table
 # predates the DEBUG level and reports every INFO line as a warning.)
 _LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
-_POOLING_CODES = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 _log_callback: Any = None  # keep the ctypes callback alive for the life of the process
 _log_lock = threading.Lock()
 _last_level = logging.INFO
@@ -110,13 +109,9 @@ class LlamaEmbedder(Embedder):
         quiet_llama_logs()
 
         # n_ctx = n_batch = n_ubatch: one text per decode never needs more, and n_ubatch < n_batch aborts.
-        trained = meta.context_length if meta.context_length > 0 else DEFAULT_MAX_TOKENS
-        self.n_ctx = max(8, min(trained, max_tokens))
-        pooling = meta.pooling
-        pooling_code = llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED  # = the file's own pooling
-        if pooling in ("none", "unspecified") or pooling.startswith("unknown"):
-            # an encoder without a declared pooling: mean pooling is the usual sentence-embedding choice
-            pooling, pooling_code = "mean", _POOLING_CODES["mean"]
+        # Derived in models.info, shared with describe_model(), so both report the same ModelInfo.
+        self.n_ctx = context_tokens(meta, max_tokens)
+        pooling, pooling_code = pooling_for(meta)
         self.threads = threads or _default_threads()
         self._lock = threading.Lock()  # one llama.cpp context: one decode at a time
         # Tokenizing only reads the vocab (safe beside a decode), so it has its own short lock: a chunker
@@ -157,16 +152,15 @@ class LlamaEmbedder(Embedder):
         self._add_bos = True  # what Llama.embed() uses; the vocab decides which specials it adds
         dimension = int(self._llm.n_embd())
         self.batch_size = batch_size
-        self.info = ModelInfo(
-            name=meta.name,
-            path=str(path),
-            dimension=dimension,
-            context_length=self.n_ctx,
-            pooling=pooling,
-            fingerprint=_fingerprint(meta.fingerprint, self.n_ctx, pooling, query_prefix, document_prefix),
-            query_prefix=query_prefix,
-            document_prefix=document_prefix,
+        self.info = model_info(
+            meta, path, query_prefix=query_prefix, document_prefix=document_prefix, max_tokens=max_tokens
         )
+        if dimension != self.info.dimension:  # the header lied: trust the vectors llama.cpp really makes
+            log.warning(
+                "%s declares embedding_length %d but llama.cpp produces %d-dimensional vectors",
+                path.name, self.info.dimension, dimension,
+            )  # fmt: skip
+            self.info = replace(self.info, dimension=dimension)
         log.info(
             "loaded %s (%s, dim %d, n_ctx %d, pooling %s, %d threads)",
             path.name, meta.architecture, dimension, self.n_ctx, pooling, self.threads,
@@ -217,13 +211,3 @@ def _default_threads() -> int:
     from ..config import EngineConfig
 
     return EngineConfig().effective_threads()
-
-
-def _fingerprint(file_fp: str, n_ctx: int, pooling: str, query_prefix: str, document_prefix: str) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for part in (file_fp, str(n_ctx), pooling, query_prefix, document_prefix):
-        h.update(part.encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()[:32]

@@ -20,7 +20,7 @@ def llama_embedder(default_model_path: Path) -> Iterator[object]:
     from engine.config import EngineConfig
     from engine.models import load_embedder
 
-    emb = load_embedder(EngineConfig(model_path=str(default_model_path), threads=2))
+    emb = load_embedder(EngineConfig(model_path=str(default_model_path), threads=2), in_process=True)
     yield emb
     emb.close()
 

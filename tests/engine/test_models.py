@@ -31,7 +31,7 @@ from engine.errors import (
     NotGGUFError,
     TruncatedModelError,
 )
-from engine.models import inspect_gguf, known_prefixes, load_embedder, resolve_prefixes
+from engine.models import describe_model, inspect_gguf, known_prefixes, load_embedder, resolve_prefixes
 from engine.models.convert import CONVERTER_KEY, CONVERTER_VERSION, SourceModel, load_source
 from engine.models.llama import LlamaEmbedder
 
@@ -176,6 +176,54 @@ def test_default_model_metadata_comes_from_the_file(default_model_path: Path, ll
     assert (m.dimension, m.context_length, m.pooling, m.query_prefix, m.document_prefix) == (384, 512, "mean", "", "")
     assert len(m.fingerprint) >= 16
     assert "all_minilm_l6_v2" not in sys.modules  # its __init__ prints to stdout: never imported
+
+
+def test_describe_model_is_what_the_loaded_embedder_reports(default_model_path: Path, minilm_variants: dict[str, Path]):
+    """describe_model reads the header only; it must agree field by field with a real llama.cpp load."""
+    configs = [
+        EngineConfig(threads=1),  # the provisioned default
+        EngineConfig(model_path=str(default_model_path), query_prefix="search_query: ", document_prefix="doc: "),
+        EngineConfig(model_path=str(minilm_variants["f16"])),
+        EngineConfig(model_path=str(minilm_variants["q4_k_m"]), query_prefix=""),
+    ]
+    seen: set[str] = set()
+    for config in configs:
+        t0 = time.perf_counter()
+        described = describe_model(config)
+        assert time.perf_counter() - t0 < 1.0
+        emb = LlamaEmbedder(
+            described.path,
+            threads=1,
+            query_prefix=described.query_prefix,
+            document_prefix=described.document_prefix,
+        )
+        try:
+            assert described == emb.info, config
+        finally:
+            emb.close()
+        loaded = load_embedder(config)
+        try:
+            assert described == loaded.info, config
+        finally:
+            loaded.close()
+        seen.add(described.fingerprint)
+    assert len(seen) == len(configs)  # prefixes and file content both change the fingerprint
+
+
+def test_describe_model_never_imports_llama_cpp(default_model_path: Path):
+    code = (
+        "import sys, time\n"
+        "from engine.config import EngineConfig\n"
+        "from engine.models import describe_model\n"
+        "t0 = time.perf_counter()\n"
+        f"info = describe_model(EngineConfig(model_path={str(default_model_path)!r}))\n"
+        "sys.stderr.write(f'{info.dimension} {time.perf_counter() - t0:.3f} {\"llama_cpp\" in sys.modules}')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    dim, seconds, imported = proc.stderr.decode().split()[-3:]
+    assert (dim, imported) == ("384", "False")
+    assert float(seconds) < 1.0
 
 
 def test_provisioned_model_is_reused(default_model_path: Path):
@@ -357,7 +405,11 @@ def _check_fast(path: Path, error: type[ModelError], *words: str) -> None:
     assert str(path) in message
     for word in words:
         assert word in message
-    # load_embedder validates first: the same precise error, before llama.cpp sees the file
+    # describe_model and load_embedder validate first: the same precise error, before llama.cpp sees the file
+    t0 = time.perf_counter()
+    with pytest.raises(error):
+        describe_model(EngineConfig(model_path=str(path)))
+    assert time.perf_counter() - t0 < 1.0
     with pytest.raises(error):
         load_embedder(EngineConfig(model_path=str(path)))
 
