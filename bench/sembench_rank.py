@@ -7,8 +7,9 @@ the variants differ only in ranking. Scores use sembench's own NDCG@10 rule (imp
     SEMBENCH_WORK=/work/sembench PYTHONPATH=$PWD .venv/bin/python bench/sembench_rank.py \\
         [--repos flask gin] [--variants all none no-symbols] [--failures 20] [--json out.json]
 
-Variant names: ``all``, ``none`` (plain fusion, today's ranking without the header-deferral change),
-``dense`` (dense only, all signals), ``only-NAME`` (only that signal), ``no-NAME`` (all but that signal).
+Variant names: ``all`` (the defaults), ``every`` (every signal on), ``none`` (plain fusion: the
+ranking before engine/ranking.py), ``dense`` / ``dense-none`` (dense candidates only, with / without
+the signals), ``only-NAME`` (only that signal), ``no-NAME`` (the defaults without that signal).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def variant_options(name: str) -> tuple[RankingOptions, bool]:
     """(ranking options, hybrid) for a variant name."""
     if name == "all":
         return RankingOptions(), True
+    if name == "every":
+        return RankingOptions(**dict.fromkeys(SIGNALS, True)), True
     if name == "none":
         return RankingOptions.off(), True
     if name == "dense":

@@ -32,6 +32,7 @@ DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension"}
 # Signal sizes, in units of the best fused score. Tuned on the development set of bench/sembench
 # (BENCHMARKS.md, section "ranking"); each is an order of magnitude, not a fine-tuned constant.
 DEFINITION_BOOST = 1.0  # the chunk defines the queried name
+MIXED_FACTOR = 0.35  # a name inside a sentence is one clue among others, not the whole question
 OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
 PARTIAL_NAME_BOOST = 0.15  # the chunk's name starts with the queried name (FooBar for Foo)
@@ -43,8 +44,17 @@ PATH_WORD_BOOST = 0.08  # natural-language query: a query word names a directory
 PATH_WORD_CAP = 0.16
 COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
 COHERENCE_CHUNKS = 3
-DIVERSITY_DECAY = 0.6  # the n-th chunk of one file keeps DECAY**n of its score
+COHERENCE_FLOOR_RANK = 20
+COHERENCE_NATURAL_ONLY = True  # a symbol query is about one definition, not a file
+DIVERSITY_DECAY = 0.4  # past the free ones, the n-th chunk of one file keeps DECAY**n of its score
+# Chunks of one file before the decay starts: a file-level question wants other files, a
+# function-level one may want two functions of one file.
+DIVERSITY_FREE = 2
+GATE_SEMANTIC_MARGIN = 0.4  # cosine below the best at which word signals fade out
+GATE_LEXICAL_MARGIN = 0.8  # fraction of the best BM25 score below which they fade out
+GATE_COHERENCE = True
 TINY_CHUNK_LINES = 4
+TINY_SPARES_TYPES = True  # a three-line class is a definition worth finding; a three-line helper less so
 
 # Path classes ranked down unless the query asks for them: (name, factor, words that ask for it).
 _TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "specs", "mock", "mocks", "fixture", "fixtures"})
@@ -107,12 +117,21 @@ _SENTENCE_STARTERS = frozenset(
     "find show list get give explain describe implement implementing implementation code logic "
     "function functions method methods class classes support handling handle using use".split()
 )
+_KIND_NOUNS = frozenset(
+    "type types class classes protocol protocols struct structs interface interfaces trait traits module "
+    "modules object objects enum record records function functions method methods macro macros".split()
+)
+# Whether a capitalised plain word counts as a name (first word: only before a kind noun). Mid-sentence
+# capitals were worth +0.001 on the development set, and docstring-style queries ("Returns a simple
+# Observable that ...") name types they do not ask for: off.
+CAPITAL_FIRST = True
+CAPITAL_MID = False
 _IDENT_SHAPE = re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]|_|::|\w\.\w|\w#\w|\(\)")
 
 
 @dataclass(frozen=True, slots=True)
 class RankingOptions:
-    """Which re-ranking signals are on. All on is the default; all off is plain fusion."""
+    """Which re-ranking signals are on (the defaults are the measured best); all off is plain fusion."""
 
     symbols: bool = True  # look the queried name up among indexed symbols; definitions first
     filename: bool = True  # file stem / path words against the query
@@ -158,6 +177,19 @@ def _norm(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
+def _capital_name(tokens: list[str], i: int) -> bool:
+    """A capitalised plain word that probably names a type: mid-sentence (``the Gin Engine``), or
+    first when a kind noun follows (``Request type and ...``). A first word alone is usually the
+    verb of a docstring sentence (``Returns ...``, ``Add the specified ...``)."""
+    word = tokens[i].strip(".,;:?!'\"`()")
+    if not word[:1].isupper() or word.isupper() or not word.isalpha():
+        return False
+    if i == 0:
+        following = tokens[1].lower().strip(".,;:") if len(tokens) > 1 else ""
+        return CAPITAL_FIRST and following in _KIND_NOUNS and word.lower() not in _SENTENCE_STARTERS
+    return CAPITAL_MID
+
+
 def analyse_query(query: str) -> QueryInfo:
     text = query.strip()
     tokens = text.split()
@@ -184,10 +216,7 @@ def analyse_query(query: str) -> QueryInfo:
         # An identifier inside a sentence: camelCase, snake_case, dotted, or a capitalised word that
         # is not the sentence's first (``how the Gin Engine embeds RouterGroup``).
         candidates = [
-            t
-            for i, t in enumerate(tokens)
-            if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`"))
-            or (t[:1].isupper() and not t.isupper() and (i > 0 or t.lower() not in _SENTENCE_STARTERS))
+            t for i, t in enumerate(tokens) if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`")) or _capital_name(tokens, i)
         ]
         kind = "mixed" if candidates else "natural"
     for token in candidates:
@@ -195,9 +224,11 @@ def analyse_query(query: str) -> QueryInfo:
         parts = [p for p in re.split(r"::|\.|#|/|\\", token.removesuffix("()")) if p]
         if not parts or not re.search(r"[A-Za-z]", parts[-1]):
             continue
+        if kind != "symbol" and len(parts[-1]) < 3:
+            continue  # "i.e.", "e.g." in a sentence
         names.append(parts[-1])
         qualifiers.extend(parts[:-1])
-    if kind == "symbol" and not names:
+    if not names:
         kind = "natural"
     return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks))
 
@@ -222,15 +253,17 @@ def path_class(path: str, language: str) -> str | None:
     return None
 
 
-_FACTORS = {
-    "docs": DOC_FACTOR,
-    "test": TEST_FACTOR,
-    "example": EXAMPLE_FACTOR,
-    "vendor": VENDOR_FACTOR,
-    "stub": STUB_FACTOR,
-    "compat": COMPAT_FACTOR,
-    "platform": PLATFORM_FACTOR,
-}
+def _factor(klass: str) -> float:
+    # Looked up at call time so a benchmark can override the module constants (bench/sembench_rank.py --set).
+    return {
+        "docs": DOC_FACTOR,
+        "test": TEST_FACTOR,
+        "example": EXAMPLE_FACTOR,
+        "vendor": VENDOR_FACTOR,
+        "stub": STUB_FACTOR,
+        "compat": COMPAT_FACTOR,
+        "platform": PLATFORM_FACTOR,
+    }[klass]
 
 
 # Files named for their role in a directory: the directory is their real name (lib/defaults/index.js).
@@ -291,9 +324,11 @@ class Reranker:
         word_stems = {_word_stem(w) for w in query.words if len(w) > 2}
         content_words = {w for w in query.words if len(w) > 2}
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
+        gates = _evidence_gates(rows)
         for row in rows:
             score = base.get(row["id"], 0.0) / top
             signals: list[str] = []
+            gate = gates[row["id"]]
             sym_last = _norm(_last(row["symbol"]))
             parent_last = _norm(_last(row.get("parent", "")))
             stem = _norm(_stem(row["path"]))
@@ -305,19 +340,19 @@ class Reranker:
                             DEFINITION_BOOST if row["kind"] not in ("impl", "extension") else DEFINITION_BOOST * 0.6
                         )
                         if query.kind != "symbol":
-                            weight *= 0.5
-                        if _last(row["symbol"]) not in exact_names:
+                            weight *= MIXED_FACTOR
+                        if _last(row["symbol"]).lstrip("$") not in exact_names:
                             weight *= OTHER_CASE_FACTOR  # ``Timeout`` asked, a ``timeout`` property found
                         if quals and parent_last in quals:
                             weight += 0.1
                         if weight > boost:
                             boost, label = weight, "definition"
                     elif parent_last == name and row["symbol"]:
-                        weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
                         if weight > boost:
                             boost, label = weight, "member"
                     elif sym_last.startswith(name) and len(name) >= 3:
-                        weight = PARTIAL_NAME_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        weight = PARTIAL_NAME_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
                         if weight > boost:
                             boost, label = weight, "name prefix"
                 if boost:
@@ -327,14 +362,14 @@ class Reranker:
                 # ``parse config`` names ``parseConfig`` / ``ConfigParser``: every word of the chunk's
                 # own name (two or more) is a query word.
                 own = {_word_stem(w) for w in split_identifier(_last(row["symbol"])) if len(w) > 2}
-                if len(own) >= 2 and own <= word_stems:
-                    score += NAME_WORDS_BOOST
-                    signals.append(f"name words +{NAME_WORDS_BOOST:.2f}")
+                if len(own) >= 2 and own <= word_stems and gate > 0:
+                    score += NAME_WORDS_BOOST * gate
+                    signals.append(f"name words +{NAME_WORDS_BOOST * gate:.2f}")
             if opts.filename:
                 boost, label = 0.0, ""
                 for name in names:
                     if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
-                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
                         if weight > boost:
                             boost, label = weight, "file name"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
@@ -345,18 +380,18 @@ class Reranker:
                     and stem
                     and (stem in joined or any(_related(stem, w) for w in content_words))
                 ):
-                    boost, label = STEM_WORD_BOOST, "file name"
-                if boost:
+                    boost, label = STEM_WORD_BOOST * gate, "file name"
+                if boost > 0.005:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
                 if query.kind != "symbol" and word_stems:
                     dirs = {_norm(d) for d in PurePosixPath(row["path"]).parts[:-1]}
                     hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
-                    path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits)
-                    if path_boost:
+                    path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits) * gate
+                    if path_boost > 0.005:
                         score += path_boost
                         signals.append(f"path +{path_boost:.2f}")
-            if opts.size and row["kind"] not in TYPE_KINDS:
+            if opts.size and (row["kind"] not in TYPE_KINDS or not TINY_SPARES_TYPES):
                 lines = int(row["end_line"]) - int(row["start_line"]) + 1
                 if lines < TINY_CHUNK_LINES and "definition" not in " ".join(signals):
                     score *= TINY_FACTOR
@@ -364,12 +399,19 @@ class Reranker:
             if opts.penalties:
                 klass = path_class(row["path"], row["language"])
                 if klass and klass not in query.asks:
-                    factor = _FACTORS[klass]
+                    factor = _factor(klass)
                     score *= factor
                     signals.append(f"{klass} ×{factor}")
             row["_rank_score"] = score
             row["_signals"] = signals
-        if opts.coherence:
+        if opts.coherence and (query.kind != "symbol" or not COHERENCE_NATURAL_ONLY):
+            # Fused scores are ranks, not relevance: rank 10 of a list still scores 0.7 of rank 1. Only
+            # evidence above the pool's 10th-best chunk counts, squared so near-floor chunks add
+            # little; otherwise a small corpus, where every chunk is a candidate, would rank files by
+            # their number of chunks.
+            ranked_base = sorted((v / top for v in base.values()), reverse=True)
+            floor = ranked_base[min(len(ranked_base), COHERENCE_FLOOR_RANK) - 1] if ranked_base else 0.0
+            span = max(1e-9, 1.0 - floor)
             by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for row in rows:
                 by_file[row["path"]].append(row)
@@ -379,8 +421,11 @@ class Reranker:
                 group.sort(key=lambda r: -r["_rank_score"])
                 # Base (fused) evidence of the file's other chunks, not their boosts: one definition
                 # boost must not lift every chunk of its file.
-                others = sorted((base.get(r["id"], 0.0) / top for r in group[1:]), reverse=True)
-                lift = COHERENCE_WEIGHT * sum(others[:COHERENCE_CHUNKS])
+                others = sorted(
+                    (max(0.0, (base.get(r["id"], 0.0) / top - floor) / span) ** 2 for r in group[1:]), reverse=True
+                )
+                gate = gates[group[0]["id"]] if GATE_COHERENCE else 1.0
+                lift = COHERENCE_WEIGHT * sum(others[:COHERENCE_CHUNKS]) * gate
                 if lift > 0.005:
                     group[0]["_rank_score"] += lift
                     group[0]["_signals"].append(f"file coherence +{lift:.2f}")
@@ -389,12 +434,37 @@ class Reranker:
             seen: dict[str, int] = defaultdict(int)
             for row in ordered:
                 n = seen[row["path"]]
-                if n:
-                    row["_rank_score"] *= DIVERSITY_DECAY**n
-                    row["_signals"].append(f"same file #{n + 1} ×{DIVERSITY_DECAY**n:.2f}")
+                if n >= DIVERSITY_FREE:
+                    decay = DIVERSITY_DECAY ** (n - DIVERSITY_FREE + 1)
+                    row["_rank_score"] *= decay
+                    row["_signals"].append(f"same file #{n + 1} ×{decay:.2f}")
                 seen[row["path"]] += 1
             ordered.sort(key=lambda r: -r["_rank_score"])
         return ordered
+
+
+def _evidence_gates(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """How close each candidate's own match is to the best one, in [0, 1].
+
+    Fused scores are ranks: in a small corpus the 5th candidate may be unrelated yet score 0.8 of the
+    first. Word-level signals of sentences (file and path words, name words, coherence) are scaled
+    by this gate, so they reorder real contenders and do not lift an unrelated chunk that merely
+    sits in ``strings.js`` for a query about a query string.
+    """
+    best_sem = max((r["_semantic"] for r in rows if r.get("_semantic") is not None), default=None)
+    best_lex = max((r["_lexical"] for r in rows if r.get("_lexical") is not None), default=None)
+    gates: dict[str, float] = {}
+    for row in rows:
+        gate = 0.0
+        sem, lex = row.get("_semantic"), row.get("_lexical")
+        if sem is not None and best_sem is not None:
+            gate = max(gate, min(1.0, max(0.0, 1.0 - (best_sem - sem) / GATE_SEMANTIC_MARGIN)))
+        elif lex is not None and best_lex:  # the cosine, when there is one, is the better judge
+            gate = min(1.0, max(0.0, 1.0 - (1.0 - lex / best_lex) / GATE_LEXICAL_MARGIN))
+        if sem is None and lex is None:
+            gate = 1.0  # a look-up row: its name matched, which is its evidence
+        gates[row["id"]] = gate
+    return gates
 
 
 def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
@@ -410,8 +480,10 @@ def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
         if len(low) < 2:
             continue
         # Chunk symbols are qualified ("Session.request", "Rack::Utils" nested as "Rack.Utils").
-        defines.append(f"lower(symbol) = '{low}'")
-        defines.append(f"lower(symbol) LIKE '%.{low}'")
+        # ``$ZodType``: a ``$`` prefix is a naming convention (JS, PHP), not part of the name asked for.
+        for form in (low, "$" + low):
+            defines.append(f"lower(symbol) = '{form}'")
+            defines.append(f"lower(symbol) LIKE '%.{form}'")
         files.append(f"lower(path) LIKE '%/{low}.%'")
         files.append(f"lower(path) LIKE '{low}.%'")
     if not defines:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import fnmatch
 import logging
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,17 +127,26 @@ class Searcher:
         options = self.ranking if ranking is None else ranking
         use_hybrid = self.hybrid if hybrid is None else hybrid
         pool = max(limit * 4, 40)
-        dense = self._dense(self.embedder.embed_query(query) if vector is None else vector, pool, filters)
-        lexical: list[dict[str, Any]] = []
         terms = query_terms(query)
+        info = analyse_query(query)
+        # The full-text search and the symbol look-up do not need the query vector: they run on a
+        # worker thread while the query is embedded and the vector search runs (LanceDB and llama.cpp
+        # release the GIL), so the look-up adds little to a query's latency.
+        lexical_job = lookup_job = None
         if use_hybrid and terms:
-            found = self.store.text_search(" ".join(terms), limit=pool, where=filters.where())
-            lexical = [r for r in found if filters.accepts_path(r["path"])]
+            lexical_job = _pool().submit(self._lexical, terms, pool, filters)
+        if options.active and (options.symbols or options.filename):
+            lookup_job = _pool().submit(self._lookup, info, filters)
+        dense = self._dense(self.embedder.embed_query(query) if vector is None else vector, pool, filters)
+        lexical = lexical_job.result() if lexical_job is not None else []
+        lookup = lookup_job.result() if lookup_job is not None else []
         if weights is None:
             weights = IDENTIFIER_WEIGHTS if looks_like_identifier(query) else SENTENCE_WEIGHTS
-        info = analyse_query(query)
-        lookup = self._lookup(info, filters) if options.active and (options.symbols or options.filename) else []
         return self._fuse(dense, lexical, terms, limit, filters, weights, options=options, info=info, lookup=lookup)
+
+    def _lexical(self, terms: list[str], pool: int, filters: SearchFilters) -> list[dict[str, Any]]:
+        found = self.store.text_search(" ".join(terms), limit=pool, where=filters.where())
+        return [r for r in found if filters.accepts_path(r["path"])]
 
     def _lookup(self, info: QueryInfo, filters: SearchFilters) -> list[dict[str, Any]]:
         """Chunks that define, belong to or share a file name with an identifier of the query.
@@ -297,6 +308,18 @@ class Searcher:
             matched_terms=tuple(row.get("_terms", ())),
             signals=tuple(row.get("_signals", ())),
         )
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semcode-search")
+        return _POOL
 
 
 def _check_limit(limit: int) -> None:

@@ -22,7 +22,7 @@ from engine.errors import DependencyMissingError
 from engine.records import Chunk
 
 # Bump when chunk boundaries, headers or contents change: indexes built by another version are rebuilt.
-CHUNKER_VERSION = 4
+CHUNKER_VERSION = 5  # 5: Haskell instances, binds, type synonyms; signatures attached
 MIN_GAP_LINES = 3  # smaller gaps between symbols are not chunks of their own (see _Chunker.run)
 logger = logging.getLogger(__name__)
 

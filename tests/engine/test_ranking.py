@@ -27,7 +27,10 @@ from engine.workspace import Workspace
         ("render_template", "symbol", ("render_template",)),
         ("how does dependency injection work", "natural", ()),
         ("APIRouter include routes", "mixed", ("APIRouter",)),
-        ("how the Gin Engine embeds RouterGroup", "mixed", ("Gin", "Engine", "RouterGroup")),
+        ("how the Gin Engine embeds RouterGroup", "mixed", ("RouterGroup",)),
+        ("Request type and HTTP request representation", "mixed", ("Request",)),
+        ("Add the specified number of days to the given date.", "natural", ()),
+        ("Returns a simple Observable that delivers a notification", "natural", ()),
     ],
 )
 def test_query_kinds(query: str, kind: str, names: tuple[str, ...]) -> None:

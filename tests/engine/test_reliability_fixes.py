@@ -32,7 +32,7 @@ def make_ws(tmp_path: Path, embedder, files: dict[str, str]) -> Workspace:
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    return Workspace(root, EngineConfig(index_dir=str(tmp_path / "index")), embedder=embedder)
+    return Workspace(root, EngineConfig(index_dir=str(tmp_path / "index")), embedder=embedder).open()
 
 
 def contents(ws: Workspace, path: str) -> str:

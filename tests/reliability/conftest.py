@@ -90,13 +90,13 @@ def open_ws(root: Path, index_dir: Path, embedder):
     from engine.config import EngineConfig
     from engine.workspace import Workspace
 
-    return Workspace(root, EngineConfig(index_dir=str(index_dir)), embedder=embedder)
+    return Workspace(root, EngineConfig(index_dir=str(index_dir)), embedder=embedder).open()
 
 
-def snapshot(ws) -> tuple[frozenset[tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
+def snapshot(ws) -> tuple[tuple[tuple[Any, ...], ...], dict[str, tuple[Any, ...]]]:
+    """The index as a user gets it: its rows (a multiset: windows of one repeated line are equal) and manifest."""
     rows = ws.store.rows("true", columns=["path", "start_line", "end_line", "text_hash", "file_hash"], limit=10**7)
-    keyed = frozenset((r["path"], r["start_line"], r["end_line"], r["text_hash"], r["file_hash"]) for r in rows)
-    assert len(keyed) == len(rows), "duplicate rows"
+    keyed = tuple(sorted((r["path"], r["start_line"], r["end_line"], r["text_hash"], r["file_hash"]) for r in rows))
     manifest = {p: (r.size, r.mtime_ns, r.content_hash, r.chunk_count) for p, r in ws.store.manifest().items()}
     return keyed, manifest
 
@@ -139,25 +139,30 @@ class Workers:
         return proc, channel
 
     @staticmethod
-    def wait_for(channel, word: str, timeout: float = WORKER_TIMEOUT) -> list[str]:
+    def wait_for(channel, word: str, timeout: float = WORKER_TIMEOUT, proc=None) -> list[str]:
+        """Messages up to ``word`` (or LOCKED/DONE); stops early when ``proc`` died (a fault point
+        exits before its queue is flushed, so a READY may never arrive)."""
         seen: list[str] = []
         deadline = time.monotonic() + timeout
-        while True:
+        while time.monotonic() < deadline:
             try:
-                message = channel.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty as exc:
-                raise AssertionError(f"worker said nothing for {timeout}s (seen {seen})") from exc
+                message = channel.get(timeout=0.2)
+            except queue.Empty:
+                if proc is not None and not proc.is_alive():
+                    return seen
+                continue
             seen.append(message)
             if message.split(" ", 1)[0] in (word, "LOCKED", "DONE"):
                 return seen
+        raise AssertionError(f"worker said nothing for {timeout}s (seen {seen})")
 
     def run(self, *, kill_after: float | None = None, **kwargs: Any) -> Run:
         """Run one worker; with ``kill_after``, SIGKILL it that many seconds after it is READY."""
         proc, channel = self.start(**kwargs)
         try:
-            messages = self.wait_for(channel, "READY")
+            messages = self.wait_for(channel, "READY", proc=proc)
             ready = time.monotonic()
-            if kill_after is not None and messages[-1] == "READY":
+            if kill_after is not None and messages and messages[-1] == "READY":
                 proc.join(kill_after)
                 if proc.is_alive():
                     proc.kill()
@@ -167,7 +172,7 @@ class Workers:
             if proc.is_alive():
                 proc.kill()
                 proc.join(10)
-        elapsed = time.monotonic() - ready if "ready" in locals() else 0.0
+        elapsed = time.monotonic() - ready
         while True:
             try:
                 messages.append(channel.get_nowait())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ def index_worker(
         else:
             report.put(message)
 
+    # The model in this process: a kill -9 then stops everything at once (no model worker left behind).
+    os.environ["SEMCODE_INPROCESS_MODEL"] = "1"
     faults.configure(fault)
     if batch:
         engine.indexer.WRITE_BATCH_CHUNKS = batch
@@ -55,7 +58,7 @@ def index_worker(
     if model:
         settings["model"] = model
     ws = Workspace(Path(root), EngineConfig.from_dict(settings))
-    ws.store  # noqa: B018 - load the model and open the index before saying READY
+    ws.open()  # load the model and open the index before saying READY
     say("READY")
     started = time.perf_counter()
     if repair:

@@ -132,15 +132,14 @@ def index_with_timeout(ws: Workspace, fifos: list[Path], **kwargs) -> object:
 
 
 def assert_clean(ws: Workspace, tmp_path: Path, name: str) -> None:
-    report = ws.check(ws.root)
+    report = ws.check()
     assert report.ok, report.to_dict()
     rows = ws.store.rows("true", columns=["path", "content"], limit=10**6)
     assert not [r["path"] for r in rows if OUTSIDE_MARKER in r["content"] or "root:x:0:0" in r["content"]]
     assert not [r["path"] for r in rows if secret_reason(r["content"])]
     assert not SECRET_NAMES & set(ws.store.manifest())
-    rebuilt = Workspace(
-        ws.root, EngineConfig(index_dir=str(tmp_path / name), max_file_size=MAX_SIZE), embedder=ws.embedder
-    )
+    config = EngineConfig(index_dir=str(tmp_path / name), max_file_size=MAX_SIZE)
+    rebuilt = Workspace(ws.root, config, embedder=ws.embedder).open()
     rebuilt.index()
     assert snapshot(rebuilt) == snapshot(ws)
 
@@ -148,7 +147,8 @@ def assert_clean(ws: Workspace, tmp_path: Path, name: str) -> None:
 @pytest.mark.slow
 def test_bad_input_corpus(tmp_path: Path, embedder) -> None:
     root, notes, fifos = build_corpus(tmp_path)
-    ws = Workspace(root, EngineConfig(index_dir=str(tmp_path / "index"), max_file_size=MAX_SIZE), embedder=embedder)
+    config = EngineConfig(index_dir=str(tmp_path / "index"), max_file_size=MAX_SIZE)
+    ws = Workspace(root, config, embedder=embedder).open()
     victim = root / "zz_late" / "deleted_mid_index.py"
 
     def progress(p) -> None:

@@ -16,8 +16,8 @@ import pytest
 from conftest import SEED, Workers, clean_rebuild, materialize, open_ws, record, recover, snapshot
 
 BATCH = 6  # chunks per write: dozens of commits per run
-RANDOM_KILLS_INITIAL = 10
-RANDOM_KILLS_REINDEX = 10
+RANDOM_KILLS_INITIAL = 12
+RANDOM_KILLS_REINDEX = 12
 
 
 class Scene:
@@ -70,7 +70,7 @@ def test_kill_9_at_random_points(scene: Scene, workers: Workers, phase: str) -> 
     kills = RANDOM_KILLS_REINDEX if prepared else RANDOM_KILLS_INITIAL
     killed = 0
     for point in range(kills):
-        delay = rng.uniform(0.02, 1.0) * duration
+        delay = rng.uniform(0.02, 0.9) * duration
         index_dir = scene.index_dir(prepared=prepared)
         run = workers.run(kill_after=delay, root=str(root), index_dir=str(index_dir), batch=BATCH)
         assert run.outcome in ("killed", "done"), run
