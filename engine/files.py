@@ -2,13 +2,23 @@
 
 Honours every ``.gitignore`` (nested ones apply below their directory, as git does), a
 ``.semcodeignore`` with the same syntax, the built-in excludes (vendored dirs, generated files,
-secrets) and the user's include/exclude patterns. Never follows symlinked directories.
+secrets) and the user's include/exclude patterns.
+
+Nothing outside the workspace is ever read: symlinked directories are not descended, a symlinked file
+is read only when its real path is inside the workspace's real root, and every open is of a regular
+file (a FIFO, socket or device is never opened for reading: ``O_NONBLOCK`` plus an ``fstat`` of the
+opened descriptor close the race between the check and the open). Files whose names are not valid
+UTF-8, virtualenvs (any folder holding ``pyvenv.cfg``) and files holding an obvious secret (a private
+key block, an access token) are skipped with one log line that names the reason, never the secret.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import re
+import stat as stat_mode
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +29,26 @@ from .errors import SourceFileError
 log = logging.getLogger(__name__)
 
 IGNORE_FILES = (".gitignore", ".semcodeignore")
+VENV_MARKER = "pyvenv.cfg"
+IGNORE_FILE_MAX_SIZE = 1_000_000
+
+# Secrets recognised by content. Each alternative is anchored on a literal prefix, so scanning a file
+# costs about one pass of the regex engine's literal search.
+_SECRETS = re.compile(
+    r"(?P<pem>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)"
+    r"|(?P<npm>npmAuthToken[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._~+/-]{8,})"
+    r"|(?P<aws>\bA(?:KIA|SIA)[0-9A-Z]{16}\b)"
+    r"|(?P<github>\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{22,})"
+    r"|(?P<slack>\bxox[baprs]-[A-Za-z0-9-]{10,})"
+)
+_SECRET_NAMES = {
+    "pem": "a private key block",
+    "npm": "an npm auth token",
+    "aws": "an AWS access key id",
+    "github": "a GitHub token",
+    "slack": "a Slack token",
+}
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 # Text formats worth indexing besides the languages the chunker parses.
 TEXT_EXTENSIONS = frozenset(
@@ -52,9 +82,10 @@ TEXT_FILENAMES = frozenset({"Makefile", "Dockerfile", "CMakeLists.txt", "Rakefil
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     path: str  # workspace-relative, POSIX
-    abspath: Path
+    abspath: Path  # the real path (symlinks resolved), inside the workspace's real root
     size: int
     mtime_ns: int
+    root: Path | None = None  # the workspace's real root: read_source re-checks containment against it
 
 
 def _spec(lines: list[str]):
@@ -77,10 +108,10 @@ class FileFilter:
         if rel_dir not in self._ignore_specs:
             lines: list[str] = []
             for name in IGNORE_FILES:
-                try:
-                    lines += (self.root / rel_dir / name).read_text(encoding="utf-8", errors="replace").splitlines()
-                except OSError:
-                    continue
+                # An ignore file may be a FIFO or a symlink out of the workspace too.
+                data = _read_regular(self.root / rel_dir / name, IGNORE_FILE_MAX_SIZE, root=self.root)
+                if data is not None:
+                    lines += data.decode("utf-8", errors="replace").splitlines()
             self._ignore_specs[rel_dir] = _spec(lines) if lines else None
         return self._ignore_specs[rel_dir]
 
@@ -117,73 +148,243 @@ def is_indexable_name(rel_path: str) -> bool:
     return os.path.splitext(name)[1].lower() in TEXT_EXTENSIONS
 
 
+def printable_path(rel_path: str) -> str:
+    """A path fit for logs and JSON: undecodable bytes of a file name shown as ``\\xff`` escapes."""
+    return rel_path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _valid_name(rel_path: str) -> bool:
+    try:
+        rel_path.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8, kept by Python as lone surrogates
+        return False
+    return True
+
+
+def _inside(real: Path, root_real: Path) -> bool:
+    return real == root_real or real.is_relative_to(root_real)
+
+
+def _real_inside(path: Path, root_real: Path) -> Path | None:
+    """The real path of ``path`` when it lies inside ``root_real``, else None (outside, loop, gone)."""
+    try:
+        real = Path(os.path.realpath(path, strict=True))
+    except (OSError, RuntimeError, ValueError):  # missing, a symlink loop, an embedded NUL
+        return None
+    return real if _inside(real, root_real) else None
+
+
+def is_virtualenv(directory: Path) -> bool:
+    """A virtualenv of any name: the folder holds ``pyvenv.cfg`` (PEP 405)."""
+    return os.path.lexists(directory / VENV_MARKER)
+
+
 def walk(root: Path, config: EngineConfig, skipped: list[tuple[str, str]] | None = None) -> Iterator[SourceFile]:
     """Yield the files to index under ``root``, sorted within each directory for stable order."""
-    file_filter = FileFilter(root, config)
+    root_real = Path(os.path.realpath(root))
+    file_filter = FileFilter(root_real, config)
+
+    def skip(rel: str, reason: str, *, level: int = logging.INFO) -> None:
+        log.log(level, "skipped %s: %s", printable_path(rel), reason)
+        if skipped is not None:
+            skipped.append((printable_path(rel), reason))
+
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         try:
-            with os.scandir(root / rel_dir) as entries:
+            with os.scandir(root_real / rel_dir) as entries:
                 entries_sorted = sorted(entries, key=lambda e: e.name)
         except OSError as exc:
-            log.warning("cannot list %s: %s", rel_dir or ".", exc.strerror or exc)
-            if skipped is not None:
-                skipped.append((rel_dir or ".", f"cannot list directory: {exc.strerror or exc}"))
+            skip(rel_dir or ".", f"cannot list directory: {exc.strerror or exc}", level=logging.WARNING)
+            continue
+        if rel_dir and any(e.name == VENV_MARKER for e in entries_sorted):
+            skip(rel_dir, "a virtualenv (holds pyvenv.cfg)")
             continue
         subdirs = []
         for entry in entries_sorted:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if not file_filter.ignored(rel, is_dir=True):
+                    if not _valid_name(rel):
+                        skip(rel, "directory name is not valid UTF-8", level=logging.WARNING)
+                    elif not file_filter.ignored(rel, is_dir=True):
                         subdirs.append(rel)
                     continue
-                if not entry.is_file(follow_symlinks=True) or not file_filter.wanted(rel):
+                if not _valid_name(rel):
+                    if is_indexable_name(rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")):
+                        skip(rel, "file name is not valid UTF-8", level=logging.WARNING)
                     continue
-                stat = entry.stat(follow_symlinks=True)
+                if not file_filter.wanted(rel):
+                    continue
+                abspath = root_real / rel
+                if entry.is_symlink():
+                    real = _real_inside(abspath, root_real)
+                    if real is None:
+                        skip(rel, "symlink to a path outside the workspace (or a loop)")
+                        continue
+                    abspath = real
+                info = os.stat(abspath, follow_symlinks=False)
             except OSError as exc:
-                if skipped is not None:
-                    skipped.append((rel, f"cannot stat: {exc.strerror or exc}"))
+                skip(rel, f"cannot stat: {exc.strerror or exc}")
                 continue
-            if stat.st_size > config.max_file_size:
-                if skipped is not None:
-                    skipped.append((rel, f"larger than max_file_size ({stat.st_size} > {config.max_file_size} bytes)"))
+            if not stat_mode.S_ISREG(info.st_mode):
+                if not stat_mode.S_ISDIR(info.st_mode):  # a symlink to a directory is simply not descended
+                    skip(rel, "not a regular file")
                 continue
-            yield SourceFile(rel, root / rel, stat.st_size, stat.st_mtime_ns)
+            if info.st_size > config.max_file_size:
+                skip(rel, f"larger than max_file_size ({info.st_size} > {config.max_file_size} bytes)")
+                continue
+            yield SourceFile(rel, abspath, info.st_size, info.st_mtime_ns, root_real)
         stack.extend(reversed(subdirs))
 
 
 def source_file(root: Path, rel_path: str, config: EngineConfig) -> SourceFile | None:
-    """The SourceFile for one path if it is indexable now, else None (deleted, ignored, too large)."""
-    if not FileFilter(root, config).wanted(rel_path):
+    """The SourceFile for one path if it is indexable now, else None (deleted, ignored, too large, outside)."""
+    if not _valid_name(rel_path) or not FileFilter(root, config).wanted(rel_path):
         return None
+    root_real = Path(os.path.realpath(root))
+    real = _real_inside(root_real / rel_path, root_real)
+    if real is None:
+        return None
+    parent = (root_real / rel_path).parent
+    while parent != root_real and _inside(parent, root_real):
+        if is_virtualenv(parent):
+            return None
+        parent = parent.parent
     try:
-        stat = (root / rel_path).stat()
+        info = os.stat(real, follow_symlinks=False)
     except OSError:
         return None
-    if not (root / rel_path).is_file() or stat.st_size > config.max_file_size:
+    if not stat_mode.S_ISREG(info.st_mode) or info.st_size > config.max_file_size:
         return None
-    return SourceFile(rel_path, root / rel_path, stat.st_size, stat.st_mtime_ns)
+    return SourceFile(rel_path, real, info.st_size, info.st_mtime_ns, root_real)
 
 
-def read_source(file: SourceFile, max_size: int) -> str:
-    """Read a file as UTF-8 text; binary, oversized or undecodable files raise SourceFileError."""
+def _open_regular(path: Path, *, follow: bool) -> int:
+    """An fd open for reading on a regular file; OSError otherwise (never blocks on a FIFO)."""
+    flags = _OPEN_FLAGS | (0 if follow else getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, flags)
     try:
-        with open(file.abspath, "rb") as handle:
-            data = handle.read(max_size + 1)
-    except FileNotFoundError:
+        info = os.fstat(fd)
+        if not stat_mode.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+    except BaseException:
+        os.close(fd)
         raise
-    except PermissionError as exc:
-        raise SourceFileError(f"{file.path}: permission denied") from exc
-    except OSError as exc:
-        raise SourceFileError(f"{file.path}: cannot read ({exc.strerror or exc})") from exc
+    return fd
+
+
+def _read_fd(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes; the fd was opened O_NONBLOCK, which regular files ignore."""
+    parts: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        part = os.read(fd, min(remaining, 1 << 20))
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
+def _read_regular(path: Path, max_size: int, *, root: Path) -> bytes | None:
+    """A small regular file inside ``root`` (ignore files), or None for anything else."""
+    real = _real_inside(path, Path(os.path.realpath(root)))
+    if real is None:
+        return None
+    try:
+        fd = _open_regular(real, follow=False)
+    except OSError:
+        return None
+    try:
+        return _read_fd(fd, max_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _decode(data: bytes, label: str, max_size: int) -> str:
     if len(data) > max_size:
-        raise SourceFileError(f"{file.path}: larger than max_file_size ({max_size} bytes)")
+        raise SourceFileError(f"{label}: larger than max_file_size ({max_size} bytes)")
     if b"\0" in data[:8192]:
-        raise SourceFileError(f"{file.path}: binary file")
+        raise SourceFileError(f"{label}: binary file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SourceFileError(f"{file.path}: not valid UTF-8 (byte {exc.start})") from exc
+        raise SourceFileError(f"{label}: not valid UTF-8 (byte {exc.start})") from exc
     return text.removeprefix("\ufeff")
+
+
+def read_source(file: SourceFile, max_size: int) -> str:
+    """Read a file as UTF-8 text; binary, oversized, undecodable or non-regular files raise SourceFileError.
+
+    ``FileNotFoundError`` passes through (the file was deleted since the walk). The final path
+    component is opened without following symlinks: ``abspath`` is already the real path, so a
+    symlink there means the file was swapped since the walk.
+    """
+    label = printable_path(file.path)
+    try:
+        fd = _open_regular(file.abspath, follow=False)
+    except FileNotFoundError:
+        raise
+    except PermissionError as exc:
+        raise SourceFileError(f"{label}: permission denied") from exc
+    except OSError as exc:
+        raise SourceFileError(f"{label}: cannot read ({exc.strerror or 'not a regular file'})") from exc
+    try:
+        if file.root is not None:
+            # Re-check after the open: a directory on the way may have been swapped for a symlink.
+            real = _real_inside(file.abspath, file.root)
+            if real is None or not os.path.samestat(os.fstat(fd), os.stat(real)):
+                raise SourceFileError(f"{label}: moved outside the workspace while indexing")
+        data = _read_fd(fd, max_size + 1)
+    except OSError as exc:
+        raise SourceFileError(f"{label}: cannot read ({exc.strerror or exc})") from exc
+    finally:
+        os.close(fd)
+    return _decode(data, label, max_size)
+
+
+def read_workspace_text(root: Path, path: str | Path, max_size: int) -> str:
+    """The text of a workspace file, for callers outside the indexer (documentSymbol, find similar).
+
+    ``path`` is absolute or relative to ``root``. Raises SourceFileError when the file's real path
+    (symlinks resolved) is outside ``root``, when it is missing or not a regular file (a FIFO is never
+    opened for reading, so this cannot block), larger than ``max_size`` bytes, binary, or not UTF-8.
+    """
+    root_real = Path(os.path.realpath(root))
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = root_real / candidate
+    label = printable_path(str(path))
+    real = _real_inside(candidate, root_real)
+    if real is None:
+        if not os.path.lexists(candidate):
+            raise SourceFileError(f"{label}: no such file")
+        raise SourceFileError(f"{label}: outside the workspace {root_real} (or a symlink loop)")
+    try:
+        fd = _open_regular(real, follow=False)
+    except PermissionError as exc:
+        raise SourceFileError(f"{label}: permission denied") from exc
+    except OSError as exc:
+        raise SourceFileError(f"{label}: cannot read ({exc.strerror or 'not a regular file'})") from exc
+    try:
+        data = _read_fd(fd, max_size + 1)
+    except OSError as exc:
+        raise SourceFileError(f"{label}: cannot read ({exc.strerror or exc})") from exc
+    finally:
+        os.close(fd)
+    return _decode(data, label, max_size)
+
+
+def secret_reason(text: str) -> str | None:
+    """Why ``text`` must not be indexed (it holds a private key or an access token), else None.
+
+    The reason names the kind of secret, never the secret itself.
+    """
+    found = _SECRETS.search(text)
+    if found is None:
+        return None
+    return f"holds {_SECRET_NAMES[found.lastgroup or 'pem']}"

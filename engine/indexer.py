@@ -3,7 +3,9 @@
 A file whose size and mtime are unchanged is not read; one whose content hash is unchanged is not
 chunked; a chunk whose text hash was embedded before (anywhere, any time) takes its vector from the
 cache. Every write covers whole files, so cancelling or crashing leaves each file either fully old or
-fully new.
+fully new; a crash between a batch's chunk and manifest commits leaves rows that disagree with the
+manifest, and every run first finds such files (``ChunkStore.inconsistent_paths``) and indexes them
+again, whatever their size, mtime or content hash say.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ import numpy as np
 from .chunking import chunk_file, language_for_path
 from .config import EngineConfig
 from .errors import SourceFileError
-from .files import SourceFile, read_source, source_file, walk
+from .files import SourceFile, printable_path, read_source, secret_reason, source_file, walk
 from .lexical import document_terms
 from .memory import MemoryMonitor, Pressure
 from .models.base import Embedder
 from .records import Chunk, IndexProgress, IndexStats, text_hash
-from .store import ChunkStore, FileRecord
+from .store import ChunkStore, FileRecord, inconsistent
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +95,12 @@ class Indexer:
         stats = IndexStats()
         files = list(walk(self.root, self.config, stats.skipped))
         manifest = self.store.manifest()
+        rows = self.store.path_rows()
         present = {f.path for f in files}
-        removed = [p for p in manifest if p not in present]
-        self._run(files, removed, manifest, stats, progress, cancel)
+        # Rows of a path the manifest does not know (a crash before its manifest commit) go too.
+        removed = [p for p in dict.fromkeys([*manifest, *rows]) if p not in present]
+        suspect = inconsistent(manifest, rows)
+        self._run(files, removed, manifest, stats, progress, cancel, suspect=suspect)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -108,15 +113,18 @@ class Indexer:
         manifest = self.store.manifest()
         files: list[SourceFile] = []
         removed: list[str] = []
-        for rel in dict.fromkeys(rel_paths):
+        wanted = list(dict.fromkeys(rel_paths))
+        rows = self.store.path_rows(wanted)
+        for rel in wanted:
             found = source_file(self.root, rel, self.config)
             if found is not None:
                 files.append(found)
-            elif rel in manifest:
+            elif rel in manifest or rel in rows:
                 removed.append(rel)
             else:  # a directory that was deleted or renamed: drop everything below it
                 removed.extend(p for p in manifest if p.startswith(rel.rstrip("/") + "/"))
-        self._run(files, removed, manifest, stats, progress, cancel, force_read=True)
+        suspect = inconsistent({p: manifest[p] for p in wanted if p in manifest}, rows)
+        self._run(files, removed, manifest, stats, progress, cancel, force_read=True, suspect=suspect)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -131,6 +139,7 @@ class Indexer:
         cancel: threading.Event | None,
         *,
         force_read: bool = False,
+        suspect: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         stats.files_seen = len(files)
         total = len(files)
@@ -144,7 +153,9 @@ class Indexer:
                 stats.cancelled = True
                 break
             old = manifest.get(file.path)
-            if not force_read and old and old.size == file.size and old.mtime_ns == file.mtime_ns:
+            if file.path in suspect:  # its rows disagree with its manifest entry: trust neither
+                self._read_and_chunk(file, old, pending, touched, stats, force=True)
+            elif not force_read and old and old.size == file.size and old.mtime_ns == file.mtime_ns:
                 stats.files_unchanged += 1
             else:
                 self._read_and_chunk(file, old, pending, touched, stats)
@@ -159,25 +170,35 @@ class Indexer:
         stats.chunks_total = self.store.count_chunks()
 
     def _read_and_chunk(
-        self, file: SourceFile, old: FileRecord | None, pending: _Pending, touched: list[FileRecord], stats: IndexStats
+        self,
+        file: SourceFile,
+        old: FileRecord | None,
+        pending: _Pending,
+        touched: list[FileRecord],
+        stats: IndexStats,
+        *,
+        force: bool = False,
     ) -> None:
         try:
             text = read_source(file, self.config.max_file_size)
+            secret = secret_reason(text)
+            if secret is not None:
+                raise SourceFileError(f"{printable_path(file.path)}: {secret}")
         except FileNotFoundError:  # deleted between the walk and now
             log.info("skipped %s: deleted while indexing", file.path)
-            if old:
+            if old or force:  # force: rows without a manifest entry (see inconsistent_paths)
                 pending.removed.append(file.path)
                 stats.files_deleted += 1
             return
         except SourceFileError as exc:
             log.info("skipped %s", exc)
             stats.files_skipped += 1
-            stats.skipped.append((file.path, str(exc).removeprefix(file.path + ": ")))
-            if old:  # it was indexed before and is no longer indexable: drop its rows
+            stats.skipped.append((file.path, str(exc).removeprefix(printable_path(file.path) + ": ")))
+            if old or force:  # it was indexed before and is no longer indexable: drop its rows
                 pending.removed.append(file.path)
             return
         content_hash = text_hash(text)
-        if old and old.content_hash == content_hash:
+        if old and old.content_hash == content_hash and not force:
             stats.files_unchanged += 1
             if (old.size, old.mtime_ns) != (file.size, file.mtime_ns):
                 touched.append(FileRecord(file.path, file.size, file.mtime_ns, content_hash, old.chunk_count))
@@ -190,6 +211,8 @@ class Indexer:
             log.warning("could not chunk %s (%s): %s", file.path, language_for_path(file.path) or "text", exc)
             stats.files_skipped += 1
             stats.skipped.append((file.path, f"chunking failed: {exc}"))
+            if old or force:  # never leave the rows of an older version searchable
+                pending.removed.append(file.path)
             return
         stats.files_indexed += 1
         pending.files.append(FileRecord(file.path, file.size, file.mtime_ns, content_hash, len(chunks)))

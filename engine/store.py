@@ -1,25 +1,33 @@
 """LanceDB storage: chunk rows with vectors, the file manifest and the embedding cache.
 
-Three tables live in one LanceDB directory under the user cache dir:
-- ``chunks``: one row per chunk (metadata, lexical tokens, vector); searched.
+Three tables live in one LanceDB directory, one directory per (workspace folder, model):
+- ``chunks``: one row per chunk (metadata, lexical tokens, vector); searched. Each row carries the
+  content hash of the file version it came from (``file_hash``) and the kind of its vector (``tier``).
 - ``files``: the manifest (path, size, mtime, content hash, chunk count) that makes indexing incremental.
 - ``embeddings``: text hash -> vector, so a chunk whose text was embedded once is never embedded again.
-``meta.json`` records the schema version, the model fingerprint and the dimension; a different model
-means the index is rebuilt (vectors of two models are not comparable).
+``meta.json`` records the schema version, the model fingerprint and the dimension.
 
-Writes that replace files' chunks go through one ``merge_insert`` whose "not matched by source"
-clause deletes the old rows of exactly those files: one LanceDB commit, so a reader sees the old rows
-or the new ones, never both or neither. The manifest is written after the chunks: a crash in between
-leaves a stale manifest entry, which only makes the next run index that file again.
+Crash safety. A batch is written in three commits: embedding cache, chunk rows, manifest. The chunk
+commit is one ``merge_insert`` whose "not matched by source" clause deletes the old rows of exactly
+those files, so a reader sees a file's old rows or its new ones, never both or neither. A crash between
+the chunk and manifest commits leaves rows whose ``file_hash`` (or count, or presence) disagrees with
+the manifest; every index run compares the two (``inconsistent_paths``) and indexes such files again,
+and ``check`` reports and ``--repair`` drops them. Every commit boundary has a fault point
+(engine/faults.py) so the torture tests can stop a writer at each of them.
+
+Ownership. The index's data is deleted or rebuilt only by a process holding the write lock. A process
+that opens an index of another schema, chunker or model reads nothing from it (empty results) and
+leaves it alone; the next writer moves it aside and builds a fresh one.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
+import shutil
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -30,17 +38,23 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexLockedError, StoreError, missing_dependency
+from .faults import fault_point
 from .records import Chunk
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: file_hash and tier columns, chunk ids unique by construction (ordinal within the file).
+SCHEMA_VERSION = 2
 CHUNKS, FILES, EMBEDDINGS = "chunks", "files", "embeddings"
 COMPACT_EVERY_WRITES = 64
 FTS_COLUMN = "lex"
 # English stemming on both sides ("formatted dates" meets format/date): +0.06 to +0.10 MRR for BM25
 # on the benchmark corpora. An index built without it gets its full-text index rebuilt, nothing else.
 FTS_STEM = True
+# What a chunk's vector is: a placeholder, a cheap static vector, or the model's embedding.
+TIER_PLACEHOLDER, TIER_STATIC, TIER_MODEL = 0, 1, 2
+LANCE_DIR = "lance"
+STALE_PREFIX = "lance.stale-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +66,36 @@ class FileRecord:
     chunk_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class PathRows:
+    """What the chunk table holds for one path: how many rows, carrying which file hashes."""
+
+    count: int
+    file_hashes: frozenset[str]
+
+
 @dataclass(slots=True)
 class IntegrityReport:
     rows_checked: int = 0
     bad_vectors: list[str] = field(default_factory=list)  # chunk ids with NaN/inf or zero vectors
     orphan_paths: list[str] = field(default_factory=list)  # rows whose file is gone or not in the manifest
     count_mismatch: list[str] = field(default_factory=list)  # manifest chunk_count != rows
+    stale_rows: list[str] = field(default_factory=list)  # rows carrying another file version than the manifest
+    duplicate_ids: list[str] = field(default_factory=list)  # chunk ids held by more than one row
     dimension_ok: bool = True
+    version_ok: bool = True  # False: built by another schema, chunker or model; the next writer rebuilds it
+    version_note: str | None = None
     repaired: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.dimension_ok and not (self.bad_vectors or self.orphan_paths or self.count_mismatch)
+        return (
+            self.dimension_ok
+            and self.version_ok
+            and not (
+                self.bad_vectors or self.orphan_paths or self.count_mismatch or self.stale_rows or self.duplicate_ids
+            )
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"ok": self.ok}
@@ -85,14 +117,32 @@ def sql_in(column: str, values: Iterable[str]) -> str:
     return f"{column} IN ({', '.join(sql_string(v) for v in values)})"
 
 
-def chunk_id(chunk: Chunk) -> str:
+def chunk_id(chunk: Chunk, ordinal: int = 0) -> str:
+    """A row id unique by construction: the chunk's ordinal within its file is part of it.
+
+    Two chunks of one file may share lines and text (one long line split into identical windows);
+    duplicate ids would make every later ``merge_insert`` fail as ambiguous.
+    """
     from .records import text_hash
 
-    return text_hash(f"{chunk.path}\0{chunk.start_line}\0{chunk.end_line}\0{chunk.hash}")
+    return text_hash(f"{chunk.path}\0{ordinal}\0{chunk.start_line}\0{chunk.end_line}\0{chunk.hash}")
+
+
+def inconsistent(manifest: dict[str, FileRecord], rows: dict[str, PathRows]) -> set[str]:
+    """Paths whose chunk rows and manifest entry disagree (presence, count or file version)."""
+    bad = {path for path in rows if path not in manifest}
+    for path, record in manifest.items():
+        held = rows.get(path)
+        if held is None:
+            if record.chunk_count:
+                bad.add(path)
+        elif held.count != record.chunk_count or held.file_hashes != {record.content_hash}:
+            bad.add(path)
+    return bad
 
 
 class ChunkStore:
-    """The on-disk index of one workspace."""
+    """The on-disk index of one workspace folder built with one model."""
 
     def __init__(
         self, path: Path, *, dimension: int, fingerprint: str, model_name: str = "", chunker_version: int = 0
@@ -102,18 +152,27 @@ class ChunkStore:
         self.dimension = dimension
         self.fingerprint = fingerprint
         self.model_name = model_name
-        self.rebuilt_reason: str | None = None
+        self.rebuilt_reason: str | None = None  # set when this process rebuilt the index
+        self.stale_reason: str | None = None  # set while the index on disk is of another version
         self._write_lock = threading.RLock()
         self._writes = 0
+        self._db = None
+        self._chunks = self._files = self._embeddings = None
         try:
             path.mkdir(parents=True, exist_ok=True)
-            self._check_meta()
-            import pyarrow as pa  # noqa: F401 - lancedb dependency, imported for schemas
+            from filelock import FileLock
 
-            self._db = _lancedb().connect(str(path / "lance"), read_consistency_interval=timedelta(0))
-            self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
-            self._files = self._open_or_create(FILES, self._file_schema())
-            self._embeddings = self._open_or_create(EMBEDDINGS, self._embedding_schema())
+            # thread_local=False: the RLock above already keeps other threads out; re-entrant inside one thread.
+            self._flock = FileLock(str(path / "write.lock"), thread_local=False)
+            reason = self._meta_mismatch()
+            if reason is None:
+                self._open_tables()
+            elif reason == "":  # a new index: meta first, so no one mistakes half-created tables for stale ones
+                self._write_meta()
+                self._open_tables()
+            else:
+                self.stale_reason = reason
+                log.warning("the index at %s is not usable (%s): the next indexing rebuilds it", path, reason)
         except OSError as exc:
             raise StoreError(f"cannot open the index at {path}: {exc.strerror or exc}") from exc
 
@@ -133,6 +192,8 @@ class ChunkStore:
                 pa.field("end_line", pa.int32()),
                 pa.field("content", pa.string()),
                 pa.field("text_hash", pa.string()),
+                pa.field("file_hash", pa.string()),
+                pa.field("tier", pa.int8()),
                 pa.field(FTS_COLUMN, pa.string()),
                 pa.field("vector", pa.list_(pa.float32(), self.dimension)),
             ]
@@ -159,40 +220,53 @@ class ChunkStore:
             [pa.field("text_hash", pa.string()), pa.field("vector", pa.list_(pa.float32(), self.dimension))]
         )
 
-    def _check_meta(self) -> None:
-        """Drop the index when the model or schema changed: old vectors would be meaningless."""
-        meta_path = self.path / "meta.json"
-        wanted = {
+    def _wanted_meta(self) -> dict[str, Any]:
+        return {
             "schema": SCHEMA_VERSION,
             "fingerprint": self.fingerprint,
             "dimension": self.dimension,
             "chunker": self.chunker_version,
             "model": self.model_name,
         }
-        if meta_path.exists():
-            try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, ValueError):
-                meta = {}
-            if all(meta.get(key) == value for key, value in wanted.items() if key != "model"):
-                return
-            if meta.get("schema") != SCHEMA_VERSION:
-                reason = "the index format changed"
-            elif meta.get("fingerprint") != self.fingerprint:
-                reason = f"the embedding model changed (was {meta.get('model') or 'another model'})"
-            elif meta.get("dimension") != self.dimension:
-                reason = "the embedding dimension changed"
-            else:
-                reason = "this semcode version splits code into chunks differently"
-            self.rebuilt_reason = reason
-            log.warning("rebuilding the index at %s: %s", self.path, reason)
-            import shutil
 
-            shutil.rmtree(self.path / "lance", ignore_errors=True)
+    def _meta_mismatch(self) -> str | None:
+        """None: meta.json matches; "": no index here yet; else why the index on disk is unusable."""
+        meta_path = self.path / "meta.json"
+        if not meta_path.exists():
+            if (self.path / LANCE_DIR).exists():
+                return "the index has no meta.json (an interrupted creation or an older semcode)"
+            return ""
+        try:
+            meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError("not an object")
+        except (OSError, ValueError):
+            return "its meta.json is unreadable"
+        wanted = self._wanted_meta()
+        if all(meta.get(key) == value for key, value in wanted.items() if key != "model"):
+            return None
+        if meta.get("schema") != SCHEMA_VERSION:
+            return "the index format changed"
+        if meta.get("fingerprint") != self.fingerprint:
+            return f"the embedding model changed (was {meta.get('model') or 'another model'})"
+        if meta.get("dimension") != self.dimension:
+            return "the embedding dimension changed"
+        return "this semcode version splits code into chunks differently"
+
+    def _write_meta(self) -> None:
+        meta_path = self.path / "meta.json"
         # A private temp name: two processes opening a new index at once must not share one.
         tmp = meta_path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(wanted, indent=2))
+        tmp.write_text(json.dumps(self._wanted_meta(), indent=2))
         os.replace(tmp, meta_path)
+
+    def _open_tables(self) -> None:
+        import pyarrow as pa  # noqa: F401 - lancedb dependency, imported for schemas
+
+        self._db = _lancedb().connect(str(self.path / LANCE_DIR), read_consistency_interval=timedelta(0))
+        self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
+        self._files = self._open_or_create(FILES, self._file_schema())
+        self._embeddings = self._open_or_create(EMBEDDINGS, self._embedding_schema())
 
     def _open_or_create(self, name: str, schema):
         try:
@@ -203,38 +277,87 @@ class ChunkStore:
             except ValueError:  # created by another process in between
                 return self._db.open_table(name)
 
+    def _ready(self) -> bool:
+        """Whether this index can be read; a stale one becomes readable once a writer rebuilt it."""
+        if self.stale_reason is None:
+            return True
+        if self._meta_mismatch() is None:  # another process rebuilt it meanwhile
+            self._open_tables()
+            self.stale_reason = None
+            return True
+        return False
+
+    def _rebuild(self) -> None:
+        """Replace a stale index by an empty one. Only ever called with the write lock held."""
+        reason = self._meta_mismatch()
+        if reason is None:  # rebuilt by the writer we waited for
+            self._open_tables()
+            self.stale_reason = None
+            return
+        reason = reason or self.stale_reason or "a new index"
+        log.warning("rebuilding the index at %s: %s", self.path, reason)
+        lance = self.path / LANCE_DIR
+        if lance.exists():
+            # Moved aside in one rename: no reader ever opens a half-deleted table.
+            os.replace(lance, self.path / f"{STALE_PREFIX}{os.getpid()}-{time.time_ns()}")
+        fault_point("rebuild.mid")
+        for old in self.path.glob(f"{STALE_PREFIX}*"):
+            shutil.rmtree(old, ignore_errors=True)
+        self._write_meta()
+        self._open_tables()
+        self.stale_reason = None
+        self.rebuilt_reason = reason
+
     # ----------------------------------------------------------------- locking
     @contextmanager
     def writer(self, *, wait: bool = False) -> Iterator[None]:
-        """Hold the index's write lock: one writing process per index (LSP server, CLI, MCP)."""
-        lock_path = self.path / "write.lock"
-        with self._write_lock, open(lock_path, "a+") as handle:
+        """Hold the index's write lock: one writing process per index (LSP server, CLI, MCP).
+
+        Re-entrant within a thread. The first writer to find a stale index rebuilds it here.
+        """
+        from filelock import Timeout
+
+        with self._write_lock:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError as exc:
+                self._flock.acquire(timeout=-1 if wait else 0)
+            except Timeout as exc:
                 raise IndexLockedError(
                     f"another semcode process is writing the index at {self.path}; "
                     "its results are readable, and this process will not write until it is done"
                 ) from exc
+            except OSError as exc:
+                raise StoreError(f"cannot lock the index at {self.path}: {exc.strerror or exc}") from exc
             try:
+                if self.stale_reason is not None:
+                    self._rebuild()
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                self._flock.release()
 
     def is_locked_by_other(self) -> bool:
         """True when another process holds the write lock (never waits)."""
+        from filelock import Timeout
+
         if not self._write_lock.acquire(blocking=False):
             return False  # this process is the writer
         try:
-            with self.writer():
+            if self._flock.is_locked:
                 return False
-        except IndexLockedError:
-            return True
+            try:
+                self._flock.acquire(timeout=0)
+            except Timeout:
+                return True
+            except OSError:
+                return False
+            self._flock.release()
+            return False
         finally:
             self._write_lock.release()
 
     # ----------------------------------------------------------------- manifest
     def manifest(self) -> dict[str, FileRecord]:
+        if not self._ready():
+            return {}
         table = self._files.to_arrow()
         return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
 
@@ -256,14 +379,57 @@ class ChunkStore:
 
     def touch_files(self, records: Sequence[FileRecord]) -> None:
         """Record a new mtime for files whose content did not change."""
-        with self._write_lock:
+        if not records:
+            return
+        with self.writer(wait=True):
+            fault_point("touch.before")
             self._put_manifest(records)
+            fault_point("touch.after")
             self._after_write()
+
+    def path_rows(self, paths: Iterable[str] | None = None) -> dict[str, PathRows]:
+        """Per path: the number of chunk rows and the file hashes they carry (all paths when None)."""
+        if not self._ready():
+            return {}
+        if paths is None:
+            return self._path_rows(None)
+        wanted = sorted(set(paths))
+        found: dict[str, PathRows] = {}
+        for start in range(0, len(wanted), 500):
+            found.update(self._path_rows(sql_in("path", wanted[start : start + 500])))
+        return found
+
+    def _path_rows(self, where: str | None) -> dict[str, PathRows]:
+        query = self._chunks.search()
+        if where:
+            query = query.where(where)
+        table = query.select(["path", "file_hash"]).limit(None).to_arrow()
+        if table.num_rows == 0:
+            return {}
+        grouped = table.group_by(["path", "file_hash"]).aggregate([("path", "count")]).to_pylist()
+        counts: dict[str, int] = {}
+        hashes: dict[str, set[str]] = {}
+        for row in grouped:
+            counts[row["path"]] = counts.get(row["path"], 0) + row["path_count"]
+            hashes.setdefault(row["path"], set()).add(row["file_hash"])
+        return {p: PathRows(counts[p], frozenset(hashes[p])) for p in counts}
+
+    def inconsistent_paths(
+        self, manifest: dict[str, FileRecord] | None = None, paths: Iterable[str] | None = None
+    ) -> set[str]:
+        """Paths (all, or among ``paths``) whose rows disagree with the manifest: left by a crash."""
+        manifest = self.manifest() if manifest is None else manifest
+        if paths is None:
+            return inconsistent(manifest, self.path_rows())
+        wanted = set(paths)
+        return inconsistent({p: r for p, r in manifest.items() if p in wanted}, self.path_rows(wanted))
 
     # ----------------------------------------------------------------- embedding cache
     def cached_vectors(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = sorted(set(hashes))
         found: dict[str, np.ndarray] = {}
+        if not wanted or not self._ready():
+            return found
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             table = (
@@ -288,7 +454,9 @@ class ChunkStore:
             [pa.array(keys), _vector_array(np.stack([vectors[k] for k in keys]), self.dimension)],
             schema=self._embedding_schema(),
         )
+        fault_point("cache.before")
         self._embeddings.merge_insert("text_hash").when_not_matched_insert_all().execute(data)
+        fault_point("cache.after")
 
     # ----------------------------------------------------------------- chunk writes
     def replace_files(
@@ -300,22 +468,40 @@ class ChunkStore:
         *,
         removed: Sequence[str] = (),
         new_vectors: dict[str, np.ndarray] | None = None,
+        tiers: Sequence[int] | None = None,
     ) -> None:
-        """Atomically replace every chunk of ``files`` (and drop ``removed``) with ``chunks``."""
+        """Atomically replace every chunk of ``files`` (and drop ``removed``) with ``chunks``.
+
+        ``chunks`` of one file come in file order (their ordinal is part of the row id); ``tiers``
+        defaults to model vectors for every chunk.
+        """
         if len(chunks) != len(vectors) or len(chunks) != len(lexical):
             raise StoreError("internal error: chunks, vectors and lexical rows differ in length")
+        if tiers is not None and len(tiers) != len(chunks):
+            raise StoreError("internal error: chunks and tiers differ in length")
         if len(vectors) and vectors.shape[1] != self.dimension:
             raise StoreError(f"vectors have dimension {vectors.shape[1]}, the index expects {self.dimension}")
         paths = [f.path for f in files] + list(removed)
         if not paths:
             return
+        file_hashes = {f.path: f.content_hash for f in files}
+        if len(file_hashes) != len(files) or file_hashes.keys() & set(removed):
+            raise StoreError("internal error: a file is listed twice in one write")
+        ordinals: dict[str, int] = {}
+        ids: list[str] = []
+        for c in chunks:
+            if c.path not in file_hashes:
+                raise StoreError(f"internal error: chunk of {c.path}, which is not among the files written")
+            ordinal = ordinals.get(c.path, 0)
+            ordinals[c.path] = ordinal + 1
+            ids.append(chunk_id(c, ordinal))
         import pyarrow as pa
 
-        with self._write_lock:
+        with self.writer(wait=True):
             self._cache_vectors(new_vectors or {})
             data = pa.Table.from_arrays(
                 [
-                    pa.array([chunk_id(c) for c in chunks], pa.string()),
+                    pa.array(ids, pa.string()),
                     pa.array([c.path for c in chunks], pa.string()),
                     pa.array([c.language for c in chunks], pa.string()),
                     pa.array([c.symbol for c in chunks], pa.string()),
@@ -325,11 +511,14 @@ class ChunkStore:
                     pa.array([c.end_line for c in chunks], pa.int32()),
                     pa.array([c.content for c in chunks], pa.string()),
                     pa.array([c.hash for c in chunks], pa.string()),
+                    pa.array([file_hashes[c.path] for c in chunks], pa.string()),
+                    pa.array(list(tiers) if tiers is not None else [TIER_MODEL] * len(chunks), pa.int8()),
                     pa.array(list(lexical), pa.string()),
                     _vector_array(vectors, self.dimension),
                 ],
                 schema=self._chunk_schema(),
             )
+            fault_point("chunks.before")
             (
                 self._chunks.merge_insert("id")
                 .when_matched_update_all()
@@ -337,20 +526,30 @@ class ChunkStore:
                 .when_not_matched_by_source_delete(sql_in("path", paths))
                 .execute(data)
             )
+            fault_point("chunks.after")
+            fault_point("manifest.before")
             self._put_manifest(files, removed)
+            fault_point("manifest.after")
             self._after_write()
 
     def remove_files(self, paths: Sequence[str]) -> None:
         if not paths:
             return
-        with self._write_lock:
-            self._chunks.delete(sql_in("path", paths))
-            self._files.delete(sql_in("path", paths))
+        with self.writer(wait=True):
+            fault_point("remove.before")
+            # Rows first: a crash in between leaves manifest entries without rows, which re-index.
+            for start in range(0, len(paths), 500):
+                self._chunks.delete(sql_in("path", paths[start : start + 500]))
+            fault_point("remove.after")
+            for start in range(0, len(paths), 500):
+                self._files.delete(sql_in("path", paths[start : start + 500]))
             self._after_write()
 
     def clear(self) -> None:
-        with self._write_lock:
+        with self.writer(wait=True):
+            fault_point("remove.before")
             self._chunks.delete("true")
+            fault_point("remove.after")
             self._files.delete("true")
             self._after_write()
 
@@ -366,7 +565,7 @@ class ChunkStore:
         Flat search is exact and fast enough below a few ten thousand rows (13 ms at 10K here);
         IVF_FLAT keeps recall high (0.96 measured vs 0.64 for IVF_PQ) and builds in about a second.
         """
-        with self._write_lock:
+        with self.writer(wait=True):
             rows = self._chunks.count_rows()
             if rows == 0:
                 return
@@ -376,6 +575,7 @@ class ChunkStore:
             if fts is None or fts_stem != FTS_STEM:
                 from lancedb.index import FTS
 
+                fault_point("fts.before")
                 self._chunks.create_index(
                     FTS_COLUMN,
                     replace=True,
@@ -389,6 +589,7 @@ class ChunkStore:
                         max_token_length=64,
                     ),
                 )
+                fault_point("fts.after")
             if "vector" not in names and rows >= vector_index_min_rows:
                 from lancedb.index import IvfFlat
 
@@ -398,24 +599,31 @@ class ChunkStore:
 
     def optimize(self) -> None:
         """Compact fragments, fold new rows into the indexes, drop old versions."""
-        with self._write_lock:
+        with self.writer(wait=True):
+            fault_point("optimize.before")
             for table in (self._chunks, self._files, self._embeddings):
                 try:
                     table.optimize(cleanup_older_than=timedelta(minutes=5))
                 except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
                     log.warning("compaction of %s failed: %s", table.name, exc)
+                fault_point("optimize.mid")
+            fault_point("optimize.after")
 
     def has_vector_index(self) -> bool:
+        if not self._ready():
+            return False
         return any(idx.columns[0] == "vector" for idx in self._chunks.list_indices())
 
     # ----------------------------------------------------------------- reads
     def count_chunks(self) -> int:
-        return self._chunks.count_rows()
+        return self._chunks.count_rows() if self._ready() else 0
 
     def count_files(self) -> int:
-        return self._files.count_rows()
+        return self._files.count_rows() if self._ready() else 0
 
     def vector_search(self, vector: np.ndarray, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
+        if not self._ready():
+            return []
         query = (
             self._chunks.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
             .distance_type("cosine")
@@ -430,7 +638,7 @@ class ChunkStore:
         return query.select([*_RESULT_COLUMNS, "_distance"]).to_list()
 
     def text_search(self, terms: str, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
-        if not terms.strip():
+        if not terms.strip() or not self._ready():
             return []
         query = self._chunks.search(terms, query_type="fts", fts_columns=FTS_COLUMN).limit(limit)
         if where:
@@ -442,67 +650,107 @@ class ChunkStore:
             return []
 
     def rows(self, where: str, *, columns: Sequence[str] | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+        if not self._ready():
+            return []
         query = self._chunks.search().where(where).limit(limit)
         return query.select(list(columns or _RESULT_COLUMNS)).to_list()
 
     def chunk_vectors(self, where: str) -> tuple[list[dict[str, Any]], np.ndarray]:
+        if not self._ready():
+            return [], np.zeros((0, self.dimension), dtype=np.float32)
         table = self._chunks.search().where(where).select([*_RESULT_COLUMNS, "vector"]).limit(100_000).to_arrow()
         return table.drop_columns(["vector"]).to_pylist(), _vectors(table)
 
     # ----------------------------------------------------------------- integrity
     def check(self, workspace_root: Path | None = None, *, repair: bool = False) -> IntegrityReport:
-        """Find NaN/inf or zero vectors, rows whose file is gone, and manifest/row disagreements.
+        """Find bad vectors, duplicate ids, and every disagreement between chunk rows and the manifest.
 
-        Repair deletes the bad rows and forgets the affected files in the manifest, so the next
-        incremental index embeds exactly those files again.
+        Disagreements: rows of paths not in the manifest (or whose file is gone), manifest entries
+        whose rows are missing, fewer or more than recorded, or carry another file version. Repair
+        (which takes the write lock, and so first rebuilds an index of another version) deletes the
+        rows and forgets the manifest entries of the affected files, so the next incremental index
+        embeds exactly those files again.
         """
+        if repair:
+            with self.writer(wait=True):
+                return self._check(workspace_root, repair=True)
+        return self._check(workspace_root, repair=False)
+
+    def _check(self, workspace_root: Path | None, *, repair: bool) -> IntegrityReport:
         report = IntegrityReport()
+        if not self._ready():
+            report.version_ok = False
+            report.version_note = f"{self.stale_reason}: the next `semcode index` rebuilds it"
+            return report
         vector_type = self._chunks.schema.field("vector").type
         report.dimension_ok = getattr(vector_type, "list_size", self.dimension) == self.dimension
         manifest = self.manifest()
         counts: dict[str, int] = {}
+        hashes: dict[str, set[str]] = {}
+        seen_ids: set[str] = set()
+        duplicate_ids: set[str] = set()
         bad_paths: set[str] = set()
-        scan = self._chunks.search().select(["id", "path", "vector"]).limit(None)
+        bad_text_hashes: set[str] = set()
+        scan = self._chunks.search().select(["id", "path", "file_hash", "text_hash", "vector"]).limit(None)
         for batch in scan.to_batches(4096):
             vectors = _vectors(batch)
             finite = np.isfinite(vectors).all(axis=1) & (np.abs(vectors).sum(axis=1) > 0)
             ids, paths = batch["id"].to_pylist(), batch["path"].to_pylist()
+            file_hashes, text_hashes = batch["file_hash"].to_pylist(), batch["text_hash"].to_pylist()
             report.rows_checked += len(ids)
             for i in np.flatnonzero(~finite):
                 report.bad_vectors.append(ids[i])
                 bad_paths.add(paths[i])
-            for p in paths:
-                counts[p] = counts.get(p, 0) + 1
+                bad_text_hashes.add(text_hashes[i])
+            for row_id, path, file_hash in zip(ids, paths, file_hashes, strict=True):
+                counts[path] = counts.get(path, 0) + 1
+                hashes.setdefault(path, set()).add(file_hash)
+                if row_id in seen_ids:
+                    duplicate_ids.add(row_id)
+                    bad_paths.add(path)
+                seen_ids.add(row_id)
+        report.duplicate_ids = sorted(duplicate_ids)
         for path in counts:
-            gone = workspace_root is not None and not (workspace_root / path).is_file()
+            gone = workspace_root is not None and not os.path.lexists(workspace_root / path)
             if path not in manifest or gone:
                 report.orphan_paths.append(path)
         for path, record in manifest.items():
             if counts.get(path, 0) != record.chunk_count:
                 report.count_mismatch.append(path)
+            elif path in hashes and hashes[path] != {record.content_hash}:
+                report.stale_rows.append(path)
         if repair and not report.ok:
-            with self._write_lock:
-                if report.bad_vectors:
-                    self._chunks.delete(sql_in("id", report.bad_vectors))
-                    self._embeddings.delete("true")  # a bad vector may have come from the cache
-                damaged = sorted(bad_paths | set(report.orphan_paths) | set(report.count_mismatch))
-                for start in range(0, len(damaged), 500):
-                    part = damaged[start : start + 500]
-                    self._chunks.delete(sql_in("path", part))
-                    self._files.delete(sql_in("path", part))
-                self._after_write()
+            if report.bad_vectors:
+                self._chunks.delete(sql_in("id", report.bad_vectors))
+                # A bad vector may have come from the cache: drop exactly those cache entries.
+                for part in _parts(sorted(bad_text_hashes)):
+                    self._embeddings.delete(sql_in("text_hash", part))
+            damaged = sorted(bad_paths | set(report.orphan_paths) | set(report.count_mismatch) | set(report.stale_rows))
+            for part in _parts(damaged):
+                self._chunks.delete(sql_in("path", part))
+            fault_point("repair.mid")
+            for part in _parts(damaged):
+                self._files.delete(sql_in("path", part))
+            self._after_write()
             report.repaired = True
         return report
 
     def stats(self) -> dict[str, Any]:
+        ready = self._ready()
         return {
             "files": self.count_files(),
             "chunks": self.count_chunks(),
-            "cached_embeddings": self._embeddings.count_rows(),
+            "cached_embeddings": self._embeddings.count_rows() if ready else 0,
             "vector_index": self.has_vector_index(),
-            "versions": self._chunks.version,
+            "versions": self._chunks.version if ready else 0,
             "path": str(self.path),
+            "stale": self.stale_reason,
         }
+
+
+def _parts(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 _RESULT_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]

@@ -1,13 +1,16 @@
 """The engine's front door: one workspace folder, its index, and the operations on it.
 
-The CLI, the language server and the MCP server all go through ``Workspace``; none of them touches
-the store, the indexer or the model directly. The embedding model is loaded once per process and
+The CLI, the language server and the MCP server all go through ``Workspace`` (usually wrapped in an
+``engine.host.IndexHost``, which adds background indexing and state); none of them touches the store,
+the indexer or the model directly. The embedding model is loaded once per process and
 shared by every workspace that uses the same model file.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,29 +18,82 @@ from typing import Any
 
 from .chunking import CHUNKER_VERSION
 from .config import EngineConfig
-from .errors import ConfigError, IndexLockedError, SemcodeError
+from .errors import ConfigError, IndexLockedError, SemcodeError, SourceFileError, StoreError
+from .files import read_workspace_text
 from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
-from .models.base import Embedder
+from .models.base import Embedder, ModelInfo
 from .records import IndexStats, SearchHit
 from .search import Searcher, SearchFilters
 from .store import ChunkStore, IntegrityReport, sql_string
 
 log = logging.getLogger(__name__)
 
-_EMBEDDERS: dict[tuple[str | None, str | None, str | None, int], Embedder] = {}
+LOCK_FILE = "write.lock"  # the store's write lock, inside the index directory
+
+_EMBEDDERS: dict[tuple[object, ...], Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
 def shared_embedder(config: EngineConfig) -> Embedder:
     """Load (once per process) the embedding model the config names."""
     key = (config.model_path, config.query_prefix, config.document_prefix, config.effective_threads())
+    key += (config.embeddings_url, config.embeddings_model, config.embeddings_max_tokens)
     with _EMBEDDERS_LOCK:
         if key not in _EMBEDDERS:
             from .models import load_embedder
 
             _EMBEDDERS[key] = load_embedder(config)
         return _EMBEDDERS[key]
+
+
+class OutsideWorkspaceError(ConfigError):
+    """A path argument resolves outside the workspace: nothing outside it is ever read."""
+
+
+def read_regular_text(path: Path) -> str:
+    """The text of a regular file (UTF-8, undecodable bytes replaced).
+
+    FIFOs, sockets, devices and directories are refused without blocking: the file is opened
+    non-blocking and checked with fstat, so swapping a FIFO in after a check cannot hang the caller.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SourceFileError(f"{path} is not a regular file")
+        chunks = []
+        while block := os.read(fd, 1 << 20):
+            chunks.append(block)
+    except OSError as exc:
+        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def lock_held_elsewhere(lock_path: Path) -> bool:
+    """Whether another process holds the index's write lock; False when there is no index yet.
+
+    The probe takes the lock for an instant, so a writer that starts right then sees the index locked
+    and retries; callers keep probes rare (``IndexHost`` caches the answer for a second). filelock is the
+    store's own lock (portable: fcntl on Unix, msvcrt on Windows).
+    """
+    if not lock_path.is_file():
+        return False
+    from filelock import FileLock, Timeout
+
+    probe = FileLock(str(lock_path), thread_local=False)
+    try:
+        probe.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:
+        return False
+    probe.release()
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +107,14 @@ class SimilarQuery:
 
 
 class Workspace:
+    """One workspace folder and its index: the engine's front object.
+
+    Constructing it is cheap and touches nothing on disk. ``open()`` loads the embedding model and
+    opens (or, after a model change, rebuilds) the index; the operations below open on first use, so
+    ``Workspace(root, config).search(query)`` works as a one-liner. Front ends never reach into the
+    store: what they show (counts, manifest, rebuilt reason, lock state) has a method here.
+    """
+
     def __init__(self, root: Path, config: EngineConfig | None = None, *, embedder: Embedder | None = None) -> None:
         self.root = root.resolve()
         if not self.root.is_dir():
@@ -58,14 +122,50 @@ class Workspace:
         self.config = config or EngineConfig()
         self._embedder = embedder
         self._store: ChunkStore | None = None
+        self._model_info: ModelInfo | None = None
         self._open_lock = threading.Lock()
         self.monitor = MemoryMonitor(self.config.memory_limit_mb)
         self.cache = VectorCache()
-        self.state = "idle"  # idle | indexing | ready | error
-        self.last_error: str | None = None
         self.last_stats: IndexStats | None = None
 
-    # ----------------------------------------------------------------- lazily opened parts
+    # ----------------------------------------------------------------- opening
+    @property
+    def model_info(self) -> ModelInfo:
+        """The model's identity (dimension, fingerprint) from its file header: no model is loaded."""
+        if self._embedder is not None or self.config.embeddings_url:  # a server's identity needs a request
+            return self.embedder.info
+        if self._model_info is None:
+            from .models import describe_model
+
+            self._model_info = describe_model(self.config)
+        return self._model_info
+
+    @property
+    def index_path(self) -> Path:
+        """Where this workspace's index lives: one folder per (workspace, model), known before any load."""
+        return self.config.index_path(self.root, self.model_info.fingerprint[:16])
+
+    @property
+    def is_open(self) -> bool:
+        return self._store is not None
+
+    def open(self) -> Workspace:
+        """Load the model (once per process) and open the index; idempotent and thread-safe.
+
+        Opening may drop an index built with another model or chunker (``rebuilt_reason`` says so).
+        """
+        with self._open_lock:
+            if self._store is None:
+                info = self.embedder.info
+                self._store = ChunkStore(
+                    self.index_path,
+                    dimension=info.dimension,
+                    fingerprint=info.fingerprint,
+                    model_name=info.name,
+                    chunker_version=CHUNKER_VERSION,
+                )
+        return self
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -74,24 +174,51 @@ class Workspace:
 
     @property
     def store(self) -> ChunkStore:
-        with self._open_lock:
-            if self._store is None:
-                info = self.embedder.info
-                self._store = ChunkStore(
-                    self.config.index_path(self.root),
-                    dimension=info.dimension,
-                    fingerprint=info.fingerprint,
-                    model_name=info.name,
-                    chunker_version=CHUNKER_VERSION,
-                )
-            return self._store
+        """The open store (for engine code and tests); raises until ``open()`` ran."""
+        if self._store is None:
+            raise StoreError(f"the index of {self.root} is not open yet (call Workspace.open())")
+        return self._store
 
     @property
     def searcher(self) -> Searcher:
-        return Searcher(self.store, self.embedder, hybrid=self.config.hybrid)
+        return Searcher(self.open().store, self.embedder, hybrid=self.config.hybrid)
 
     def _indexer(self) -> Indexer:
         return Indexer(self.root, self.config, self.store, self.embedder, monitor=self.monitor, cache=self.cache)
+
+    # ----------------------------------------------------------------- what front ends show
+    @property
+    def rebuilt_reason(self) -> str | None:
+        """Why opening dropped the old index (another model, format or chunker), else None."""
+        return self._store.rebuilt_reason if self._store is not None else None
+
+    def count_files(self) -> int:
+        return self.open().store.count_files()
+
+    def count_chunks(self) -> int:
+        return self.open().store.count_chunks()
+
+    def indexed_paths(self) -> list[str]:
+        """Workspace-relative paths of the files in the index's manifest."""
+        return sorted(self.open().store.manifest())
+
+    def locked_by_other(self) -> bool:
+        """Whether another process holds the index's write lock; never waits and never loads the model."""
+        if self._store is not None:
+            return self._store.is_locked_by_other()
+        try:
+            path = self.index_path
+        except SemcodeError:  # a bad model: there is no index of it to be locked
+            return False
+        return lock_held_elsewhere(path / LOCK_FILE)
+
+    def ensure_writable(self) -> None:
+        """Raise IndexLockedError now when another process writes the index (before any model load)."""
+        if self.locked_by_other():
+            raise IndexLockedError(
+                f"another semcode process is writing the index at {self.index_path}; "
+                "its results are readable, and this process will not write until it is done"
+            )
 
     # ----------------------------------------------------------------- writing
     def index(
@@ -102,23 +229,20 @@ class Workspace:
         full: bool = False,
         wait_for_lock: bool = False,
     ) -> IndexStats:
-        """Bring the index up to date (``full``: drop it and rebuild). Holds the write lock."""
-        self.state = "indexing"
-        try:
-            with self.store.writer(wait=wait_for_lock):
-                if full:
-                    self.store.clear()
-                stats = self._indexer().index_all(progress, cancel)
-                self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
-                if stats.files_indexed or stats.files_deleted:
-                    self.store.optimize()
-        except IndexLockedError:
-            self.state = "ready" if self.store.count_chunks() else "idle"
-            raise
-        except SemcodeError as exc:
-            self.state, self.last_error = "error", str(exc)
-            raise
-        self.state = "ready"
+        """Bring the index up to date (``full``: drop it and rebuild). Holds the write lock.
+
+        Without ``wait_for_lock`` a lock held by another process fails at once, before the model loads.
+        """
+        if not wait_for_lock:
+            self.ensure_writable()
+        self.open()
+        with self.store.writer(wait=wait_for_lock):
+            if full:
+                self.store.clear()
+            stats = self._indexer().index_all(progress, cancel)
+            self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
+            if stats.files_indexed or stats.files_deleted:
+                self.store.optimize()
         self.last_stats = stats
         return stats
 
@@ -127,12 +251,16 @@ class Workspace:
         paths = [p for p in (self._relative(p) for p in rel_paths) if p is not None]
         if not paths:
             return IndexStats()
+        if not wait_for_lock:
+            self.ensure_writable()
+        self.open()
         with self.store.writer(wait=wait_for_lock):
             stats = self._indexer().index_paths(paths)
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
         return stats
 
     def check(self, *, repair: bool = False) -> IntegrityReport:
+        self.open()
         if repair:
             with self.store.writer(wait=True):
                 return self.store.check(self.root, repair=True)
@@ -155,9 +283,7 @@ class Workspace:
         min_score: float | None = None,
     ) -> list[SearchHit]:
         """Code similar to lines start..end of ``path`` (or to the chunk under ``start_line`` when empty)."""
-        rel = self._relative(path)
-        if rel is None:
-            raise ConfigError(f"{path} is outside the workspace {self.root}")
+        rel = self.relative_path(path)
         target = self._similar_target(rel, start_line, end_line, code)
         return self.searcher.similar(
             target.code, limit=limit, exclude=(target.path, target.start_line, target.end_line), min_score=min_score
@@ -171,22 +297,41 @@ class Workspace:
         return self.searcher.symbols(query, limit=limit)
 
     def status(self) -> dict[str, Any]:
+        """This workspace's index as one record (``engine.results`` field names); opens the index."""
+        from .results import status_record
+
+        self.open()
         info = self.embedder.info
-        stats = self.store.stats()
-        return {
-            "root": str(self.root),
-            "state": self.state,
-            "files": stats["files"],
-            "chunks": stats["chunks"],
-            "model": info.name,
-            "modelPath": info.path,
-            "dimension": info.dimension,
-            "indexPath": stats["path"],
-            "vectorIndex": stats["vector_index"],
-            "cachedEmbeddings": stats["cached_embeddings"],
-            "lastError": self.last_error,
-            "lockedByOtherProcess": self.store.is_locked_by_other(),
-        }
+        files = self.store.count_files()
+        return status_record(
+            root=self.root,
+            state="ready" if files else "not_indexed",
+            files=files,
+            chunks=self.store.count_chunks(),
+            model=info.name,
+            model_path=info.path,
+            dimension=info.dimension,
+            index_path=self.index_path,
+            vector_index=self.store.has_vector_index(),
+            cached_embeddings=self.store.stats()["cached_embeddings"],
+            locked_by_other_process=self.locked_by_other(),
+            rebuilt_reason=self.rebuilt_reason,
+        )
+
+    def contains(self, path: str | Path) -> bool:
+        """Whether ``path`` (absolute, or relative to the root) resolves inside this workspace."""
+        return self._relative(str(path)) is not None
+
+    def relative_path(self, path: str | Path) -> str:
+        """The workspace-relative POSIX path of ``path``; OutsideWorkspaceError when it is outside."""
+        rel = self._relative(str(path)) if str(path).strip() and "\0" not in str(path) else None
+        if rel is None:
+            raise OutsideWorkspaceError(f"{path} is outside the workspace {self.root}")
+        return rel
+
+    def read_text(self, path: str | Path) -> str:
+        """A workspace file's text; refuses paths outside the workspace and non-regular files."""
+        return read_workspace_text(self.root, self.relative_path(path), self.config.max_file_size)
 
     # ----------------------------------------------------------------- helpers
     def _relative(self, path: str) -> str | None:
@@ -195,20 +340,19 @@ class Workspace:
         if not candidate.is_absolute():
             candidate = self.root / candidate
         try:
-            return candidate.resolve().relative_to(self.root).as_posix()
-        except ValueError:
+            # The parent only: a symlink keeps its own workspace path (engine.files decides whether
+            # its target may be read), and a symlink loop is not an error here.
+            return (candidate.parent.resolve() / candidate.name).relative_to(self.root).as_posix()
+        except (ValueError, OSError, RuntimeError):
             return None
 
     def _similar_target(self, rel: str, start_line: int, end_line: int, code: str | None) -> SimilarQuery:
         if code is None:
-            try:
-                lines = (self.root / rel).read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError as exc:
-                raise ConfigError(f"cannot read {rel}: {exc.strerror or exc}") from exc
+            lines = self.read_text(rel).splitlines()
             code = "\n".join(lines[start_line : end_line + 1])
         if start_line == end_line or not code.strip():
             # An empty selection means "the symbol under the cursor": use its stored chunk.
-            rows = self.store.rows(
+            rows = self.open().store.rows(
                 f"path = {sql_string(rel)} AND start_line <= {int(start_line)} AND end_line >= {int(start_line)}",
                 limit=50,
             )

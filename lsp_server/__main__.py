@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import sys
-import threading
 import time
 
 from .options import LOG_LEVELS
@@ -20,19 +19,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-file", help="also write logs to this file")
     parser.add_argument("--log-level", default="info", choices=sorted(LOG_LEVELS))
     args = parser.parse_args(argv)
+    return serve(log_file=args.log_file, log_level=args.log_level)
 
+
+def serve(*, log_file: str | None = None, log_level: str = "info") -> int:
+    """Serve LSP on stdin/stdout until ``exit`` or a closed stdin."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if args.log_file:
-        handlers.append(logging.FileHandler(args.log_file, encoding="utf-8"))
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     logging.basicConfig(
-        level=LOG_LEVELS[args.log_level],
+        level=LOG_LEVELS[log_level],
         handlers=handlers,
         force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.log_level != "debug":
+    if log_level != "debug":
         logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
-    from .server import create_server
+    from .app import create_server
 
     server = create_server()
     try:
@@ -45,16 +48,16 @@ def main(argv: list[str] | None = None) -> int:
 def stop(server) -> None:
     """Leave promptly after ``exit`` or a closed stdin, even in the middle of indexing.
 
-    The index thread is told to cancel and given a moment to finish its current write. Exiting
-    then without waiting is safe: each LanceDB write is one atomic commit, so an interrupted batch
-    is simply not there, and the manifest makes the next start index those files again.
+    Each folder's index thread is told to cancel and given a moment to finish its current write.
+    Exiting then without waiting is safe: each LanceDB write is one atomic commit, so an interrupted
+    batch is simply not there, and the manifest makes the next start index those files again.
     """
-    for folder in server.folders.values():
-        folder.cancel.set()
-    server.index_executor.shutdown(wait=False, cancel_futures=True)
+    hosts = list(server.folders.values())
+    for host in hosts:
+        host.close()
     deadline = time.monotonic() + EXIT_GRACE_SECONDS
-    while time.monotonic() < deadline and any(t.name.startswith("semcode-index") for t in threading.enumerate()):
-        time.sleep(0.05)
+    for host in hosts:
+        host.join(max(0.0, deadline - time.monotonic()))
     logging.shutdown()
     sys.stderr.flush()
     os._exit(0)

@@ -73,24 +73,23 @@ def parse_range(value: Any) -> types.Range:
         raise ValueError(f"not an LSP range: {value!r}") from exc
 
 
-def hit_to_result(hit: SearchHit, root: Path, *, partial: bool) -> dict[str, Any]:
-    """One ``workspace/semanticSearch`` result."""
+def search_result(record: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    """One ``workspace/semanticSearch`` result from an ``engine.results.hit_record``."""
     result: dict[str, Any] = {
-        "uri": path_to_uri(root / hit.path),
+        "uri": path_to_uri(Path(record["abs_path"])),
         "range": {
-            "start": {"line": hit.start_line, "character": hit.start_col},
-            "end": {"line": hit.end_line + 1, "character": 0},
+            "start": {"line": record["start_line"], "character": record["start_col"]},
+            "end": {"line": record["end_line"] + 1, "character": 0},
         },
-        "score": hit.score,
-        "preview": hit.preview,
-        "why": hit.why,
+        "score": record["score"],
+        "preview": record["preview"],
+        "why": record["why"],
     }
-    if hit.symbol:
-        result |= {"symbol": hit.symbol, "namePath": hit.name_path}
-    if hit.kind:
-        result["kind"] = hit.kind
-    if hit.language:
-        result["language"] = hit.language
+    if record["symbol"]:
+        result |= {"symbol": record["symbol"], "namePath": record["name_path"]}
+    for key in ("kind", "language"):
+        if record[key]:
+            result[key] = record[key]
     if partial:
         result["partial"] = True
     return result

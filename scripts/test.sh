@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Set up everything and run every test suite: Python (engine, LSP, MCP), Serena's solidlsp,
-# Neovim (headless nvim 0.11) and VS Code (code-server in headless Chromium).
+# Set up everything and run every test suite: Python (engine, LSP, MCP), a fresh `pip install` used
+# offline, Serena's solidlsp, Neovim (headless nvim 0.11) and VS Code (code-server in headless Chromium).
 #   bash scripts/test.sh              # all suites
 #   SUITES="python neovim" bash scripts/test.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
-SUITES="${SUITES:-lint python serena neovim vscode}"
+SUITES="${SUITES:-lint python install serena neovim vscode}"
 
 bash scripts/setup.sh --dev || exit 1
 export SEMCODE_SERVER="$PWD/.venv/bin/semcode"
@@ -30,8 +30,9 @@ run_suite() {
 
 for suite in $SUITES; do
   case "$suite" in
-    lint) run_suite lint bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check .' ;;
+    lint) run_suite lint bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/python scripts/check_imports.py' ;;
     python) run_suite python .venv/bin/pytest -q -p no:cacheprovider ;;
+    install) run_suite install bash scripts/install-test.sh ;;
     serena) run_suite serena bash scripts/serena-test.sh ;;
     neovim) run_suite neovim bash clients/neovim/scripts/ci.sh ;;
     vscode) run_suite vscode bash clients/vscode/scripts/ci.sh ;;

@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ def package_version() -> str:
 
 def _config(args: argparse.Namespace) -> EngineConfig:
     settings: dict[str, Any] = {}
-    for name in ("model", "threads", "max_file_size", "index_dir"):
+    for name in ("model", "threads", "max_file_size", "index_dir", "embeddings_url", "shared_index"):
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
@@ -41,13 +40,19 @@ def _config(args: argparse.Namespace) -> EngineConfig:
     return EngineConfig.from_dict(settings)
 
 
-def _workspace(args: argparse.Namespace):
-    from engine.workspace import Workspace
-
+def _root(args: argparse.Namespace) -> Path:
     root = Path(getattr(args, "path", None) or ".")
     if not root.is_dir():
         raise SemcodeError(f"not a folder: {root}")
-    return Workspace(root, _config(args))
+    return root
+
+
+def _host(args: argparse.Namespace):
+    """The folder's workspace in an ``IndexHost``: the CLI follows the same lock and state rules as the servers."""
+    from engine.host import IndexHost
+    from engine.shared_index import open_workspace  # a plain Workspace unless --shared-index
+
+    return IndexHost(open_workspace(_root(args), _config(args)))
 
 
 def _stderr_console():
@@ -56,11 +61,13 @@ def _stderr_console():
     return Console(stderr=True)
 
 
-def run_index(workspace, *, full: bool = False, quiet: bool = False):
-    """Index with a rich progress bar on stderr; Ctrl-C cancels cleanly (finished files are kept)."""
+def run_index(host, *, full: bool = False, quiet: bool = False):
+    """Index with a rich progress bar on stderr; Ctrl-C cancels cleanly (finished files are kept).
+
+    A lock held by another process fails at once, before the model loads.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    cancel = threading.Event()
     console = _stderr_console()
     with Progress(
         TextColumn("[bold]indexing"),
@@ -78,37 +85,30 @@ def run_index(workspace, *, full: bool = False, quiet: bool = False):
         def progress(p) -> None:
             bar.update(task, completed=p.done_files, total=p.total_files, description=p.current[-50:])
 
-        try:
-            return workspace.index(progress, cancel, full=full)
-        except KeyboardInterrupt:
-            cancel.set()
-            raise
+        return host.index(full=full, progress=progress)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    ws = _workspace(args)
-    stats = run_index(ws, full=args.full, quiet=args.json)
-    summary = {
-        "root": str(ws.root),
-        "files_seen": stats.files_seen,
-        "files_indexed": stats.files_indexed,
-        "files_unchanged": stats.files_unchanged,
-        "files_deleted": stats.files_deleted,
-        "files_skipped": stats.files_skipped,
-        "chunks_total": stats.chunks_total,
-        "chunks_embedded": stats.chunks_embedded,
-        "chunks_cached": stats.chunks_cached,
-        "seconds": round(stats.seconds, 2),
-        "index_path": str(ws.store.path),
-        "skipped": [{"path": p, "reason": r} for p, r in stats.skipped],
-    }
-    if ws.store.rebuilt_reason:
-        summary["rebuilt"] = ws.store.rebuilt_reason
+    from engine.results import stats_record
+
+    host = _host(args)
+    stats = run_index(host, full=args.full, quiet=args.json)
+    ws = host.workspace
+    if args.publish:
+        from engine.shared_index import publish
+
+        if ws.config.shared_index:
+            raise SemcodeError("--publish needs the workspace's own full index: drop --shared-index")
+        published = publish(ws.store, args.publish, root=ws.root, keep=args.keep)
+        print(f"published {published.info.describe()} to {published.uri}", file=sys.stderr)
+    summary = {"root": str(ws.root), **stats_record(stats), "index_path": str(ws.index_path)}
+    if ws.rebuilt_reason:
+        summary["rebuilt"] = ws.rebuilt_reason
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    if ws.store.rebuilt_reason:
-        print(f"note: the index was rebuilt because {ws.store.rebuilt_reason}")
+    if ws.rebuilt_reason:
+        print(f"note: the index was rebuilt because {ws.rebuilt_reason}")
     print(
         f"indexed {ws.root}: {stats.files_indexed} files updated, {stats.files_unchanged} unchanged, "
         f"{stats.files_deleted} removed, {stats.files_skipped} skipped; {stats.chunks_total} chunks "
@@ -120,15 +120,17 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from engine.results import hit_record
     from engine.search import SearchFilters
 
-    ws = _workspace(args)
-    if ws.store.count_files() == 0:
-        run_index(ws, quiet=args.json)
+    host = _host(args)
+    ws = host.open()
+    if ws.count_files() == 0 and not getattr(ws, "has_state", False):
+        run_index(host, quiet=args.json)
     filters = SearchFilters(path=args.glob, language=args.language, kind=args.kind, min_score=args.min_score)
     hits = ws.search(args.query, limit=args.k, filters=filters)
     if args.json:
-        print(json.dumps([_hit_json(h, ws.root) for h in hits], indent=2))
+        print(json.dumps([hit_record(h, ws.root) for h in hits], indent=2))
         return 0
     if not hits:
         print("no results")
@@ -142,34 +144,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hit_json(hit, root: Path) -> dict[str, Any]:
-    return {
-        "path": hit.path,
-        "abs_path": str(root / hit.path),
-        "start_line": hit.start_line,
-        "end_line": hit.end_line,
-        "score": hit.score,
-        "symbol": hit.symbol,
-        "name_path": hit.name_path,
-        "kind": hit.kind,
-        "language": hit.language,
-        "why": hit.why,
-        "preview": hit.preview,
-    }
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    status = _workspace(args).status()
+    """The same status record the servers give; a bad model is reported (state error), not raised."""
+    host = _host(args)
+    try:
+        host.open()
+    except SemcodeError:
+        pass  # in the status: state "error" and last_error
+    status = host.status()
     if args.json:
         print(json.dumps(status, indent=2))
     else:
         for key, value in status.items():
-            print(f"{key:>22}: {value}")
-    return 0
+            print(f"{key:>24}: {value}")
+    return 1 if status["state"] == "error" else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    report = _workspace(args).check(repair=args.repair)
+    report = _host(args).workspace.check(repair=args.repair)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -202,26 +194,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from lsp_server.__main__ import main as serve_main
+    from lsp_server.__main__ import serve
 
-    argv = []
-    if args.log_file:
-        argv += ["--log-file", args.log_file]
-    if args.log_level:
-        argv += ["--log-level", args.log_level]
-    return serve_main(argv)
+    return serve(log_file=args.log_file, log_level=(args.log_level or "info").lower())
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     from semcode.mcp_server import main as mcp_main
 
-    return mcp_main(args)
+    return mcp_main(_root(args), _config(args), index_on_start=not args.no_index)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from semcode.evaluate import main as eval_main
+    from semcode.evaluation import run
 
-    return eval_main(args, _config(args))
+    return run(_root(args), _config(args), max_queries=args.max_queries, seed=args.seed, json_output=args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,12 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--exclude", action="append", help="gitignore-style pattern to skip (repeatable)")
         p.add_argument("--include", action="append", help="index only matching files (repeatable)")
         p.add_argument("--index-dir", help="where the index lives (default: user cache dir)")
+        p.add_argument("--embeddings-url", help="OpenAI-compatible embedding server (key: $SEMCODE_EMBEDDINGS_API_KEY)")
+        p.add_argument("--shared-index", help="search this published snapshot (s3://, gs://, az://, folder)")
         if json_output:
             p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("index", help="index a folder (incremental)")
     engine_options(p)
     p.add_argument("--full", action="store_true", help="drop the index and rebuild it")
+    p.add_argument("--publish", metavar="URI", help="then publish the index as a shared snapshot at URI")
+    p.add_argument("--keep", type=int, default=5, help="snapshots kept at the --publish URI (default 5)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search an indexed folder")
@@ -282,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the language server on stdio")
     p.add_argument("--stdio", action="store_true", help="accepted for compatibility; stdio is the default")
     p.add_argument("--log-file", help="also log to this file")
-    p.add_argument("--log-level", help="debug, info, warning, error")
+    p.add_argument("--log-level", type=str.lower, choices=("debug", "info", "warning", "error"), help="default info")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("mcp", help="run the MCP server on stdio")

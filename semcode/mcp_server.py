@@ -14,12 +14,8 @@ show them); ``find_similar`` takes 1-based lines. Logs go to stderr only: stdout
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import fcntl
 import logging
-import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -27,21 +23,19 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, Field
 
 from engine.config import EngineConfig
-from engine.errors import IndexLockedError, SemcodeError
-from engine.records import IndexProgress, IndexStats, SearchHit
-from engine.search import MAX_LIMIT, SearchFilters
-from engine.workspace import Workspace
+from engine.errors import ConfigError, IndexLockedError, SemcodeError
+from engine.host import HostBusyError, IndexHost
+from engine.records import IndexStats, SearchHit
+from engine.results import check_limit, hit_record, stats_record
+from engine.search import MAX_LIMIT, PREVIEW_CHARS, SearchFilters
+from engine.workspace import Workspace, read_regular_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 50
-PREVIEW_CHARS = 400
 MAX_QUERY_CHARS = 2_000
 MAX_CODE_CHARS = 20_000
-LOCK_RETRY_SECONDS = 2.0
-LOCK_PROBE_TTL = 1.0  # seconds a lock probe stays valid: probing takes the lock for an instant
-READY_TIMEOUT = 120.0  # how long a tool call waits for the model to load
 SHUTDOWN_GRACE = 10.0  # seconds to let a cancelled index finish its current write on exit
 
 
@@ -112,240 +106,92 @@ class ReindexResult(BaseModel):
     chunks: int = Field(description="chunks in the whole index afterwards")
 
 
-# --------------------------------------------------------------------- the engine side
-class McpEngine:
-    """A Workspace plus background indexing that respects other processes' write lock."""
-
-    def __init__(self, root: Path, config: EngineConfig, *, index_on_start: bool = True) -> None:
-        self.workspace = Workspace(root, config)
-        self.root = self.workspace.root
-        self.index_on_start = index_on_start
-        self.state = "starting"
-        self.last_error: str | None = None
-        self.progress: IndexProgress | None = None
-        self.opened = False  # model loaded and index opened: reads can start
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._index_mutex = threading.Lock()  # our own writes and lock probes, one at a time
-        self._probe: tuple[float, bool] = (0.0, False)
-        self._thread: threading.Thread | None = None
-
-    # ----------------------------------------------------------------- lifecycle
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._background, name="semcode-mcp-index", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def wait_stopped(self, timeout: float) -> None:
-        """Give a cancelled index time to finish the write in progress (the thread is a daemon)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _background(self) -> None:
-        try:
-            self.workspace.store  # noqa: B018 - loads the model and opens the index
-        except SemcodeError as exc:
-            self._fail(str(exc))
-            return
-        except Exception as exc:  # a background failure must reach the tools, not kill them
-            log.exception("loading the model failed")
-            self._fail(f"loading the model failed: {exc}")
-            return
-        if not self.index_on_start:  # else "starting" until the first index attempt says indexing or waiting
-            self.state = "ready" if self.workspace.store.count_files() else "not_indexed"
-        self.opened = True
-        self._ready.set()
-        if self.index_on_start:
-            self._index_until_done()
-
-    def _fail(self, message: str) -> None:
-        self.state, self.last_error = "error", message
-        log.error("%s", message)
-        self._ready.set()
-
-    def _index_until_done(self) -> None:
-        """Index once; while another process holds the write lock, read only and retry later."""
-        while not self._stop.is_set():
-            try:
-                stats = self._index_whole()
-            except IndexLockedError:
-                self.state = "waiting_for_lock"
-                log.info("another semcode process is writing the index; retrying in %.0fs", LOCK_RETRY_SECONDS)
-                self._stop.wait(LOCK_RETRY_SECONDS)
-                continue
-            except SemcodeError as exc:
-                self.state, self.last_error = "error", str(exc)
-                log.error("indexing failed: %s", exc)
-                return
-            except Exception as exc:  # reported by index_status
-                log.exception("indexing failed")
-                self.state, self.last_error = "error", f"indexing failed: {exc}"
-                return
-            log.info(
-                "indexed %s: %d files, %d chunks (%d embedded) in %.1fs",
-                self.root,
-                stats.files_seen,
-                stats.chunks_total,
-                stats.chunks_embedded,
-                stats.seconds,
-            )
-            return
-
-    def _index_whole(self) -> IndexStats:
-        with self._index_mutex:
-            self.state = "indexing"
-            self.progress = None
-            try:
-                stats = self.workspace.index(self._on_progress, self._stop, wait_for_lock=False)
-            except IndexLockedError:
-                self.state = "waiting_for_lock"
-                raise
-            finally:
-                self.progress = None
-            self.state = "ready"
-            return stats
-
-    def _on_progress(self, progress: IndexProgress) -> None:
-        self.progress = progress
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> Workspace:
-        if not self._ready.wait(timeout):
-            raise ToolInputError("the embedding model is still loading; try again in a few seconds")
-        if not self.opened:
-            raise ToolInputError(f"the semantic index is unavailable: {self.last_error}")
-        return self.workspace
-
-    # ----------------------------------------------------------------- locks
-    def locked_by_other(self) -> bool:
-        """Whether another process holds the index's write lock (probed at most once a second)."""
-        if self.state == "indexing":
-            return False  # we are the writer
-        checked_at, locked = self._probe
-        if time.monotonic() - checked_at < LOCK_PROBE_TTL:
-            return locked
-        if not self._index_mutex.acquire(blocking=False):
-            return False  # our own indexing is starting or running
-        try:
-            locked = _probe_lock(self.workspace.config.index_path(self.root) / "write.lock")
-        finally:
-            self._index_mutex.release()
-        self._probe = (time.monotonic(), locked)
-        return locked
-
-    def partial_note(self) -> tuple[bool, str | None]:
-        """(partial, explanation) for answers given now."""
-        if self.state == "indexing":
-            done = f" ({self.progress.done_files}/{self.progress.total_files} files)" if self.progress else ""
-            return True, f"the index is still being built{done}: results may miss files"
-        if self.state == "starting":
-            return self.index_on_start, "semcode is starting: the model loads, then the index is brought up to date"
-        if self.state == "waiting_for_lock" or self.locked_by_other():
-            return True, (
-                "another semcode process (e.g. `semcode serve`) is writing this index: "
-                "results come from what it has committed so far"
-            )
-        if self.state == "not_indexed":
-            return False, "the workspace is not indexed yet: call reindex"
-        if self.state == "error" and self.last_error:
-            return False, f"the last indexing run failed: {self.last_error}"
-        return False, None
-
-    # ----------------------------------------------------------------- writes
-    def reindex(self, scope: str | None) -> ReindexResult:
-        ws = self.wait_ready()
-        rel = self.relative_path(scope, must_exist=False) if scope else "."
-        if not self._index_mutex.acquire(blocking=False):
-            raise ToolInputError("this server is already indexing the workspace; call index_status to follow it")
-        state_after, self.state = self.state, "indexing"
-        try:
-            stats = self._index_scope(ws, rel)
-            state_after = "ready"
-        except IndexLockedError as exc:
-            self._probe = (time.monotonic(), True)
-            raise ToolInputError(
-                "another semcode process (e.g. `semcode serve`) is indexing this workspace right now, "
-                "so this server will not write; its committed results are searchable meanwhile. "
-                "Try reindex again when index_status shows locked_by_other_process=false."
-            ) from exc
-        finally:
-            self.state = state_after
-            self._index_mutex.release()
-        store = ws.store
-        return ReindexResult(
-            scope=rel,
-            files_seen=stats.files_seen,
-            files_indexed=stats.files_indexed,
-            files_unchanged=stats.files_unchanged,
-            files_deleted=stats.files_deleted,
-            files_skipped=stats.files_skipped,
-            chunks_embedded=stats.chunks_embedded,
-            chunks_from_cache=stats.chunks_cached,
-            seconds=round(stats.seconds, 2),
-            files=store.count_files(),
-            chunks=store.count_chunks(),
+# --------------------------------------------------------------------- the hosted workspace
+def _host_errors(exc: SemcodeError) -> ToolInputError:
+    """The host's refusals, worded for an agent."""
+    if isinstance(exc, IndexLockedError):
+        return ToolInputError(
+            "another semcode process is writing the index of this workspace (e.g. `semcode serve` indexing), "
+            "so this server will not write now; its committed results are searchable meanwhile. "
+            "Try reindex again when index_status shows locked_by_other_process=false."
         )
-
-    def _index_scope(self, ws: Workspace, rel: str) -> IndexStats:
-        if rel == ".":
-            return ws.index(self._on_progress, self._stop, wait_for_lock=False)
-        target = self.root / rel
-        if target.is_dir():
-            paths = self._paths_below(ws, rel)
-            if not paths:
-                raise ToolInputError(f"no indexable files in {rel} (ignored, binary or empty)")
-            return ws.update_files(paths, wait_for_lock=False)
-        if not target.exists() and rel not in ws.store.manifest():
-            raise ToolInputError(f"{rel} does not exist in the workspace and is not in the index")
-        return ws.update_files([rel], wait_for_lock=False)
-
-    def _paths_below(self, ws: Workspace, rel_dir: str) -> list[str]:
-        from engine.files import walk
-
-        prefix = rel_dir.rstrip("/") + "/"
-        on_disk = [f.path for f in walk(self.root, ws.config) if f.path.startswith(prefix)]
-        indexed = [p for p in ws.store.manifest() if p.startswith(prefix)]
-        return list(dict.fromkeys(on_disk + indexed))
-
-    # ----------------------------------------------------------------- path arguments
-    def relative_path(self, path: str, *, must_exist: bool = True) -> str:
-        """A workspace-relative POSIX path for an absolute or relative path inside the workspace."""
-        if not path.strip() or "\0" in path:
-            raise ToolInputError("path is empty")
-        candidate = Path(path.strip())
-        if not candidate.is_absolute():
-            candidate = self.root / candidate
-        try:
-            rel = candidate.resolve().relative_to(self.root).as_posix()
-        except (ValueError, OSError, RuntimeError):
-            raise ToolInputError(
-                f"{path} is outside the workspace {self.root}; give a path inside it, "
-                "relative to the workspace root or absolute"
-            ) from None
-        if must_exist and not (self.root / rel).exists():
-            raise ToolInputError(f"{path} does not exist in the workspace {self.root}")
-        return rel
+    if isinstance(exc, HostBusyError):
+        return ToolInputError("this server is already indexing the workspace; call index_status to follow it")
+    return ToolInputError(str(exc))
 
 
-def _probe_lock(lock_path: Path) -> bool:
+def relative_path(host: IndexHost, path: str, *, must_exist: bool = True) -> str:
+    """A workspace-relative POSIX path for an absolute or relative path inside the workspace."""
+    if not path.strip() or "\0" in path:
+        raise ToolInputError("path is empty")
     try:
-        with open(lock_path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
-    except OSError:
-        return False
+        rel = host.workspace.relative_path(path.strip())
+    except ConfigError:
+        raise ToolInputError(
+            f"{path} is outside the workspace {host.root}; give a path inside it, "
+            "relative to the workspace root or absolute"
+        ) from None
+    if must_exist and not (host.root / rel).exists():
+        raise ToolInputError(f"{path} does not exist in the workspace {host.root}")
+    return rel
+
+
+def do_reindex(host: IndexHost, scope: str | None) -> ReindexResult:
+    rel = relative_path(host, scope, must_exist=False) if scope else "."
+    try:
+        if rel == ".":
+            stats = host.index()
+        else:
+            ws = host.wait_open()
+            stats = _index_scope(host, ws, rel)
+    except (IndexLockedError, HostBusyError) as exc:
+        raise _host_errors(exc) from exc
+    ws = host.workspace
+    return ReindexResult(scope=rel, **_reindex_counts(stats), files=ws.count_files(), chunks=ws.count_chunks())
+
+
+def _reindex_counts(stats: IndexStats) -> dict[str, Any]:
+    record = stats_record(stats)
+    counts = {k: record[k] for k in ("files_seen", "files_indexed", "files_unchanged", "files_deleted")}
+    return counts | {
+        "files_skipped": record["files_skipped"],
+        "chunks_embedded": record["chunks_embedded"],
+        "chunks_from_cache": record["chunks_cached"],
+        "seconds": record["seconds"],
+    }
+
+
+def _index_scope(host: IndexHost, ws: Workspace, rel: str) -> IndexStats:
+    target = host.root / rel
+    if target.is_dir():
+        paths = _paths_below(ws, rel)
+        if not paths:
+            raise ToolInputError(f"no indexable files in {rel} (ignored, binary or empty)")
+    elif not target.exists() and rel not in ws.indexed_paths():
+        raise ToolInputError(f"{rel} does not exist in the workspace and is not in the index")
+    else:
+        paths = [rel]
+    ws.ensure_writable()
+    if host.writing():
+        raise HostBusyError("this process is already indexing the workspace")
+    return host.update_files(paths, wait_for_lock=False)
+
+
+def _paths_below(ws: Workspace, rel_dir: str) -> list[str]:
+    from engine.files import walk
+
+    prefix = rel_dir.rstrip("/") + "/"
+    on_disk = [f.path for f in walk(ws.root, ws.config) if f.path.startswith(prefix)]
+    indexed = [p for p in ws.indexed_paths() if p.startswith(prefix)]
+    return list(dict.fromkeys(on_disk + indexed))
 
 
 # --------------------------------------------------------------------- tool logic (plain functions)
 def _check_page(limit: int, page: int) -> None:
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ToolInputError(f"limit must be between 1 and {MAX_PAGE_SIZE} (results per page), got {limit}")
+    try:
+        check_limit(limit, maximum=MAX_PAGE_SIZE)
+    except ConfigError as exc:
+        raise ToolInputError(f"{exc} (results per page)") from None
     if page < 1:
         raise ToolInputError(f"page must be 1 or more, got {page}")
     if (page - 1) * limit >= MAX_LIMIT:
@@ -365,34 +211,29 @@ def _fetch_size(limit: int, page: int) -> int:
     return min(MAX_LIMIT, -(-wanted // 50) * 50)
 
 
-def _to_hit(hit: SearchHit, rank: int) -> Hit:
-    preview = hit.preview if len(hit.preview) <= PREVIEW_CHARS else hit.preview[: PREVIEW_CHARS - 1] + "…"
+def _to_hit(hit: SearchHit, root: Path, rank: int) -> Hit:
+    record = hit_record(hit, root)
     return Hit(
         rank=rank,
-        file=hit.path,
-        name_path=hit.name_path,
-        kind=hit.kind,
-        language=hit.language,
-        start_line=hit.start_line,
-        end_line=hit.end_line,
-        start_line_1=hit.start_line + 1,
-        end_line_1=hit.end_line + 1,
-        score=round(hit.score, 4),
-        why=hit.why or "semantic similarity",
-        preview=preview,
+        file=record["path"],
+        start_line_1=record["start_line"] + 1,
+        end_line_1=record["end_line"] + 1,
+        **{k: record[k] for k in ("name_path", "kind", "language", "start_line", "end_line", "preview")},
+        score=round(record["score"], 4),
+        why=record["why"] or "semantic similarity",
     )
 
 
-def _page(engine: McpEngine, hits: list[SearchHit], limit: int, page: int) -> SearchResult:
+def _page(host: IndexHost, hits: list[SearchHit], limit: int, page: int) -> SearchResult:
     start = (page - 1) * limit
     chosen = hits[start : start + limit]
     has_more = len(hits) > start + limit and start + limit < MAX_LIMIT
-    partial, note = engine.partial_note()
+    partial, note = _partial_note(host)
     if not hits and note is None:
-        note = "no matches" if engine.workspace.store.count_chunks() else "the index is empty: call reindex"
-    results = [_to_hit(hit, start + i + 1) for i, hit in enumerate(chosen)]
+        note = "no matches" if host.workspace.count_chunks() else "the index is empty: call reindex"
+    results = [_to_hit(hit, host.root, start + i + 1) for i, hit in enumerate(chosen)]
     return SearchResult(
-        workspace_root=str(engine.root),
+        workspace_root=str(host.root),
         results=results,
         page=page,
         page_size=limit,
@@ -402,39 +243,46 @@ def _page(engine: McpEngine, hits: list[SearchHit], limit: int, page: int) -> Se
     )
 
 
-def _filters(engine: McpEngine, path: str | None, language: str | None, kind: str | None) -> SearchFilters:
+def _partial_note(host: IndexHost) -> tuple[bool, str | None]:
+    partial, note = host.partial_note()
+    if host.state == "not_indexed" and note:
+        note += ": call reindex"
+    return partial, note
+
+
+def _filters(host: IndexHost, path: str | None, language: str | None, kind: str | None) -> SearchFilters:
     return SearchFilters(
-        path=_path_glob(engine, path or ""),
+        path=_path_glob(host, path or ""),
         language=(language or "").strip().lower() or None,
         kind=(kind or "").strip().lower() or None,
     )
 
 
-def _path_glob(engine: McpEngine, path: str) -> str | None:
+def _path_glob(host: IndexHost, path: str) -> str | None:
     """The engine's path filter for a file, a folder or a glob, relative to the workspace root."""
     text = path.strip()
     if not text:
         return None
     if not any(c in text for c in "*?["):  # a plain file or folder: it must exist
-        rel = engine.relative_path(text)
+        rel = relative_path(host, text)
         if rel == ".":
             return None
-        return rel + "/" if (engine.root / rel).is_dir() else rel
+        return rel + "/" if (host.root / rel).is_dir() else rel
     if Path(text).is_absolute():
         try:
-            text = Path(text).relative_to(engine.root).as_posix()
+            text = Path(text).relative_to(host.root).as_posix()
         except ValueError:
             raise ToolInputError(
-                f"{path} is outside the workspace {engine.root}; give a glob relative to the "
+                f"{path} is outside the workspace {host.root}; give a glob relative to the "
                 "workspace root such as 'src/**/*.py'"
             ) from None
     if ".." in Path(text).parts:
-        raise ToolInputError(f"{path} is outside the workspace {engine.root}: '..' is not allowed in a glob")
+        raise ToolInputError(f"{path} is outside the workspace {host.root}: '..' is not allowed in a glob")
     return text.removeprefix("./")
 
 
 def do_search(
-    engine: McpEngine, query: str, limit: int, page: int, path: str | None, language: str | None, kind: str | None
+    host: IndexHost, query: str, limit: int, page: int, path: str | None, language: str | None, kind: str | None
 ) -> SearchResult:
     query = query.strip()
     if not query:
@@ -445,14 +293,14 @@ def do_search(
             "to search with a piece of code use find_similar(code=...)"
         )
     _check_page(limit, page)
-    filters = _filters(engine, path, language, kind)
-    ws = engine.wait_ready()
+    filters = _filters(host, path, language, kind)
+    ws = _wait_open(host)
     hits = ws.search(query, limit=_fetch_size(limit, page), filters=filters)
-    return _page(engine, hits, limit, page)
+    return _page(host, hits, limit, page)
 
 
 def do_similar(
-    engine: McpEngine,
+    host: IndexHost,
     path: str | None,
     start_line: int | None,
     end_line: int | None,
@@ -467,14 +315,14 @@ def do_similar(
             raise ToolInputError("give either code or path (with start_line), not both")
         if len(code) > MAX_CODE_CHARS:
             raise ToolInputError(f"code is too long ({len(code)} characters, at most {MAX_CODE_CHARS})")
-        ws = engine.wait_ready()
-        return _page(engine, ws.similar_code(code, limit=fetch), limit, page)
+        ws = _wait_open(host)
+        return _page(host, ws.similar_code(code, limit=fetch), limit, page)
     if path is None:
         raise ToolInputError("give either code (a snippet) or path with start_line (and optionally end_line)")
-    rel = engine.relative_path(path)
-    start, end = _line_range(engine.root / rel, start_line, end_line)
-    ws = engine.wait_ready()
-    return _page(engine, ws.find_similar(rel, start, end, limit=fetch), limit, page)
+    rel = relative_path(host, path)
+    start, end = _line_range(host.root / rel, start_line, end_line)
+    ws = _wait_open(host)
+    return _page(host, ws.find_similar(rel, start, end, limit=fetch), limit, page)
 
 
 def _line_range(file: Path, start_line: int | None, end_line: int | None) -> tuple[int, int]:
@@ -491,38 +339,32 @@ def _line_range(file: Path, start_line: int | None, end_line: int | None) -> tup
     if end_line < start_line:
         raise ToolInputError(f"end_line ({end_line}) is before start_line ({start_line})")
     try:
-        count = len(file.read_text(encoding="utf-8", errors="replace").splitlines())
-    except OSError as exc:
-        raise ToolInputError(f"cannot read {file}: {exc.strerror or exc}") from exc
+        count = len(read_regular_text(file).splitlines())
+    except SemcodeError as exc:
+        raise ToolInputError(str(exc)) from exc
     if start_line > count:
         raise ToolInputError(f"start_line {start_line} is past the end of the file ({count} lines)")
     return start_line - 1, min(end_line, count) - 1
 
 
-def do_status(engine: McpEngine) -> IndexStatus:
-    locked = engine.locked_by_other()
-    partial, note = engine.partial_note()
-    base = {
-        "workspace_root": str(engine.root),
-        "state": engine.state,
-        "locked_by_other_process": locked,
-        "partial": partial,
-        "last_error": engine.last_error,
-        "note": note,
-    }
-    if not engine.opened:
-        return IndexStatus(**base, files=None, chunks=None, model=None, dimension=None, index_path=None)
-    store = engine.workspace.store
-    info = engine.workspace.embedder.info
-    progress = engine.progress
+def _wait_open(host: IndexHost) -> Workspace:
+    try:
+        return host.wait_open()
+    except SemcodeError as exc:
+        raise ToolInputError(str(exc)) from exc
+
+
+def do_status(host: IndexHost) -> IndexStatus:
+    record = host.status()
+    partial, note = _partial_note(host)
     return IndexStatus(
-        **base,
-        files=store.count_files(),
-        chunks=store.count_chunks(),
-        model=info.name,
-        dimension=info.dimension,
-        index_path=str(store.path),
-        progress={"done": progress.done_files, "total": progress.total_files} if progress else None,
+        workspace_root=record["root"],
+        **{k: record[k] for k in ("state", "files", "chunks", "model", "dimension", "locked_by_other_process")},
+        index_path=record["index_path"] if host.is_open else None,
+        partial=partial,
+        progress=record["progress"],
+        last_error=record["last_error"],
+        note=note,
     )
 
 
@@ -570,7 +412,7 @@ Limit = Annotated[int, Field(description=f"results per page, 1..{MAX_PAGE_SIZE}"
 Page = Annotated[int, Field(description="1-based page number; use next_page from the previous answer")]
 
 
-def build_server(engine: McpEngine) -> Any:
+def build_server(host: IndexHost, *, index_on_start: bool = True) -> Any:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp.types import ToolAnnotations
@@ -578,11 +420,11 @@ def build_server(engine: McpEngine) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_server: Any) -> AsyncIterator[dict[str, Any]]:
         # Entered once the stdio transport owns fd 1, so nothing the model loader prints can reach the wire.
-        engine.start()
+        host.start(index=index_on_start)
         try:
             yield {}
         finally:
-            engine.stop()  # cancels indexing at the next file; what is committed stays consistent
+            host.close()  # cancels indexing at the next file; what is committed stays consistent
 
     server = MCPServer("semcode", instructions=INSTRUCTIONS, log_level="WARNING", lifespan=lifespan)
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -605,7 +447,7 @@ def build_server(engine: McpEngine) -> Any:
         kind: Annotated[str | None, Field(description="only this symbol kind: function, method, class, ...")] = None,
         page: Page = 1,
     ) -> SearchResult:
-        return tool_errors(lambda: do_search(engine, query, limit, page, path, language, kind))
+        return tool_errors(lambda: do_search(host, query, limit, page, path, language, kind))
 
     @server.tool(description=SIMILAR_DESCRIPTION, annotations=read_only)
     def find_similar(
@@ -622,11 +464,11 @@ def build_server(engine: McpEngine) -> Any:
         limit: Limit = 10,
         page: Page = 1,
     ) -> SearchResult:
-        return tool_errors(lambda: do_similar(engine, path, start_line, end_line, code, limit, page))
+        return tool_errors(lambda: do_similar(host, path, start_line, end_line, code, limit, page))
 
     @server.tool(description=STATUS_DESCRIPTION, annotations=read_only)
     def index_status() -> IndexStatus:
-        return tool_errors(lambda: do_status(engine))
+        return tool_errors(lambda: do_status(host))
 
     @server.tool(
         description=REINDEX_DESCRIPTION,
@@ -637,29 +479,23 @@ def build_server(engine: McpEngine) -> Any:
     def reindex(
         path: Annotated[str | None, Field(description="only this file or folder (default: whole workspace)")] = None,
     ) -> ReindexResult:
-        return tool_errors(lambda: engine.reindex(path))
+        return tool_errors(lambda: do_reindex(host, path))
 
     return server
 
 
-def _config(args: argparse.Namespace) -> EngineConfig:
-    """Engine settings from the command line: the same options (and names) as the other subcommands."""
-    from semcode.cli import _config as cli_config
-
-    return cli_config(args)
-
-
-def main(args: argparse.Namespace) -> int:
-    """Entry point of ``semcode mcp [path] [--model M] [--no-index]``; serves until stdin closes."""
-    root = Path(getattr(args, "path", None) or ".")
+def main(root: Path, config: EngineConfig, *, index_on_start: bool = True) -> int:
+    """Serve ``semcode mcp`` for ``root`` until stdin closes (the CLI parses the command line)."""
     if not root.is_dir():
         raise SemcodeError(f"not a folder: {root}")
-    engine = McpEngine(root, _config(args), index_on_start=not getattr(args, "no_index", False))
-    server = build_server(engine)
-    log.info("semcode MCP server for %s (index %s)", engine.root, engine.workspace.config.index_path(engine.root))
+    from engine.shared_index import open_workspace  # on a team snapshot when sharedIndex is set
+
+    host = IndexHost(open_workspace(root, config))
+    server = build_server(host, index_on_start=index_on_start)
+    log.info("semcode MCP server for %s (index %s)", host.root, host.workspace.index_path)
     try:
         server.run("stdio")
     finally:
-        engine.stop()
-        engine.wait_stopped(SHUTDOWN_GRACE)
+        host.close()
+        host.join(SHUTDOWN_GRACE)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def test_index_search_status_and_check(workspace_copy: Path, tmp_path: Path, def
     assert text.stdout.startswith(" 1. web/strings.js:1-7 function slugify")
 
     status = json.loads(semcode("status", str(workspace_copy), "--json", "--index-dir", index_dir).stdout)
-    assert (status["files"], status["dimension"], status["state"]) == (6, 384, "idle")
+    assert (status["files"], status["dimension"], status["state"]) == (6, 384, "ready")
     check = semcode("check", str(workspace_copy), "--index-dir", index_dir)
     assert check.returncode == 0 and check.stdout.startswith("checked ")
 
@@ -85,3 +86,27 @@ def test_doctor_reports_each_part(default_model_path: Path) -> None:
     for name in ("model", "store", "memory", "grammars", "module llama_cpp", "module lancedb"):
         assert checks[name]["ok"], checks[name]
     assert "dim 384" in checks["model"]["detail"]
+
+
+def test_a_locked_index_is_reported_before_the_model_loads(tmp_path: Path) -> None:
+    """Another process holds the write lock: `semcode index` says so at once, from the model's file
+    header alone (its index folder), without loading the model."""
+    from engine.config import EngineConfig
+    from engine.workspace import Workspace
+
+    (tmp_path / "a.py").write_text("def f():\n    return 1\n")
+    index_dir = tmp_path / "index"
+    lock_dir = Workspace(tmp_path, EngineConfig(index_dir=str(index_dir))).index_path
+    lock_dir.mkdir(parents=True)
+    with open(lock_dir / "write.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = semcode("-v", "index", str(tmp_path), "--index-dir", str(index_dir))
+    assert done.returncode == 1 and done.stderr.startswith("semcode: error: another semcode process is writing")
+    assert "Traceback" not in done.stderr and "loaded " not in done.stderr
+
+
+def test_status_with_a_bad_model_reports_the_error(tmp_path: Path) -> None:
+    done = semcode("status", str(tmp_path), "--json", "--model", str(tmp_path / "nope.gguf"))
+    status = json.loads(done.stdout)
+    assert done.returncode == 1 and status["state"] == "error" and "nope.gguf" in status["last_error"]
+    assert "Traceback" not in done.stderr

@@ -4,10 +4,10 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["out/**", "node_modules/**", ".ci-cache/**", "test/fixture/**"] },
+  { ignores: ["out/**", "node_modules/**", ".ci-cache/**", ".test-out/**", "test/fixture/**", "test/e2e/extension/out/**"] },
   eslint.configs.recommended,
   {
-    files: ["src/**/*.ts"],
+    files: ["src/**/*.ts", "test/e2e/extension/src/**/*.ts"],
     extends: [...tseslint.configs.strictTypeChecked],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },

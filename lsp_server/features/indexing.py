@@ -1,4 +1,8 @@
-"""Keeping the index fresh: initial index with work-done progress, saves, watched files, reindex."""
+"""Keeping the index fresh: initial index with work-done progress, saves, watched files, reindex.
+
+The folder's ``IndexHost`` does the work (and waits out other processes' write locks); this module
+turns its progress into LSP work-done progress and its results into messages.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from typing import Any
 
 from lsprotocol import types
 
-from engine.errors import IndexLockedError, SemcodeError
+from engine.errors import SemcodeError
+from engine.host import IndexHost
 from engine.records import IndexProgress, IndexStats
 
 from ..convert import uri_to_path
-from ..server import Folder, SemcodeServer
+from ..server import SemcodeServer
 
 log = logging.getLogger(__name__)
-LOCK_RETRY_SECONDS = 1.0
 REPORT_INTERVAL = 0.2
 
 
@@ -27,70 +31,69 @@ def supports_progress(ls: SemcodeServer) -> bool:
     return bool(window and window.work_done_progress)
 
 
-async def index_folder(ls: SemcodeServer, folder: Folder, *, full: bool = False) -> IndexStats | None:
-    """Index one folder in the index thread, reporting work-done progress; progress always ends."""
-    loop = asyncio.get_running_loop()
-    token: str | None = None
-    if supports_progress(ls):
-        token = f"semcode-index-{uuid.uuid4().hex}"
-        try:
-            await ls.work_done_progress.create_async(token)
-        except Exception as exc:  # noqa: BLE001 - a client may refuse; index without progress then
-            log.warning("client refused a progress token: %s", exc)
-            token = None
-    folder.cancel.clear()
-    folder.indexing = True
-    folder.progress = None
-    result: IndexStats | None = None
+class _WorkDone:
+    """Work-done progress for one indexing run; safe to call from the host's thread."""
+
+    def __init__(self, ls: SemcodeServer, loop: asyncio.AbstractEventLoop, token: str | None) -> None:
+        self.ls, self.loop, self.token = ls, loop, token
+        self.last_report = 0.0
+
+    def begin(self, host: IndexHost) -> None:
+        if not self.token:
+            return
+        self.ls.work_done_progress.begin(
+            self.token,
+            types.WorkDoneProgressBegin(
+                title=f"Indexing workspace {host.root.name}", cancellable=True, message="loading model", percentage=0
+            ),
+        )
+        cancelled = self.ls.work_done_progress.tokens.get(self.token)
+        if cancelled is not None:
+            cancelled.add_done_callback(lambda f: host.cancel() if f.cancelled() else None)
+
+    def _report(self, report: types.WorkDoneProgressReport) -> None:
+        if self.token:
+            self.ls.call_from_thread(self.loop, self.ls.work_done_progress.report, self.token, report)
+
+    def on_progress(self, progress: IndexProgress) -> None:
+        now = time.monotonic()
+        if now - self.last_report >= REPORT_INTERVAL or progress.done_files == progress.total_files:
+            self.last_report = now
+            self._report(
+                types.WorkDoneProgressReport(message=progress.message, percentage=progress.percentage, cancellable=True)
+            )
+
+    def on_waiting(self) -> None:
+        self._report(types.WorkDoneProgressReport(message="waiting for another semcode process to finish writing"))
+
+    def end(self, message: str) -> None:
+        if self.token:
+            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
+
+
+async def _progress_token(ls: SemcodeServer) -> str | None:
+    if not supports_progress(ls):
+        return None
+    token = f"semcode-index-{uuid.uuid4().hex}"
+    try:
+        await ls.work_done_progress.create_async(token)
+    except Exception as exc:  # noqa: BLE001 - a client may refuse; index without progress then
+        log.warning("client refused a progress token: %s", exc)
+        return None
+    return token
+
+
+async def index_folder(ls: SemcodeServer, host: IndexHost, *, full: bool = False) -> IndexStats | None:
+    """Index one folder on its host's thread, reporting work-done progress; progress always ends."""
+    work = _WorkDone(ls, asyncio.get_running_loop(), await _progress_token(ls))
     end_message = "done"
     try:
-        if token:
-            ls.work_done_progress.begin(
-                token,
-                types.WorkDoneProgressBegin(
-                    title=f"Indexing workspace {folder.root.name}",
-                    cancellable=True,
-                    message="loading model",
-                    percentage=0,
-                ),
-            )
-            cancelled = ls.work_done_progress.tokens.get(token)
-            if cancelled is not None:
-                cancelled.add_done_callback(lambda f: folder.cancel.set() if f.cancelled() else None)
-        last_report = 0.0
-
-        def on_progress(progress: IndexProgress) -> None:
-            nonlocal last_report
-            folder.progress = (progress.done_files, progress.total_files)
-            now = time.monotonic()
-            if token and (now - last_report >= REPORT_INTERVAL or progress.done_files == progress.total_files):
-                last_report = now
-                ls.call_from_thread(
-                    loop,
-                    ls.work_done_progress.report,
-                    token,
-                    types.WorkDoneProgressReport(
-                        message=progress.message, percentage=progress.percentage, cancellable=True
-                    ),
-                )
-
-        workspace = await ls.in_index_thread(ls.workspace_of, folder)
-        while True:
-            try:
-                result = await ls.in_index_thread(lambda: workspace.index(on_progress, folder.cancel, full=full))
-                break
-            except IndexLockedError:
-                if token:
-                    ls.work_done_progress.report(
-                        token,
-                        types.WorkDoneProgressReport(
-                            message="waiting for another semcode process to finish writing the index"
-                        ),
-                    )
-                await asyncio.sleep(LOCK_RETRY_SECONDS)
-                if folder.cancel.is_set():
-                    end_message = "cancelled"
-                    return None
+        work.begin(host)
+        result = await asyncio.wrap_future(host.start(full=full, progress=work.on_progress, on_waiting=work.on_waiting))
+        if result is None:
+            end_message = f"failed: {host.last_error}"
+            ls.show_error(f"indexing {host.root} failed: {host.last_error}")
+            return None
         if result.cancelled:
             end_message = "cancelled"
         else:
@@ -99,28 +102,25 @@ async def index_folder(ls: SemcodeServer, folder: Folder, *, full: bool = False)
                 f"{result.files_unchanged} unchanged, {result.files_skipped} skipped"
             )
         ls.log_to_client(
-            f"{folder.root}: {end_message} in {result.seconds:.1f}s ({result.chunks_embedded} chunks embedded)"
+            f"{host.root}: {end_message} in {result.seconds:.1f}s ({result.chunks_embedded} chunks embedded)"
         )
-        if workspace.store.rebuilt_reason:
-            ls.log_to_client(f"the index was rebuilt: {workspace.store.rebuilt_reason}", types.MessageType.Warning)
+        if host.workspace.rebuilt_reason:
+            ls.log_to_client(f"the index was rebuilt: {host.workspace.rebuilt_reason}", types.MessageType.Warning)
         return result
-    except SemcodeError as exc:
-        end_message = f"failed: {exc}"
-        ls.show_error(str(exc))
-        return None
+    except asyncio.CancelledError:
+        end_message = "cancelled"
+        raise
     except Exception as exc:
-        log.exception("indexing %s failed", folder.root)
+        log.exception("indexing %s failed", host.root)
         end_message = f"failed: {exc}"
-        ls.show_error(f"indexing {folder.root} failed: {exc}")
+        ls.show_error(f"indexing {host.root} failed: {exc}")
         return None
     finally:
-        folder.indexing = False
-        if token:
-            ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=end_message))
+        work.end(end_message)
 
 
-def index_all_folders(ls: SemcodeServer, *, full: bool = False) -> list[asyncio.Task[IndexStats | None]]:
-    return [ls.spawn(index_folder(ls, folder, full=full)) for folder in ls.folders.values()]
+def index_all_folders(ls: SemcodeServer, *, full: bool = False) -> list[asyncio.Future[IndexStats | None]]:
+    return [ls.spawn(index_folder(ls, host, full=full)) for host in ls.folders.values()]
 
 
 # --------------------------------------------------------------------- saves and watched files
@@ -144,11 +144,11 @@ async def _update_later(ls: SemcodeServer, uri: str, path: Path) -> None:
     except asyncio.CancelledError:
         return
     ls.save_tasks.pop(uri, None)
-    folder = ls.folder_for(path)
-    if folder is None or folder.workspace is None:
+    host = ls.folder_for(path)
+    if host is None or not host.is_open:
         return  # the initial index will see the file
     try:
-        stats = await ls.in_index_thread(folder.workspace.update_files, [str(path)])
+        stats = await asyncio.wrap_future(host.submit(lambda: host.update_files([str(path)])))
         log.info(
             "re-indexed %s: %d chunks embedded, %d from cache, %d deleted",
             path,
@@ -158,6 +158,8 @@ async def _update_later(ls: SemcodeServer, uri: str, path: Path) -> None:
         )
     except SemcodeError as exc:
         ls.show_error(f"could not re-index {path.name}: {exc}")
+    except asyncio.CancelledError:
+        return
     except Exception:
         log.exception("re-indexing %s failed", path)
 
@@ -184,40 +186,39 @@ async def register_file_watcher(ls: SemcodeServer) -> None:
         log.warning("file watcher registration failed: %s", exc)
 
 
-def register(server: SemcodeServer) -> None:
-    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: SemcodeServer, params: types.DidSaveTextDocumentParams) -> None:
-        schedule_update(ls, params.text_document.uri)
+# --------------------------------------------------------------------- handlers
+def did_save(ls: SemcodeServer, params: types.DidSaveTextDocumentParams) -> None:
+    schedule_update(ls, params.text_document.uri)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
-        """Nothing to index: the file on disk is what is indexed; pygls keeps the text for symbols."""
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: SemcodeServer, params: types.DidChangeTextDocumentParams) -> None:
-        """Unsaved edits are not indexed (the index follows the disk); pygls keeps the text."""
+def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    """Nothing to index: the file on disk is what is indexed; pygls keeps the text for symbols."""
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: SemcodeServer, params: types.DidCloseTextDocumentParams) -> None:
-        """Nothing to do."""
 
-    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
-    def did_change_watched_files(ls: SemcodeServer, params: types.DidChangeWatchedFilesParams) -> None:
-        for change in params.changes:
-            schedule_update(ls, change.uri)
+def did_change(ls: SemcodeServer, params: types.DidChangeTextDocumentParams) -> None:
+    """Unsaved edits are not indexed (the index follows the disk); pygls keeps the text."""
 
-    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
-    def progress_cancel(ls: SemcodeServer, params: types.WorkDoneProgressCancelParams) -> None:
-        for folder in ls.folders.values():
-            if folder.indexing:
-                folder.cancel.set()
 
-    @server.command("semcode.reindex")
-    async def reindex(ls: SemcodeServer, *args: Any) -> dict[str, int]:
-        full = bool(args and isinstance(args[0], dict) and args[0].get("full"))
-        results = await asyncio.gather(*index_all_folders(ls, full=full))
-        done = [r for r in results if r is not None]
-        return {
-            "files": sum(f.workspace.store.count_files() for f in ls.ready_folders()),
-            "chunks": sum(r.chunks_total for r in done),
-        }
+def did_close(ls: SemcodeServer, params: types.DidCloseTextDocumentParams) -> None:
+    """Nothing to do."""
+
+
+def did_change_watched_files(ls: SemcodeServer, params: types.DidChangeWatchedFilesParams) -> None:
+    for change in params.changes:
+        schedule_update(ls, change.uri)
+
+
+def progress_cancel(ls: SemcodeServer, params: types.WorkDoneProgressCancelParams) -> None:
+    for host in ls.folders.values():
+        if host.writing():
+            host.cancel()
+
+
+async def reindex(ls: SemcodeServer, *args: Any) -> dict[str, int]:
+    full = bool(args and isinstance(args[0], dict) and args[0].get("full"))
+    results = await asyncio.gather(*index_all_folders(ls, full=full))
+    done = [r for r in results if r is not None]
+    return {
+        "files": sum(h.workspace.count_files() for h in ls.open_folders()),
+        "chunks": sum(r.chunks_total for r in done),
+    }

@@ -11,7 +11,7 @@ from lsprotocol import types
 
 from ..convert import to_plain, uri_to_path
 from ..options import LOG_LEVELS, merge_settings, parse_options
-from ..server import Folder, SemcodeServer
+from ..server import SemcodeServer
 from .indexing import index_all_folders, index_folder, register_file_watcher
 
 log = logging.getLogger(__name__)
@@ -60,56 +60,56 @@ def apply_settings(ls: SemcodeServer, raw: Any) -> bool:
     return changed
 
 
-def register(server: SemcodeServer) -> None:
-    @server.feature(types.INITIALIZE)
-    def initialize(ls: SemcodeServer, params: types.InitializeParams) -> None:
-        ls.init_settings = to_plain(params.initialization_options)
-        apply_settings(ls, ls.init_settings)
-        for root in _workspace_roots(params):
-            if root.is_dir():
-                ls.folders[root] = Folder(root)
-            else:
-                log.warning("workspace folder %s does not exist", root)
+def initialize(ls: SemcodeServer, params: types.InitializeParams) -> None:
+    ls.init_settings = to_plain(params.initialization_options)
+    apply_settings(ls, ls.init_settings)
+    for root in _workspace_roots(params):
+        if root.is_dir():
+            ls.add_folder(root)
+        else:
+            log.warning("workspace folder %s does not exist", root)
 
-    @server.feature(types.INITIALIZED)
-    async def initialized(ls: SemcodeServer, params: types.InitializedParams) -> None:
-        client_settings = await fetch_client_settings(ls)
-        if client_settings is not None:
-            apply_settings(ls, merge_settings(ls.init_settings, client_settings))
-        ls.spawn(register_file_watcher(ls))
-        if not ls.folders:
-            ls.log_to_client("no workspace folder: nothing to index")
+
+async def initialized(ls: SemcodeServer, params: types.InitializedParams) -> None:
+    client_settings = await fetch_client_settings(ls)
+    if client_settings is not None and apply_settings(ls, merge_settings(ls.init_settings, client_settings)):
+        for root in list(ls.folders):
+            ls.add_folder(root)  # nothing started yet: re-created with the client's settings
+    ls.spawn(register_file_watcher(ls))
+    if not ls.folders:
+        ls.log_to_client("no workspace folder: nothing to index")
+    index_all_folders(ls)
+
+
+async def did_change_configuration(ls: SemcodeServer, params: types.DidChangeConfigurationParams) -> None:
+    settings = await fetch_client_settings(ls)
+    if settings is None:
+        pushed = to_plain(params.settings)
+        settings = pushed.get("semcode", pushed) if isinstance(pushed, dict) else None
+    if apply_settings(ls, merge_settings(ls.init_settings, settings)):
+        ls.log_to_client("settings changed: re-indexing with the new settings")
+        for root in list(ls.folders):
+            ls.add_folder(root)  # the old host is cancelled; the new one has the new engine config
         index_all_folders(ls)
 
-    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    async def did_change_configuration(ls: SemcodeServer, params: types.DidChangeConfigurationParams) -> None:
-        settings = await fetch_client_settings(ls)
-        if settings is None:
-            pushed = to_plain(params.settings)
-            settings = pushed.get("semcode", pushed) if isinstance(pushed, dict) else None
-        if apply_settings(ls, merge_settings(ls.init_settings, settings)):
-            ls.log_to_client("settings changed: re-indexing with the new settings")
-            for folder in ls.folders.values():
-                folder.cancel.set()
-                folder.workspace = None  # re-created with the new engine config
-            index_all_folders(ls)
 
-    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
-    def did_change_workspace_folders(ls: SemcodeServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
-        for removed in params.event.removed:
-            folder = ls.folders.pop(uri_to_path(removed.uri).resolve(), None)
-            if folder is not None:
-                folder.cancel.set()
-        for added in params.event.added:
+def did_change_workspace_folders(ls: SemcodeServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    for removed in params.event.removed:
+        try:
+            ls.remove_folder(uri_to_path(removed.uri).resolve())
+        except ValueError:
+            continue
+    for added in params.event.added:
+        try:
             root = uri_to_path(added.uri).resolve()
-            if root.is_dir() and root not in ls.folders:
-                ls.folders[root] = Folder(root)
-                ls.spawn(index_folder(ls, ls.folders[root]))
+        except ValueError:
+            continue
+        if root.is_dir() and root not in ls.folders:
+            ls.spawn(index_folder(ls, ls.add_folder(root)))
 
-    @server.feature(types.SHUTDOWN)
-    def shutdown(ls: SemcodeServer, params: None) -> None:
-        for folder in ls.folders.values():
-            folder.cancel.set()
-        for task in ls.save_tasks.values():
-            task.cancel()
-        ls.index_executor.shutdown(wait=False, cancel_futures=True)
+
+def shutdown(ls: SemcodeServer, params: None) -> None:
+    for host in ls.folders.values():
+        host.close()
+    for task in ls.save_tasks.values():
+        task.cancel()

@@ -8,11 +8,13 @@ from typing import Any
 from lsprotocol import types
 
 from engine.errors import ConfigError, SemcodeError
+from engine.host import IndexHost
 from engine.records import SearchHit
+from engine.results import camel_case, check_limit, hit_record
 from engine.search import MAX_LIMIT, SearchFilters
 
-from ..convert import hit_to_result, hit_to_symbol_information, to_plain
-from ..server import SEMANTIC_SEARCH, STATUS, Folder, SemcodeServer, request_error
+from ..convert import hit_to_symbol_information, search_result, to_plain
+from ..server import SemcodeServer, request_error
 
 log = logging.getLogger(__name__)
 FILTER_KEYS = {"path", "language", "kind", "minScore"}
@@ -28,12 +30,10 @@ def parse_search_params(raw: Any) -> tuple[str, int, SearchFilters]:
     query = params.get("query")
     if not isinstance(query, str) or not query.strip():
         raise ConfigError("'query' must be a non-empty string")
-    limit = params.get("limit", 10)
-    if isinstance(limit, float) and limit.is_integer():
-        limit = int(limit)
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise ConfigError(f"'limit' must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
-    filters = params.get("filters") or {}
+    limit = check_limit(params.get("limit", 10), maximum=MAX_LIMIT)
+    filters = params.get("filters")
+    if filters is None:
+        filters = {}
     if not isinstance(filters, dict):
         raise ConfigError("'filters' must be an object {path?, language?, kind?, minScore?}")
     if set(filters) - FILTER_KEYS:
@@ -56,78 +56,78 @@ def parse_search_params(raw: Any) -> tuple[str, int, SearchFilters]:
     )
 
 
-def searchable_folders(ls: SemcodeServer) -> list[Folder]:
-    folders = ls.ready_folders()
-    if not folders:
-        if any(f.indexing for f in ls.folders.values()):
+def searchable_folders(ls: SemcodeServer) -> list[IndexHost]:
+    hosts = ls.open_folders()
+    if not hosts:
+        if any(h.state in ("starting", "indexing", "waiting_for_lock") for h in ls.folders.values()):
             return []  # the model is still loading: an empty, partial answer
-        raise SemcodeError(ls.last_error or "no workspace folder is indexed")
-    return folders
+        errors = [h.last_error for h in ls.folders.values() if h.last_error]
+        raise SemcodeError(ls.last_error or (errors[0] if errors else "no workspace folder is indexed"))
+    return hosts
 
 
-def merge_hits(per_folder: list[tuple[Folder, list[SearchHit]]], limit: int) -> list[tuple[Folder, SearchHit]]:
-    merged = [(folder, hit) for folder, hits in per_folder for hit in hits]
+def merge_hits(per_folder: list[tuple[IndexHost, list[SearchHit]]], limit: int) -> list[tuple[IndexHost, SearchHit]]:
+    merged = [(host, hit) for host, hits in per_folder for hit in hits]
     merged.sort(key=lambda pair: -pair[1].score)
     return merged[:limit]
 
 
-def register(server: SemcodeServer) -> None:
-    @server.feature(SEMANTIC_SEARCH)
-    async def semantic_search(ls: SemcodeServer, params: Any) -> list[dict[str, Any]]:
-        try:
-            query, limit, filters = parse_search_params(params)
-            folders = searchable_folders(ls)
-            per_folder = [
-                (f, await ls.in_thread(f.workspace.search, query, limit=limit, filters=filters)) for f in folders
-            ]
-        except (SemcodeError, ValueError) as exc:
-            raise request_error(exc) from exc
-        partial = any(f.indexing for f in ls.folders.values()) or len(folders) < len(ls.folders)
-        return [hit_to_result(hit, folder.root, partial=partial) for folder, hit in merge_hits(per_folder, limit)]
+async def semantic_search(ls: SemcodeServer, params: Any) -> list[dict[str, Any]]:
+    try:
+        query, limit, filters = parse_search_params(params)
+        hosts = searchable_folders(ls)
+        per_folder = [(h, await ls.in_thread(h.workspace.search, query, limit=limit, filters=filters)) for h in hosts]
+    except (SemcodeError, ValueError) as exc:
+        raise request_error(exc) from exc
+    partial = any(h.partial for h in ls.folders.values())
+    return [search_result(hit_record(hit, host.root), partial=partial) for host, hit in merge_hits(per_folder, limit)]
 
-    @server.feature(types.WORKSPACE_SYMBOL)
-    async def workspace_symbol(ls: SemcodeServer, params: types.WorkspaceSymbolParams) -> list[types.SymbolInformation]:
-        try:
-            folders = searchable_folders(ls)
-            per_folder = [(f, await ls.in_thread(f.workspace.symbols, params.query, limit=100)) for f in folders]
-        except (SemcodeError, ValueError) as exc:
-            raise request_error(exc) from exc
-        return [hit_to_symbol_information(hit, folder.root) for folder, hit in merge_hits(per_folder, 100)]
 
-    @server.feature(STATUS)
-    async def status(ls: SemcodeServer, params: Any = None) -> dict[str, Any]:
-        return await status_report(ls)
+async def workspace_symbol(ls: SemcodeServer, params: types.WorkspaceSymbolParams) -> list[types.SymbolInformation]:
+    try:
+        hosts = searchable_folders(ls)
+        per_folder = [(h, await ls.in_thread(h.workspace.symbols, params.query, limit=100)) for h in hosts]
+    except (SemcodeError, ValueError) as exc:
+        raise request_error(exc) from exc
+    return [hit_to_symbol_information(hit, host.root) for host, hit in merge_hits(per_folder, 100)]
 
-    @server.command("semcode.status")
-    async def status_command(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
-        return await status_report(ls)
+
+async def status(ls: SemcodeServer, params: Any = None) -> dict[str, Any]:
+    return await status_report(ls)
+
+
+async def status_command(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+    return await status_report(ls)
+
+
+def _overall_state(states: list[str], ls: SemcodeServer) -> str:
+    if any(s in ("indexing", "waiting_for_lock") for s in states):
+        return "indexing"
+    if any(s in ("starting", "idle") for s in states):
+        return "starting"
+    if any(s == "error" for s in states) or (ls.last_error and not states):
+        return "error"
+    return "ready"
 
 
 async def status_report(ls: SemcodeServer) -> dict[str, Any]:
-    folders = list(ls.folders.values())
-    states = [f for f in folders if f.workspace is not None]
-    details = [await ls.in_thread(f.workspace.status) for f in states]
-    indexing = any(f.indexing for f in folders)
-    if indexing:
-        state = "indexing"
-    elif ls.last_error and not details:
-        state = "error"
-    elif details:
-        state = "ready"
-    else:
-        state = "starting"
+    """``semcode/status``: answers in every state, a bad model included (``state: "error"``)."""
+    hosts = list(ls.folders.values())
+    records = [await ls.in_thread(h.status) for h in hosts]
+    opened = [r for r in records if r["model"] is not None]
+    errors = [r["last_error"] for r in records if r["last_error"]]
     report: dict[str, Any] = {
-        "state": state,
-        "files": sum(d["files"] for d in details),
-        "chunks": sum(d["chunks"] for d in details),
-        "model": details[0]["model"] if details else None,
-        "dimension": details[0]["dimension"] if details else None,
-        "indexPath": details[0]["indexPath"] if details else None,
-        "workspaceFolders": [str(f.root) for f in folders],
-        "lastError": ls.last_error,
-        "folders": details,
+        "state": _overall_state([r["state"] for r in records], ls),
+        "files": sum(r["files"] or 0 for r in records),
+        "chunks": sum(r["chunks"] or 0 for r in records),
+        "model": opened[0]["model"] if opened else None,
+        "dimension": opened[0]["dimension"] if opened else None,
+        "indexPath": opened[0]["index_path"] if opened else None,
+        "workspaceFolders": [str(h.root) for h in hosts],
+        "lastError": errors[0] if errors else ls.last_error,
+        "folders": [camel_case(r) for r in records],
     }
-    progress = [f.progress for f in folders if f.indexing and f.progress]
+    progress = [r["progress"] for r in records if r["progress"]]
     if progress:
-        report["progress"] = {"done": sum(p[0] for p in progress), "total": sum(p[1] for p in progress)}
+        report["progress"] = {"done": sum(p["done"] for p in progress), "total": sum(p["total"] for p in progress)}
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 from lsprotocol import types
 
@@ -29,10 +30,10 @@ async def find_similar(
     min_score: float | None = None,
 ) -> list[types.Location]:
     path = uri_to_path(uri)
-    folder = ls.folder_for(path)
-    if folder is None:
+    host = ls.folder_for(path)
+    if host is None:
         raise ConfigError(f"{path} is not in a workspace folder")
-    if folder.workspace is None:
+    if not host.is_open:
         raise SemcodeError("the workspace is still loading; try again in a moment")
     start, end = selection_lines(rng)
     code = None
@@ -40,65 +41,60 @@ async def find_similar(
         lines = text.splitlines()
         code = "\n".join(lines[start : end + 1])
     hits = await ls.in_thread(
-        folder.workspace.find_similar, str(path), start, end, limit=limit, code=code, min_score=min_score
+        host.workspace.find_similar, str(path), start, end, limit=limit, code=code, min_score=min_score
     )
-    return [hit_to_location(hit, folder.root) for hit in hits]
+    return [hit_to_location(hit, host.root) for hit in hits]
 
 
 def _open_text(ls: SemcodeServer, uri: str) -> str | None:
     """The editor's text of an open document (it may hold unsaved edits), or None."""
+    document = ls.workspace.text_documents.get(unquote(uri))
+    return document.source if document is not None else None
+
+
+CODE_ACTION_OPTIONS = types.CodeActionOptions(code_action_kinds=[CODE_ACTION_KIND], resolve_provider=False)
+
+
+def code_action(ls: SemcodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    only = params.context.only
+    if only and not any(CODE_ACTION_KIND.startswith(kind) for kind in only):
+        return []
     try:
-        document = ls.workspace.get_text_document(uri)
-        return document.source if document.version is not None else None
-    except Exception:  # noqa: BLE001 - not open
-        return None
+        if ls.folder_for(uri_to_path(params.text_document.uri)) is None:
+            return []  # nothing outside the workspace folders is offered (or read)
+    except ValueError:
+        return []
+    title = "Find similar code"
+    arguments = [params.text_document.uri, params.range]
+    return [
+        types.CodeAction(
+            title=title,
+            kind=CODE_ACTION_KIND,
+            command=types.Command(title=title, command=FIND_SIMILAR, arguments=arguments),
+        )
+    ]
 
 
-def register(server: SemcodeServer) -> None:
-    @server.feature(
-        types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(code_action_kinds=[CODE_ACTION_KIND], resolve_provider=False),
-    )
-    def code_action(ls: SemcodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        only = params.context.only
-        if only and not any(CODE_ACTION_KIND.startswith(kind) for kind in only):
-            return []
-        try:
-            if ls.folder_for(uri_to_path(params.text_document.uri)) is None:
-                return []
-        except ValueError:
-            return []
-        title = "Find similar code"
-        arguments = [params.text_document.uri, params.range]
-        return [
-            types.CodeAction(
-                title=title,
-                kind=CODE_ACTION_KIND,
-                command=types.Command(title=title, command=FIND_SIMILAR, arguments=arguments),
-            )
-        ]
+async def find_similar_command(ls: SemcodeServer, *args: Any) -> list[types.Location]:
+    try:
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            args = tuple(args[0])  # some clients wrap the arguments once more
+        if len(args) < 2 or not isinstance(args[0], str):
+            raise ConfigError(f"{FIND_SIMILAR} takes [uri, range], got {list(args)!r}")
+        rng = parse_range(args[1])
+        return await find_similar(ls, args[0], rng, text=_open_text(ls, args[0]))
+    except (SemcodeError, ValueError) as exc:
+        raise request_error(exc) from exc
 
-    @server.command(FIND_SIMILAR)
-    async def find_similar_command(ls: SemcodeServer, *args: Any) -> list[types.Location]:
-        try:
-            if len(args) == 1 and isinstance(args[0], (list, tuple)):
-                args = tuple(args[0])  # some clients wrap the arguments once more
-            if len(args) < 2 or not isinstance(args[0], str):
-                raise ConfigError(f"{FIND_SIMILAR} takes [uri, range], got {list(args)!r}")
-            rng = parse_range(args[1])
-            return await find_similar(ls, args[0], rng, text=_open_text(ls, args[0]))
-        except (SemcodeError, ValueError) as exc:
-            raise request_error(exc) from exc
 
-    @server.feature(types.TEXT_DOCUMENT_REFERENCES)
-    async def references(ls: SemcodeServer, params: types.ReferenceParams) -> list[types.Location]:
-        if not ls.options.references_similar_code:
-            return []
-        position = params.position
-        try:
-            return await find_similar(
-                ls, params.text_document.uri, types.Range(position, position), min_score=REFERENCES_MIN_SCORE
-            )
-        except (SemcodeError, ValueError) as exc:
-            log.info("references: %s", exc)
-            return []
+async def references(ls: SemcodeServer, params: types.ReferenceParams) -> list[types.Location]:
+    if not ls.options.references_similar_code:
+        return []
+    position = params.position
+    try:
+        return await find_similar(
+            ls, params.text_document.uri, types.Range(position, position), min_score=REFERENCES_MIN_SCORE
+        )
+    except (SemcodeError, ValueError) as exc:
+        log.info("references: %s", exc)
+        return []

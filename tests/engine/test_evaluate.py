@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from engine.config import EngineConfig
-from semcode import evaluate as ev
-from semcode.evaluate import BM25Windows, Query, is_hit, score, summary_sentence, tokenize
+from semcode import evaluation as ev
+from semcode.evaluation import BM25Windows, Query, is_hit, score, summary_sentence, tokenize
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "eval_repo"
 

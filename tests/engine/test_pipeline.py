@@ -263,6 +263,11 @@ def test_a_different_model_rebuilds_the_index(tmp_path: Path) -> None:
     first.replace_files([FileRecord("a.py", 1, 1, "h", 1)], [Chunk("a.py", "python", 0, 0, "x")], vector, ["x"])
     assert first.rebuilt_reason is None and first.count_chunks() == 1
     second = ChunkStore(tmp_path / "idx", dimension=8, fingerprint="model-b", model_name="b")
+    # A reader of another model reads nothing and touches nothing; its first write rebuilds.
+    assert second.stale_reason == "the embedding model changed (was a)" and second.rebuilt_reason is None
+    assert second.count_chunks() == 0 and second.count_files() == 0 and first.count_chunks() == 1
+    with second.writer():
+        pass
     assert second.rebuilt_reason == "the embedding model changed (was a)"
     assert second.count_chunks() == 0 and second.count_files() == 0
 
@@ -298,5 +303,6 @@ def test_a_different_chunker_version_rebuilds_the_index(tmp_path: Path) -> None:
     again = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="m", chunker_version=1)
     assert again.rebuilt_reason is None and again.count_chunks() == 1
     upgraded = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="m", chunker_version=2)
+    upgraded.clear()  # any write takes the write lock, which rebuilds
     assert upgraded.rebuilt_reason == "this semcode version splits code into chunks differently"
     assert upgraded.count_files() == 0  # so every file is chunked again

@@ -23,9 +23,12 @@ from typing import Any
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
+from engine.search import PREVIEW_CHARS
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mcp_workspace"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS = {"semantic_search", "find_similar", "index_status", "reindex"}
 
 
@@ -38,7 +41,10 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def env(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("SEMCODE_CACHE_DIR", str(cache_dir))  # for EngineConfig.index_path in the test itself
-    return {"SEMCODE_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    # The MCP client starts the server with a minimal environment: pass the source tree under test
+    # explicitly, or the server would import whatever semcode is installed in the venv.
+    source_tree = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    return {"SEMCODE_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1", "PYTHONPATH": source_tree}
 
 
 @pytest.fixture
@@ -173,7 +179,7 @@ async def test_tools_search_and_similar(shared_workspace: Path, env: dict[str, s
         def_line = line_of(workspace / "src/net/client.py", "def get_with_retry")
         assert top["start_line_1"] <= def_line <= top["end_line_1"]
         assert (top["start_line_1"], top["end_line_1"]) == (top["start_line"] + 1, top["end_line"] + 1)
-        assert "semantic" in top["why"] and len(top["preview"]) <= 400
+        assert "semantic" in top["why"] and len(top["preview"]) <= PREVIEW_CHARS
 
         found = await call(
             session,
@@ -231,9 +237,9 @@ async def test_invalid_inputs_are_tool_errors(shared_workspace: Path, env: dict[
     async with mcp_session(shared_workspace, env, "--no-index") as session:
         cases: list[tuple[str, dict[str, Any], str]] = [
             ("semantic_search", {"query": "   "}, "query is empty"),
-            ("semantic_search", {"query": "x", "limit": 0}, "limit must be between 1 and 50"),
-            ("semantic_search", {"query": "x", "limit": -3}, "limit must be between 1 and 50"),
-            ("semantic_search", {"query": "x", "limit": 10**9}, "limit must be between 1 and 50"),
+            ("semantic_search", {"query": "x", "limit": 0}, "'limit' must be an integer between 1 and 50"),
+            ("semantic_search", {"query": "x", "limit": -3}, "'limit' must be an integer between 1 and 50"),
+            ("semantic_search", {"query": "x", "limit": 10**9}, "'limit' must be an integer between 1 and 50"),
             ("semantic_search", {"query": "x", "limit": "ten"}, "limit"),
             ("semantic_search", {"query": "x", "page": 0}, "page must be 1 or more"),
             ("semantic_search", {"query": "x", "page": 500}, "at most 200 results"),
@@ -298,12 +304,17 @@ async def test_reindex_workspace_file_and_folder(workspace: Path, env: dict[str,
 
 
 # --------------------------------------------------------------------- one writer at a time
+def _index_path(workspace: Path) -> Path:
+    """The folder of this workspace's index with the default model (one folder per workspace and model)."""
+    from engine.workspace import Workspace
+
+    return Workspace(workspace).index_path
+
+
 @contextlib.contextmanager
 def hold_write_lock(workspace: Path) -> Iterator[None]:
     """Play another semcode process: hold the index's write lock like ChunkStore.writer does."""
-    from engine.config import EngineConfig
-
-    lock_path = EngineConfig().index_path(workspace) / "write.lock"
+    lock_path = _index_path(workspace) / "write.lock"
     with open(lock_path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
@@ -314,9 +325,7 @@ def hold_write_lock(workspace: Path) -> Iterator[None]:
 
 async def test_locked_index_is_read_only(shared_workspace: Path, env: dict[str, str]) -> None:
     workspace = shared_workspace
-    from engine.config import EngineConfig
-
-    if not (EngineConfig().index_path(workspace) / "write.lock").exists():  # run alone: index it first
+    if not (_index_path(workspace) / "write.lock").exists():  # run alone: index it first
         indexed = semcode_cli("index", str(workspace), env=env)
         assert indexed.returncode == 0, indexed.stderr
     with contextlib.ExitStack() as other_writer:
@@ -341,6 +350,32 @@ async def test_locked_index_is_read_only(shared_workspace: Path, env: dict[str, 
             assert status["locked_by_other_process"] is False, status
             counts = await call(session, "reindex")
             assert counts["files_unchanged"] == 6, counts
+
+
+async def test_reindex_under_a_foreign_lock_names_the_other_process(workspace: Path, env: dict[str, str]) -> None:
+    """Called at once, while the model may still be loading: the answer is about the lock, never
+    "this server is already indexing" (this server is not writing, the other process is)."""
+    _index_path(workspace).mkdir(parents=True, exist_ok=True)
+    with hold_write_lock(workspace):
+        async with mcp_session(workspace, env) as session:
+            for _ in range(3):
+                message = await call_error(session, "reindex")
+                assert "another semcode process is writing the index" in message, message
+                assert "already indexing" not in message
+            status = await call(session, "index_status")
+            assert status["locked_by_other_process"] is True and status["partial"] is True, status
+
+
+async def test_a_bad_model_is_reported_by_index_status(workspace: Path, env: dict[str, str]) -> None:
+    async with mcp_session(workspace, env, "--model", str(workspace / "missing.gguf")) as session:
+        deadline = time.monotonic() + 30
+        status = await call(session, "index_status")
+        while status["state"] == "starting" and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            status = await call(session, "index_status")
+        assert status["state"] == "error" and "missing.gguf" in status["last_error"], status
+        message = await call_error(session, "semantic_search", query="merge sort")
+        assert "missing.gguf" in message
 
 
 class RawLanguageClient:

