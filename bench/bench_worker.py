@@ -67,7 +67,7 @@ class Indexer(threading.Thread):
 
 
 def scenario(name: str, query_emb: Embedder, index_emb: Embedder | None, args: argparse.Namespace,
-             texts: list[str]) -> None:  # fmt: skip
+             texts: list[str], queries: int | None = None) -> None:  # fmt: skip
     for q in QUERIES:  # warm-up
         query_emb.embed_query(q)
     indexer = None
@@ -76,7 +76,7 @@ def scenario(name: str, query_emb: Embedder, index_emb: Embedder | None, args: a
         indexer.start()
         time.sleep(1.0)  # the index child starts lazily; let the first batch get going
     t0 = time.perf_counter()
-    ms = time_queries(query_emb, args.queries, args.gap_ms / 1000)
+    ms = time_queries(query_emb, queries or args.queries, args.gap_ms / 1000)
     wall = time.perf_counter() - t0
     extra = ""
     if indexer is not None:
@@ -108,7 +108,8 @@ def main() -> None:
         inproc = load_embedder(config, in_process=True)
         print(f"load_embedder in-process: {(time.perf_counter() - t0) * 1000:.0f} ms", flush=True)
         scenario("inprocess quiet", inproc, None, args, texts)
-        scenario("inprocess while indexing", inproc, inproc, args, texts)
+        # each query waits for the batch in progress (seconds): a few are enough to show it
+        scenario("inprocess while indexing", inproc, inproc, args, texts, queries=10)
         second = load_embedder(config, in_process=True)
         scenario("inprocess-2ctx while indexing", inproc, second, args, texts)
         second.close()

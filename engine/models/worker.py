@@ -243,6 +243,8 @@ class _Slot:
                 except FrameEOF:
                     code = child.wait_exit()
                     self.child = None
+                    if self.owner._closed:
+                        raise ModelError(f"the embedding model {self.owner.info.path} was closed") from None
                     if code == 0 and attempt == 0:  # it had exited on idle just before the request: resend
                         continue
                     raise self._fail(ModelWorkerError(describe_exit(code, child.tail))) from None
@@ -293,10 +295,19 @@ class _Slot:
         return child.pid if child is not None and child.proc.poll() is None else None
 
     def stop(self) -> None:
-        with self.lock:
+        if not self.lock.acquire(blocking=False):
+            # a call is in flight (a long index batch): kill its child so that close() need not wait for it
+            child = self.child
+            if child is not None:
+                with contextlib.suppress(OSError):
+                    child.proc.kill()
+            self.lock.acquire()
+        try:
             if self.child is not None:
                 self.child.stop()
                 self.child = None
+        finally:
+            self.lock.release()
 
 
 def _remote_error(reply: bytes) -> ModelError:

@@ -300,3 +300,51 @@ def test_stdout_probe_in_process_is_redirected(worker: WorkerEmbedder, capfd: py
     time.sleep(0.2)  # let the stderr forwarder log them
     out, _ = capfd.readouterr()
     assert "PROBE-2" not in out
+
+
+def test_a_query_does_not_wait_for_an_index_batch(default_model_path: Path, llama_embedder):
+    """Queries go to their own worker: one answers while the index worker is inside a long batch."""
+    emb = _fresh(default_model_path)
+    try:
+        body = " + ".join(f"v{j}" for j in range(60))
+        done = threading.Event()
+        t = threading.Thread(
+            target=lambda: (emb.embed_documents([f"def g{i}(x):\n    return {body}" for i in range(60)]), done.set())
+        )
+        t.start()
+        while emb.pids["index"] is None and t.is_alive():
+            time.sleep(0.02)
+        time.sleep(0.2)
+        vector = emb.embed_query("parse a configuration file")
+        assert not done.is_set()  # the batch (many seconds) is still running: the query did not queue behind it
+        assert float(vector @ llama_embedder.embed_query("parse a configuration file")) > 0.9999
+        t.join(600)  # nice 10 on a busy machine: slow, but it must finish
+        assert done.is_set()
+    finally:
+        emb.close()
+
+
+def test_close_during_a_long_batch_does_not_wait_for_it(default_model_path: Path):
+    emb = _fresh(default_model_path)
+    body = " + ".join(f"v{j}" for j in range(60))
+    errors: list[Exception] = []
+
+    def index() -> None:
+        try:
+            emb.embed_documents([f"def h{i}(x):\n    return {body}" for i in range(400)])
+        except ModelError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=index)
+    t.start()
+    while emb.pids["index"] is None and t.is_alive():
+        time.sleep(0.02)
+    pid = emb.pids["index"]
+    assert pid is not None
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    emb.close()
+    assert time.perf_counter() - t0 < 10  # the batch alone takes far longer at nice 10
+    t.join(30)
+    assert not t.is_alive() and errors and "closed" in str(errors[0])
+    assert _gone(pid) and emb.last_error is None  # closing is not a crash
