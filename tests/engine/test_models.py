@@ -171,7 +171,7 @@ def test_default_model_metadata_comes_from_the_file(default_model_path: Path, ll
     assert info.name == "all-MiniLM-L6-v2"
     assert info.metadata[CONVERTER_KEY] == CONVERTER_VERSION  # a converter bump redoes cached conversions
     assert default_model_path.name == provision.DEFAULT_FILENAME
-    assert default_model_path.parent == Path(os.environ["SEMCODE_CACHE_DIR"]) / "models"
+    assert default_model_path == provision.PACKAGED_MODEL  # shipped inside the package: nothing to convert
     m = llama_embedder.info
     assert (m.dimension, m.context_length, m.pooling, m.query_prefix, m.document_prefix) == (384, 512, "mean", "", "")
     assert len(m.fingerprint) >= 16
@@ -243,7 +243,7 @@ def test_provision_reconverts_a_damaged_file_and_serialises_concurrent_callers(
     target.parent.mkdir(parents=True)
     target.write_bytes(b"GGUF" + b"\0" * 100)  # a damaged (truncated) cached file
     results: list[Path] = []
-    threads = [threading.Thread(target=lambda: results.append(provision.default_model_path())) for _ in range(2)]
+    threads = [threading.Thread(target=lambda: results.append(provision.converted_model_path())) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
