@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .errors import IndexLockedError, SemcodeError
+from .metrics import metrics
 from .records import IndexProgress, IndexStats
 from .results import progress_record, status_record
 from .workspace import Workspace
@@ -373,6 +374,8 @@ class IndexHost:
                 vector_index=store.has_vector_index(),
                 cached_embeddings=store.stats()["cached_embeddings"],
                 rebuilt_reason=ws.rebuilt_reason,
+                model_worker=_worker_record(ws.embedder),
+                metrics=metrics().headline(),
             )
         except Exception as exc:  # noqa: BLE001 - a damaged index must still answer status
             log.warning("status of %s: %s", self.root, exc)
@@ -395,3 +398,10 @@ class IndexHost:
     def _fail(self, message: str) -> None:
         self.state, self.last_error = "error", message
         log.info("%s: %s", self.root, message)  # the front end reports it (one line, its own way)
+
+
+def _worker_record(embedder: Any) -> dict[str, Any] | None:
+    """Restarts and the last crash of the model's worker processes (None for an in-process model)."""
+    if not hasattr(embedder, "restarts"):
+        return None
+    return {"restarts": int(embedder.restarts), "last_error": getattr(embedder, "last_error", None)}

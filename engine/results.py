@@ -29,6 +29,8 @@ STATUS_FIELDS = (
     "last_error",
     "note",
     "rebuilt_reason",
+    "model_worker",  # {"restarts", "last_error"} of the embedding worker processes, when there are any
+    "metrics",  # the process's headline figures (engine.metrics.Metrics.headline)
 )
 
 

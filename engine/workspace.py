@@ -12,6 +12,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from .errors import ConfigError, IndexLockedError, SemcodeError, SourceFileError
 from .files import read_workspace_text
 from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
+from .metrics import metrics
 from .models.base import Embedder, ModelInfo
 from .records import IndexStats, SearchHit
 from .search import Searcher, SearchFilters
@@ -244,6 +246,7 @@ class Workspace:
             if stats.files_indexed or stats.files_deleted:
                 self.store.optimize()
         self.last_stats = stats
+        self._record_index(stats)
         return stats
 
     def update_files(self, rel_paths: list[str], *, wait_for_lock: bool = True) -> IndexStats:
@@ -257,6 +260,7 @@ class Workspace:
         with self.store.writer(wait=wait_for_lock):
             stats = self._indexer().index_paths(paths)
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
+        self._record_index(stats)
         return stats
 
     def check(self, *, repair: bool = False) -> IntegrityReport:
@@ -270,7 +274,28 @@ class Workspace:
     def search(
         self, query: str, *, limit: int = 10, filters: SearchFilters | None = None, hybrid: bool | None = None
     ) -> list[SearchHit]:
-        return self.searcher.search(query, limit=limit, filters=filters, hybrid=hybrid)
+        started = time.perf_counter()
+        use_hybrid = self.config.hybrid if hybrid is None else hybrid
+        try:
+            hits = self.searcher.search(query, limit=limit, filters=filters, hybrid=hybrid)
+        except SemcodeError as exc:
+            metrics().errors.labels(type(exc).__name__).inc()
+            raise
+        m = metrics()
+        m.searches.labels("semantic").inc()
+        m.search_seconds.labels("hybrid" if use_hybrid else "dense").observe(time.perf_counter() - started)
+        m.search_results.observe(len(hits))
+        return hits
+
+    def _record_index(self, stats: IndexStats) -> None:
+        """Count what an index run did (the process's metrics; see engine/metrics.py)."""
+        m = metrics()
+        m.files_indexed.inc(stats.files_indexed)
+        m.embeddings.labels("model").inc(stats.chunks_embedded)
+        m.cache_hits.inc(stats.chunks_cached)
+        if self._store is not None:
+            m.index_files.set(self._store.count_files())
+            m.index_chunks.set(self._store.count_chunks())
 
     def find_similar(
         self,

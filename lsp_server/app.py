@@ -8,7 +8,7 @@ from typing import Any
 from lsprotocol import types
 
 from .features import indexing, lifecycle, search, similar, symbols
-from .server import SEMANTIC_SEARCH, STATUS, SemcodeServer
+from .server import METRICS, SEMANTIC_SEARCH, STATUS, SemcodeServer
 
 # (method, handler, registration options)
 FEATURES: list[tuple[str, Callable[..., Any], Any]] = [
@@ -26,6 +26,7 @@ FEATURES: list[tuple[str, Callable[..., Any], Any]] = [
     (SEMANTIC_SEARCH, search.semantic_search, None),
     (types.WORKSPACE_SYMBOL, search.workspace_symbol, None),
     (STATUS, search.status, None),
+    (METRICS, search.metrics_report, None),
     (types.TEXT_DOCUMENT_CODE_ACTION, similar.code_action, similar.CODE_ACTION_OPTIONS),
     (types.TEXT_DOCUMENT_REFERENCES, similar.references, None),
     (types.TEXT_DOCUMENT_DOCUMENT_SYMBOL, symbols.document_symbol, None),

@@ -40,6 +40,7 @@ except Exception:  # noqa: BLE001 - running from a source tree
 
 SEMANTIC_SEARCH = "workspace/semanticSearch"
 STATUS = "semcode/status"
+METRICS = "semcode/metrics"
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
 
 

@@ -152,6 +152,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     except SemcodeError:
         pass  # in the status: state "error" and last_error
     status = host.status()
+    if args.metrics:  # this process's own counters (an index run, a search) in Prometheus text
+        from engine.metrics import metrics
+
+        print(metrics().prometheus_text(), end="")
+        return 1 if status["state"] == "error" else 0
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -193,15 +198,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def _serve_metrics(port: int | None) -> None:
+    if port is not None:
+        from engine.metrics import metrics
+
+        metrics().serve(port)  # loopback only; /metrics in Prometheus text
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from lsp_server.__main__ import serve
 
+    _serve_metrics(args.metrics_port)
     return serve(log_file=args.log_file, log_level=(args.log_level or "info").lower())
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     from semcode.mcp_server import main as mcp_main
 
+    _serve_metrics(args.metrics_port)
     return mcp_main(_root(args), _config(args), index_on_start=not args.no_index)
 
 
@@ -253,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="show the index of a folder")
     engine_options(p)
+    p.add_argument("--metrics", action="store_true", help="print the metrics in Prometheus text format")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("check", help="check the index's integrity (and repair it)")
@@ -274,12 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stdio", action="store_true", help="accepted for compatibility; stdio is the default")
     p.add_argument("--log-file", help="also log to this file")
     p.add_argument("--log-level", type=str.lower, choices=("debug", "info", "warning", "error"), help="default info")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("mcp", help="run the MCP server on stdio")
     engine_options(p, json_output=False)
     p.add_argument("--no-hybrid", action="store_true", help="vector search only (no BM25 fusion)")
     p.add_argument("--no-index", action="store_true", help="do not index on start")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT/metrics")
     p.set_defaults(func=cmd_mcp)
     return parser
 

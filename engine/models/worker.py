@@ -278,6 +278,9 @@ class _Slot:
             raise self._fail(exc) from None
         if self.started_once and self.failure is not None:
             self.owner.restarts += 1
+            from ..metrics import metrics
+
+            metrics().worker_restarts.inc()
         self.started_once = True
         self.failure = None
         return self.child

@@ -111,6 +111,14 @@ async def status(ls: SemcodeServer, params: Any = None) -> dict[str, Any]:
     return await status_report(ls)
 
 
+async def metrics_report(ls: SemcodeServer, params: Any = None) -> dict[str, Any]:
+    """``semcode/metrics``: the process's metrics as Prometheus text and as JSON samples."""
+    from engine.metrics import metrics
+
+    m = metrics()
+    return {"prometheus": m.prometheus_text(), "samples": m.snapshot(), "headline": m.headline()}
+
+
 async def status_command(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
     return await status_report(ls)
 
@@ -141,8 +149,15 @@ async def status_report(ls: SemcodeServer) -> dict[str, Any]:
         "workspaceFolders": [str(h.root) for h in hosts],
         "lastError": errors[0] if errors else ls.last_error,
         "folders": [camel_case(r) for r in records],
+        "metrics": _headline(),
     }
     progress = [r["progress"] for r in records if r["progress"]]
     if progress:
         report["progress"] = {"done": sum(p["done"] for p in progress), "total": sum(p["total"] for p in progress)}
     return report
+
+
+def _headline() -> dict[str, Any]:
+    from engine.metrics import metrics
+
+    return metrics().headline()

@@ -290,3 +290,30 @@ async def test_custom_requests_accept_omitted_params(client: LanguageClient) -> 
     assert status["state"] == "ready"
     with pytest.raises(JsonRpcInvalidParams, match="params must be an object"):
         await client.protocol.send_request_async("workspace/semanticSearch", None)
+
+
+async def test_metrics_are_prometheus_text_with_the_counts_of_what_happened(
+    client: LanguageClient, workspace_copy: Path
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await indexed(client)
+    before = plain(await client.protocol.send_request_async("semcode/metrics", None))
+    for query in ("slugify a title", "retry with backoff", "merge sort"):
+        await search(client, query, limit=3)
+    after = plain(await client.protocol.send_request_async("semcode/metrics"))  # params omitted: JSON-RPC allows
+
+    def samples(text: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):  # raises on text Prometheus would reject
+            for s in family.samples:
+                out[s.name] = out.get(s.name, 0.0) + s.value
+        return out
+
+    old, new = samples(before["prometheus"]), samples(after["prometheus"])
+    assert new["semcode_searches_total"] - old.get("semcode_searches_total", 0) == 3
+    assert new["semcode_search_seconds_count"] - old.get("semcode_search_seconds_count", 0) == 3
+    assert new["semcode_index_files"] == 6  # the fixture workspace
+    assert new["semcode_embeddings_total"] > 0 and after["headline"]["searches"] == new["semcode_searches_total"]
+    status = plain(await client.protocol.send_request_async("semcode/status", {}))
+    assert status["metrics"]["searches"] == new["semcode_searches_total"]
