@@ -40,7 +40,7 @@ from engine.config import EngineConfig  # noqa: E402
 from engine.files import read_source, walk  # noqa: E402
 from engine.indexer import HEADER_TOKEN_BUDGET  # noqa: E402
 from engine.lexical import looks_like_identifier, query_terms  # noqa: E402
-from engine.models.static import StaticEmbedder, StaticSettings  # noqa: E402
+from engine.models.static import DEFAULT_MAX_TOKENS, StaticEmbedder, StaticSettings  # noqa: E402
 from engine.search import IDENTIFIER_WEIGHTS, SENTENCE_WEIGHTS, FusionWeights, SearchFilters  # noqa: E402
 from engine.store import chunk_id  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
@@ -187,7 +187,7 @@ def main() -> int:
         default=["256:1e-4", "0:1e-4", "256:0", "128:1e-4", "256:1e-3"],
         help="static tables to compare, as PCA_DIMS:SIF (the first is cached for other benches)",
     )
-    parser.add_argument("--max-tokens", type=int, default=StaticSettings.max_tokens)
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     parser.add_argument("--static-weight", type=float, nargs="+", default=[0.5, 1.0])
     parser.add_argument("--json-out")
     args = parser.parse_args()
