@@ -40,7 +40,7 @@ from engine.config import EngineConfig  # noqa: E402
 from engine.files import read_source, walk  # noqa: E402
 from engine.indexer import HEADER_TOKEN_BUDGET  # noqa: E402
 from engine.lexical import looks_like_identifier, query_terms  # noqa: E402
-from engine.models.static import StaticEmbedder, StaticSettings  # noqa: E402
+from engine.models.static import DEFAULT_MAX_TOKENS, StaticEmbedder, StaticSettings  # noqa: E402
 from engine.search import IDENTIFIER_WEIGHTS, SENTENCE_WEIGHTS, FusionWeights, SearchFilters  # noqa: E402
 from engine.store import chunk_id  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
@@ -187,7 +187,7 @@ def main() -> int:
         default=["256:1e-4", "0:1e-4", "256:0", "128:1e-4", "256:1e-3"],
         help="static tables to compare, as PCA_DIMS:SIF (the first is cached for other benches)",
     )
-    parser.add_argument("--max-tokens", type=int, default=StaticSettings.max_tokens)
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     parser.add_argument("--static-weight", type=float, nargs="+", default=[0.5, 1.0])
     parser.add_argument("--json-out")
     args = parser.parse_args()
@@ -200,7 +200,14 @@ def main() -> int:
     gguf = inspect_gguf(transformer.info.path)
     tokenizer = GGUFTokenizer(gguf.path)
     t0 = time.perf_counter()
-    ids, raw = distill_raw(transformer, tokenizer, args.max_tokens)
+    raw_cache = Path(args.index_root) / f"raw-{gguf.fingerprint[:24]}-n{args.max_tokens}.npz"
+    if raw_cache.exists():  # the raw token outputs do not depend on the variant: distil once per model
+        with np.load(raw_cache) as data:
+            ids, raw = data["ids"], data["raw"]
+    else:
+        ids, raw = distill_raw(transformer, tokenizer, args.max_tokens)
+        raw_cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(raw_cache, ids=ids, raw=raw)
     print(f"# {ids.size} tokens distilled in {time.perf_counter() - t0:.1f}s; load {os.getloadavg()[0]:.2f}",
           file=sys.stderr)  # fmt: skip
     usable = usable_ids(tokenizer)
@@ -212,7 +219,12 @@ def main() -> int:
         if not variants:  # the first variant is the one the other benches load from the cache
             table.save(static_cache_path(gguf, settings))
         variants[item] = StaticEmbedder(table, tokenizer, gguf, context_length=transformer.info.context_length)
-    rows = [run_corpus(bench, spec, args, variants) for spec in args.specs]
+    rows = []
+    for spec in args.specs:
+        rows.append(run_corpus(bench, spec, args, variants))
+        if args.json_out:  # one line per corpus as soon as it is scored
+            with open(args.json_out, "a") as handle:
+                handle.write(json.dumps(rows[-1]) + "\n")
     names = list(rows[0]["mrr10"])
     print(f"load average {os.getloadavg()[0]:.2f}; variants pca:sif {', '.join(variants)}")
     print(f"{'MRR@10':<26}" + "".join(f"{r['corpus'].split(':')[1][:14]:>16}" for r in rows) + f"{'mean':>8}")
@@ -220,10 +232,6 @@ def main() -> int:
         values = [r["mrr10"][name] for r in rows]
         print(f"{name:<26}" + "".join(f"{v:>16.3f}" for v in values) + f"{sum(values) / len(values):>8.3f}")
     print(f"{'static chunks/s (embed)':<26}" + "".join(f"{r['static_chunks_per_s']:>16,.0f}" for r in rows))
-    if args.json_out:
-        with open(args.json_out, "a") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
     tokenizer.close()
     return 0
 

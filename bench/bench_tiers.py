@@ -67,6 +67,11 @@ def main() -> int:
     parser.add_argument("--skip-model", action="store_true", help="tier 1 only")
     parser.add_argument("--json-out")
     args = parser.parse_args()
+    t0 = time.perf_counter()
+    import lancedb  # noqa: F401 - seconds of imports, paid by both tiers alike at server start: not timed
+    import pyarrow  # noqa: F401
+
+    print(f"# lancedb import {time.perf_counter() - t0:.1f}s (not counted below)")
     transformer = shared_embedder(EngineConfig(threads=args.threads))
     t0 = time.perf_counter()
     static = StaticEmbedder.from_model(transformer.info.path, transformer=transformer)
