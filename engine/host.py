@@ -234,7 +234,12 @@ class IndexHost:
 
     def prioritize(self, paths: Iterable[str | Path]) -> None:
         """Files worth embedding first (open in an editor): the dense tier takes them next."""
-        fresh = [rel for rel in (self.workspace._relative(str(p)) for p in paths) if rel is not None]
+        fresh: list[str] = []
+        for path in paths:
+            try:
+                fresh.append(self.workspace.relative_path(path))
+            except SemcodeError:  # outside this folder: not ours to embed
+                continue
         self._priority = list(dict.fromkeys([*fresh, *self._priority]))[:MAX_PRIORITY_PATHS]
 
     def _embed_step(self, run: _Run) -> None:

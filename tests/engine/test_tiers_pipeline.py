@@ -141,6 +141,8 @@ def test_background_embedding_ends_equal_to_a_blocking_index(
     gated.gate.clear()
     ws = make_ws(workspace_copy, tmp_path / "index", gated)
     host = IndexHost(ws)
+    host.prioritize([workspace_copy / "web/cache.ts", tmp_path / "elsewhere.py"])  # an editor opened these
+    assert host._priority == ["web/cache.ts"]
     future = host.start()
     wait_for(gated.waiting.is_set)  # phase 1 is done, the dense tier waits at the gate
     assert host.state == "indexing" and host.progress is not None and host.progress.stage == "vectors"
