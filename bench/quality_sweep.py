@@ -6,6 +6,7 @@ the rules are identical) and compares settings in one process: dense only, BM25 
 variants, all on the same index. Chunking variants need their own index (``--variant``).
 
     .venv/bin/python bench/quality_sweep.py pypi:requests==2.32.3 npm:rxjs@7.8.1 --threads 1
+    .venv/bin/python bench/quality_sweep.py pypi:click==8.1.7 --ranking   # re-ranking signal ablations
 
 Corpora must have been prepared by the outside benchmark (its ``prepare`` or ``baseline`` command).
 """
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import EngineConfig  # noqa: E402
 from engine.lexical import looks_like_identifier, query_terms  # noqa: E402
+from engine.ranking import RankingOptions  # noqa: E402
 from engine.search import FusionWeights, SearchFilters  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
 
@@ -52,6 +54,30 @@ def fusion_settings() -> dict[str, dict[str, Any]]:
     return settings
 
 
+def ranking_settings() -> dict[str, RankingOptions]:
+    """Re-ranking ablations (engine/ranking.py): none, all, each signal alone and each left out."""
+    names = list(RankingOptions.__dataclass_fields__)
+    settings = {"rank none": RankingOptions.off(), "rank all": RankingOptions()}
+    for name in names:
+        settings[f"rank +{name}"] = RankingOptions.only(name)
+        settings[f"rank -{name}"] = RankingOptions().without(name)
+    return settings
+
+
+def run_ranking(bench, queries, ws: Workspace) -> dict[str, list[list[tuple[str, int, int]]]]:
+    vectors = [ws.embedder.embed_query(q["query"]) for q in queries]
+    out = {}
+    for name, options in ranking_settings().items():
+        out[name] = [
+            [
+                (h.path, h.start_line, h.end_line)
+                for h in ws.searcher.search(q["query"], limit=10, ranking=options, vector=v)
+            ]
+            for q, v in zip(queries, vectors, strict=True)
+        ]
+    return out
+
+
 def run_corpus(bench, spec_text: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     spec = bench.Spec(spec_text)
     prep = bench.prepare(spec, Path(args.cache), args.max_queries, args.seed, quiet=True)
@@ -68,6 +94,22 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace) -> list[dict[str
         file=sys.stderr,
     )
     searcher = ws.searcher
+    if args.ranking:
+        results = []
+        for name, ranked in run_ranking(bench, queries, ws).items():
+            sc = bench.score(queries, ranked)
+            results.append(
+                {
+                    "corpus": spec_text,
+                    "variant": args.variant,
+                    "setting": name,
+                    "mrr10": sc["mrr10"],
+                    "r1": sc["recall1"],
+                    "r10": sc["recall10"],
+                    "chunks": stats.chunks_total,
+                }
+            )
+        return results
     candidates = []
     for q in queries:
         terms = query_terms(q["query"])
@@ -129,6 +171,7 @@ def main() -> int:
     parser.add_argument("--max-queries", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json-out")
+    parser.add_argument("--ranking", action="store_true", help="re-ranking signal ablations instead of fusion weights")
     parser.add_argument("--details", help="write per-query ranks of this setting to /tmp/sweep-details-*.jsonl")
     args = parser.parse_args()
     bench = load_bench(Path(args.bench))

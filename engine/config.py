@@ -64,6 +64,7 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".yarnrc.yml",  # npmAuthToken
     "kubeconfig*",
     "*.kubeconfig",
+    "*.kubeconfig.*",
     ".kube/",
     ".aws/",
     "**/.docker/config.json",
@@ -111,6 +112,14 @@ class EngineConfig:
     index_dir: str | None = None  # parent folder of the indexes; None = <cache>/indexes
     vector_index_min_rows: int = 20_000  # build an IVF index once the table has this many rows
     memory_limit_mb: int = 0  # 0 = adapt to system memory pressure only
+    # An OpenAI-compatible embedding server (llama-server --embedding, vLLM, TEI, ...) instead of the
+    # in-process model; its API key comes from $SEMCODE_EMBEDDINGS_API_KEY, never from settings.
+    embeddings_url: str | None = None
+    embeddings_model: str | None = None  # the "model" sent to the server; None = what it serves
+    embeddings_max_tokens: int = 0  # the server model's input limit; 0 = ask the server, else 512
+    # A snapshot published with `semcode index --publish URI` (s3://, gs://, az:// or a folder): searched
+    # read-only, with a local index only for files whose content differs from the snapshot's.
+    shared_index: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> EngineConfig:
@@ -130,6 +139,10 @@ class EngineConfig:
             "indexDir": "index_dir",
             "vectorIndexMinRows": "vector_index_min_rows",
             "memoryLimitMb": "memory_limit_mb",
+            "embeddingsUrl": "embeddings_url",
+            "embeddingsModel": "embeddings_model",
+            "embeddingsMaxTokens": "embeddings_max_tokens",
+            "sharedIndex": "shared_index",
         }
         values: dict[str, Any] = {}
         for key, value in data.items():
@@ -156,6 +169,16 @@ class EngineConfig:
             raise ConfigError("vector_index_min_rows must be at least 256")
         if self.memory_limit_mb < 0:
             raise ConfigError("memory_limit_mb must be >= 0")
+        if self.embeddings_url is not None and not self.embeddings_url.startswith(("http://", "https://")):
+            raise ConfigError(f"embeddings_url must be an http:// or https:// URL, got {self.embeddings_url!r}")
+        if self.embeddings_max_tokens < 0:
+            raise ConfigError("embeddings_max_tokens must be >= 0")
+        if self.shared_index is not None and "://" in self.shared_index:
+            scheme = self.shared_index.split("://", 1)[0].lower()
+            if scheme not in ("s3", "s3+ddb", "gs", "az", "abfs", "file"):
+                raise ConfigError(
+                    f"shared_index must be an s3://, gs://, az:// URI or a folder, got {self.shared_index!r}"
+                )
 
     def index_path(self, workspace: Path, model_key: str | None = None) -> Path:
         """Where the index of ``workspace`` built with the model ``model_key`` lives.
@@ -196,6 +219,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "index_dir": (str, type(None)),
     "vector_index_min_rows": int,
     "memory_limit_mb": int,
+    "embeddings_url": (str, type(None)),
+    "embeddings_model": (str, type(None)),
+    "embeddings_max_tokens": int,
+    "shared_index": (str, type(None)),
 }
 
 
@@ -214,6 +241,6 @@ def _coerce(name: str, value: Any) -> Any:
             else " or ".join("null" if t is type(None) else t.__name__ for t in expected)
         )
         raise ConfigError(f"setting '{name}' must be {want}, got {value!r}")
-    if name == "model_path" and value == "":
+    if name in ("model_path", "embeddings_url", "embeddings_model", "shared_index") and value == "":
         return None
     return value

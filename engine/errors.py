@@ -68,3 +68,35 @@ def missing_dependency(module: str, package: str) -> DependencyMissingError:
         f"the Python module '{module}' is not installed: run `pip install {package}` "
         "(or `pip install semcode`, which brings every dependency)"
     )
+
+
+class EmbeddingServerError(ModelError):
+    """The remote embedding server (``embeddingsUrl``) cannot be used."""
+
+
+class EmbeddingServerUnavailableError(EmbeddingServerError):
+    """The embedding server cannot be reached (down, refusing connections, timing out)."""
+
+
+class EmbeddingServerResponseError(EmbeddingServerError):
+    """The embedding server answered, but not with embeddings (HTTP error, wrong key, bad JSON)."""
+
+
+class EmbeddingModelChangedError(EmbeddingServerError):
+    """The embedding server now serves another model than the one this index was built with."""
+
+
+class EmbeddingDimensionError(EmbeddingModelChangedError):
+    """The embedding server answers vectors of another dimension than the index holds."""
+
+
+class SharedIndexError(StoreError):
+    """A shared index on object storage cannot be published or opened."""
+
+
+class SharedIndexNotFoundError(SharedIndexError):
+    """No snapshot has been published at the shared index location."""
+
+
+class SharedIndexMismatchError(SharedIndexError):
+    """The shared snapshot was built with another model, dimension or chunker than this semcode uses."""

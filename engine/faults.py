@@ -65,3 +65,9 @@ def fault_point(name: str) -> None:
         _PLAN.hits += 1
         if _PLAN.hits >= _PLAN.nth:
             os._exit(EXIT_CODE)
+
+
+def configure(spec: str | None) -> None:
+    """Set the fault plan in this process (a forked test worker), as ``SEMCODE_FAULT_AT`` would."""
+    global _PLAN
+    _PLAN = _Plan(spec) if spec else None

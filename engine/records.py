@@ -69,6 +69,7 @@ class SearchHit:
     semantic_score: float | None = None
     lexical_score: float | None = None
     matched_terms: tuple[str, ...] = ()
+    signals: tuple[str, ...] = ()  # re-ranking adjustments that moved this hit ("definition +1.00", "test ×0.55")
 
     @property
     def name_path(self) -> str:
@@ -85,6 +86,8 @@ class SearchHit:
             parts.append(f"lexical {self.lexical_score:.2f}")
         if self.matched_terms:
             parts.append("terms: " + ", ".join(self.matched_terms[:8]))
+        if self.signals:
+            parts.append("ranked by: " + ", ".join(self.signals))
         return "; ".join(parts)
 
 

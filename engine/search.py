@@ -19,6 +19,7 @@ from .chunking.languages import CONTAINER_KINDS
 from .errors import ConfigError
 from .lexical import looks_like_identifier, query_terms
 from .models.base import Embedder
+from .ranking import QueryInfo, RankingOptions, Reranker, analyse_query, symbol_lookup_where
 from .records import SearchHit
 from .store import ChunkStore, sql_string
 
@@ -85,11 +86,23 @@ def _glob_to_like(glob: str) -> str:
     return like.replace("%/", "%")
 
 
+LOOKUP_DEFINITIONS = 100  # chunks named like a queried identifier
+LOOKUP_FILE_CHUNKS = 40  # chunks of files named like it (any of them can stand for the file)
+
+
 class Searcher:
-    def __init__(self, store: ChunkStore, embedder: Embedder, *, hybrid: bool = True) -> None:
+    def __init__(
+        self,
+        store: ChunkStore,
+        embedder: Embedder,
+        *,
+        hybrid: bool = True,
+        ranking: RankingOptions | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.hybrid = hybrid
+        self.ranking = RankingOptions() if ranking is None else ranking
 
     def search(
         self,
@@ -99,15 +112,20 @@ class Searcher:
         filters: SearchFilters | None = None,
         hybrid: bool | None = None,
         weights: FusionWeights | None = None,
+        ranking: RankingOptions | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[SearchHit]:
+        """``ranking`` overrides the searcher's re-ranking signals for this call (ablations);
+        ``vector`` is a precomputed query embedding (benchmarks asking one query many ways)."""
         query = query.strip()
         if not query:
             raise ConfigError("the query is empty")
         _check_limit(limit)
         filters = filters or SearchFilters()
+        options = self.ranking if ranking is None else ranking
         use_hybrid = self.hybrid if hybrid is None else hybrid
         pool = max(limit * 4, 40)
-        dense = self._dense(self.embedder.embed_query(query), pool, filters)
+        dense = self._dense(self.embedder.embed_query(query) if vector is None else vector, pool, filters)
         lexical: list[dict[str, Any]] = []
         terms = query_terms(query)
         if use_hybrid and terms:
@@ -115,7 +133,27 @@ class Searcher:
             lexical = [r for r in found if filters.accepts_path(r["path"])]
         if weights is None:
             weights = IDENTIFIER_WEIGHTS if looks_like_identifier(query) else SENTENCE_WEIGHTS
-        return self._fuse(dense, lexical, terms, limit, filters, weights)
+        info = analyse_query(query)
+        lookup = self._lookup(info, filters) if options.active and (options.symbols or options.filename) else []
+        return self._fuse(dense, lexical, terms, limit, filters, weights, options=options, info=info, lookup=lookup)
+
+    def _lookup(self, info: QueryInfo, filters: SearchFilters) -> list[dict[str, Any]]:
+        """Chunks that define, belong to or share a file name with an identifier of the query.
+
+        Dense and BM25 pools often miss the definition of a short, common name (``Request``, ``Context``):
+        every use of it scores alike. A direct look-up by name puts it among the candidates.
+        """
+        wheres = symbol_lookup_where(info)
+        if not wheres:
+            return []
+        extra = filters.where()
+        rows: list[dict[str, Any]] = []
+        for where, limit in zip(wheres, (LOOKUP_DEFINITIONS, LOOKUP_FILE_CHUNKS), strict=True):
+            try:
+                rows.extend(self.store.rows(f"({where}) AND {extra}" if extra else where, limit=limit))
+            except Exception as exc:  # noqa: BLE001 - a look-up is an extra; search must answer without it
+                log.debug("symbol look-up failed: %s", exc)
+        return [r for r in rows if filters.accepts_path(r["path"])]
 
     def similar(
         self,
@@ -183,6 +221,10 @@ class Searcher:
         limit: int,
         filters: SearchFilters,
         weights: FusionWeights,
+        *,
+        options: RankingOptions | None = None,
+        info: QueryInfo | None = None,
+        lookup: list[dict[str, Any]] | None = None,
     ) -> list[SearchHit]:
         fused: dict[str, dict[str, Any]] = {}
         scores: dict[str, float] = {}
@@ -196,7 +238,23 @@ class Searcher:
             scores[row["id"]] = scores.get(row["id"], 0.0) + weights.lexical / (weights.k + rank + 1)
         # The score of a chunk ranked first by every list in play: results are scaled to (0, 1].
         best = (weights.dense * bool(dense) + weights.lexical * bool(lexical)) / (weights.k + 1)
-        ordered = sorted((r for r in fused.values() if scores[r["id"]] > 0), key=lambda r: -scores[r["id"]])
+        reranked = options is not None and options.active and info is not None
+        if reranked:
+            for row in lookup or ():
+                fused.setdefault(row["id"], row)
+            ordered = Reranker(options).rerank(list(fused.values()), scores, info)
+            top = max(scores.values(), default=0.0) or 1.0
+            # Re-ranked scores are in units of the best fused score; boosts can pass 1, so the
+            # displayed scores are scaled back into (0, 1] (order unchanged).
+            ceiling = max(1.0, max((r["_rank_score"] for r in ordered), default=1.0))
+            final = {r["id"]: r["_rank_score"] * top / ceiling for r in ordered}
+            ordered = [r for r in ordered if final[r["id"]] > 0]
+            defer_headers = not (options.symbols and info.names)
+        else:
+            final = scores
+            ordered = sorted((r for r in fused.values() if scores[r["id"]] > 0), key=lambda r: -scores[r["id"]])
+            defer_headers = True
+        scores = final
         hits: list[SearchHit] = []
         deferred: list[dict[str, Any]] = []
         for index, row in enumerate(ordered):
@@ -204,7 +262,11 @@ class Searcher:
                 continue  # lexical-only hits have no semantic score to vouch for them
             if any(_overlaps(row, h) for h in hits):
                 continue  # a window overlapping a better hit in the same file adds nothing
-            if row["kind"] in CONTAINER_KINDS and any(_inside(member, row) for member in ordered[index + 1 :]):
+            if (
+                defer_headers
+                and row["kind"] in CONTAINER_KINDS
+                and any(_inside(member, row) for member in ordered[index + 1 :])
+            ):
                 deferred.append(row)  # a class header that matched because a method of it matched
                 continue
             hits.append(self._hit(row, score=scores[row["id"]] / best))
@@ -233,6 +295,7 @@ class Searcher:
             semantic_score=row.get("_semantic"),
             lexical_score=row.get("_lexical"),
             matched_terms=tuple(row.get("_terms", ())),
+            signals=tuple(row.get("_signals", ())),
         )
 
 

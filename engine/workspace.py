@@ -32,13 +32,14 @@ log = logging.getLogger(__name__)
 
 LOCK_FILE = "write.lock"  # the store's write lock, inside the index directory
 
-_EMBEDDERS: dict[tuple[str | None, str | None, str | None, int], Embedder] = {}
+_EMBEDDERS: dict[tuple[object, ...], Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
 def shared_embedder(config: EngineConfig) -> Embedder:
     """Load (once per process) the embedding model the config names."""
     key = (config.model_path, config.query_prefix, config.document_prefix, config.effective_threads())
+    key += (config.embeddings_url, config.embeddings_model, config.embeddings_max_tokens)
     with _EMBEDDERS_LOCK:
         if key not in _EMBEDDERS:
             from .models import load_embedder
@@ -132,8 +133,8 @@ class Workspace:
     @property
     def model_info(self) -> ModelInfo:
         """The model's identity (dimension, fingerprint) from its file header: no model is loaded."""
-        if self._embedder is not None:
-            return self._embedder.info
+        if self._embedder is not None or self.config.embeddings_url:  # a server's identity needs a request
+            return self.embedder.info
         if self._model_info is None:
             from .models import describe_model
 

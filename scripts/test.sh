@@ -30,7 +30,7 @@ run_suite() {
 
 for suite in $SUITES; do
   case "$suite" in
-    lint) run_suite lint bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check .' ;;
+    lint) run_suite lint bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/python scripts/check_imports.py' ;;
     python) run_suite python .venv/bin/pytest -q -p no:cacheprovider ;;
     install) run_suite install bash scripts/install-test.sh ;;
     serena) run_suite serena bash scripts/serena-test.sh ;;

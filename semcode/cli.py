@@ -27,7 +27,7 @@ def package_version() -> str:
 
 def _config(args: argparse.Namespace) -> EngineConfig:
     settings: dict[str, Any] = {}
-    for name in ("model", "threads", "max_file_size", "index_dir"):
+    for name in ("model", "threads", "max_file_size", "index_dir", "embeddings_url", "shared_index"):
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
@@ -50,9 +50,9 @@ def _root(args: argparse.Namespace) -> Path:
 def _host(args: argparse.Namespace):
     """The folder's workspace in an ``IndexHost``: the CLI follows the same lock and state rules as the servers."""
     from engine.host import IndexHost
-    from engine.workspace import Workspace
+    from engine.shared_index import open_workspace  # a plain Workspace unless --shared-index
 
-    return IndexHost(Workspace(_root(args), _config(args)))
+    return IndexHost(open_workspace(_root(args), _config(args)))
 
 
 def _stderr_console():
@@ -94,6 +94,13 @@ def cmd_index(args: argparse.Namespace) -> int:
     host = _host(args)
     stats = run_index(host, full=args.full, quiet=args.json)
     ws = host.workspace
+    if args.publish:
+        from engine.shared_index import publish
+
+        if ws.config.shared_index:
+            raise SemcodeError("--publish needs the workspace's own full index: drop --shared-index")
+        published = publish(ws.store, args.publish, root=ws.root, keep=args.keep)
+        print(f"published {published.info.describe()} to {published.uri}", file=sys.stderr)
     summary = {"root": str(ws.root), **stats_record(stats), "index_path": str(ws.index_path)}
     if ws.rebuilt_reason:
         summary["rebuilt"] = ws.rebuilt_reason
@@ -118,7 +125,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     host = _host(args)
     ws = host.open()
-    if ws.count_files() == 0:
+    if ws.count_files() == 0 and not getattr(ws, "has_state", False):
         run_index(host, quiet=args.json)
     filters = SearchFilters(path=args.glob, language=args.language, kind=args.kind, min_score=args.min_score)
     hits = ws.search(args.query, limit=args.k, filters=filters)
@@ -219,12 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--exclude", action="append", help="gitignore-style pattern to skip (repeatable)")
         p.add_argument("--include", action="append", help="index only matching files (repeatable)")
         p.add_argument("--index-dir", help="where the index lives (default: user cache dir)")
+        p.add_argument("--embeddings-url", help="OpenAI-compatible embedding server (key: $SEMCODE_EMBEDDINGS_API_KEY)")
+        p.add_argument("--shared-index", help="search this published snapshot (s3://, gs://, az://, folder)")
         if json_output:
             p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("index", help="index a folder (incremental)")
     engine_options(p)
     p.add_argument("--full", action="store_true", help="drop the index and rebuild it")
+    p.add_argument("--publish", metavar="URI", help="then publish the index as a shared snapshot at URI")
+    p.add_argument("--keep", type=int, default=5, help="snapshots kept at the --publish URI (default 5)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search an indexed folder")

@@ -103,6 +103,10 @@ def run_checks(config: EngineConfig, report: Callable[[Check], None] | None = No
         add(Check("model", False, f"not loaded: {model_file.detail}", model_file.fix))
     for module, package in DEPENDENCIES:
         add(_guard(f"module {module}", lambda m=module, p=package: _import(m, p)))
+    if config.embeddings_url:
+        add(_guard("embeddings server", lambda: _embeddings_server(config)))
+    if config.shared_index:
+        add(_guard("shared index", lambda: _shared_index(config)))
     add(_guard("store", lambda: _store()))
     add(_guard("memory", _memory))
     add(_guard("grammars", _grammars))
@@ -267,6 +271,34 @@ def _model(config: EngineConfig) -> Check:
         f"{info.name}: dim {info.dimension}, context {info.context_length}, pooling {info.pooling}, "
         f"loaded and embedded in {ms:.0f} ms in a worker process ({info.path})",
     )
+
+
+def _embeddings_server(config: EngineConfig) -> Check:
+    from engine.workspace import shared_embedder
+
+    embedder = shared_embedder(config)  # probed on creation: unreachable, wrong key, not embeddings
+    started = time.perf_counter()
+    vectors = embedder.embed_documents(["def read_lines(path):\n    return open(path).read().splitlines()"])
+    ms = (time.perf_counter() - started) * 1000
+    info = embedder.info
+    tokenizer = getattr(embedder, "_tokenize_style", None) or "none (token counts estimated)"
+    return Check(
+        "embeddings server",
+        bool(vectors.shape == (1, info.dimension)),
+        f"{getattr(embedder, 'url', config.embeddings_url)}: model {info.name}, dim {info.dimension}, "
+        f"context {info.context_length}, tokenizer {tokenizer}, one embedding in {ms:.0f} ms",
+    )
+
+
+def _shared_index(config: EngineConfig) -> Check:
+    from engine.chunking import CHUNKER_VERSION
+    from engine.shared_index import SharedLocation, check_compatible
+    from engine.workspace import shared_embedder
+
+    location = SharedLocation(config.shared_index or "")
+    info = location.latest()
+    check_compatible(info, shared_embedder(config).info, chunker_version=CHUNKER_VERSION, uri=location.uri)
+    return Check("shared index", True, f"{location.uri}: {info.describe()}, published {info.published_at}")
 
 
 def _store() -> Check:

@@ -89,16 +89,20 @@ def test_doctor_reports_each_part(default_model_path: Path) -> None:
 
 
 def test_a_locked_index_is_reported_before_the_model_loads(tmp_path: Path) -> None:
-    """Another process holds the write lock: `semcode index` says so at once. The model path is
-    bogus on purpose: an answer about the model would mean it was loaded before the lock was checked."""
-    index_dir = tmp_path / "index"
-    index_dir.mkdir()
+    """Another process holds the write lock: `semcode index` says so at once, from the model's file
+    header alone (its index folder), without loading the model."""
+    from engine.config import EngineConfig
+    from engine.workspace import Workspace
+
     (tmp_path / "a.py").write_text("def f():\n    return 1\n")
-    with open(index_dir / "write.lock", "a+") as handle:
+    index_dir = tmp_path / "index"
+    lock_dir = Workspace(tmp_path, EngineConfig(index_dir=str(index_dir))).index_path
+    lock_dir.mkdir(parents=True)
+    with open(lock_dir / "write.lock", "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        done = semcode("index", str(tmp_path), "--index-dir", str(index_dir), "--model", str(tmp_path / "nope.gguf"))
+        done = semcode("-v", "index", str(tmp_path), "--index-dir", str(index_dir))
     assert done.returncode == 1 and done.stderr.startswith("semcode: error: another semcode process is writing")
-    assert "nope.gguf" not in done.stderr and "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "loaded " not in done.stderr
 
 
 def test_status_with_a_bad_model_reports_the_error(tmp_path: Path) -> None:

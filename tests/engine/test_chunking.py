@@ -574,3 +574,24 @@ def test_missing_grammar_package_says_how_to_install(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(parsing, "_local", type(parsing._local)())
     with pytest.raises(DependencyMissingError, match="pip install tree-sitter-language-pack"):
         chunk_file("a.py", "def f():\n    pass\n", max_tokens=256)
+
+
+def test_haskell_instances_are_symbols_and_signatures_stick_to_their_equations() -> None:
+    text = (
+        "module Json where\n\n"
+        "class ToJSON a where\n    toJSON :: a -> Value\n\n"
+        "-- | Render a pair.\n"
+        "toPair :: (a -> Value) -> (a, a) -> Value\n"
+        "toPair f (x, y) = Array [f x, f y]\n\n"
+        "instance ToJSON Bool where\n"
+        "    toJSON True = Bool True\n"
+        "    toJSON False = Bool False\n\n"
+        "value = toPair toJSON (True, False)\n"
+    )
+    chunks = chunk_file("src/Json.hs", text, max_tokens=200)
+    by_kind = {(c.kind, c.symbol.split(".")[-1]) for c in chunks}
+    assert ("impl", "ToJSON") in by_kind and ("interface", "ToJSON") in by_kind
+    pair = next(c for c in chunks if c.symbol == "toPair")
+    assert pair.content.startswith("-- | Render a pair.\ntoPair ::")
+    assert any(c.symbol == "value" and c.kind == "function" for c in chunks)
+    assert not [c for c in chunks if c.kind == "block" and "instance" in c.content]

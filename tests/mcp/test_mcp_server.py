@@ -366,6 +366,18 @@ async def test_reindex_under_a_foreign_lock_names_the_other_process(workspace: P
             assert status["locked_by_other_process"] is True and status["partial"] is True, status
 
 
+async def test_a_bad_model_is_reported_by_index_status(workspace: Path, env: dict[str, str]) -> None:
+    async with mcp_session(workspace, env, "--model", str(workspace / "missing.gguf")) as session:
+        deadline = time.monotonic() + 30
+        status = await call(session, "index_status")
+        while status["state"] == "starting" and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            status = await call(session, "index_status")
+        assert status["state"] == "error" and "missing.gguf" in status["last_error"], status
+        message = await call_error(session, "semantic_search", query="merge sort")
+        assert "missing.gguf" in message
+
+
 class RawLanguageClient:
     """Just enough LSP over stdio to start ``semcode serve`` and watch its indexing progress."""
 

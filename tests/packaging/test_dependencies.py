@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import tomllib
+from packaging.requirements import Requirement
+
+tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ (tomllib)")
 
 REPO = Path(__file__).resolve().parents[2]
 OWN = {"engine", "lsp_server", "semcode"}
@@ -62,10 +64,9 @@ def test_every_imported_module_is_a_declared_dependency():
 
 
 def test_the_installed_versions_satisfy_the_declared_bounds():
-    requirements = pytest.importorskip("packaging.requirements")
     unsatisfied = []
     for spec in sorted(_declared().values()):
-        req = requirements.Requirement(spec)
+        req = Requirement(spec)
         try:
             version = md.version(req.name)
         except md.PackageNotFoundError:
@@ -78,11 +79,10 @@ def test_the_installed_versions_satisfy_the_declared_bounds():
 
 def test_bounds_that_the_code_relies_on():
     declared = _declared()
-    spec = pytest.importorskip("packaging.requirements")
     # semcode/mcp_server.py builds on mcp.server.mcpserver.MCPServer, which exists only in MCP SDK 2.x
-    mcp = spec.Requirement(declared["mcp"]).specifier
+    mcp = Requirement(declared["mcp"]).specifier
     assert not mcp.contains("1.30.0") and mcp.contains("2.3.0") and not mcp.contains("3.0.0")
     # 1.x of the language pack downloads grammars at run time (fails offline)
-    assert not spec.Requirement(declared["tree-sitter-language-pack"]).specifier.contains("1.0.0")
-    assert not spec.Requirement(declared["pygls"]).specifier.contains("3.0.0")
+    assert not Requirement(declared["tree-sitter-language-pack"]).specifier.contains("1.0.0")
+    assert not Requirement(declared["pygls"]).specifier.contains("3.0.0")
     from mcp.server.mcpserver import MCPServer  # noqa: F401  - the import the bound is for

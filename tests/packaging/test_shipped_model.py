@@ -14,7 +14,6 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
-import tomllib
 
 import engine.models.provision as provision
 from engine.config import EngineConfig
@@ -22,6 +21,7 @@ from engine.errors import ModelConversionError
 from engine.models import default_model_path, inspect_gguf, load_embedder
 from engine.models.convert import CONVERTER_KEY, CONVERTER_VERSION, MODEL_PACKAGE
 
+tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ (tomllib)")
 REPO = Path(__file__).resolve().parents[2]
 
 

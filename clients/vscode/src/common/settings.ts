@@ -18,6 +18,10 @@ export interface ExtensionSettings {
   hybrid: boolean;
   referencesSimilarCode: boolean;
   logLevel: LogLevel;
+  /** OpenAI-compatible embedding server (docs/team.md); null = the in-process model. */
+  embeddingsUrl: string | null;
+  /** Published team snapshot (s3://, gs://, az://, folder); null = a local index only. */
+  sharedIndex: string | null;
 }
 
 /** The settings object the server receives (initializationOptions and workspace/configuration). */
@@ -29,6 +33,8 @@ export interface ServerSettings {
   hybrid: boolean;
   references: { similarCode: boolean };
   logLevel: LogLevel;
+  embeddingsUrl: string | null;
+  sharedIndex: string | null;
 }
 
 /** Settings whose change requires restarting the server (the rest are re-read on the fly). */
@@ -40,6 +46,8 @@ export const RESTART_SETTINGS = [
   "exclude",
   "maxFileSize",
   "logLevel",
+  "embeddingsUrl",
+  "sharedIndex",
 ] as const;
 
 /** Settings the server re-reads through `workspace/configuration` without a restart. */
@@ -78,6 +86,10 @@ export function resolveVariables(value: string, workspaceFolder?: string): strin
   return result;
 }
 
+function optionalString(value: unknown): string | null {
+  return typeof value === "string" && value.trim() !== "" ? value.trim() : null;
+}
+
 function stringArray(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
 }
@@ -98,6 +110,8 @@ export function getExtensionSettings(scope?: vscode.ConfigurationScope): Extensi
     hybrid: config.get<boolean>("hybrid", true),
     referencesSimilarCode: config.get<boolean>("references.similarCode", false),
     logLevel: (LOG_LEVELS as readonly string[]).includes(logLevel) ? (logLevel as LogLevel) : "info",
+    embeddingsUrl: optionalString(config.get("embeddingsUrl", null)),
+    sharedIndex: optionalString(config.get("sharedIndex", null)),
   };
 }
 
@@ -110,6 +124,8 @@ export function toServerSettings(settings: ExtensionSettings): ServerSettings {
     hybrid: settings.hybrid,
     references: { similarCode: settings.referencesSimilarCode },
     logLevel: settings.logLevel,
+    embeddingsUrl: settings.embeddingsUrl,
+    sharedIndex: settings.sharedIndex,
   };
 }
 

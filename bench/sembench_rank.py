@@ -1,0 +1,193 @@
+"""Re-ranking ablations on semble's benchmark, on indexes ``run_semcode.py`` already built.
+
+Each query is embedded once; every ranking variant (``engine.ranking.RankingOptions``: all signals,
+none, each alone, each left out) then runs ``Searcher.search`` on the same index with that vector, so
+the variants differ only in ranking. Scores use sembench's own NDCG@10 rule (imported, not copied).
+
+    SEMBENCH_WORK=/work/sembench PYTHONPATH=$PWD .venv/bin/python bench/sembench_rank.py \\
+        [--repos flask gin] [--variants all none no-symbols] [--failures 20] [--json out.json]
+
+Variant names: ``all``, ``none`` (plain fusion, today's ranking without the header-deferral change),
+``dense`` (dense only, all signals), ``only-NAME`` (only that signal), ``no-NAME`` (all but that signal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SEMBENCH = ROOT.parent / "shared" / "bench" / "sembench"
+
+from engine.ranking import RankingOptions  # noqa: E402
+
+SIGNALS = [f.name for f in fields(RankingOptions)]
+
+
+def variant_options(name: str) -> tuple[RankingOptions, bool]:
+    """(ranking options, hybrid) for a variant name."""
+    if name == "all":
+        return RankingOptions(), True
+    if name == "none":
+        return RankingOptions.off(), True
+    if name == "dense":
+        return RankingOptions(), False
+    if name == "dense-none":
+        return RankingOptions.off(), False
+    if name.startswith("only-") and name[5:] in SIGNALS:
+        return RankingOptions.only(name[5:]), True
+    if name.startswith("no-") and name[3:] in SIGNALS:
+        return RankingOptions().without(name[3:]), True
+    raise SystemExit(f"unknown variant {name!r}; signals: {', '.join(SIGNALS)}")
+
+
+def main() -> int:
+    sys.path.insert(0, str(SEMBENCH))
+    import sembench
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=sembench.default_work())
+    ap.add_argument("--repos", nargs="+", default=sembench.DEFAULT_SUBSET)
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        default=["none", "all", *[f"only-{s}" for s in SIGNALS], *[f"no-{s}" for s in SIGNALS]],
+    )
+    ap.add_argument("--failures", type=int, default=0, help="print the N worst queries of the first variant")
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a signal constant of engine/ranking.py for this run (tuning), e.g. DIVERSITY_DECAY=0.4",
+    )
+    ap.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print the queries where variants A and B differ")
+    ap.add_argument("--json", type=Path, help="write per-variant scores here")
+    ap.add_argument("--per-repo", action="store_true", help="print per-repo NDCG for each variant")
+    args = ap.parse_args()
+
+    import engine.ranking
+    from engine.config import EngineConfig
+    from engine.workspace import Workspace
+
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if not hasattr(engine.ranking, key):
+            raise SystemExit(f"engine/ranking.py has no constant {key}")
+        setattr(engine.ranking, key, type(getattr(engine.ranking, key))(value))
+
+    specs = sembench.load_specs(args.work)
+    tasks = sembench.load_tasks(args.work, args.repos)
+    rankings: dict[str, dict[str, Any]] = {v: {"method": v, "repos": {}} for v in args.variants}
+    latencies: dict[str, list[float]] = defaultdict(list)
+    embedder = None
+    for name in args.repos:
+        spec = specs[name]
+        folder = sembench.bench_dir(args.work, spec)
+        prefix = (spec["benchmark_root"].strip("/") + "/") if spec.get("benchmark_root") else ""
+        idx = args.work / "idx" / name
+        if not idx.exists():
+            print(f"{name}: no index at {idx}; build it with run_semcode.py first", file=sys.stderr)
+            continue
+        ws = Workspace(folder, EngineConfig(index_dir=str(idx)), embedder=embedder)
+        embedder = ws.embedder
+        searcher = ws.searcher
+        repo_tasks = [t for t in tasks if t["repo"] == name]
+        vectors = {t["query"]: embedder.embed_query(t["query"]) for t in repo_tasks}
+        searcher.search(repo_tasks[0]["query"], limit=10, vector=vectors[repo_tasks[0]["query"]])  # warm-up
+        for variant in args.variants:
+            options, hybrid = variant_options(variant)
+            queries = []
+            for t in repo_tasks:
+                t0 = time.perf_counter()
+                hits = searcher.search(
+                    t["query"], limit=sembench.TOP_K, hybrid=hybrid, ranking=options, vector=vectors[t["query"]]
+                )
+                latencies[variant].append((time.perf_counter() - t0) * 1000)
+                queries.append(
+                    {"query": t["query"], "hits": [[prefix + h.path, h.start_line + 1, h.end_line + 1] for h in hits]}
+                )
+            rankings[variant]["repos"][name] = {"queries": queries}
+        print(f"{name}: done", file=sys.stderr, flush=True)
+
+    scored = {v: sembench.score_rankings(args.work, r) for v, r in rankings.items()}
+    pub = sembench.published(args.work).get("semble", {})
+    names = [n for n in args.repos if n in scored[args.variants[0]]["repos"]]
+    print(f"load {os.getloadavg()[0]:.2f}; {len(names)} repos; query p95 excludes embedding")
+    header = "| variant | repos mean | architecture | semantic | symbol | ≥ semble | p50 ms | p95 ms |"
+    print(header)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for v in args.variants:
+        s = scored[v]["repos"]
+        cats = {
+            c: [s[n]["by_category"][c] for n in names if c in s[n]["by_category"]]
+            for c in ("architecture", "semantic", "symbol")
+        }
+        wins = sum(1 for n in names if n in pub and s[n]["ndcg10"] >= pub[n]["ndcg10"])
+        lat = sorted(latencies[v])
+        p95 = lat[int(0.95 * (len(lat) - 1))] if lat else 0.0
+        print(
+            f"| {v} | {statistics.fmean(s[n]['ndcg10'] for n in names):.3f} | "
+            + " | ".join(f"{statistics.fmean(cats[c]):.3f}" if cats[c] else "–" for c in cats)
+            + f" | {wins}/{len(names)} | {statistics.median(lat):.1f} | {p95:.1f} |"
+        )
+    semble_mean = statistics.fmean(pub[n]["ndcg10"] for n in names if n in pub) if pub else float("nan")
+    print(
+        f"| semble (published, same repos) | {semble_mean:.3f} | "
+        + " | ".join(
+            f"{statistics.fmean(pub[n]['by_category'][c] for n in names if c in pub[n]['by_category']):.3f}"
+            for c in ("architecture", "semantic", "symbol")
+        )
+        + " | | | |"
+    )
+    if args.per_repo:
+        print("\n| repo | language | semble (pub.) | " + " | ".join(args.variants) + " |")
+        print("|---|---|---:|" + "---:|" * len(args.variants))
+        for n in names:
+            lang = scored[args.variants[0]]["repos"][n]["language"]
+            p = pub.get(n, {}).get("ndcg10")
+            print(f"| {n} | {lang} | {p:.3f} | " if p is not None else f"| {n} | {lang} | – | ", end="")
+            print(" | ".join(f"{scored[v]['repos'][n]['ndcg10']:.3f}" for v in args.variants) + " |")
+    if args.failures:
+        first = scored[args.variants[0]]
+        rows = sorted(((q["ndcg10"], n, q) for n in names for q in first["repos"][n]["queries"]), key=lambda t: t[0])
+        for nd, n, q in rows[: args.failures]:
+            print(
+                f"\n[{n} / {q['category']}] {nd:.3f} {q['query']!r}\n"
+                f"   targets: {', '.join(q['targets'])} ranks {q['ranks']}"
+            )
+            for i, t in enumerate(q["top"], 1):
+                print(f"   {i}. {t}")
+    if args.compare:
+        a, b = (scored[v] for v in args.compare)
+        for n in names:
+            for qa, qb in zip(a["repos"][n]["queries"], b["repos"][n]["queries"], strict=True):
+                if abs(qa["ndcg10"] - qb["ndcg10"]) > 1e-9:
+                    print(f"\n[{n} / {qa['category']}] {qa['ndcg10']:.3f} -> {qb['ndcg10']:.3f} {qa['query']!r}")
+                    print(f"   targets: {', '.join(qa['targets'])}")
+                    print(f"   {args.compare[0]}: " + " ".join(qa["top"][:4]))
+                    print(f"   {args.compare[1]}: " + " ".join(qb["top"][:4]))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    v: {n: {k: x for k, x in r.items() if k != "meta"} for n, r in sc["repos"].items()}
+                    for v, sc in scored.items()
+                }
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""Code-aware re-ranking of fused search candidates.
+
+The fused dense + BM25 score says how well a chunk's text matches the query. What a developer means
+by a query also depends on what the chunk *is*: the class that defines ``HandlerStack`` rather than a
+method that uses it, ``Foo.swift`` rather than ``FooDelegate.swift``, the implementation rather than
+its test, the code rather than the Markdown that describes it. This module reads the query
+(``analyse_query``), then adjusts each candidate's score with a few named signals
+(``Reranker.rerank``), each of which can be turned off (``RankingOptions``) so its effect can be
+measured alone. Every adjustment is recorded on the candidate so a hit can say why it moved.
+
+Scores are additive on the fused score scaled so the best fused candidate is 1.0; penalties multiply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, fields, replace
+from pathlib import PurePosixPath
+from typing import Any
+
+from .chunking.identifiers import split_identifier
+from .lexical import query_terms
+
+# Kinds that define a name (a hit on them *is* the symbol), most definitional first.
+TYPE_KINDS = frozenset(
+    {"class", "interface", "struct", "enum", "trait", "type", "union", "object", "module", "namespace"}
+)
+CALLABLE_KINDS = frozenset({"function", "method", "constructor", "macro"})
+DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension"})
+
+# Signal sizes, in units of the best fused score. Tuned on the development set of bench/sembench
+# (BENCHMARKS.md, section "ranking"); each is an order of magnitude, not a fine-tuned constant.
+DEFINITION_BOOST = 1.0  # the chunk defines the queried name
+OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
+MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
+PARTIAL_NAME_BOOST = 0.15  # the chunk's name starts with the queried name (FooBar for Foo)
+NAME_WORDS_BOOST = 0.2  # natural-language query whose words spell the chunk's name
+STEM_EXACT_BOOST = 0.6  # file stem == queried symbol (Foo.swift for Foo)
+STEM_PREFIX_BOOST = 0.1  # file stem starts with it (FooDelegate.swift)
+STEM_WORD_BOOST = 0.25  # natural-language query: a query word (or two joined) is the file stem
+PATH_WORD_BOOST = 0.08  # natural-language query: a query word names a directory on the path
+PATH_WORD_CAP = 0.16
+COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
+COHERENCE_CHUNKS = 3
+DIVERSITY_DECAY = 0.6  # the n-th chunk of one file keeps DECAY**n of its score
+TINY_CHUNK_LINES = 4
+
+# Path classes ranked down unless the query asks for them: (name, factor, words that ask for it).
+_TEST_WORDS = frozenset({"test", "tests", "testing", "spec", "specs", "mock", "mocks", "fixture", "fixtures"})
+_EXAMPLE_WORDS = frozenset({"example", "examples", "sample", "samples", "demo", "demos", "tutorial"})
+_DOC_WORDS = frozenset(
+    {
+        "doc",
+        "docs",
+        "documentation",
+        "readme",
+        "guide",
+        "changelog",
+        "markdown",
+        "config",
+        "configuration",
+        "yaml",
+        "json",
+        "toml",
+        "manual",
+        "faq",
+        "license",
+        "contributing",
+    }
+)
+_VENDOR_WORDS = frozenset({"vendor", "vendored", "third", "generated", "bundle", "dist"})
+_COMPAT_WORDS = frozenset({"compat", "compatibility", "legacy", "shim", "polyfill", "deprecated"})
+_STUB_WORDS = frozenset({"type", "types", "typing", "typings", "declaration", "declarations", "stub", "stubs", "dts"})
+_PLATFORM_WORDS = frozenset({"windows", "win", "win32", "win64", "msvc", "mingw", "cygwin"})
+
+TEST_FACTOR = 0.55
+EXAMPLE_FACTOR = 0.6
+DOC_FACTOR = 0.5
+VENDOR_FACTOR = 0.5
+COMPAT_FACTOR = 0.7
+STUB_FACTOR = 0.7
+PLATFORM_FACTOR = 0.8
+TINY_FACTOR = 0.85
+
+_TEST_DIR = re.compile(
+    r"(^|/)(tests?|testing|__tests__|spec|specs|test_?utils|testdata|fixtures?|mocks?|__mocks__)(/|$)", re.I
+)
+_TEST_FILE = re.compile(
+    r"(^|/)(test_[^/]*|[^/]*_(test|tests|spec)\.[^/]+|[^/]*\.(test|spec)\.[^/]+|[^/]*Tests?\.[^/]+|[^/]*Spec\.[^/]+|conftest\.py)$"
+)
+_EXAMPLE_DIR = re.compile(r"(^|/)(examples?|samples?|demos?|tutorials?|benchmarks?|bench)(/|$)", re.I)
+_VENDOR_DIR = re.compile(
+    r"(^|/)(vendor|vendored|third_party|thirdparty|external|node_modules|dist|generated|gen)(/|$)|\.min\.js$|\.generated\.|_pb2\.py$|\.pb\.go$",
+    re.I,
+)
+_COMPAT_PATH = re.compile(r"(^|/|_|-)(compat|legacy|shims?|polyfills?|deprecated)(/|_|-|\.|$)", re.I)
+_PLATFORM_DIR = re.compile(
+    r"(^|/)(win|windows|win32|win64|msvc|mingw|cygwin)(/|$)|_win(32|64)?\.[^/]+$|_windows\.[^/]+$", re.I
+)
+_DOC_SUFFIXES = frozenset({".md", ".mdx", ".rst", ".txt", ".adoc", ".markdown", ".org"})
+
+# Capitalised only because they open a sentence; any other capitalised first word may be a type
+# ("Request type and HTTP request representation").
+_SENTENCE_STARTERS = frozenset(
+    "how what where when why which who whose is are does do can could should would will the a an "
+    "find show list get give explain describe implement implementing implementation code logic "
+    "function functions method methods class classes support handling handle using use".split()
+)
+_IDENT_SHAPE = re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]|_|::|\w\.\w|\w#\w|\(\)")
+
+
+@dataclass(frozen=True, slots=True)
+class RankingOptions:
+    """Which re-ranking signals are on. All on is the default; all off is plain fusion."""
+
+    symbols: bool = True  # look the queried name up among indexed symbols; definitions first
+    filename: bool = True  # file stem / path words against the query
+    coherence: bool = True  # a file with several strong chunks rises
+    penalties: bool = True  # tests, examples, docs, vendored, compat shims, stubs, platform twins
+    size: bool = True  # a chunk of a few lines yields to a substantial one
+    diversity: bool = True  # later chunks of one file decay
+
+    @classmethod
+    def off(cls) -> RankingOptions:
+        return cls(**{f.name: False for f in fields(cls)})
+
+    @classmethod
+    def only(cls, *names: str) -> RankingOptions:
+        return replace(cls.off(), **dict.fromkeys(names, True))
+
+    def without(self, *names: str) -> RankingOptions:
+        return replace(self, **dict.fromkeys(names, False))
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass(frozen=True, slots=True)
+class QueryInfo:
+    """What the query is: ``symbol`` (one identifier), ``mixed`` (words and identifiers) or ``natural``."""
+
+    text: str
+    kind: str
+    names: tuple[str, ...]  # identifiers to look up, as written (``Rack::Response`` -> ``Response``)
+    qualifiers: tuple[str, ...]  # the qualifying parts of a qualified name (``Rack``)
+    words: tuple[str, ...]  # lower-case query terms (stop words dropped)
+    asks: frozenset[str]  # path classes the query asks for ("test", "docs", ...)
+
+    @property
+    def is_symbol(self) -> bool:
+        return self.kind == "symbol"
+
+
+def _norm(name: str) -> str:
+    """Compare names across conventions: ``parse_config`` == ``parseConfig`` == ``ParseConfig``."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def analyse_query(query: str) -> QueryInfo:
+    text = query.strip()
+    tokens = text.split()
+    words = tuple(query_terms(text))
+    lowered = {t.lower().strip(".,;:?!()'\"`") for t in tokens}
+    asks = set()
+    for name, vocab in (
+        ("test", _TEST_WORDS),
+        ("example", _EXAMPLE_WORDS),
+        ("docs", _DOC_WORDS),
+        ("vendor", _VENDOR_WORDS),
+        ("compat", _COMPAT_WORDS),
+        ("stub", _STUB_WORDS),
+        ("platform", _PLATFORM_WORDS),
+    ):
+        if lowered & vocab:
+            asks.add(name)
+    names: list[str] = []
+    qualifiers: list[str] = []
+    if len(tokens) == 1:
+        kind = "symbol"
+        candidates = tokens
+    else:
+        # An identifier inside a sentence: camelCase, snake_case, dotted, or a capitalised word that
+        # is not the sentence's first (``how the Gin Engine embeds RouterGroup``).
+        candidates = [
+            t
+            for i, t in enumerate(tokens)
+            if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`"))
+            or (t[:1].isupper() and not t.isupper() and (i > 0 or t.lower() not in _SENTENCE_STARTERS))
+        ]
+        kind = "mixed" if candidates else "natural"
+    for token in candidates:
+        token = token.strip(".,;:?!'\"`()")
+        parts = [p for p in re.split(r"::|\.|#|/|\\", token.removesuffix("()")) if p]
+        if not parts or not re.search(r"[A-Za-z]", parts[-1]):
+            continue
+        names.append(parts[-1])
+        qualifiers.extend(parts[:-1])
+    if kind == "symbol" and not names:
+        kind = "natural"
+    return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks))
+
+
+def path_class(path: str, language: str) -> str | None:
+    """The class of file a penalty applies to, or None for ordinary source."""
+    lowered = path.lower()
+    if language == "text" or PurePosixPath(lowered).suffix in _DOC_SUFFIXES:
+        return "docs"
+    if _TEST_DIR.search(path) or _TEST_FILE.search(path):
+        return "test"
+    if _EXAMPLE_DIR.search(path):
+        return "example"
+    if _VENDOR_DIR.search(path):
+        return "vendor"
+    if lowered.endswith(".d.ts") or lowered.endswith(".pyi"):
+        return "stub"
+    if _COMPAT_PATH.search(path):
+        return "compat"
+    if _PLATFORM_DIR.search(path):
+        return "platform"
+    return None
+
+
+_FACTORS = {
+    "docs": DOC_FACTOR,
+    "test": TEST_FACTOR,
+    "example": EXAMPLE_FACTOR,
+    "vendor": VENDOR_FACTOR,
+    "stub": STUB_FACTOR,
+    "compat": COMPAT_FACTOR,
+    "platform": PLATFORM_FACTOR,
+}
+
+
+# Files named for their role in a directory: the directory is their real name (lib/defaults/index.js).
+_INDEX_STEMS = frozenset({"index", "init", "mod", "main", "lib", "package", "module", "core", "base"})
+
+
+def _stem(path: str) -> str:
+    pure = PurePosixPath(path)
+    name = pure.name
+    stem = name.split(".", 1)[0] if not name.startswith(".") else name
+    if _norm(stem) in _INDEX_STEMS and len(pure.parts) > 1:
+        return pure.parts[-2]
+    return stem
+
+
+def _related(a: str, b: str) -> bool:
+    """Two words of one family: ``config``/``configuration``, ``settle``/``settling``, ``route``/``routes``.
+
+    Not ``context``/``content`` or ``form``/``format``: the shorter word must be (almost) a prefix.
+    """
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    if long in (short + "s", short + "es"):
+        return True
+    common = 0
+    for x, y in zip(short, long, strict=False):
+        if x != y:
+            break
+        common += 1
+    return common >= 5 and len(short) - common <= 1 and common >= 0.45 * len(long)
+
+
+def _word_stem(word: str) -> str:
+    for suffix in ("ing", "ers", "er", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _last(name: str) -> str:
+    return re.split(r"::|\.|#", name)[-1] if name else ""
+
+
+class Reranker:
+    """Applies the signals of ``options`` to fused candidates (rows as the store returns them)."""
+
+    def __init__(self, options: RankingOptions) -> None:
+        self.options = options
+
+    def rerank(self, rows: list[dict[str, Any]], base: dict[str, float], query: QueryInfo) -> list[dict[str, Any]]:
+        """Rows sorted by their adjusted score, stored in ``row["_rank_score"]``; ``row["_signals"]`` says why."""
+        opts = self.options
+        top = max(base.values(), default=0.0) or 1.0
+        names = [_norm(n) for n in query.names if _norm(n)]
+        exact_names = set(query.names)
+        quals = {_norm(q) for q in query.qualifiers}
+        word_stems = {_word_stem(w) for w in query.words if len(w) > 2}
+        content_words = {w for w in query.words if len(w) > 2}
+        joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
+        for row in rows:
+            score = base.get(row["id"], 0.0) / top
+            signals: list[str] = []
+            sym_last = _norm(_last(row["symbol"]))
+            parent_last = _norm(_last(row.get("parent", "")))
+            stem = _norm(_stem(row["path"]))
+            if opts.symbols and names:
+                boost, label = 0.0, ""
+                for name in names:
+                    if sym_last == name and row["kind"] in DEFINITION_KINDS:
+                        weight = (
+                            DEFINITION_BOOST if row["kind"] not in ("impl", "extension") else DEFINITION_BOOST * 0.6
+                        )
+                        if query.kind != "symbol":
+                            weight *= 0.5
+                        if _last(row["symbol"]) not in exact_names:
+                            weight *= OTHER_CASE_FACTOR  # ``Timeout`` asked, a ``timeout`` property found
+                        if quals and parent_last in quals:
+                            weight += 0.1
+                        if weight > boost:
+                            boost, label = weight, "definition"
+                    elif parent_last == name and row["symbol"]:
+                        weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        if weight > boost:
+                            boost, label = weight, "member"
+                    elif sym_last.startswith(name) and len(name) >= 3:
+                        weight = PARTIAL_NAME_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        if weight > boost:
+                            boost, label = weight, "name prefix"
+                if boost:
+                    score += boost
+                    signals.append(f"{label} +{boost:.2f}")
+            if opts.symbols and query.kind != "symbol" and row["symbol"] and word_stems:
+                # ``parse config`` names ``parseConfig`` / ``ConfigParser``: every word of the chunk's
+                # own name (two or more) is a query word.
+                own = {_word_stem(w) for w in split_identifier(_last(row["symbol"])) if len(w) > 2}
+                if len(own) >= 2 and own <= word_stems:
+                    score += NAME_WORDS_BOOST
+                    signals.append(f"name words +{NAME_WORDS_BOOST:.2f}")
+            if opts.filename:
+                boost, label = 0.0, ""
+                for name in names:
+                    if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
+                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else 0.5)
+                        if weight > boost:
+                            boost, label = weight, "file name"
+                    elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
+                        boost, label = STEM_PREFIX_BOOST, "file name prefix"
+                if (
+                    not boost
+                    and query.kind != "symbol"
+                    and stem
+                    and (stem in joined or any(_related(stem, w) for w in content_words))
+                ):
+                    boost, label = STEM_WORD_BOOST, "file name"
+                if boost:
+                    score += boost
+                    signals.append(f"{label} +{boost:.2f}")
+                if query.kind != "symbol" and word_stems:
+                    dirs = {_norm(d) for d in PurePosixPath(row["path"]).parts[:-1]}
+                    hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
+                    path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits)
+                    if path_boost:
+                        score += path_boost
+                        signals.append(f"path +{path_boost:.2f}")
+            if opts.size and row["kind"] not in TYPE_KINDS:
+                lines = int(row["end_line"]) - int(row["start_line"]) + 1
+                if lines < TINY_CHUNK_LINES and "definition" not in " ".join(signals):
+                    score *= TINY_FACTOR
+                    signals.append(f"tiny ×{TINY_FACTOR}")
+            if opts.penalties:
+                klass = path_class(row["path"], row["language"])
+                if klass and klass not in query.asks:
+                    factor = _FACTORS[klass]
+                    score *= factor
+                    signals.append(f"{klass} ×{factor}")
+            row["_rank_score"] = score
+            row["_signals"] = signals
+        if opts.coherence:
+            by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for row in rows:
+                by_file[row["path"]].append(row)
+            for group in by_file.values():
+                if len(group) < 2:
+                    continue
+                group.sort(key=lambda r: -r["_rank_score"])
+                # Base (fused) evidence of the file's other chunks, not their boosts: one definition
+                # boost must not lift every chunk of its file.
+                others = sorted((base.get(r["id"], 0.0) / top for r in group[1:]), reverse=True)
+                lift = COHERENCE_WEIGHT * sum(others[:COHERENCE_CHUNKS])
+                if lift > 0.005:
+                    group[0]["_rank_score"] += lift
+                    group[0]["_signals"].append(f"file coherence +{lift:.2f}")
+        ordered = sorted(rows, key=lambda r: -r["_rank_score"])
+        if opts.diversity:
+            seen: dict[str, int] = defaultdict(int)
+            for row in ordered:
+                n = seen[row["path"]]
+                if n:
+                    row["_rank_score"] *= DIVERSITY_DECAY**n
+                    row["_signals"].append(f"same file #{n + 1} ×{DIVERSITY_DECAY**n:.2f}")
+                seen[row["path"]] += 1
+            ordered.sort(key=lambda r: -r["_rank_score"])
+        return ordered
+
+
+def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
+    """Store filters for the queried names: (chunks defining them, chunks of files named after them).
+
+    Two filters, each with its own row limit, so the hundreds of chunks of a large ``StringUtils.java``
+    cannot crowd the one chunk that defines ``StringUtils`` out of the look-up.
+    """
+    defines, files = [], []
+    for name in query.names[:4]:
+        # "_" is LIKE's any-character: a superset, and the re-ranker compares names exactly.
+        low = name.lower().replace("'", "''").replace("%", "")
+        if len(low) < 2:
+            continue
+        # Chunk symbols are qualified ("Session.request", "Rack::Utils" nested as "Rack.Utils").
+        defines.append(f"lower(symbol) = '{low}'")
+        defines.append(f"lower(symbol) LIKE '%.{low}'")
+        files.append(f"lower(path) LIKE '%/{low}.%'")
+        files.append(f"lower(path) LIKE '{low}.%'")
+    if not defines:
+        return None
+    return " OR ".join(defines), " OR ".join(files)

@@ -1,0 +1,276 @@
+"""Code-aware re-ranking: query understanding (pure logic) and each signal on a real index.
+
+The index tests use the real default model and a real LanceDB; each compares the ranking with the
+signal off and on (``Searcher.search(..., ranking=...)``) so the test fails if the signal stops
+changing anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import EngineConfig
+from engine.ranking import RankingOptions, analyse_query, path_class, symbol_lookup_where
+from engine.workspace import Workspace
+
+# --------------------------------------------------------------------------- query understanding
+
+
+@pytest.mark.parametrize(
+    ("query", "kind", "names"),
+    [
+        ("Depends", "symbol", ("Depends",)),
+        ("HTTPException", "symbol", ("HTTPException",)),
+        ("Rack::Response", "symbol", ("Response",)),
+        ("render_template", "symbol", ("render_template",)),
+        ("how does dependency injection work", "natural", ()),
+        ("APIRouter include routes", "mixed", ("APIRouter",)),
+        ("how the Gin Engine embeds RouterGroup", "mixed", ("Gin", "Engine", "RouterGroup")),
+    ],
+)
+def test_query_kinds(query: str, kind: str, names: tuple[str, ...]) -> None:
+    info = analyse_query(query)
+    assert info.kind == kind
+    assert info.names == names
+
+
+def test_qualified_name_keeps_its_qualifier() -> None:
+    info = analyse_query("Rack::Response")
+    assert info.qualifiers == ("Rack",)
+
+
+def test_query_asking_for_tests_or_docs_is_heard() -> None:
+    assert "test" in analyse_query("tests for the redirect handling").asks
+    assert "docs" in analyse_query("docs about configuration").asks
+    assert not analyse_query("redirect handling").asks
+
+
+@pytest.mark.parametrize(
+    ("path", "language", "klass"),
+    [
+        ("tests/test_app.py", "python", "test"),
+        ("src/app_test.go", "go", "test"),
+        ("lib/core/Axios.test.js", "javascript", "test"),
+        ("src/test/java/org/FooTest.java", "java", "test"),
+        ("examples/basic.py", "python", "example"),
+        ("README.md", "text", "docs"),
+        ("docs/guide.rst", "text", "docs"),
+        ("vendor/lib/x.php", "php", "vendor"),
+        ("types/index.d.ts", "typescript", "stub"),
+        ("src/compat.py", "python", "compat"),
+        ("src/win/fs.c", "c", "platform"),
+        ("src/unix/fs.c", "c", None),
+        ("src/flask/app.py", "python", None),
+        ("lib/rack/request.rb", "ruby", None),
+    ],
+)
+def test_path_classes(path: str, language: str, klass: str | None) -> None:
+    assert path_class(path, language) == klass
+
+
+def test_lookup_filter_is_safe_sql() -> None:
+    wheres = symbol_lookup_where(analyse_query("O'Brien"))
+    assert wheres is not None and all("''" in w for w in wheres)
+    assert symbol_lookup_where(analyse_query("how does it work")) is None
+
+
+def test_options_helpers() -> None:
+    assert not RankingOptions.off().active
+    assert RankingOptions.only("penalties").penalties and not RankingOptions.only("penalties").symbols
+    assert not RankingOptions().without("coherence").coherence
+
+
+# --------------------------------------------------------------------------- signals on a real index
+
+SESSION = '''"""HTTP sessions."""
+
+
+class Session:
+    """A session keeps cookies and connection pools across requests."""
+
+    def __init__(self, base_url):
+        self.base_url = base_url
+        self.cookies = {}
+        self.adapters = {}
+
+    def request(self, method, url, **kwargs):
+        """Send a request with the session's cookies and return the response."""
+        prepared = self.prepare(method, url, kwargs)
+        response = self.send(prepared)
+        self.cookies.update(response.cookies)
+        return response
+
+    def prepare(self, method, url, kwargs):
+        headers = dict(kwargs.get("headers") or {})
+        return {"method": method, "url": self.base_url + url, "headers": headers}
+
+    def send(self, prepared):
+        adapter = self.adapters.get(prepared["url"].split(":")[0])
+        return adapter.send(prepared)
+'''
+
+SESSION_USER = '''from .session import Session
+
+
+def open_session(base_url):
+    """Create a Session for the base URL and attach the default adapters."""
+    session = Session(base_url)
+    session.adapters["https"] = object()
+    return session
+
+
+def close_session(session: Session):
+    session.adapters.clear()
+    session.cookies.clear()
+'''
+
+RETRY = '''def next_wait(attempt, base=0.5, cap=30.0):
+    """Seconds to sleep before attempt number ``attempt``: doubles every time, never above ``cap``."""
+    delay = base * (2 ** attempt)
+    if delay > cap:
+        delay = cap
+    jitter = delay * 0.1
+    return delay - jitter
+'''
+
+RETRY_TEST = '''from pkg.waits import next_wait
+
+
+def test_exponential_backoff_delay_before_retrying():
+    """Exponential backoff delay before retrying grows and is capped."""
+    assert next_wait(0) < next_wait(1)
+    assert next_wait(50) <= 30.0
+'''
+
+RETRY_DOC = """# Retrying
+
+Failed requests are retried with an exponential backoff delay before retrying, capped at thirty
+seconds. The delay before retrying a failed request doubles with every attempt.
+"""
+
+PARSER_HELPERS = """def tokenize_line(line):
+    return line.split()
+
+
+def strip_comment(line):
+    return line.split("#")[0]
+
+
+def is_blank(line):
+    return not line.strip()
+"""
+
+PARSER_MAIN = '''def parse_config_file(path):
+    """Read an INI-style configuration file into a dict of sections."""
+    sections = {}
+    current = None
+    with open(path) as handle:
+        for raw in handle:
+            line = raw.split("#")[0].strip()
+            if not line:
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = sections.setdefault(line[1:-1], {})
+                continue
+            key, _, value = line.partition("=")
+            if current is None:
+                raise ValueError("option outside a section: " + key)
+            current[key.strip()] = value.strip()
+    return sections
+'''
+
+
+@pytest.fixture(scope="module")
+def ranked(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-ws")
+    files = {
+        "pkg/session.py": SESSION,
+        "pkg/session_user.py": SESSION_USER,
+        "pkg/waits.py": RETRY,
+        "tests/test_retry.py": RETRY_TEST,
+        "docs/retrying.md": RETRY_DOC,
+        "pkg/parser_helpers.py": PARSER_HELPERS,
+        "pkg/config.py": PARSER_MAIN,
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    index = tmp_path_factory.mktemp("ranking-idx")
+    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
+    ws.index()
+    return ws
+
+
+def test_symbol_query_returns_the_definition_first(ranked: Workspace) -> None:
+    hits = ranked.search("Session", limit=5)
+    assert hits[0].symbol == "Session" and hits[0].kind == "class", [(h.symbol, h.kind) for h in hits]
+    assert "definition" in hits[0].why
+    # Without the signal, the old rule lets the members go first.
+    plain = ranked.searcher.search("Session", limit=5, ranking=RankingOptions.off())
+    assert (plain[0].symbol, plain[0].kind) != ("Session", "class")
+
+
+def test_implementation_ranks_above_its_test_and_its_doc(ranked: Workspace) -> None:
+    query = "exponential backoff delay before retrying"
+    hits = ranked.search(query, limit=5)
+    paths = [h.path for h in hits]
+    assert paths[0] == "pkg/waits.py", paths
+    plain = [h.path for h in ranked.searcher.search(query, limit=5, ranking=RankingOptions.off())]
+    assert plain[0] != "pkg/waits.py", plain  # the test and the doc repeat the words more closely
+
+
+def test_penalty_is_lifted_when_the_query_asks_for_tests(ranked: Workspace) -> None:
+    hits = ranked.search("test of exponential backoff delay before retrying", limit=5)
+    assert hits[0].path == "tests/test_retry.py", [h.path for h in hits]
+
+
+def test_penalties_alone_change_the_order(ranked: Workspace) -> None:
+    query = "exponential backoff delay before retrying"
+    only = [h.path for h in ranked.searcher.search(query, limit=5, ranking=RankingOptions.only("penalties"))]
+    off = [h.path for h in ranked.searcher.search(query, limit=5, ranking=RankingOptions.off())]
+    assert only.index("pkg/waits.py") < off.index("pkg/waits.py")
+
+
+def test_size_signal_lets_the_large_function_beat_tiny_helpers(ranked: Workspace) -> None:
+    query = "parse configuration lines"
+    on = [h.symbol for h in ranked.searcher.search(query, limit=5, ranking=RankingOptions.only("size"))]
+    assert on[0] == "parse_config_file", on
+
+
+def test_file_coherence_lifts_a_file_with_several_strong_chunks(ranked: Workspace) -> None:
+    query = "session cookies requests adapters"
+    off = ranked.searcher.search(query, limit=10, ranking=RankingOptions.off())
+    on = ranked.searcher.search(query, limit=10, ranking=RankingOptions.only("coherence"))
+    best_off = next(i for i, h in enumerate(off) if h.path == "pkg/session.py")
+    best_on = next(i for i, h in enumerate(on) if h.path == "pkg/session.py")
+    assert best_on <= best_off
+    assert best_on == 0, [(h.path, h.symbol) for h in on]
+    assert "file coherence" in on[0].why
+
+
+def test_diversity_spreads_results_over_files(ranked: Workspace) -> None:
+    query = "session request cookies"
+    on = ranked.searcher.search(query, limit=4, ranking=RankingOptions.only("diversity"))
+    off = ranked.searcher.search(query, limit=4, ranking=RankingOptions.off())
+    assert len({h.path for h in on}) >= len({h.path for h in off})
+    assert len({h.path for h in on}) >= 2
+
+
+def test_exact_file_name_beats_a_prefix_match(tmp_path: Path, embedder) -> None:
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws/Router.swift").write_text(
+        "final class Router {\n    var routes: [String: Handler] = [:]\n"
+        "    func register(_ path: String, _ h: Handler) {\n"
+        "        routes[path] = h\n    }\n}\n"
+    )
+    (tmp_path / "ws/RouterDelegate.swift").write_text(
+        "protocol RouterDelegate {\n    func router(_ router: Router, didRegister path: String)\n"
+        "    func router(_ router: Router, willRoute path: String)\n}\n"
+        "extension RouterDelegate {\n    func routerLog(_ router: Router) {\n        print(router)\n    }\n}\n"
+    )
+    ws = Workspace(tmp_path / "ws", EngineConfig(index_dir=str(tmp_path / "idx")), embedder=embedder)
+    ws.index()
+    hits = ws.search("Router", limit=3)
+    assert hits[0].path == "Router.swift", [(h.path, h.symbol) for h in hits]
