@@ -28,6 +28,8 @@ BOUNDARIES: tuple[str, ...] = (
     "remove.after",
     "touch.before",  # manifest-only update (mtime changed, content did not)
     "touch.after",
+    "vectors.before",  # dense tier: placeholder rows take their model vectors
+    "vectors.after",
     "fts.before",  # full-text index (re)build
     "fts.after",
     "optimize.before",  # compaction of each table

@@ -10,7 +10,12 @@ the rules below exist once:
   ``LOCK_RETRY_SECONDS`` until it gets the lock or is cancelled.
 - State: ``idle`` (nothing opened), ``starting`` (the model loads), ``indexing``, ``waiting_for_lock``,
   ``ready``, ``not_indexed`` (open, empty, nothing running), ``error`` (with ``last_error``).
-- ``partial``: answers given now may miss files (indexing, starting an index, or another process writes).
+- ``partial``: answers given now may miss files (indexing, starting an index, or another process writes),
+  or come from the lexical tier alone for the chunks not embedded yet.
+- Two phases in the background (``start``): chunking and the lexical tier for the whole workspace
+  first (one job), then the dense tier in resumable steps (``_embed_step`` jobs) that yield to any
+  job queued meanwhile (a save), most valuable files first (``prioritize``). The run's future
+  resolves once both are done; searches answer between the phases.
 - ``status()`` never raises and never loads the model: a bad model is ``state: "error"`` + ``last_error``.
 """
 
@@ -20,8 +25,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -38,6 +44,7 @@ HostState = Literal["idle", "starting", "indexing", "waiting_for_lock", "ready",
 LOCK_RETRY_SECONDS = 1.0  # how often a waiting writer tries the lock again
 LOCK_PROBE_TTL = 1.0  # seconds a lock probe stays valid: probing takes the lock for an instant
 OPEN_TIMEOUT = 120.0  # how long a read waits for the model to load
+MAX_PRIORITY_PATHS = 64  # files the dense tier embeds first (the most recently opened)
 
 ProgressCallback = Callable[[IndexProgress], None]
 
@@ -59,6 +66,10 @@ class _SerialWorker:
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
         self._closed = False
+
+    def has_queued(self) -> bool:
+        """Whether a job waits behind the running one."""
+        return not self._jobs.empty()
 
     def submit(self, job: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()
@@ -104,6 +115,16 @@ class _SerialWorker:
             self._thread.join(timeout)
 
 
+@dataclass(eq=False, slots=True)
+class _Run:
+    """One background index (``start``): its stats so far and the future its caller waits on."""
+
+    future: Future[IndexStats | None] = field(default_factory=Future)
+    stats: IndexStats | None = None
+    progress: ProgressCallback | None = None
+    on_waiting: Callable[[], None] | None = None
+
+
 class IndexHost:
     """A ``Workspace`` kept up to date in the background, with the state front ends report."""
 
@@ -122,6 +143,10 @@ class IndexHost:
         self._write = threading.Lock()  # this process's writes and lock probes, one at a time
         self._probe: tuple[float, bool] = (-LOCK_PROBE_TTL, False)
         self._worker = _SerialWorker(f"semcode-index-{workspace.root.name}")
+        self._run: _Run | None = None  # the background index in progress, phase 1 or the dense tier
+        self._priority: list[str] = []  # workspace-relative paths the dense tier embeds first
+        self._writers_waiting = 0  # update_files calls waiting for _write: the dense tier yields to them
+        self._count_guard = threading.Lock()
 
     # ----------------------------------------------------------------- opening
     def open(self) -> Workspace:
@@ -173,27 +198,136 @@ class IndexHost:
     ) -> Future[IndexStats | None]:
         """Open, then (``index``) bring the index up to date, on the host's thread, waiting out other writers.
 
-        The future's result is the run's stats, or None when opening or indexing failed (then
-        ``state`` is ``error`` and ``last_error`` says why).
+        The index runs in two phases (module doc): the future resolves when both are done, with
+        the run's stats, or None when opening or indexing failed (then ``state`` is ``error`` and
+        ``last_error`` says why). Searches answer from the end of the first phase on.
         """
         self.index_planned = index
         if not self.workspace.is_open:
             self.state = "starting"
+        run = _Run(progress=progress, on_waiting=on_waiting)
 
-        def job() -> IndexStats | None:
+        def job() -> None:
+            if self._run is not None:  # a newer start supersedes the run in progress
+                self._finish(self._run, self._run.stats or IndexStats(cancelled=True), cancelled=True)
             try:
                 self.open()
                 if not index:
-                    return None
-                return self.index(full=full, progress=progress, retry_locked=True, on_waiting=on_waiting)
+                    run.future.set_result(None)
+                    return
+                self._run = run
+                run.stats = self._index_loop(full, progress, True, on_waiting, embed=False, run=run)
             except SemcodeError:
-                return None  # recorded in state and last_error
+                self._finish(run, None)  # recorded in state and last_error
+                return
             except Exception as exc:  # a background failure must reach status, not vanish
                 log.exception("indexing %s failed", self.root)
                 self._fail(f"indexing failed: {exc}")
-                return None
+                self._finish(run, None)
+                return
+            if run.stats.cancelled or not run.stats.chunks_pending:
+                self._finish(run, run.stats)
+            else:
+                self._worker.submit(lambda: self._embed_step(run))
 
-        return self._worker.submit(job)
+        queued = self._worker.submit(job)
+        return queued if queued.cancelled() else run.future
+
+    def prioritize(self, paths: Iterable[str | Path]) -> None:
+        """Files worth embedding first (open in an editor): the dense tier takes them next."""
+        fresh: list[str] = []
+        for path in paths:
+            try:
+                fresh.append(self.workspace.relative_path(path))
+            except SemcodeError:  # outside this folder: not ours to embed
+                continue
+        self._priority = list(dict.fromkeys([*fresh, *self._priority]))[:MAX_PRIORITY_PATHS]
+
+    def _embed_step(self, run: _Run) -> None:
+        """One resumable slice of the dense tier; queues the next one unless done, cancelled or superseded."""
+        if self._run is not run or run.future.done():
+            return
+        assert run.stats is not None
+        if self._closed.is_set() or self._cancel.is_set():
+            run.stats.cancelled = True
+            self._finish(run, run.stats)
+            return
+        ws = self.workspace
+        with self._write:
+            before = ws.pending_chunks()
+            total = ws.count_chunks()
+            self.state = "indexing"
+            self.progress = IndexProgress(total - before, total, message="embedding", stage="vectors")
+
+            def on_progress(p: IndexProgress) -> None:
+                self.progress = p
+                if run.progress is not None:
+                    run.progress(p)
+
+            try:
+                ws.embed_pending(
+                    on_progress,
+                    self._cancel,
+                    priority=lambda: list(self._priority),
+                    pause=self._should_pause,
+                    stats=run.stats,
+                )
+            except IndexLockedError:
+                self.state = "waiting_for_lock"
+                self._probe = (time.monotonic(), True)
+                if run.on_waiting is not None:
+                    run.on_waiting()
+                if self._cancel.wait(self.lock_retry_seconds):
+                    run.stats.cancelled = True
+                    self._finish(run, run.stats)
+                else:
+                    self._worker.submit(lambda: self._embed_step(run))
+                return
+            except SemcodeError as exc:
+                self._fail(str(exc))
+                self._finish(run, None)
+                return
+            except Exception as exc:  # a background failure must reach status, not vanish
+                log.exception("embedding %s failed", self.root)
+                self._fail(f"embedding failed: {exc}")
+                self._finish(run, None)
+                return
+        after = run.stats.chunks_pending
+        stalled = after >= before and not self._should_pause()  # rows whose text cannot be rebuilt
+        if run.stats.cancelled or not after or stalled:
+            if stalled and after:
+                log.warning("%s: %d chunks could not be embedded; the next index run retries them", self.root, after)
+            self._finish(run, run.stats)
+        else:
+            self._worker.submit(lambda: self._embed_step(run))
+
+    def _should_pause(self) -> bool:
+        return self._worker.has_queued() or self._writers_waiting > 0 or self._closed.is_set()
+
+    def _finish(self, run: _Run, stats: IndexStats | None, *, cancelled: bool = False) -> None:
+        """End a background run: state and progress first, then its future (callers read state next)."""
+        if self._run is run:
+            self._run = None
+        if run.future.done():
+            return
+        if stats is not None:
+            stats.cancelled = stats.cancelled or cancelled
+            self.last_stats = stats
+            self.progress = None
+            if self.state != "error":
+                self.state = self._resting_state()
+            log.info(
+                "indexed %s: %d files, %d chunks (%d embedded, %d pending)%s",
+                self.root,
+                stats.files_seen,
+                stats.chunks_total,
+                stats.chunks_embedded,
+                stats.chunks_pending,
+                " (cancelled)" if stats.cancelled else "",
+            )
+        else:
+            self.progress = None
+        run.future.set_result(stats)
 
     def submit(self, job: Callable[[], T]) -> Future[T]:
         """Run ``job`` on the host's write thread, after the writes queued before it."""
@@ -208,6 +342,9 @@ class IndexHost:
         self._closed.set()
         self._cancel.set()
         self._worker.close()
+        run = self._run
+        if run is not None:  # its next step was dropped with the queue
+            self._finish(run, run.stats or IndexStats(cancelled=True), cancelled=True)
 
     def join(self, timeout: float) -> None:
         """Give a cancelled index time to finish the write in progress."""
@@ -222,18 +359,30 @@ class IndexHost:
         retry_locked: bool = False,
         on_waiting: Callable[[], None] | None = None,
     ) -> IndexStats:
-        """Index now, in the caller's thread.
+        """Index now, in the caller's thread: both phases, so the index is complete when it returns.
 
         Another process's lock raises ``IndexLockedError`` at once (before the model loads) unless
         ``retry_locked``: then wait, retrying every ``lock_retry_seconds``, until the lock is free or
         the run is cancelled (then the stats say ``cancelled``). ``HostBusyError`` when this process
-        is writing already.
+        is writing already (a background run included, until its dense tier is done).
         """
+        return self._index_loop(full, progress, retry_locked, on_waiting, embed=True, run=None)
+
+    def _index_loop(
+        self,
+        full: bool,
+        progress: ProgressCallback | None,
+        retry_locked: bool,
+        on_waiting: Callable[[], None] | None,
+        *,
+        embed: bool,
+        run: _Run | None,
+    ) -> IndexStats:
         while True:
             if self._closed.is_set():
                 return IndexStats(cancelled=True)
             try:
-                return self._index_once(full, progress)
+                return self._index_once(full, progress, embed=embed, run=run)
             except IndexLockedError:
                 if not retry_locked:
                     raise
@@ -246,7 +395,9 @@ class IndexHost:
                     self.state = self._resting_state() if self.workspace.is_open else "idle"
                     return IndexStats(cancelled=True)
 
-    def _index_once(self, full: bool, progress: ProgressCallback | None) -> IndexStats:
+    def _index_once(
+        self, full: bool, progress: ProgressCallback | None, *, embed: bool = True, run: _Run | None = None
+    ) -> IndexStats:
         ws = self.workspace
         try:
             ws.ensure_writable()  # before the model loads: a locked index answers at once
@@ -255,7 +406,7 @@ class IndexHost:
         except SemcodeError as exc:  # the model file is missing or bad: nothing to index with
             self._fail(str(exc))
             raise
-        if not self._write.acquire(blocking=False):
+        if (self._run is not None and self._run is not run) or not self._write.acquire(blocking=False):
             raise HostBusyError("this process is already indexing the workspace; its status shows the progress")
         previous = self.state
         if not self._closed.is_set():
@@ -269,26 +420,37 @@ class IndexHost:
                 if progress is not None:
                     progress(p)
 
-            stats = ws.index(on_progress, self._cancel, full=full)
+            stats = ws.index(on_progress, self._cancel, full=full, embed=embed, priority=list(self._priority))
         except IndexLockedError:
+            self.progress = None
             self.state = previous if previous != "indexing" else self._resting_state()
             raise
         except SemcodeError as exc:
+            self.progress = None
             self._fail(str(exc))
             raise
-        finally:
+        except BaseException:
             self.progress = None
+            raise
+        finally:
             self._write.release()
         self.last_stats = stats
         self.last_error = None
-        self.state = self._resting_state()
+        if run is not None and not stats.cancelled and stats.chunks_pending:
+            # The dense tier follows at once: still "indexing", now counting chunks.
+            total = stats.chunks_total
+            self.progress = IndexProgress(total - stats.chunks_pending, total, message="embedding", stage="vectors")
+        else:
+            self.progress = None
+            self.state = self._resting_state()
         self._probe = (time.monotonic(), False)
         log.info(
-            "indexed %s: %d files, %d chunks (%d embedded) in %.1fs%s",
+            "indexed %s: %d files, %d chunks (%d embedded, %d pending) in %.1fs%s",
             self.root,
             stats.files_seen,
             stats.chunks_total,
             stats.chunks_embedded,
+            stats.chunks_pending,
             stats.seconds,
             " (cancelled)" if stats.cancelled else "",
         )
@@ -298,8 +460,14 @@ class IndexHost:
         """Re-index files that changed or disappeared (in the caller's thread; waits for our own writes)."""
         if not self.workspace.is_open:
             return IndexStats()  # the initial index will see them
-        with self._write:
-            return self.workspace.update_files(paths, wait_for_lock=wait_for_lock)
+        with self._count_guard:
+            self._writers_waiting += 1  # a dense-tier step in progress yields to this write
+        try:
+            with self._write:
+                return self.workspace.update_files(paths, wait_for_lock=wait_for_lock)
+        finally:
+            with self._count_guard:
+                self._writers_waiting -= 1
 
     def writing(self) -> bool:
         return self.state in ("indexing", "waiting_for_lock") or self._write.locked()
@@ -325,6 +493,11 @@ class IndexHost:
         """(partial, explanation) for answers given now."""
         if self.state == "indexing":
             p = self.progress
+            if p is not None and p.stage == "vectors":
+                return True, (
+                    f"the semantic index is still being built (embedding {p.done_files} of {p.total_files} chunks): "
+                    "lexical and symbol results cover every file, semantic results only the chunks embedded so far"
+                )
             done = f" ({p.done_files}/{p.total_files} files)" if p else ""
             return True, f"the index is still being built{done}: results may miss files"
         if self.state == "starting":
@@ -338,7 +511,23 @@ class IndexHost:
             return False, "the workspace is not indexed yet"
         if self.state == "error" and self.last_error:
             return False, f"the last indexing run failed: {self.last_error}"
+        pending = self._pending_chunks()
+        if pending:
+            total = self.workspace.count_chunks()
+            return True, (
+                f"embedding {total - pending} of {total} chunks: the rest have no semantic vector yet (the next "
+                "index run embeds them); lexical and symbol results cover every file"
+            )
         return False, None
+
+    def _pending_chunks(self) -> int:
+        if not self.workspace.is_open:
+            return 0
+        try:
+            return self.workspace.pending_chunks()
+        except Exception as exc:  # noqa: BLE001 - a damaged index must not break every answer
+            log.debug("pending count of %s: %s", self.root, exc)
+            return 0
 
     @property
     def partial(self) -> bool:
@@ -373,6 +562,7 @@ class IndexHost:
                 dimension=info.dimension,
                 vector_index=store.has_vector_index(),
                 cached_embeddings=store.stats()["cached_embeddings"],
+                pending_chunks=store.pending_count(),
                 rebuilt_reason=ws.rebuilt_reason,
                 model_worker=_worker_record(ws.embedder),
                 metrics=metrics().headline(),

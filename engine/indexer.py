@@ -1,5 +1,12 @@
 """Incremental indexing: walk, detect changes, chunk, embed what is new, write atomically per batch.
 
+Two tiers, so a workspace is searchable long before the model has embedded it. Phase 1
+(``index_all(embed=False)``) chunks every changed file and writes its rows with the lexical terms and
+the cached vector where one exists, a placeholder (``TIER_PLACEHOLDER``, zeros) otherwise: lexical and
+symbol search work as soon as it ends. Phase 2 (``embed_pending``) embeds the placeholder rows, most
+valuable files first, and only updates rows that still hold that placeholder for that text. Either
+phase may be cancelled or killed at any point: placeholders are what the next phase 2 embeds.
+
 A file whose size and mtime are unchanged is not read; one whose content hash is unchanged is not
 chunked; a chunk whose text hash was embedded before (anywhere, any time) takes its vector from the
 cache. Every write covers whole files, so cancelling or crashing leaves each file either fully old or
@@ -20,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunking import chunk_file, language_for_path
+from .chunking import HeaderFields, build_header, chunk_file, language_for_path
 from .config import EngineConfig
 from .errors import SourceFileError
 from .files import SourceFile, printable_path, read_source, secret_reason, source_file, walk
@@ -28,13 +35,15 @@ from .lexical import document_terms
 from .memory import MemoryMonitor, Pressure
 from .models.base import Embedder
 from .records import Chunk, IndexProgress, IndexStats, text_hash
-from .store import ChunkStore, FileRecord, inconsistent
+from .store import TIER_MODEL, TIER_PLACEHOLDER, ChunkStore, FileRecord, inconsistent, sql_in
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[IndexProgress], None]
 WRITE_BATCH_CHUNKS = 256  # chunks held in memory before a write; shrinks under memory pressure
 HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk header and prefix
+EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
+_PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
 
 
 class VectorCache:
@@ -89,8 +98,14 @@ class Indexer:
         self.max_chunk_tokens = max(64, embedder.info.context_length - HEADER_TOKEN_BUDGET)
 
     # ----------------------------------------------------------------- entry points
-    def index_all(self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> IndexStats:
-        """Bring the whole workspace up to date."""
+    def index_all(
+        self,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        embed: bool = True,
+    ) -> IndexStats:
+        """Bring the whole workspace up to date (``embed=False``: phase 1 only, see the module doc)."""
         started = time.perf_counter()
         stats = IndexStats()
         files = list(walk(self.root, self.config, stats.skipped))
@@ -100,7 +115,7 @@ class Indexer:
         # Rows of a path the manifest does not know (a crash before its manifest commit) go too.
         removed = [p for p in dict.fromkeys([*manifest, *rows]) if p not in present]
         suspect = inconsistent(manifest, rows)
-        self._run(files, removed, manifest, stats, progress, cancel, suspect=suspect)
+        self._run(files, removed, manifest, stats, progress, cancel, suspect=suspect, embed=embed)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -140,6 +155,7 @@ class Indexer:
         *,
         force_read: bool = False,
         suspect: set[str] | frozenset[str] = frozenset(),
+        embed: bool = True,
     ) -> None:
         stats.files_seen = len(files)
         total = len(files)
@@ -160,14 +176,15 @@ class Indexer:
             else:
                 self._read_and_chunk(file, old, pending, touched, stats)
             if len(pending.chunks) >= self.monitor.pending_limit(WRITE_BATCH_CHUNKS) or len(pending.files) >= 200:
-                self._flush(pending, stats)
+                self._flush(pending, stats, embed=embed)
                 pending = _Pending()
             if done == total or done % 10 == 0:
                 report(IndexProgress(done, total, current=file.path, message=f"{done}/{total} files"))
-        self._flush(pending, stats)
+        self._flush(pending, stats, embed=embed)
         if touched:
             self.store.touch_files(touched)
         stats.chunks_total = self.store.count_chunks()
+        stats.chunks_pending = self.store.pending_count()
 
     def _read_and_chunk(
         self,
@@ -218,20 +235,26 @@ class Indexer:
         pending.files.append(FileRecord(file.path, file.size, file.mtime_ns, content_hash, len(chunks)))
         pending.chunks.extend(chunks)
 
-    def _flush(self, pending: _Pending, stats: IndexStats) -> None:
-        if not pending.files and not pending.removed:
-            return
-        chunks = pending.chunks
-        hashes = [c.hash for c in chunks]
+    def _known_vectors(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors already computed for these text hashes: in-memory cache, then the store's."""
         vectors: dict[str, np.ndarray] = {}
         for key in hashes:
             hit = self.cache.get(key)
             if hit is not None:
                 vectors[key] = hit
         vectors.update(self.store.cached_vectors(k for k in hashes if k not in vectors))
+        return vectors
+
+    def _flush(self, pending: _Pending, stats: IndexStats, *, embed: bool = True) -> None:
+        if not pending.files and not pending.removed:
+            return
+        chunks = pending.chunks
+        hashes = [c.hash for c in chunks]
+        vectors = self._known_vectors(hashes)
         unique_missing = list({c.hash: c for c in chunks if c.hash not in vectors}.values())
+        stats.chunks_cached += sum(1 for h in hashes if h in vectors)
         new_vectors: dict[str, np.ndarray] = {}
-        if unique_missing:
+        if unique_missing and embed:
             batch_size = self.monitor.batch_size(self.config.batch_size)
             texts = [c.embed_text for c in unique_missing]
             offset = 0
@@ -240,18 +263,175 @@ class Indexer:
                     new_vectors[unique_missing[offset].hash] = row
                     offset += 1
             stats.chunks_embedded += len(unique_missing)
-        stats.chunks_cached += len(chunks) - len(unique_missing)
+            # A text repeated within the batch is embedded once; its other rows count as cached.
+            stats.chunks_cached += sum(1 for h in hashes if h in new_vectors) - len(unique_missing)
         vectors.update(new_vectors)
         for key, vector in vectors.items():
             self.cache.put(key, vector)
         if self.monitor.read().pressure >= Pressure.ELEVATED:
             self.cache.shrink(max(1_000, self.cache.capacity // 2))
+        dimension = self.embedder.info.dimension
+        placeholder = np.zeros(dimension, dtype=np.float32)
+        # Phase 1 (embed=False): a text without a known vector gets the placeholder, for phase 2.
+        tiers = [TIER_MODEL if h in vectors else TIER_PLACEHOLDER for h in hashes]
         matrix = (
-            np.stack([vectors[h] for h in hashes])
+            np.stack([vectors.get(h, placeholder) for h in hashes])
             if chunks
-            else np.zeros((0, self.embedder.info.dimension), dtype=np.float32)
+            else np.zeros((0, dimension), dtype=np.float32)
         )
         lexical = [document_terms(c.content, path=c.path, symbol=c.symbol) for c in chunks]
         self.store.replace_files(
-            pending.files, chunks, matrix, lexical, removed=pending.removed, new_vectors=new_vectors
+            pending.files, chunks, matrix, lexical, removed=pending.removed, new_vectors=new_vectors, tiers=tiers
         )
+
+    # ----------------------------------------------------------------- phase 2: the dense tier
+    def embed_pending(
+        self,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        priority: Callable[[], Iterable[str]] | Iterable[str] = (),
+        pause: Callable[[], bool] | None = None,
+        stats: IndexStats | None = None,
+        wait_for_lock: bool = True,
+    ) -> IndexStats:
+        """Give every placeholder row its model vector, the most valuable files first.
+
+        Order: the ``priority`` paths (open files; a callable is asked again before every batch),
+        then the others, most recently modified first. Stops at ``cancel`` (the stats say cancelled)
+        or as soon as ``pause()`` says another job is waiting (they do not); what was written stays,
+        and the next call carries on with the rows still pending. Adds to ``stats`` when given.
+        """
+        started = time.perf_counter()
+        stats = stats if stats is not None else IndexStats()
+        pending = self.store.pending_rows()
+        by_path: dict[str, list[str]] = {}
+        for row in sorted(pending, key=lambda r: (r["path"], r["start_line"])):
+            by_path.setdefault(row["path"], []).append(row["id"])
+        total = self.store.count_chunks()
+        done = total - len(pending)
+        manifest = self.store.manifest()
+        order = iter(sorted(by_path, key=lambda p: (-(manifest[p].mtime_ns if p in manifest else 0), p)))
+        wanted = priority if callable(priority) else (lambda fixed=list(priority): fixed)
+        report = progress or (lambda _p: None)
+        limit = self.monitor.pending_limit(EMBED_WRITE_ROWS)
+        while by_path:
+            if cancel is not None and cancel.is_set():
+                stats.cancelled = True
+                break
+            if pause is not None and pause():
+                break
+            ids: list[str] = []
+            first = [p for p in dict.fromkeys(wanted()) if p in by_path]
+            while by_path and len(ids) < limit:
+                path = first.pop(0) if first else next(p for p in order if p in by_path)
+                ids.extend(by_path.pop(path))
+            handled, stopped = self._embed_rows(ids, stats, cancel, pause, wait_for_lock)
+            done += handled
+            report(
+                IndexProgress(
+                    min(done, total), total, current=path, message=f"embedding {done}/{total} chunks", stage="vectors"
+                )
+            )
+            if stopped:
+                stats.cancelled = stats.cancelled or bool(cancel is not None and cancel.is_set())
+                break
+        stats.chunks_total = self.store.count_chunks()
+        stats.chunks_pending = self.store.pending_count()
+        stats.seconds += time.perf_counter() - started
+        return stats
+
+    def _embed_rows(
+        self,
+        ids: Sequence[str],
+        stats: IndexStats,
+        cancel: threading.Event | None,
+        pause: Callable[[], bool] | None,
+        wait_for_lock: bool,
+    ) -> tuple[int, bool]:
+        """Embed and write one batch of placeholder rows: (rows handled, stopped early)."""
+        rows = [
+            r
+            for r in self.store.rows(sql_in("id", ids), columns=_PENDING_COLUMNS, limit=len(ids) + 16)
+            if r["tier"] == TIER_PLACEHOLDER  # another writer may have filled some in meanwhile
+        ]
+        texts = self._embed_texts(rows)
+        vectors = self._known_vectors(list(texts))
+        missing = [h for h in texts if h not in vectors]
+        new_vectors: dict[str, np.ndarray] = {}
+        stopped = False
+        if missing:
+            batch_size = self.monitor.batch_size(self.config.batch_size)
+            batches = self.embedder.embed_batch([texts[h] for h in missing], batch_size=batch_size)
+            for batch in batches:
+                for vector in batch:
+                    new_vectors[missing[len(new_vectors)]] = vector
+                if len(new_vectors) < len(missing) and (
+                    (cancel is not None and cancel.is_set()) or (pause is not None and pause())
+                ):
+                    stopped = True  # write what is embedded; the rest stays pending
+                    break
+        vectors.update(new_vectors)
+        ready = [r for r in rows if r["text_hash"] in vectors]
+        if ready or new_vectors:
+            self.store.set_vectors(
+                [r["id"] for r in ready],
+                [r["text_hash"] for r in ready],
+                np.stack([vectors[r["text_hash"]] for r in ready])
+                if ready
+                else np.zeros((0, self.embedder.info.dimension), dtype=np.float32),
+                tier=TIER_MODEL,
+                new_vectors=new_vectors,
+                wait=wait_for_lock,
+            )
+        for key, vector in vectors.items():
+            self.cache.put(key, vector)
+        stats.chunks_embedded += len(new_vectors)
+        stats.chunks_cached += len(ready) - len(new_vectors)
+        if self.monitor.read().pressure >= Pressure.ELEVATED:
+            self.cache.shrink(max(1_000, self.cache.capacity // 2))
+        return (len(ready) if stopped else len(ids)), stopped
+
+    def _embed_texts(self, rows: Sequence[dict]) -> dict[str, str]:
+        """text hash -> the text that was hashed (header + content), rebuilt from the stored row.
+
+        The header is recomputed from the row's fields and accepted only when the hash matches; a
+        row it does not match (a header built from more than the row holds) is resolved by chunking
+        its file again, when the file on disk is still the version the row came from.
+        """
+        texts: dict[str, str] = {}
+        unresolved: dict[str, list[dict]] = {}
+        for row in rows:
+            content = row["content"]
+            header = build_header(HeaderFields(row["path"], row["language"], row["symbol"], row["kind"], row["parent"]))
+            for candidate in (f"{header}\n{content}" if header else content, content):
+                if text_hash(candidate) == row["text_hash"]:
+                    texts[row["text_hash"]] = candidate
+                    break
+            else:
+                unresolved.setdefault(row["path"], []).append(row)
+        for path, group in unresolved.items():
+            found = self._chunk_texts(path, group[0]["file_hash"])
+            for row in group:
+                if row["text_hash"] in found:
+                    texts[row["text_hash"]] = found[row["text_hash"]]
+                else:  # the file changed on disk: its next index replaces these rows
+                    log.info("%s changed since it was chunked: its vectors wait for its next index", path)
+        return texts
+
+    def _chunk_texts(self, path: str, file_hash: str) -> dict[str, str]:
+        found = source_file(self.root, path, self.config)
+        if found is None:
+            return {}
+        try:
+            text = read_source(found, self.config.max_file_size)
+            if text_hash(text) != file_hash:
+                return {}
+            chunks = chunk_file(path, text, max_tokens=self.max_chunk_tokens, count_tokens=self.embedder.count_tokens)
+        except (OSError, SourceFileError) as exc:
+            log.info("cannot re-read %s for its vectors: %s", path, exc)
+            return {}
+        except Exception as exc:  # noqa: BLE001 - one odd file must not stop the dense tier
+            log.warning("could not chunk %s again: %s", path, exc)
+            return {}
+        return {c.hash: c.embed_text for c in chunks}

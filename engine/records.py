@@ -97,6 +97,9 @@ class IndexProgress:
     total_files: int
     current: str = ""
     message: str = ""
+    # "files": chunking and the lexical tier (done/total count files); "vectors": the dense tier
+    # (done/total count chunks).
+    stage: str = "files"
 
     @property
     def percentage(self) -> int:
@@ -113,6 +116,7 @@ class IndexStats:
     chunks_total: int = 0
     chunks_embedded: int = 0  # sent to the model
     chunks_cached: int = 0  # vector reused from the content-hash cache
+    chunks_pending: int = 0  # rows still holding a placeholder vector when the run ended
     seconds: float = 0.0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     cancelled: bool = False

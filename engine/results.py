@@ -23,6 +23,7 @@ STATUS_FIELDS = (
     "index_path",
     "vector_index",
     "cached_embeddings",
+    "pending_chunks",  # chunks searchable lexically whose semantic vector is not written yet
     "locked_by_other_process",
     "partial",
     "progress",
@@ -83,6 +84,7 @@ def stats_record(stats: IndexStats) -> dict[str, Any]:
         "chunks_total": stats.chunks_total,
         "chunks_embedded": stats.chunks_embedded,
         "chunks_cached": stats.chunks_cached,
+        "chunks_pending": stats.chunks_pending,
         "seconds": round(stats.seconds, 2),
         "cancelled": stats.cancelled,
         "skipped": [{"path": p, "reason": r} for p, r in stats.skipped],

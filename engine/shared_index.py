@@ -325,6 +325,11 @@ def publish(
         n_chunks, n_files = chunks_table.count_rows(), files_table.count_rows()
         if n_files == 0:
             raise SharedIndexError(f"the index of {root} is empty: nothing to publish (run `semcode index` first)")
+        if store.pending_count():  # placeholder vectors must never reach a team's snapshot
+            raise SharedIndexError(
+                f"{store.pending_count()} chunks of {root} have no model vector yet (an interrupted index): "
+                "run `semcode index` to finish it, then publish"
+            )
         target = location.connect(snapshot_id)
         try:
             remote_chunks = target.create_table(CHUNKS, data=chunks_table.to_arrow())
@@ -664,7 +669,9 @@ class OverlayIndexer(Indexer):
         for key, vector in self.snapshot.vectors_for(f.path for f in files).items():
             self.cache.put(key, vector)
 
-    def index_all(self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> IndexStats:
+    def index_all(
+        self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None, *, embed: bool = True
+    ) -> IndexStats:
         started = time.perf_counter()
         stats = IndexStats()
         files = list(walk(self.root, self.config, stats.skipped))
@@ -673,7 +680,7 @@ class OverlayIndexer(Indexer):
         wanted = {f.path for f in local}
         removed = [p for p in manifest if p not in wanted]  # deleted, or back to the snapshot's content
         self._seed(local)
-        self._run(local, removed, manifest, stats, progress, cancel)
+        self._run(local, removed, manifest, stats, progress, cancel, embed=embed)
         stats.files_seen = len(files)
         stats.files_unchanged += len(files) - len(local)
         stats.chunks_total += self.snapshot.count_chunks()  # an estimate: hidden snapshot rows included

@@ -156,6 +156,7 @@ class ChunkStore:
         self.stale_reason: str | None = None  # set while the index on disk is of another version
         self._write_lock = threading.RLock()
         self._writes = 0
+        self._pending: tuple[int, int] | None = None  # (table version, placeholder rows) for queries
         self._db = None
         self._chunks = self._files = self._embeddings = None
         try:
@@ -264,6 +265,7 @@ class ChunkStore:
         import pyarrow as pa  # noqa: F401 - lancedb dependency, imported for schemas
 
         self._db = _lancedb().connect(str(self.path / LANCE_DIR), read_consistency_interval=timedelta(0))
+        self._pending = None
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
         self._files = self._open_or_create(FILES, self._file_schema())
         self._embeddings = self._open_or_create(EMBEDDINGS, self._embedding_schema())
@@ -558,6 +560,79 @@ class ChunkStore:
         if self._writes % COMPACT_EVERY_WRITES == 0:
             self.optimize()
 
+    # ----------------------------------------------------------------- the dense tier
+    def pending_count(self) -> int:
+        """Rows still holding a placeholder vector; counted once per table version, so a query pays
+        one version look-up (well under a millisecond) and no scan."""
+        if not self._ready():
+            return 0
+        version = self._chunks.version
+        known = self._pending
+        if known is not None and known[0] == version:
+            return known[1]
+        count = self._chunks.count_rows(f"tier = {TIER_PLACEHOLDER}")
+        self._pending = (version, count)
+        return count
+
+    def pending_rows(self) -> list[dict[str, Any]]:
+        """id, path and start_line of every placeholder row (what the dense tier still has to embed)."""
+        if not self._ready() or not self.pending_count():
+            return []
+        return (
+            self._chunks.search()
+            .where(f"tier = {TIER_PLACEHOLDER}")
+            .select(["id", "path", "start_line"])
+            .limit(None)
+            .to_arrow()
+            .to_pylist()
+        )
+
+    def set_vectors(
+        self,
+        ids: Sequence[str],
+        text_hashes: Sequence[str],
+        vectors: np.ndarray,
+        *,
+        tier: int = TIER_MODEL,
+        new_vectors: dict[str, np.ndarray] | None = None,
+        wait: bool = True,
+    ) -> int:
+        """Give rows a better vector; returns how many rows took it.
+
+        Only updates: a row takes the vector when its id is still there, still carries the same text
+        and has a lower tier. A file re-indexed in the meantime has other rows (and ids), which must
+        not get stale rows back, so nothing is ever inserted. One commit (after the cache's): a crash
+        leaves each row with its old vector or its new one, and placeholders are embedded next run.
+        """
+        if not (len(ids) == len(text_hashes) == len(vectors)):
+            raise StoreError("internal error: ids, text hashes and vectors differ in length")
+        if len(vectors) and vectors.shape[1] != self.dimension:
+            raise StoreError(f"vectors have dimension {vectors.shape[1]}, the index expects {self.dimension}")
+        import pyarrow as pa
+
+        with self.writer(wait=wait):
+            self._cache_vectors(new_vectors or {})
+            if not len(ids):
+                return 0
+            data = pa.Table.from_arrays(
+                [
+                    pa.array(list(ids), pa.string()),
+                    pa.array(list(text_hashes), pa.string()),
+                    pa.array([tier] * len(ids), pa.int8()),
+                    _vector_array(vectors, self.dimension),
+                ],
+                names=["id", "text_hash", "tier", "vector"],
+            )
+            fault_point("vectors.before")
+            result = (
+                self._chunks.merge_insert("id")
+                .when_matched_update_all(where=f"target.tier < {int(tier)} AND target.text_hash = source.text_hash")
+                .execute(data)
+            )
+            fault_point("vectors.after")
+            self._after_write()
+        return int(getattr(result, "num_updated_rows", len(ids)) or 0)
+
     # ----------------------------------------------------------------- indexes and maintenance
     def ensure_indexes(self, *, vector_index_min_rows: int) -> None:
         """Full-text index as soon as there are rows; an IVF vector index once the table is large.
@@ -590,7 +665,8 @@ class ChunkStore:
                     ),
                 )
                 fault_point("fts.after")
-            if "vector" not in names and rows >= vector_index_min_rows:
+            # Partitions trained on placeholder vectors would be useless: wait for the dense tier.
+            if "vector" not in names and rows >= vector_index_min_rows and not self.pending_count():
                 from lancedb.index import IvfFlat
 
                 partitions = max(16, int(rows**0.5))
@@ -624,6 +700,8 @@ class ChunkStore:
     def vector_search(self, vector: np.ndarray, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         if not self._ready():
             return []
+        if self.pending_count():  # a placeholder is no answer; no filter at all once none is left
+            where = f"tier > {TIER_PLACEHOLDER}" + (f" AND ({where})" if where else "")
         query = (
             self._chunks.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
             .distance_type("cosine")
@@ -691,10 +769,12 @@ class ChunkStore:
         duplicate_ids: set[str] = set()
         bad_paths: set[str] = set()
         bad_text_hashes: set[str] = set()
-        scan = self._chunks.search().select(["id", "path", "file_hash", "text_hash", "vector"]).limit(None)
+        scan = self._chunks.search().select(["id", "path", "file_hash", "text_hash", "tier", "vector"]).limit(None)
         for batch in scan.to_batches(4096):
             vectors = _vectors(batch)
-            finite = np.isfinite(vectors).all(axis=1) & (np.abs(vectors).sum(axis=1) > 0)
+            # A zero vector is damage, except as the placeholder of a row the dense tier has not reached.
+            placeholder = batch["tier"].to_numpy(zero_copy_only=False) == TIER_PLACEHOLDER
+            finite = np.isfinite(vectors).all(axis=1) & ((np.abs(vectors).sum(axis=1) > 0) | placeholder)
             ids, paths = batch["id"].to_pylist(), batch["path"].to_pylist()
             file_hashes, text_hashes = batch["file_hash"].to_pylist(), batch["text_hash"].to_pylist()
             report.rows_checked += len(ids)
@@ -741,6 +821,7 @@ class ChunkStore:
             "files": self.count_files(),
             "chunks": self.count_chunks(),
             "cached_embeddings": self._embeddings.count_rows() if ready else 0,
+            "pending_chunks": self.pending_count(),
             "vector_index": self.has_vector_index(),
             "versions": self._chunks.version if ready else 0,
             "path": str(self.path),

@@ -13,6 +13,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,9 +231,15 @@ class Workspace:
         *,
         full: bool = False,
         wait_for_lock: bool = False,
+        embed: bool = True,
+        priority: Iterable[str] = (),
     ) -> IndexStats:
         """Bring the index up to date (``full``: drop it and rebuild). Holds the write lock.
 
+        Two phases: every changed file is chunked and written with its lexical terms first (cached
+        vectors where known, placeholders otherwise) and the full-text index is built, so lexical and
+        symbol search answer; then (``embed``) the placeholders get their model vectors, ``priority``
+        paths first. ``embed=False`` stops after the first phase: ``embed_pending`` finishes later.
         Without ``wait_for_lock`` a lock held by another process fails at once, before the model loads.
         """
         if not wait_for_lock:
@@ -241,13 +248,49 @@ class Workspace:
         with self.store.writer(wait=wait_for_lock):
             if full:
                 self.store.clear()
-            stats = self._indexer().index_all(progress, cancel)
+            indexer = self._indexer()
+            stats = indexer.index_all(progress, cancel, embed=False)
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
-            if stats.files_indexed or stats.files_deleted:
+            if embed and not stats.cancelled and stats.chunks_pending:
+                indexer.embed_pending(progress, cancel, priority=list(priority), stats=stats)
+                self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
+            if stats.files_indexed or stats.files_deleted or stats.chunks_embedded:
                 self.store.optimize()
         self.last_stats = stats
         self._record_index(stats)
         return stats
+
+    def embed_pending(
+        self,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        priority: Callable[[], Iterable[str]] | Iterable[str] = (),
+        pause: Callable[[], bool] | None = None,
+        stats: IndexStats | None = None,
+        wait_for_lock: bool = False,
+    ) -> IndexStats:
+        """The second phase of ``index``: model vectors for the rows that hold a placeholder.
+
+        Resumable: it stops at ``cancel`` or when ``pause()`` is true, and the next call continues.
+        Once nothing is pending it builds the vector index (when the table is large enough) and
+        compacts. Holds the write lock while it runs.
+        """
+        if not wait_for_lock:
+            self.ensure_writable()
+        self.open()
+        embedded_before = stats.chunks_embedded if stats is not None else 0
+        with self.store.writer(wait=wait_for_lock):
+            stats = self._indexer().embed_pending(progress, cancel, priority=priority, pause=pause, stats=stats)
+            metrics().embeddings.labels("model").inc(max(0, stats.chunks_embedded - embedded_before))
+            if not stats.chunks_pending and not stats.cancelled:
+                self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
+                self.store.optimize()
+        return stats
+
+    def pending_chunks(self) -> int:
+        """Chunks searchable lexically whose model vector is not written yet (0 when not open)."""
+        return self._store.pending_count() if self._store is not None else 0
 
     def update_files(self, rel_paths: list[str], *, wait_for_lock: bool = True) -> IndexStats:
         """Re-index files that changed, appeared or disappeared (save, file watcher)."""
@@ -339,6 +382,7 @@ class Workspace:
             index_path=self.index_path,
             vector_index=self.store.has_vector_index(),
             cached_embeddings=self.store.stats()["cached_embeddings"],
+            pending_chunks=self.store.pending_count(),
             locked_by_other_process=self.locked_by_other(),
             rebuilt_reason=self.rebuilt_reason,
         )

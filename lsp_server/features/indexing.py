@@ -192,7 +192,14 @@ def did_save(ls: SemcodeServer, params: types.DidSaveTextDocumentParams) -> None
 
 
 def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
-    """Nothing to index: the file on disk is what is indexed; pygls keeps the text for symbols."""
+    """The file on disk is what is indexed (pygls keeps the text); an open file is embedded first."""
+    try:
+        path = uri_to_path(params.text_document.uri)
+    except ValueError:
+        return
+    host = ls.folder_for(path)
+    if host is not None:
+        host.prioritize([path])
 
 
 def did_change(ls: SemcodeServer, params: types.DidChangeTextDocumentParams) -> None:
