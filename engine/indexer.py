@@ -29,7 +29,7 @@ import numpy as np
 
 from .chunking import HeaderFields, build_header, chunk_file, language_for_path
 from .config import EngineConfig
-from .errors import SourceFileError
+from .errors import ModelError, SourceFileError
 from .files import SourceFile, printable_path, read_source, secret_reason, source_file, walk
 from .lexical import document_terms
 from .memory import MemoryMonitor, Pressure
@@ -224,6 +224,8 @@ class Indexer:
             chunks = chunk_file(
                 file.path, text, max_tokens=self.max_chunk_tokens, count_tokens=self.embedder.count_tokens
             )
+        except ModelError:
+            raise  # the model (or its server) failed, not the file: stop, keep the file's rows as they are
         except Exception as exc:  # noqa: BLE001 - one odd file must not stop the index
             log.warning("could not chunk %s (%s): %s", file.path, language_for_path(file.path) or "text", exc)
             stats.files_skipped += 1

@@ -180,7 +180,8 @@ def test_reindex_follows_a_newer_snapshot(s3: MotoServer, embedder, tmp_path: Pa
     stats = reader.index()
     assert reader.snapshot.info.id == second.info.id
     assert stats.chunks_embedded == 0 and reader.store.count_files() == 0
-    assert reader.search("value added tax of an invoice", limit=1)[0].path == "billing.py"
+    # billing.py exists only in the new snapshot: finding it proves the clone follows it.
+    assert "billing.py" in [h.path for h in reader.search("compute VAT for an invoice total", limit=3)]
 
 
 def test_snapshot_is_copied_once_and_searchable_offline(
