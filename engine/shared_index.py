@@ -61,7 +61,7 @@ from .indexer import Indexer, ProgressCallback
 from .models.base import Embedder, ModelInfo
 from .records import IndexStats, text_hash
 from .search import Searcher
-from .store import _RESULT_COLUMNS, CHUNKS, FILES, FTS_COLUMN, FTS_STEM, SCHEMA_VERSION, ChunkStore, sql_in
+from .store import _RESULT_COLUMNS, CHUNKS, FILES, FTS_COLUMN, SCHEMA_VERSION, ChunkStore, fts_config, sql_in
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -286,21 +286,6 @@ def _new_snapshot_id(commit: str | None) -> str:
     return f"{stamp}-{(commit or 'nogit')[:12]}-{secrets.token_hex(3)}"
 
 
-def _fts_config():
-    from lancedb.index import FTS
-
-    # The same analyzer as ChunkStore.ensure_indexes: queries are tokenized by engine.lexical for both.
-    return FTS(
-        base_tokenizer="whitespace",
-        lower_case=True,
-        stem=FTS_STEM,
-        remove_stop_words=False,
-        ascii_folding=False,
-        with_position=False,
-        max_token_length=64,
-    )
-
-
 def publish(
     store: ChunkStore,
     uri: str,
@@ -337,7 +322,7 @@ def publish(
         except (OSError, ValueError, RuntimeError) as exc:
             location.delete_snapshot(snapshot_id)
             raise SharedIndexError(f"cannot write the snapshot to {location.snapshot_uri(snapshot_id)}: {exc}") from exc
-    remote_chunks.create_index(FTS_COLUMN, replace=True, config=_fts_config())
+    remote_chunks.create_index(FTS_COLUMN, replace=True, config=fts_config())
     if n_chunks >= vector_index_min_rows:
         from lancedb.index import IvfFlat
 

@@ -141,6 +141,24 @@ def inconsistent(manifest: dict[str, FileRecord], rows: dict[str, PathRows]) -> 
     return bad
 
 
+def fts_config() -> Any:
+    """The full-text analyzer of the ``lex`` column; queries are tokenized by engine.lexical to match it.
+
+    One definition for every index built over chunk rows (the local store, published snapshots).
+    """
+    from lancedb.index import FTS
+
+    return FTS(
+        base_tokenizer="whitespace",
+        lower_case=True,
+        stem=FTS_STEM,
+        remove_stop_words=False,
+        ascii_folding=False,
+        with_position=False,
+        max_token_length=64,
+    )
+
+
 class ChunkStore:
     """The on-disk index of one workspace folder built with one model."""
 
@@ -648,22 +666,8 @@ class ChunkStore:
             fts = names.get(FTS_COLUMN)
             fts_stem = (getattr(fts, "index_details", None) or {}).get("stem") if fts else None
             if fts is None or fts_stem != FTS_STEM:
-                from lancedb.index import FTS
-
                 fault_point("fts.before")
-                self._chunks.create_index(
-                    FTS_COLUMN,
-                    replace=True,
-                    config=FTS(
-                        base_tokenizer="whitespace",
-                        lower_case=True,
-                        stem=FTS_STEM,
-                        remove_stop_words=False,
-                        ascii_folding=False,
-                        with_position=False,
-                        max_token_length=64,
-                    ),
-                )
+                self._chunks.create_index(FTS_COLUMN, replace=True, config=fts_config())
                 fault_point("fts.after")
             # Partitions trained on placeholder vectors would be useless: wait for the dense tier.
             if "vector" not in names and rows >= vector_index_min_rows and not self.pending_count():
