@@ -22,9 +22,13 @@ import stat as stat_mode
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import DEFAULT_EXCLUDES, EngineConfig
 from .errors import SourceFileError
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +92,7 @@ class SourceFile:
     root: Path | None = None  # the workspace's real root: read_source re-checks containment against it
 
 
-def _spec(lines: list[str]):
+def _spec(lines: list[str]) -> GitIgnoreSpec:
     import pathspec
 
     return pathspec.GitIgnoreSpec.from_lines(lines)
@@ -102,9 +106,9 @@ class FileFilter:
         self.config = config
         self._excluded = _spec(list(DEFAULT_EXCLUDES) + list(config.exclude))
         self._included = _spec(list(config.include)) if config.include else None
-        self._ignore_specs: dict[str, object] = {}  # dir (relative, "" = root) -> spec or None
+        self._ignore_specs: dict[str, GitIgnoreSpec | None] = {}  # dir (relative, "" = root) -> spec or None
 
-    def _dir_spec(self, rel_dir: str):
+    def _dir_spec(self, rel_dir: str) -> GitIgnoreSpec | None:
         if rel_dir not in self._ignore_specs:
             lines: list[str] = []
             for name in IGNORE_FILES:
@@ -324,27 +328,7 @@ def read_source(file: SourceFile, max_size: int) -> str:
     component is opened without following symlinks: ``abspath`` is already the real path, so a
     symlink there means the file was swapped since the walk.
     """
-    label = printable_path(file.path)
-    try:
-        fd = _open_regular(file.abspath, follow=False)
-    except FileNotFoundError:
-        raise
-    except PermissionError as exc:
-        raise SourceFileError(f"{label}: permission denied") from exc
-    except OSError as exc:
-        raise SourceFileError(f"{label}: cannot read ({exc.strerror or 'not a regular file'})") from exc
-    try:
-        if file.root is not None:
-            # Re-check after the open: a directory on the way may have been swapped for a symlink.
-            real = _real_inside(file.abspath, file.root)
-            if real is None or not os.path.samestat(os.fstat(fd), os.stat(real)):
-                raise SourceFileError(f"{label}: moved outside the workspace while indexing")
-        data = _read_fd(fd, max_size + 1)
-    except OSError as exc:
-        raise SourceFileError(f"{label}: cannot read ({exc.strerror or exc})") from exc
-    finally:
-        os.close(fd)
-    return _decode(data, label, max_size)
+    return _read_text(file.abspath, printable_path(file.path), max_size, root=file.root)
 
 
 def read_workspace_text(root: Path, path: str | Path, max_size: int) -> str:
@@ -365,12 +349,31 @@ def read_workspace_text(root: Path, path: str | Path, max_size: int) -> str:
             raise SourceFileError(f"{label}: no such file")
         raise SourceFileError(f"{label}: outside the workspace {root_real} (or a symlink loop)")
     try:
+        return _read_text(real, label, max_size, root=root_real)
+    except FileNotFoundError as exc:  # deleted since the check
+        raise SourceFileError(f"{label}: no such file") from exc
+
+
+def _read_text(real: Path, label: str, max_size: int, *, root: Path | None) -> str:
+    """The one safe read of a file's text (``real``: its real path, symlinks resolved).
+
+    Opened without following a final symlink, non-blocking and checked to be a regular file; with
+    ``root``, re-checked after the open to still lie inside it. ``FileNotFoundError`` passes through.
+    """
+    try:
         fd = _open_regular(real, follow=False)
+    except FileNotFoundError:
+        raise
     except PermissionError as exc:
         raise SourceFileError(f"{label}: permission denied") from exc
     except OSError as exc:
         raise SourceFileError(f"{label}: cannot read ({exc.strerror or 'not a regular file'})") from exc
     try:
+        if root is not None:
+            # Re-check after the open: a directory on the way may have been swapped for a symlink.
+            inside = _real_inside(real, root)
+            if inside is None or not os.path.samestat(os.fstat(fd), os.stat(inside)):
+                raise SourceFileError(f"{label}: moved outside the workspace while being read")
         data = _read_fd(fd, max_size + 1)
     except OSError as exc:
         raise SourceFileError(f"{label}: cannot read ({exc.strerror or exc})") from exc
