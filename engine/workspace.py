@@ -9,8 +9,6 @@ shared by every workspace that uses the same model file.
 from __future__ import annotations
 
 import logging
-import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +18,7 @@ from typing import Any
 
 from .chunking import CHUNKER_VERSION
 from .config import EngineConfig
-from .errors import ConfigError, IndexLockedError, SemcodeError, SourceFileError, StoreError
+from .errors import ConfigError, IndexLockedError, SemcodeError, StoreError
 from .files import read_workspace_text
 from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
@@ -52,29 +50,6 @@ def shared_embedder(config: EngineConfig) -> Embedder:
 
 class OutsideWorkspaceError(ConfigError):
     """A path argument resolves outside the workspace: nothing outside it is ever read."""
-
-
-def read_regular_text(path: Path) -> str:
-    """The text of a regular file (UTF-8, undecodable bytes replaced).
-
-    FIFOs, sockets, devices and directories are refused without blocking: the file is opened
-    non-blocking and checked with fstat, so swapping a FIFO in after a check cannot hang the caller.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SourceFileError(f"{path} is not a regular file")
-        chunks = []
-        while block := os.read(fd, 1 << 20):
-            chunks.append(block)
-    except OSError as exc:
-        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def lock_held_elsewhere(lock_path: Path) -> bool:

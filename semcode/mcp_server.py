@@ -28,7 +28,7 @@ from engine.host import HostBusyError, IndexHost
 from engine.records import IndexStats, SearchHit
 from engine.results import check_limit, hit_record, stats_record
 from engine.search import MAX_LIMIT, PREVIEW_CHARS, SearchFilters
-from engine.workspace import Workspace, read_regular_text
+from engine.workspace import Workspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -320,15 +320,15 @@ def do_similar(
     if path is None:
         raise ToolInputError("give either code (a snippet) or path with start_line (and optionally end_line)")
     rel = relative_path(host, path)
-    start, end = _line_range(host.root / rel, start_line, end_line)
+    start, end = _line_range(host.workspace, rel, start_line, end_line)
     ws = _wait_open(host)
     return _page(host, ws.find_similar(rel, start, end, limit=fetch), limit, page)
 
 
-def _line_range(file: Path, start_line: int | None, end_line: int | None) -> tuple[int, int]:
+def _line_range(ws: Workspace, rel: str, start_line: int | None, end_line: int | None) -> tuple[int, int]:
     """Validate 1-based inclusive lines against the file; return 0-based inclusive lines."""
-    if not file.is_file():
-        raise ToolInputError(f"{file} is not a file")
+    if not (ws.root / rel).is_file():
+        raise ToolInputError(f"{ws.root / rel} is not a file")
     if start_line is None:
         raise ToolInputError("start_line is required with path (1-based; the first line of the file is 1)")
     end_line = start_line if end_line is None else end_line
@@ -339,7 +339,7 @@ def _line_range(file: Path, start_line: int | None, end_line: int | None) -> tup
     if end_line < start_line:
         raise ToolInputError(f"end_line ({end_line}) is before start_line ({start_line})")
     try:
-        count = len(read_regular_text(file).splitlines())
+        count = len(ws.read_text(rel).splitlines())
     except SemcodeError as exc:
         raise ToolInputError(str(exc)) from exc
     if start_line > count:

@@ -14,7 +14,7 @@ import pytest
 
 from engine.errors import ConfigError, SourceFileError, StoreError
 from engine.search import SearchFilters
-from engine.workspace import Workspace, read_regular_text
+from engine.workspace import Workspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
@@ -73,7 +73,7 @@ def test_non_regular_files_are_never_opened(small_root: Path, workspace: Workspa
     fifo = small_root / "fifo.py"
     os.mkfifo(fifo)
     with pytest.raises(SourceFileError, match="not a regular file"):
-        read_regular_text(fifo)  # would block forever if it were opened for reading
+        workspace.read_text(fifo)  # would block forever if it were opened for reading
     with pytest.raises(SourceFileError, match="not a regular file"):
         workspace.read_text(small_root / "net")
     with pytest.raises(ConfigError, match="outside"):
