@@ -63,7 +63,9 @@ class Metrics:
     # ----------------------------------------------------------------- export
     def prometheus_text(self) -> str:
         """The Prometheus text exposition format (version 0.0.4)."""
-        return _prometheus().generate_latest(self.registry).decode("utf-8")
+        from prometheus_client import generate_latest  # importable: __init__ imported it
+
+        return generate_latest(self.registry).decode("utf-8")
 
     def snapshot(self) -> dict[str, Any]:
         """Every sample as JSON-friendly data: ``{metric: [{"labels": {...}, "value": v}, ...]}``."""
@@ -80,7 +82,7 @@ class Metrics:
         values = self.snapshot()
 
         def total(name: str) -> float:
-            return sum(s["value"] for s in values.get(name, []))
+            return float(sum(s["value"] for s in values.get(name, [])))
 
         searches = total("semcode_search_seconds_count")
         batches = total("semcode_embedding_batch_seconds_count")
