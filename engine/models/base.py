@@ -66,10 +66,12 @@ class Embedder(ABC):
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.info.dimension), dtype=np.float32)
-        return np.concatenate(list(self.embed_batch(texts)))
+        matrix: np.ndarray = np.concatenate(list(self.embed_batch(texts)))
+        return matrix
 
     def embed_query(self, query: str) -> np.ndarray:
-        return _normalise(self._embed_texts([self.cap(self.info.query_prefix + query)]))[0]
+        vector: np.ndarray = _normalise(self._embed_texts([self.cap(self.info.query_prefix + query)]))[0]
+        return vector
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release native resources."""
@@ -77,6 +79,7 @@ class Embedder(ABC):
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms: np.ndarray = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return vectors / norms
+    normalised: np.ndarray = vectors / norms
+    return normalised

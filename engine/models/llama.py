@@ -61,7 +61,6 @@ def quiet_llama_logs() -> None:
             return
         llama_cpp = _import_llama_cpp()
 
-        @llama_cpp.llama_log_callback
         def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
             global _last_level
             py_level = _last_level if level == 5 else _LEVELS.get(level, logging.DEBUG)
@@ -74,8 +73,9 @@ def quiet_llama_logs() -> None:
                         _recent_errors.append(message)
                         del _recent_errors[:-5]
 
-        llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
-        _log_callback = _callback
+        # The ctypes wrapper, applied by hand (as a decorator it would make _callback untyped).
+        _log_callback = llama_cpp.llama_log_callback(_callback)
+        llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
 @contextlib.contextmanager

@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -150,6 +150,13 @@ def _error_text(parsed: Any, raw: str) -> str:
     return raw.strip()[:300] or "(empty answer)"
 
 
+class _Embeddings(NamedTuple):
+    """One ``/v1/embeddings`` answer."""
+
+    vectors: np.ndarray  # (texts, dimension) float32
+    model: str  # the model the server says it used; "" when it does not say
+
+
 class RemoteEmbedder(Embedder):
     def __init__(
         self,
@@ -181,10 +188,10 @@ class RemoteEmbedder(Embedder):
         probe = self._post_embeddings(
             ["semcode dimension probe"], model=self._requested_model or served, budget=self.options.start_retry_seconds
         )
-        dimension = int(probe["vectors"].shape[1])
-        name = self._requested_model or probe["model"] or served or "remote-model"
+        dimension = int(probe.vectors.shape[1])
+        name = self._requested_model or probe.model or served or "remote-model"
         self._send_model = self._requested_model or served or None
-        self._served_name = probe["model"]
+        self._served_name = probe.model
         self._tokenize_style = self._detect_tokenizer()
         context = max_tokens or self._server_context() or DEFAULT_CONTEXT
         from ..config import EngineConfig
@@ -316,16 +323,16 @@ class RemoteEmbedder(Embedder):
                 ) from None
             log.warning("the embedding server rejected a %d-character text as too long; cutting it", len(text))
             return self._embed_resilient([text[: len(text) * 3 // 4]], budget)
-        vectors = result["vectors"]
+        vectors = result.vectors
         if vectors.shape[1] != self.info.dimension:
             raise EmbeddingDimensionError(
                 f"the embedding server {self.url} now answers vectors of dimension {vectors.shape[1]}, "
                 f"but this index holds dimension {self.info.dimension} (model {self.info.name}): the server "
                 "was switched to another model; restart semcode to rebuild the index for it"
             )
-        if self._served_name and result["model"] and result["model"] != self._served_name:
+        if self._served_name and result.model and result.model != self._served_name:
             raise EmbeddingModelChangedError(
-                f"the embedding server {self.url} now serves {result['model']!r}, but this index was built with "
+                f"the embedding server {self.url} now serves {result.model!r}, but this index was built with "
                 f"{self._served_name!r}: restart semcode to rebuild the index for the new model"
             )
         return vectors
@@ -365,7 +372,7 @@ class RemoteEmbedder(Embedder):
                 )
             return self._pool
 
-    def _post_embeddings(self, texts: list[str], *, model: str | None, budget: float | None = None) -> dict[str, Any]:
+    def _post_embeddings(self, texts: list[str], *, model: str | None, budget: float | None = None) -> _Embeddings:
         body: dict[str, Any] = {"input": texts, "encoding_format": "float"}
         if model:
             body["model"] = model
@@ -389,7 +396,7 @@ class RemoteEmbedder(Embedder):
                 f"{self.url}/v1/embeddings answered vectors of shape {vectors.shape}; the server must pool "
                 "(llama-server: --pooling mean or cls, not none)"
             )
-        return {"vectors": vectors, "model": str(parsed.get("model") or "")}
+        return _Embeddings(vectors, str(parsed.get("model") or ""))
 
     def _call(
         self, method: str, path: str, body: Any = None, *, budget: float | None = None, too_long_ok: bool = False
@@ -440,7 +447,8 @@ class RemoteEmbedder(Embedder):
     def embed_query(self, query: str) -> np.ndarray:
         # Someone is waiting for this one: fail within seconds, not after an indexing-sized budget.
         text = self.cap(self.info.query_prefix + query)
-        return _normalise(self._embed_resilient([text], self.options.query_retry_seconds))[0]
+        vector: np.ndarray = _normalise(self._embed_resilient([text], self.options.query_retry_seconds))[0]
+        return vector
 
     def close(self) -> None:
         self._closed = True

@@ -175,7 +175,8 @@ class GGUFTokenizer:
             if n < 0:  # cannot happen with len(data) + 8 slots, but never read past the buffer
                 buf = self._buffer(-n)
                 n = self._tokenize(self._vocab, data, len(data), buf, len(buf), add_special, False)
-        return np.frombuffer(buf, dtype=np.int32, count=n).copy()
+        ids: np.ndarray = np.frombuffer(buf, dtype=np.int32, count=n).copy()
+        return ids
 
     def count(self, text: str) -> int:
         data = text.encode("utf-8", errors="replace")
@@ -256,7 +257,7 @@ def zipf_sif_weights(n_vocab: int, sif: float) -> np.ndarray:
     if sif <= 0:
         return np.ones(n_vocab, dtype=np.float32)
     inv_rank = 1.0 / np.arange(2, n_vocab + 2, dtype=np.float64)
-    proba = inv_rank / inv_rank.sum()
+    proba: np.ndarray = inv_rank / inv_rank.sum()
     return (sif / (sif + proba)).astype(np.float32)
 
 
@@ -300,7 +301,8 @@ def build_table(
 
 def usable_ids(tokenizer: GGUFTokenizer) -> np.ndarray:
     """Mask of the ids that carry text (not control, unused or unknown tokens)."""
-    return (tokenizer.attributes() & (_ATTR_UNKNOWN | _ATTR_UNUSED | _ATTR_CONTROL)) == 0
+    mask: np.ndarray = (tokenizer.attributes() & (_ATTR_UNKNOWN | _ATTR_UNUSED | _ATTR_CONTROL)) == 0
+    return mask
 
 
 def distill(

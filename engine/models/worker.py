@@ -406,7 +406,8 @@ class WorkerEmbedder(Embedder):
         return self._embed_on(self._index, texts)  # documents: the low-priority worker
 
     def embed_query(self, query: str) -> np.ndarray:
-        return _normalise(self._embed_on(self._query, [self.cap(self.info.query_prefix + query)]))[0]
+        vector: np.ndarray = _normalise(self._embed_on(self._query, [self.cap(self.info.query_prefix + query)]))[0]
+        return vector
 
     def system_info(self) -> str:
         """llama.cpp's ``llama_print_system_info()`` as the query worker sees it."""

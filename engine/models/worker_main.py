@@ -24,7 +24,10 @@ import select
 import struct
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _HEADER = struct.Struct("<I")
 _SHAPE = struct.Struct("<II")
@@ -44,7 +47,7 @@ def encode_json(kind: bytes, obj: Any) -> bytes:
     return kind + json.dumps(obj, ensure_ascii=False).encode("utf-8")
 
 
-def encode_vectors(vectors: Any) -> bytes:
+def encode_vectors(vectors: np.ndarray) -> bytes:
     import numpy as np
 
     arr = np.ascontiguousarray(vectors, dtype="<f4")
@@ -52,7 +55,7 @@ def encode_vectors(vectors: Any) -> bytes:
     return b"V" + _SHAPE.pack(rows, dim) + arr.tobytes()
 
 
-def decode_vectors(payload: bytes) -> Any:
+def decode_vectors(payload: bytes) -> np.ndarray:
     import numpy as np
 
     rows, dim = _SHAPE.unpack_from(payload, 1)
