@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import missing_dependency
 
 if TYPE_CHECKING:
-    from tree_sitter import Parser, Query
+    from tree_sitter import Language, Parser, Query
 
 logger = logging.getLogger(__name__)
 
@@ -60,4 +60,7 @@ def get_query(language: str, node_types: tuple[str, ...]) -> Query | None:
     if not valid:
         return None
     pattern = "[" + " ".join(f"({name})" for name in valid) + "] @n"
-    return Query(_language_pack().get_language(language), pattern)
+    grammar: Language = _language_pack().get_language(language)
+    # Annotated: tree-sitter's stub types Query() with typing.Self, which Python 3.10's typing lacks.
+    query: Query = Query(grammar, pattern)
+    return query

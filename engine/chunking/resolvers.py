@@ -145,7 +145,7 @@ def _c_function(node: Node, kind: str) -> Resolved | None:
         return None
     if declarator.type == "qualified_identifier":  # out-of-class ``Foo::bar`` definition
         full = _text(declarator)
-        name_node = declarator
+        name_node: Node | None = declarator
         while name_node is not None and name_node.type == "qualified_identifier":
             name_node = name_node.child_by_field_name("name")
         name = _text(name_node)
