@@ -230,8 +230,10 @@ class IndexHost:
             else:
                 self._worker.submit(lambda: self._embed_step(run))
 
-        queued = self._worker.submit(job)
-        return queued if queued.cancelled() else run.future
+        if self._worker.submit(job).cancelled():  # the host is closed: the run never starts
+            run.future.cancel()
+            run.future.set_running_or_notify_cancel()
+        return run.future
 
     def prioritize(self, paths: Iterable[str | Path]) -> None:
         """Files worth embedding first (open in an editor): the dense tier takes them next."""
