@@ -38,8 +38,8 @@ _EMBEDDERS_LOCK = threading.Lock()
 
 def shared_embedder(config: EngineConfig) -> Embedder:
     """Load (once per process) the embedding model the config names."""
-    key = (config.model_path, config.query_prefix, config.document_prefix, config.effective_threads())
-    key += (config.embeddings_url, config.embeddings_model, config.embeddings_max_tokens)
+    key: tuple[object, ...] = (config.model_path, config.query_prefix, config.document_prefix)
+    key += (config.effective_threads(), config.embeddings_url, config.embeddings_model, config.embeddings_max_tokens)
     with _EMBEDDERS_LOCK:
         if key not in _EMBEDDERS:
             from .models import load_embedder
