@@ -24,8 +24,8 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -41,6 +41,7 @@ from engine.files import read_source, walk  # noqa: E402
 from engine.indexer import HEADER_TOKEN_BUDGET  # noqa: E402
 from engine.lexical import looks_like_identifier, query_terms  # noqa: E402
 from engine.models.static import DEFAULT_MAX_TOKENS, StaticEmbedder, StaticSettings  # noqa: E402
+from engine.records import Candidate  # noqa: E402
 from engine.search import IDENTIFIER_WEIGHTS, SENTENCE_WEIGHTS, FusionWeights, SearchFilters  # noqa: E402
 from engine.store import chunk_id  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
@@ -48,16 +49,16 @@ from engine.workspace import Workspace  # noqa: E402
 POOL = 40
 
 
-def rrf(lists: list[tuple[float, list[dict[str, Any]]]], k: float) -> list[dict[str, Any]]:
-    """Weighted reciprocal rank fusion of ranked row lists (rows identified by ``id``)."""
+def rrf(lists: list[tuple[float, list[Candidate]]], k: float) -> list[Candidate]:
+    """Weighted reciprocal rank fusion of ranked candidate lists (identified by ``id``)."""
     scores: dict[str, float] = {}
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, Candidate] = {}
     for weight, ranked in lists:
         if weight == 0:
             continue
         for rank, row in enumerate(ranked):
-            rows.setdefault(row["id"], row)
-            scores[row["id"]] = scores.get(row["id"], 0.0) + weight / (k + rank + 1)
+            rows.setdefault(row.id, row)
+            scores[row.id] = scores.get(row.id, 0.0) + weight / (k + rank + 1)
     return [rows[i] for i in sorted(scores, key=lambda i: -scores[i])]
 
 
@@ -112,9 +113,9 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace, variants: dict[s
     def emit(name: str, hits) -> None:
         ranked.setdefault(name, []).append([(h.path, h.start_line, h.end_line) for h in hits])
 
-    def ordered(rows: list[dict[str, Any]], terms: list[str]):
+    def ordered(rows: list[Candidate], terms: list[str]):
         """Rows already in final order, through the engine's collapsing of overlaps and containers."""
-        return searcher._fuse([dict(r) for r in rows], [], terms, 10, filters, FusionWeights(1.0, 0.0, 20.0))
+        return searcher._fuse([replace(r) for r in rows], [], terms, 10, filters, FusionWeights(1.0, 0.0, 20.0))
 
     base_lists = []
     for q in queries:
@@ -122,13 +123,13 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace, variants: dict[s
         terms = query_terms(text)
         weights = IDENTIFIER_WEIGHTS if looks_like_identifier(text) else SENTENCE_WEIGHTS
         dense = searcher._dense(ws.embedder.embed_query(text), POOL, filters)
-        lexical = ws.store.text_search(" ".join(terms), limit=POOL) if terms else []
+        lexical = [Candidate.from_row(r) for r in ws.store.text_search(" ".join(terms), limit=POOL)] if terms else []
         base_lists.append((terms, weights, dense, lexical))
         ranked.setdefault("baseline", []).append([(r[0], r[1], r[2]) for r in baseline.search(text, 10)])
         emit("bm25", ordered(lexical, terms))
         emit("model", ordered(dense, terms))
-        emit("model+bm25", searcher._fuse([dict(r) for r in dense], [dict(r) for r in lexical], terms, 10, filters,
-                                          weights))  # fmt: skip
+        fused = searcher._fuse([replace(r) for r in dense], [replace(r) for r in lexical], terms, 10, filters, weights)
+        emit("model+bm25", fused)
         emit("model+bm25 (rrf)", ordered(rrf([(weights.dense, dense), (weights.lexical, lexical)], weights.k), terms))
     pool_s: dict[str, float] = {}
     for label, static in variants.items():
@@ -139,7 +140,7 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace, variants: dict[s
         for qi, (terms, weights, dense, lexical) in enumerate(base_lists):
             sims = smatrix @ qstatic[qi]
             top = np.argsort(-sims)[:POOL]
-            srows = [dict(by_id[static_ids[i]], _semantic=float(sims[i])) for i in top]
+            srows = [Candidate.from_row(by_id[static_ids[i]], semantic=float(sims[i])) for i in top]
             emit(f"static[{label}]", ordered(srows, terms))
             emit(f"static[{label}]+bm25", ordered(rrf([(weights.dense, srows), (weights.lexical, lexical)], weights.k),
                                                    terms))  # fmt: skip

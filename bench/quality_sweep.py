@@ -18,6 +18,7 @@ import importlib.util
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from engine.config import EngineConfig  # noqa: E402
 from engine.lexical import looks_like_identifier, query_terms  # noqa: E402
 from engine.ranking import RankingOptions  # noqa: E402
+from engine.records import Candidate  # noqa: E402
 from engine.search import FusionWeights, SearchFilters  # noqa: E402
 from engine.workspace import Workspace  # noqa: E402
 
@@ -114,7 +116,7 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace) -> list[dict[str
     for q in queries:
         terms = query_terms(q["query"])
         dense = searcher._dense(ws.embedder.embed_query(q["query"]), POOL, SearchFilters())
-        lexical = ws.store.text_search(" ".join(terms), limit=POOL) if terms else []
+        lexical = [Candidate.from_row(r) for r in ws.store.text_search(" ".join(terms), limit=POOL)] if terms else []
         candidates.append((q, terms, dense, lexical))
     results = []
     for name, setting in fusion_settings().items():
@@ -125,10 +127,10 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace) -> list[dict[str
             if weights.lexical == 0:
                 lex = []
             if weights.dense == 0:
-                dense_rows: list[dict[str, Any]] = []
+                dense_rows: list[Candidate] = []
             else:
-                dense_rows = [dict(r) for r in dense]
-            hits = searcher._fuse(dense_rows, [dict(r) for r in lex], terms, 10, SearchFilters(), weights)
+                dense_rows = [replace(r) for r in dense]  # fusion writes its evidence into the candidates
+            hits = searcher._fuse(dense_rows, [replace(r) for r in lex], terms, 10, SearchFilters(), weights)
             ranked.append([(h.path, h.start_line, h.end_line) for h in hits])
         sc = bench.score(queries, ranked)
         if args.details and name == args.details:

@@ -17,10 +17,10 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, fields, replace
 from pathlib import PurePosixPath
-from typing import Any
 
 from .chunking.identifiers import split_identifier
 from .lexical import query_terms
+from .records import Candidate
 
 # Kinds that define a name (a hit on them *is* the symbol), most definitional first.
 TYPE_KINDS = frozenset(
@@ -309,13 +309,13 @@ def _last(name: str) -> str:
 
 
 class Reranker:
-    """Applies the signals of ``options`` to fused candidates (rows as the store returns them)."""
+    """Applies the signals of ``options`` to fused candidates."""
 
     def __init__(self, options: RankingOptions) -> None:
         self.options = options
 
-    def rerank(self, rows: list[dict[str, Any]], base: dict[str, float], query: QueryInfo) -> list[dict[str, Any]]:
-        """Rows sorted by their adjusted score, stored in ``row["_rank_score"]``; ``row["_signals"]`` says why."""
+    def rerank(self, rows: list[Candidate], base: dict[str, float], query: QueryInfo) -> list[Candidate]:
+        """Rows sorted by their adjusted score, stored in ``row.rank_score``; ``row.signals`` says why."""
         opts = self.options
         top = max(base.values(), default=0.0) or 1.0
         names = [_norm(n) for n in query.names if _norm(n)]
@@ -326,28 +326,26 @@ class Reranker:
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
         gates = _evidence_gates(rows)
         for row in rows:
-            score = base.get(row["id"], 0.0) / top
+            score = base.get(row.id, 0.0) / top
             signals: list[str] = []
-            gate = gates[row["id"]]
-            sym_last = _norm(_last(row["symbol"]))
-            parent_last = _norm(_last(row.get("parent", "")))
-            stem = _norm(_stem(row["path"]))
+            gate = gates[row.id]
+            sym_last = _norm(_last(row.symbol))
+            parent_last = _norm(_last(row.parent))
+            stem = _norm(_stem(row.path))
             if opts.symbols and names:
                 boost, label = 0.0, ""
                 for name in names:
-                    if sym_last == name and row["kind"] in DEFINITION_KINDS:
-                        weight = (
-                            DEFINITION_BOOST if row["kind"] not in ("impl", "extension") else DEFINITION_BOOST * 0.6
-                        )
+                    if sym_last == name and row.kind in DEFINITION_KINDS:
+                        weight = DEFINITION_BOOST if row.kind not in ("impl", "extension") else DEFINITION_BOOST * 0.6
                         if query.kind != "symbol":
                             weight *= MIXED_FACTOR
-                        if _last(row["symbol"]).lstrip("$") not in exact_names:
+                        if _last(row.symbol).lstrip("$") not in exact_names:
                             weight *= OTHER_CASE_FACTOR  # ``Timeout`` asked, a ``timeout`` property found
                         if quals and parent_last in quals:
                             weight += 0.1
                         if weight > boost:
                             boost, label = weight, "definition"
-                    elif parent_last == name and row["symbol"]:
+                    elif parent_last == name and row.symbol:
                         weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
                         if weight > boost:
                             boost, label = weight, "member"
@@ -358,10 +356,10 @@ class Reranker:
                 if boost:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
-            if opts.symbols and query.kind != "symbol" and row["symbol"] and word_stems:
+            if opts.symbols and query.kind != "symbol" and row.symbol and word_stems:
                 # ``parse config`` names ``parseConfig`` / ``ConfigParser``: every word of the chunk's
                 # own name (two or more) is a query word.
-                own = {_word_stem(w) for w in split_identifier(_last(row["symbol"])) if len(w) > 2}
+                own = {_word_stem(w) for w in split_identifier(_last(row.symbol)) if len(w) > 2}
                 if len(own) >= 2 and own <= word_stems and gate > 0:
                     score += NAME_WORDS_BOOST * gate
                     signals.append(f"name words +{NAME_WORDS_BOOST * gate:.2f}")
@@ -385,25 +383,25 @@ class Reranker:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
                 if query.kind != "symbol" and word_stems:
-                    dirs = {_norm(d) for d in PurePosixPath(row["path"]).parts[:-1]}
+                    dirs = {_norm(d) for d in PurePosixPath(row.path).parts[:-1]}
                     hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
                     path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits) * gate
                     if path_boost > 0.005:
                         score += path_boost
                         signals.append(f"path +{path_boost:.2f}")
-            if opts.size and (row["kind"] not in TYPE_KINDS or not TINY_SPARES_TYPES):
-                lines = int(row["end_line"]) - int(row["start_line"]) + 1
+            if opts.size and (row.kind not in TYPE_KINDS or not TINY_SPARES_TYPES):
+                lines = row.end_line - row.start_line + 1
                 if lines < TINY_CHUNK_LINES and "definition" not in " ".join(signals):
                     score *= TINY_FACTOR
                     signals.append(f"tiny ×{TINY_FACTOR}")
             if opts.penalties:
-                klass = path_class(row["path"], row["language"])
+                klass = path_class(row.path, row.language)
                 if klass and klass not in query.asks:
                     factor = _factor(klass)
                     score *= factor
                     signals.append(f"{klass} ×{factor}")
-            row["_rank_score"] = score
-            row["_signals"] = signals
+            row.rank_score = score
+            row.signals = signals
         if opts.coherence and (query.kind != "symbol" or not COHERENCE_NATURAL_ONLY):
             # Fused scores are ranks, not relevance: rank 10 of a list still scores 0.7 of rank 1. Only
             # evidence above the pool's 10th-best chunk counts, squared so near-floor chunks add
@@ -412,38 +410,38 @@ class Reranker:
             ranked_base = sorted((v / top for v in base.values()), reverse=True)
             floor = ranked_base[min(len(ranked_base), COHERENCE_FLOOR_RANK) - 1] if ranked_base else 0.0
             span = max(1e-9, 1.0 - floor)
-            by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            by_file: dict[str, list[Candidate]] = defaultdict(list)
             for row in rows:
-                by_file[row["path"]].append(row)
+                by_file[row.path].append(row)
             for group in by_file.values():
                 if len(group) < 2:
                     continue
-                group.sort(key=lambda r: -r["_rank_score"])
+                group.sort(key=lambda r: -r.rank_score)
                 # Base (fused) evidence of the file's other chunks, not their boosts: one definition
                 # boost must not lift every chunk of its file.
                 others = sorted(
-                    (max(0.0, (base.get(r["id"], 0.0) / top - floor) / span) ** 2 for r in group[1:]), reverse=True
+                    (max(0.0, (base.get(r.id, 0.0) / top - floor) / span) ** 2 for r in group[1:]), reverse=True
                 )
-                gate = gates[group[0]["id"]] if GATE_COHERENCE else 1.0
+                gate = gates[group[0].id] if GATE_COHERENCE else 1.0
                 lift = COHERENCE_WEIGHT * sum(others[:COHERENCE_CHUNKS]) * gate
                 if lift > 0.005:
-                    group[0]["_rank_score"] += lift
-                    group[0]["_signals"].append(f"file coherence +{lift:.2f}")
-        ordered = sorted(rows, key=lambda r: -r["_rank_score"])
+                    group[0].rank_score += lift
+                    group[0].signals.append(f"file coherence +{lift:.2f}")
+        ordered = sorted(rows, key=lambda r: -r.rank_score)
         if opts.diversity:
             seen: dict[str, int] = defaultdict(int)
             for row in ordered:
-                n = seen[row["path"]]
+                n = seen[row.path]
                 if n >= DIVERSITY_FREE:
                     decay = DIVERSITY_DECAY ** (n - DIVERSITY_FREE + 1)
-                    row["_rank_score"] *= decay
-                    row["_signals"].append(f"same file #{n + 1} ×{decay:.2f}")
-                seen[row["path"]] += 1
-            ordered.sort(key=lambda r: -r["_rank_score"])
+                    row.rank_score *= decay
+                    row.signals.append(f"same file #{n + 1} ×{decay:.2f}")
+                seen[row.path] += 1
+            ordered.sort(key=lambda r: -r.rank_score)
         return ordered
 
 
-def _evidence_gates(rows: list[dict[str, Any]]) -> dict[str, float]:
+def _evidence_gates(rows: list[Candidate]) -> dict[str, float]:
     """How close each candidate's own match is to the best one, in [0, 1].
 
     Fused scores are ranks: in a small corpus the 5th candidate may be unrelated yet score 0.8 of the
@@ -451,19 +449,19 @@ def _evidence_gates(rows: list[dict[str, Any]]) -> dict[str, float]:
     by this gate, so they reorder real contenders and do not lift an unrelated chunk that merely
     sits in ``strings.js`` for a query about a query string.
     """
-    best_sem = max((r["_semantic"] for r in rows if r.get("_semantic") is not None), default=None)
-    best_lex = max((r["_lexical"] for r in rows if r.get("_lexical") is not None), default=None)
+    best_sem = max((r.semantic for r in rows if r.semantic is not None), default=None)
+    best_lex = max((r.lexical for r in rows if r.lexical is not None), default=None)
     gates: dict[str, float] = {}
     for row in rows:
         gate = 0.0
-        sem, lex = row.get("_semantic"), row.get("_lexical")
+        sem, lex = row.semantic, row.lexical
         if sem is not None and best_sem is not None:
             gate = max(gate, min(1.0, max(0.0, 1.0 - (best_sem - sem) / GATE_SEMANTIC_MARGIN)))
         elif lex is not None and best_lex:  # the cosine, when there is one, is the better judge
             gate = min(1.0, max(0.0, 1.0 - (1.0 - lex / best_lex) / GATE_LEXICAL_MARGIN))
         if sem is None and lex is None:
             gate = 1.0  # a look-up row: its name matched, which is its evidence
-        gates[row["id"]] = gate
+        gates[row.id] = gate
     return gates
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def text_hash(text: str) -> str:
@@ -89,6 +91,51 @@ class SearchHit:
         if self.signals:
             parts.append("ranked by: " + ", ".join(self.signals))
         return "; ".join(parts)
+
+
+@dataclass(slots=True, eq=False)
+class Candidate:
+    """A stored chunk competing for a place in one search's results, with the evidence for it.
+
+    Built from a store row (``from_row``); fusion and re-ranking fill in the evidence fields, and
+    ``engine.search`` turns the winners into ``SearchHit``s.
+    """
+
+    id: str
+    path: str
+    language: str
+    symbol: str
+    kind: str
+    parent: str
+    start_line: int
+    end_line: int
+    content: str
+    lex: str = ""  # the row's lexical terms (full-text search rows only)
+    semantic: float | None = None  # cosine similarity to the query: the dense search found it
+    lexical: float | None = None  # BM25 score: the full-text search found it
+    terms: list[str] = field(default_factory=list)  # query terms the chunk holds
+    rank_score: float = 0.0  # the re-ranked score (engine.ranking.Reranker)
+    signals: list[str] = field(default_factory=list)  # the re-ranking adjustments that moved it
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], *, semantic: float | None = None) -> Candidate:
+        """A candidate from a store row; its score columns (``_distance``, ``_score``) become evidence."""
+        if semantic is None and row.get("_distance") is not None:
+            semantic = 1.0 - float(row["_distance"])
+        return cls(
+            id=row["id"],
+            path=row["path"],
+            language=row["language"],
+            symbol=row["symbol"],
+            kind=row["kind"],
+            parent=row.get("parent") or "",
+            start_line=int(row["start_line"]),
+            end_line=int(row["end_line"]),
+            content=row["content"],
+            lex=row.get("lex") or "",
+            semantic=semantic,
+            lexical=float(row["_score"]) if row.get("_score") is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

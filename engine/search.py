@@ -11,9 +11,10 @@ import fnmatch
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,8 +23,8 @@ from .errors import ConfigError
 from .lexical import looks_like_identifier, query_terms
 from .models.base import Embedder
 from .ranking import QueryInfo, RankingOptions, Reranker, analyse_query, symbol_lookup_where
-from .records import SearchHit
-from .store import ChunkStore, sql_string
+from .records import Candidate, SearchHit
+from .store import sql_string
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,18 @@ def _glob_to_like(glob: str) -> str:
     return like.replace("%/", "%")
 
 
+class ChunkReader(Protocol):
+    """The read API ``Searcher`` uses: a ``ChunkStore``, or an ``OverlayStore`` over a shared snapshot."""
+
+    def vector_search(self, vector: np.ndarray, *, limit: int, where: str | None = None) -> list[dict[str, Any]]: ...
+
+    def text_search(self, terms: str, *, limit: int, where: str | None = None) -> list[dict[str, Any]]: ...
+
+    def rows(
+        self, where: str, *, columns: Sequence[str] | None = None, limit: int = 10_000
+    ) -> list[dict[str, Any]]: ...
+
+
 LOOKUP_DEFINITIONS = 100  # chunks named like a queried identifier
 LOOKUP_FILE_CHUNKS = 40  # chunks of files named like it (any of them can stand for the file)
 
@@ -95,7 +108,7 @@ LOOKUP_FILE_CHUNKS = 40  # chunks of files named like it (any of them can stand 
 class Searcher:
     def __init__(
         self,
-        store: ChunkStore,
+        store: ChunkReader,
         embedder: Embedder,
         *,
         hybrid: bool = True,
@@ -144,11 +157,11 @@ class Searcher:
             weights = IDENTIFIER_WEIGHTS if looks_like_identifier(query) else SENTENCE_WEIGHTS
         return self._fuse(dense, lexical, terms, limit, filters, weights, options=options, info=info, lookup=lookup)
 
-    def _lexical(self, terms: list[str], pool: int, filters: SearchFilters) -> list[dict[str, Any]]:
+    def _lexical(self, terms: list[str], pool: int, filters: SearchFilters) -> list[Candidate]:
         found = self.store.text_search(" ".join(terms), limit=pool, where=filters.where())
-        return [r for r in found if filters.accepts_path(r["path"])]
+        return [Candidate.from_row(r) for r in found if filters.accepts_path(r["path"])]
 
-    def _lookup(self, info: QueryInfo, filters: SearchFilters) -> list[dict[str, Any]]:
+    def _lookup(self, info: QueryInfo, filters: SearchFilters) -> list[Candidate]:
         """Chunks that define, belong to or share a file name with an identifier of the query.
 
         Dense and BM25 pools often miss the definition of a short, common name (``Request``, ``Context``):
@@ -164,7 +177,7 @@ class Searcher:
                 rows.extend(self.store.rows(f"({where}) AND {extra}" if extra else where, limit=limit))
             except Exception as exc:  # noqa: BLE001 - a look-up is an extra; search must answer without it
                 log.debug("symbol look-up failed: %s", exc)
-        return [r for r in rows if filters.accepts_path(r["path"])]
+        return [Candidate.from_row(r) for r in rows if filters.accepts_path(r["path"])]
 
     def similar(
         self,
@@ -188,21 +201,22 @@ class Searcher:
         rows = self._dense(vector, limit + 20, filters)
         if exclude:
             path, start, end = exclude
-            rows = [r for r in rows if not (r["path"] == path and r["start_line"] <= end and r["end_line"] >= start)]
+            rows = [r for r in rows if not (r.path == path and r.start_line <= end and r.end_line >= start)]
         if rows:
-            floor = max(min_score or 0.0, SIMILAR_RELATIVE_FLOOR * rows[0]["_semantic"])
-            rows = [r for r in rows if r["_semantic"] >= floor]
+            floor = max(min_score or 0.0, SIMILAR_RELATIVE_FLOOR * (rows[0].semantic or 0.0))
+            rows = [r for r in rows if (r.semantic or 0.0) >= floor]
         return self._fuse(rows, [], [], limit, filters, FusionWeights(lexical=0.0))
 
     def symbols(self, query: str, *, limit: int = 50) -> list[SearchHit]:
         """Indexed symbols matched by name (substring, case-insensitive), then semantically."""
         _check_limit(limit)
-        named: list[dict[str, Any]] = []
+        named: list[Candidate] = []
         query = query.strip()
         if query:
             pattern = "%" + query.lower().replace("'", "''").replace("%", "\\%") + "%"
-            named = self.store.rows(f"symbol != '' AND lower(symbol) LIKE '{pattern}'", limit=limit * 4)
-            named.sort(key=lambda r: (not r["symbol"].lower().endswith(query.lower()), len(r["symbol"]), r["path"]))
+            rows = self.store.rows(f"symbol != '' AND lower(symbol) LIKE '{pattern}'", limit=limit * 4)
+            named = [Candidate.from_row(r) for r in rows]
+            named.sort(key=lambda r: (not r.symbol.lower().endswith(query.lower()), len(r.symbol), r.path))
         hits = [self._hit(r, score=1.0) for r in named[:limit]]
         if query and len(hits) < limit:
             seen = {(h.path, h.start_line) for h in hits}
@@ -211,23 +225,21 @@ class Searcher:
                     hits.append(hit)
                     seen.add((hit.path, hit.start_line))
         elif not query:
-            hits = [self._hit(r, score=1.0) for r in self.store.rows("symbol != ''", limit=limit)]
+            hits = [self._hit(Candidate.from_row(r), score=1.0) for r in self.store.rows("symbol != ''", limit=limit)]
         return hits[:limit]
 
     # ----------------------------------------------------------------- internals
-    def _dense(self, vector: np.ndarray, limit: int, filters: SearchFilters) -> list[dict[str, Any]]:
-        rows = self.store.vector_search(vector, limit=limit, where=filters.where())
-        rows = [r for r in rows if filters.accepts_path(r["path"])]
-        for row in rows:
-            row["_semantic"] = 1.0 - float(row["_distance"])
+    def _dense(self, vector: np.ndarray, limit: int, filters: SearchFilters) -> list[Candidate]:
+        found = self.store.vector_search(vector, limit=limit, where=filters.where())
+        rows = [Candidate.from_row(r) for r in found if filters.accepts_path(r["path"])]
         if filters.min_score is not None:
-            rows = [r for r in rows if r["_semantic"] >= filters.min_score]
+            rows = [r for r in rows if (r.semantic or 0.0) >= filters.min_score]
         return rows
 
     def _fuse(
         self,
-        dense: list[dict[str, Any]],
-        lexical: list[dict[str, Any]],
+        dense: list[Candidate],
+        lexical: list[Candidate],
         terms: list[str],
         limit: int,
         filters: SearchFilters,
@@ -235,78 +247,77 @@ class Searcher:
         *,
         options: RankingOptions | None = None,
         info: QueryInfo | None = None,
-        lookup: list[dict[str, Any]] | None = None,
+        lookup: list[Candidate] | None = None,
     ) -> list[SearchHit]:
-        fused: dict[str, dict[str, Any]] = {}
+        fused: dict[str, Candidate] = {}
         scores: dict[str, float] = {}
         for rank, row in enumerate(dense):
-            fused[row["id"]] = row
-            scores[row["id"]] = weights.dense / (weights.k + rank + 1)
+            fused[row.id] = row
+            scores[row.id] = weights.dense / (weights.k + rank + 1)
         for rank, row in enumerate(lexical):
-            entry = fused.setdefault(row["id"], row)
-            entry["_lexical"] = float(row["_score"])
-            entry["_terms"] = _matched(terms, row.get("lex", ""))
-            scores[row["id"]] = scores.get(row["id"], 0.0) + weights.lexical / (weights.k + rank + 1)
+            entry = fused.setdefault(row.id, row)
+            entry.lexical = row.lexical
+            entry.terms = _matched(terms, row.lex)
+            scores[row.id] = scores.get(row.id, 0.0) + weights.lexical / (weights.k + rank + 1)
         # The score of a chunk ranked first by every list in play: results are scaled to (0, 1].
         best = (weights.dense * bool(dense) + weights.lexical * bool(lexical)) / (weights.k + 1)
-        reranked = options is not None and options.active and info is not None
-        if reranked:
+        if options is not None and options.active and info is not None:
             for row in lookup or ():
-                fused.setdefault(row["id"], row)
+                fused.setdefault(row.id, row)
             ordered = Reranker(options).rerank(list(fused.values()), scores, info)
             top = max(scores.values(), default=0.0) or 1.0
             # Re-ranked scores are in units of the best fused score; boosts can pass 1, so the
             # displayed scores are scaled back into (0, 1] (order unchanged).
-            ceiling = max(1.0, max((r["_rank_score"] for r in ordered), default=1.0))
-            final = {r["id"]: r["_rank_score"] * top / ceiling for r in ordered}
-            ordered = [r for r in ordered if final[r["id"]] > 0]
+            ceiling = max(1.0, max((r.rank_score for r in ordered), default=1.0))
+            final = {r.id: r.rank_score * top / ceiling for r in ordered}
+            ordered = [r for r in ordered if final[r.id] > 0]
             defer_headers = not (options.symbols and info.names)
         else:
             final = scores
-            ordered = sorted((r for r in fused.values() if scores[r["id"]] > 0), key=lambda r: -scores[r["id"]])
+            ordered = sorted((r for r in fused.values() if scores[r.id] > 0), key=lambda r: -scores[r.id])
             defer_headers = True
         scores = final
         hits: list[SearchHit] = []
-        deferred: list[dict[str, Any]] = []
+        deferred: list[Candidate] = []
         for index, row in enumerate(ordered):
-            if filters.min_score is not None and row.get("_semantic", -1.0) < filters.min_score:
+            if filters.min_score is not None and (-1.0 if row.semantic is None else row.semantic) < filters.min_score:
                 continue  # lexical-only hits have no semantic score to vouch for them
             if any(_overlaps(row, h) for h in hits):
                 continue  # a window overlapping a better hit in the same file adds nothing
             if (
                 defer_headers
-                and row["kind"] in CONTAINER_KINDS
+                and row.kind in CONTAINER_KINDS
                 and any(_inside(member, row) for member in ordered[index + 1 :])
             ):
                 deferred.append(row)  # a class header that matched because a method of it matched
                 continue
-            hits.append(self._hit(row, score=scores[row["id"]] / best))
+            hits.append(self._hit(row, score=scores[row.id] / best))
             # The deferred header follows its best member, scored as it was.
             for container in [c for c in deferred if _inside(row, c)]:
                 deferred.remove(container)
                 if len(hits) < limit:
-                    hits.append(self._hit(container, score=scores[container["id"]] / best))
+                    hits.append(self._hit(container, score=scores[container.id] / best))
             if len(hits) >= limit:
                 break
         return hits[:limit]
 
     @staticmethod
-    def _hit(row: dict[str, Any], *, score: float) -> SearchHit:
+    def _hit(row: Candidate, *, score: float) -> SearchHit:
         return SearchHit(
-            path=row["path"],
-            start_line=int(row["start_line"]),
-            end_line=int(row["end_line"]),
+            path=row.path,
+            start_line=row.start_line,
+            end_line=row.end_line,
             score=round(float(score), 6),
-            symbol=row["symbol"],
-            kind=row["kind"],
-            language=row["language"],
-            preview=_preview(row["content"]),
-            parent=row.get("parent", ""),
-            start_col=_indent(row["content"]),
-            semantic_score=row.get("_semantic"),
-            lexical_score=row.get("_lexical"),
-            matched_terms=tuple(row.get("_terms", ())),
-            signals=tuple(row.get("_signals", ())),
+            symbol=row.symbol,
+            kind=row.kind,
+            language=row.language,
+            preview=_preview(row.content),
+            parent=row.parent,
+            start_col=_indent(row.content),
+            semantic_score=row.semantic,
+            lexical_score=row.lexical,
+            matched_terms=tuple(row.terms),
+            signals=tuple(row.signals),
         )
 
 
@@ -327,30 +338,30 @@ def _check_limit(limit: int) -> None:
         raise ConfigError(f"limit must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
 
 
-def _overlaps(row: dict[str, Any], hit: SearchHit) -> bool:
+def _overlaps(row: Candidate, hit: SearchHit) -> bool:
     """Same file and the same thing: parts of one split symbol, or overlapping windows.
 
     A container's header chunk spans the whole container, so it never hides its members.
     """
-    if row["path"] != hit.path:
+    if row.path != hit.path:
         return False
-    start, end = int(row["start_line"]), int(row["end_line"])
+    start, end = row.start_line, row.end_line
     overlap = min(end, hit.end_line) - max(start, hit.start_line) + 1
-    if row["symbol"] and row["symbol"] == hit.symbol and row["kind"] == hit.kind:
+    if row.symbol and row.symbol == hit.symbol and row.kind == hit.kind:
         return overlap > -2  # overlapping or adjacent parts of one long symbol
-    if row["kind"] in CONTAINER_KINDS or hit.kind in CONTAINER_KINDS:
+    if row.kind in CONTAINER_KINDS or hit.kind in CONTAINER_KINDS:
         return False
     return overlap > 0 and overlap >= 0.5 * min(end - start + 1, hit.end_line - hit.start_line + 1)
 
 
-def _inside(member: dict[str, Any], container: dict[str, Any]) -> bool:
+def _inside(member: Candidate, container: Candidate) -> bool:
     """``member`` is a chunk of a symbol within ``container`` (same file, range inside, not itself)."""
     return (
-        member["path"] == container["path"]
-        and member["id"] != container["id"]
-        and member["kind"] not in ("block", "")
-        and container["start_line"] <= member["start_line"]
-        and member["end_line"] <= container["end_line"]
+        member.path == container.path
+        and member.id != container.id
+        and member.kind not in ("block", "")
+        and container.start_line <= member.start_line
+        and member.end_line <= container.end_line
     )
 
 
