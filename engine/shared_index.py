@@ -44,7 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,8 +61,22 @@ from .indexer import Indexer, ProgressCallback
 from .models.base import Embedder, ModelInfo
 from .records import IndexStats, text_hash
 from .search import Searcher
-from .store import _RESULT_COLUMNS, CHUNKS, FILES, FTS_COLUMN, SCHEMA_VERSION, ChunkStore, fts_config, sql_in
+from .store import (
+    _RESULT_COLUMNS,
+    CHUNKS,
+    FILES,
+    FTS_COLUMN,
+    SCHEMA_VERSION,
+    ChunkStore,
+    fts_config,
+    nearest,
+    sql_in,
+)
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+    from lancedb.db import DBConnection
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +168,7 @@ class SharedLocation:
     def is_local(self) -> bool:
         return "://" not in self.uri
 
-    def _filesystem(self, uri: str):
+    def _filesystem(self, uri: str) -> tuple[pafs.FileSystem, str]:
         import pyarrow.fs as pafs
 
         if self.is_local:
@@ -240,7 +254,7 @@ class SharedLocation:
     def snapshot_uri(self, snapshot_id: str) -> str:
         return f"{self.uri}/{SNAPSHOTS}/{snapshot_id}"
 
-    def connect(self, snapshot_id: str):
+    def connect(self, snapshot_id: str) -> DBConnection:
         import lancedb
 
         try:
@@ -427,20 +441,16 @@ class Snapshot:
 
     # -- reads (the ChunkStore read API, with some paths hidden) -------------------------------------
 
-    def vector_search(self, vector: np.ndarray, *, limit: int, where: str | None, hidden: Sequence[str]):
-        query = (
-            self._chunks.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-            .distance_type("cosine")
-            .limit(limit)
-            .nprobes(20)
-            .refine_factor(5)
-        )
+    def vector_search(
+        self, vector: np.ndarray, *, limit: int, where: str | None, hidden: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        query = nearest(self._chunks, vector, limit)
         clause = _and(where, _not_in(hidden))
         if clause:
             query = query.where(clause, prefilter=True)
         return query.select([*_RESULT_COLUMNS, "_distance"]).to_list()
 
-    def text_search(self, terms: str, *, limit: int, where: str | None, hidden: Sequence[str]):
+    def text_search(self, terms: str, *, limit: int, where: str | None, hidden: Sequence[str]) -> list[dict[str, Any]]:
         if not terms.strip():
             return []
         query = self._chunks.search(terms, query_type="fts", fts_columns=FTS_COLUMN).limit(limit)
@@ -453,7 +463,9 @@ class Snapshot:
             log.debug("full-text search of the snapshot unavailable: %s", exc)
             return []
 
-    def rows(self, where: str, *, columns: Sequence[str] | None, limit: int, hidden: Sequence[str]):
+    def rows(
+        self, where: str, *, columns: Sequence[str] | None, limit: int, hidden: Sequence[str]
+    ) -> list[dict[str, Any]]:
         query = self._chunks.search().where(_and(where, _not_in(hidden)) or "true").limit(limit)
         return query.select(list(columns or _RESULT_COLUMNS)).to_list()
 
@@ -817,7 +829,7 @@ class SharedWorkspace(Workspace):
     @property
     def searcher(self) -> Searcher:
         overlay = OverlayStore(self.store, self.snapshot, self.shared_state)
-        return Searcher(overlay, self.embedder, hybrid=self.config.hybrid)  # type: ignore[arg-type]
+        return Searcher(overlay, self.embedder, hybrid=self.config.hybrid)
 
     def _indexer(self) -> Indexer:
         return OverlayIndexer(

@@ -33,13 +33,19 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import IndexLockedError, StoreError, missing_dependency
 from .faults import fault_point
 from .records import Chunk
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from lancedb.db import DBConnection
+    from lancedb.query import LanceVectorQueryBuilder
+    from lancedb.table import Table
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +107,7 @@ class IntegrityReport:
         return asdict(self) | {"ok": self.ok}
 
 
-def _lancedb():
+def _lancedb() -> Any:
     try:
         import lancedb
     except ImportError as exc:  # pragma: no cover - dependency of the package
@@ -162,6 +168,12 @@ def fts_config() -> Any:
 class ChunkStore:
     """The on-disk index of one workspace folder built with one model."""
 
+    # Set by _open_tables; absent while the index on disk is of another version (readers check _ready()).
+    _db: DBConnection
+    _chunks: Table
+    _files: Table
+    _embeddings: Table
+
     def __init__(
         self, path: Path, *, dimension: int, fingerprint: str, model_name: str = "", chunker_version: int = 0
     ) -> None:
@@ -175,8 +187,6 @@ class ChunkStore:
         self._write_lock = threading.RLock()
         self._writes = 0
         self._pending: tuple[int, int] | None = None  # (table version, placeholder rows) for queries
-        self._db = None
-        self._chunks = self._files = self._embeddings = None
         try:
             path.mkdir(parents=True, exist_ok=True)
             from filelock import FileLock
@@ -196,7 +206,7 @@ class ChunkStore:
             raise StoreError(f"cannot open the index at {path}: {exc.strerror or exc}") from exc
 
     # ----------------------------------------------------------------- schema and meta
-    def _chunk_schema(self):
+    def _chunk_schema(self) -> pa.Schema:
         import pyarrow as pa
 
         return pa.schema(
@@ -219,7 +229,7 @@ class ChunkStore:
         )
 
     @staticmethod
-    def _file_schema():
+    def _file_schema() -> pa.Schema:
         import pyarrow as pa
 
         return pa.schema(
@@ -232,7 +242,7 @@ class ChunkStore:
             ]
         )
 
-    def _embedding_schema(self):
+    def _embedding_schema(self) -> pa.Schema:
         import pyarrow as pa
 
         return pa.schema(
@@ -288,7 +298,7 @@ class ChunkStore:
         self._files = self._open_or_create(FILES, self._file_schema())
         self._embeddings = self._open_or_create(EMBEDDINGS, self._embedding_schema())
 
-    def _open_or_create(self, name: str, schema):
+    def _open_or_create(self, name: str, schema: pa.Schema) -> Table:
         try:
             return self._db.open_table(name)
         except (ValueError, FileNotFoundError):
@@ -596,7 +606,7 @@ class ChunkStore:
         """id, path and start_line of every placeholder row (what the dense tier still has to embed)."""
         if not self._ready() or not self.pending_count():
             return []
-        return (
+        rows: list[dict[str, Any]] = (
             self._chunks.search()
             .where(f"tier = {TIER_PLACEHOLDER}")
             .select(["id", "path", "start_line"])
@@ -604,6 +614,7 @@ class ChunkStore:
             .to_arrow()
             .to_pylist()
         )
+        return rows
 
     def set_vectors(
         self,
@@ -706,15 +717,7 @@ class ChunkStore:
             return []
         if self.pending_count():  # a placeholder is no answer; no filter at all once none is left
             where = f"tier > {TIER_PLACEHOLDER}" + (f" AND ({where})" if where else "")
-        query = (
-            self._chunks.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-            .distance_type("cosine")
-            .limit(limit)
-            # Used by the IVF index once there is one; a flat search ignores them (same results), so
-            # no per-query look-up of the table's indexes is needed.
-            .nprobes(20)
-            .refine_factor(5)
-        )
+        query = nearest(self._chunks, vector, limit)
         if where:
             query = query.where(where, prefilter=True)
         return query.select([*_RESULT_COLUMNS, "_distance"]).to_list()
@@ -838,21 +841,39 @@ def _parts(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
         yield values[start : start + size]
 
 
+def nearest(table: Table, vector: np.ndarray, limit: int) -> LanceVectorQueryBuilder:
+    """The nearest chunk rows by cosine: one query shape for the local index and published snapshots."""
+    from lancedb.query import LanceVectorQueryBuilder
+
+    query = table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+    if not isinstance(query, LanceVectorQueryBuilder):  # what lancedb builds for a vector
+        raise StoreError(f"lancedb built a {type(query).__name__} for a vector query")
+    return (
+        query.distance_type("cosine")
+        .limit(limit)
+        # Used by the IVF index once there is one; a flat search ignores them (same results), so
+        # no per-query look-up of the table's indexes is needed.
+        .nprobes(20)
+        .refine_factor(5)
+    )
+
+
 _RESULT_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
 
 
-def _vector_array(vectors: np.ndarray, dimension: int):
+def _vector_array(vectors: np.ndarray, dimension: int) -> pa.FixedSizeListArray:
     import pyarrow as pa
 
     flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
     return pa.FixedSizeListArray.from_arrays(flat, dimension)
 
 
-def _vectors(table) -> np.ndarray:
+def _vectors(table: pa.Table | pa.RecordBatch) -> np.ndarray:
     column = table["vector"]
     if hasattr(column, "combine_chunks"):
         column = column.combine_chunks()
     size = column.type.list_size
     if len(column) == 0:
         return np.zeros((0, size), dtype=np.float32)
-    return column.flatten().to_numpy(zero_copy_only=False).reshape(-1, size).astype(np.float32, copy=False)
+    matrix: np.ndarray = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, size)
+    return matrix.astype(np.float32, copy=False)
