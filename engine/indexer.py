@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -394,7 +395,7 @@ class Indexer:
             self.cache.shrink(max(1_000, self.cache.capacity // 2))
         return (len(ready) if stopped else len(ids)), stopped
 
-    def _embed_texts(self, rows: Sequence[dict]) -> dict[str, str]:
+    def _embed_texts(self, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
         """text hash -> the text that was hashed (header + content), rebuilt from the stored row.
 
         The header is recomputed from the row's fields and accepted only when the hash matches; a
@@ -402,7 +403,7 @@ class Indexer:
         its file again, when the file on disk is still the version the row came from.
         """
         texts: dict[str, str] = {}
-        unresolved: dict[str, list[dict]] = {}
+        unresolved: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             content = row["content"]
             header = build_header(HeaderFields(row["path"], row["language"], row["symbol"], row["kind"], row["parent"]))
