@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from engine.config import EngineConfig, cache_root
@@ -102,7 +103,7 @@ def run_checks(config: EngineConfig, report: Callable[[Check], None] | None = No
     else:
         add(Check("model", False, f"not loaded: {model_file.detail}", model_file.fix))
     for module, package in DEPENDENCIES:
-        add(_guard(f"module {module}", lambda m=module, p=package: _import(m, p)))
+        add(_guard(f"module {module}", partial(_import, module, package)))
     if config.embeddings_url:
         add(_guard("embeddings server", lambda: _embeddings_server(config)))
     if config.shared_index:

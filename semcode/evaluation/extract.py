@@ -6,7 +6,7 @@ import ast
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 JS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 # Files here stay in the index copy (as distractors) but never yield queries.
@@ -172,7 +172,7 @@ def yields_queries(rel: str) -> bool:
     )
 
 
-def _accept(text: str | None, body_lines: int, stats: Counter[str]) -> bool:
+def _accept(text: str | None, body_lines: int, stats: Counter[str]) -> TypeGuard[str]:
     if body_lines < 3:
         stats["drop_short_body"] += 1
         return False
@@ -205,7 +205,7 @@ def _blank_python(src: str, tree: ast.Module, *, blank_lines: bool) -> str:
     starts = [0] + [m.end() for m in re.finditer(rb"\n", data)]
     edits = [
         (doc, len(node.body) == 1)
-        for node in ast.walk(tree)  # type: ignore[attr-defined]
+        for node in ast.walk(tree)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
         and (doc := _docstring(node)) is not None
     ]
@@ -253,7 +253,8 @@ def python_candidates(rel: str, src: str, tree: ast.Module, stats: Counter[str])
                         if rest
                         else 0
                     )
-                    body = code_line_count(lines, first - 1, child.end_lineno - 1, "#") if rest else 0  # type: ignore[operator]
+                    end = child.end_lineno or child.lineno  # always set by ast.parse
+                    body = code_line_count(lines, first - 1, end - 1, "#") if rest else 0
                     text = summary_sentence(ast.get_docstring(child) or "")
                     if _accept(text, body, stats):
                         start = min([child.lineno] + [d.lineno for d in child.decorator_list]) - 1
@@ -262,7 +263,7 @@ def python_candidates(rel: str, src: str, tree: ast.Module, stats: Counter[str])
                                 text,
                                 rel,
                                 start,
-                                child.end_lineno - 1,  # type: ignore[arg-type, operator]
+                                end - 1,
                                 ".".join([*qual, child.name]),
                             )
                         )
@@ -315,7 +316,7 @@ def _documented_function(node: Any) -> tuple[Any, Any, str] | None:
     if kind == "expression_statement":
         expr = node.named_children[0] if node.named_children else None
         right = expr.child_by_field_name("right") if expr is not None and expr.type == "assignment_expression" else None
-        if right is not None and right.type in _FUNCTION_VALUES:
+        if expr is not None and right is not None and right.type in _FUNCTION_VALUES:
             return node, right, _text(expr.child_by_field_name("left"))
         return None
     if kind in ("pair", "public_field_definition", "field_definition"):
@@ -384,7 +385,7 @@ def _jsdoc_candidate(rel: str, data: bytes, lines: list[str], block: Any, stats:
     if not _accept(text, code_line_count(lines, body.start_point[0] + 1, body.end_point[0], "//"), stats):
         return None
     outer = found[0]
-    return Query(text, rel, (first_decorator or outer).start_point[0], outer.end_point[0], found[2])  # type: ignore[arg-type]
+    return Query(text, rel, (first_decorator or outer).start_point[0], outer.end_point[0], found[2])
 
 
 def process_js(rel: str, src: str, language: str, stats: Counter[str]) -> tuple[str, list[Query]]:
@@ -395,7 +396,7 @@ def process_js(rel: str, src: str, language: str, stats: Counter[str]) -> tuple[
     blocks = _jsdoc_blocks(data, get_parser(language).parse(data).root_node)
     lines = src.split("\n")
     found = [q for b in blocks if (q := _jsdoc_candidate(rel, data, lines, b, stats))] if yields_queries(rel) else []
-    out, touched = bytearray(data), set()
+    out, touched = bytearray(data), set[int]()
     for block in sorted(blocks, key=lambda n: n.start_byte, reverse=True):
         newlines = data[block.start_byte : block.end_byte].count(b"\n")
         out[block.start_byte : block.end_byte] = b"\n" * newlines if newlines else b" "
