@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything and run every test suite: Python (engine, LSP, MCP), a fresh `pip install` used
-# offline, Serena's solidlsp, Neovim (headless nvim 0.11) and VS Code (code-server in headless Chromium).
+# Set up everything and run every test suite: lint (ruff, import layers, mypy as [tool.mypy] in pyproject.toml
+# says), Python (engine, LSP, MCP), a fresh `pip install` used offline, Serena's solidlsp, Neovim (headless
+# nvim 0.11) and VS Code (code-server in headless Chromium).
 #   bash scripts/test.sh              # all suites
 #   SUITES="python neovim" bash scripts/test.sh
 set -uo pipefail
@@ -30,7 +31,7 @@ run_suite() {
 
 for suite in $SUITES; do
   case "$suite" in
-    lint) run_suite lint bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/python scripts/check_imports.py' ;;
+    lint) run_suite lint bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/python scripts/check_imports.py && .venv/bin/mypy' ;;
     python) run_suite python .venv/bin/pytest -q -p no:cacheprovider ;;
     install) run_suite install bash scripts/install-test.sh ;;
     serena) run_suite serena bash scripts/serena-test.sh ;;
