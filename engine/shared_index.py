@@ -109,8 +109,8 @@ class SnapshotInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SnapshotInfo:
-        known = {f: data.get(f) for f in cls.__dataclass_fields__}
-        return cls(**known)  # type: ignore[arg-type]
+        known: dict[str, Any] = {f: data.get(f) for f in cls.__dataclass_fields__}
+        return cls(**known)
 
     def describe(self) -> str:
         commit = f"commit {self.commit[:12]}{' (dirty)' if self.dirty else ''}" if self.commit else "no git commit"

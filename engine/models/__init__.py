@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import EngineConfig
 from .base import Embedder, ModelInfo
@@ -12,6 +13,10 @@ from .gguf_file import GGUFInfo, inspect_gguf
 from .info import model_info
 from .provision import default_model_path
 from .registry import Prefixes, known_prefixes, resolve_prefixes
+
+if TYPE_CHECKING:
+    from .llama import LlamaEmbedder
+    from .worker import WorkerEmbedder
 
 __all__ = [
     "Embedder",
@@ -64,12 +69,12 @@ def load_embedder(config: EngineConfig, *, in_process: bool | None = None) -> Em
     if in_process:
         from .llama import LlamaEmbedder  # imports llama_cpp: only when a model is really needed
 
-        cls: type[Embedder] = LlamaEmbedder
+        cls: type[LlamaEmbedder | WorkerEmbedder] = LlamaEmbedder
     else:
         from .worker import WorkerEmbedder
 
         cls = WorkerEmbedder
-    return cls(  # type: ignore[call-arg]
+    return cls(
         path,
         threads=config.effective_threads(),
         batch_size=config.batch_size,

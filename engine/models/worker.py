@@ -181,14 +181,16 @@ class _Child:
     def stop(self, grace: float = 2.0) -> None:
         """Close stdin (the child exits at EOF), then kill if it lingers; always reaped (no zombie)."""
         with contextlib.suppress(OSError):
-            self.proc.stdin.close()  # type: ignore[union-attr]
+            if self.proc.stdin is not None:  # always: the child was started with stdin=PIPE
+                self.proc.stdin.close()
         try:
             self.proc.wait(grace)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         with contextlib.suppress(OSError):
-            self.proc.stdout.close()  # type: ignore[union-attr]
+            if self.proc.stdout is not None:  # always: stdout=PIPE
+                self.proc.stdout.close()
         self._stderr_thread.join(2.0)
 
 
