@@ -110,6 +110,20 @@ class Indexer:
         started = time.perf_counter()
         stats = IndexStats()
         files = list(walk(self.root, self.config, stats.skipped))
+        self._index_walked(files, stats, progress, cancel, embed=embed)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def _index_walked(
+        self,
+        files: list[SourceFile],
+        stats: IndexStats,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        *,
+        embed: bool,
+    ) -> None:
+        """``index_all`` after the walk: index ``files``, drop every other path the index holds."""
         manifest = self.store.manifest()
         rows = self.store.path_rows()
         present = {f.path for f in files}
@@ -117,8 +131,6 @@ class Indexer:
         removed = [p for p in dict.fromkeys([*manifest, *rows]) if p not in present]
         suspect = inconsistent(manifest, rows)
         self._run(files, removed, manifest, stats, progress, cancel, suspect=suspect, embed=embed)
-        stats.seconds = time.perf_counter() - started
-        return stats
 
     def index_paths(
         self, rel_paths: Iterable[str], progress: ProgressCallback | None = None, cancel: threading.Event | None = None
@@ -126,23 +138,39 @@ class Indexer:
         """Re-index just these files: changed, created, deleted or now ignored."""
         started = time.perf_counter()
         stats = IndexStats()
-        manifest = self.store.manifest()
-        files: list[SourceFile] = []
-        removed: list[str] = []
         wanted = list(dict.fromkeys(rel_paths))
-        rows = self.store.path_rows(wanted)
+        files: list[SourceFile] = []
+        gone: list[str] = []  # not indexable now: deleted, ignored, or a directory
         for rel in wanted:
             found = source_file(self.root, rel, self.config)
             if found is not None:
                 files.append(found)
-            elif rel in manifest or rel in rows:
+            else:
+                gone.append(rel)
+        self._index_listed(wanted, files, gone, stats, progress, cancel)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def _index_listed(
+        self,
+        wanted: list[str],
+        files: list[SourceFile],
+        gone: list[str],
+        stats: IndexStats,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        """``index_paths`` once each of ``wanted`` is known to be an indexable file or ``gone``."""
+        manifest = self.store.manifest()
+        rows = self.store.path_rows(wanted)
+        removed: list[str] = []
+        for rel in gone:
+            if rel in manifest or rel in rows:
                 removed.append(rel)
             else:  # a directory that was deleted or renamed: drop everything below it
                 removed.extend(p for p in manifest if p.startswith(rel.rstrip("/") + "/"))
         suspect = inconsistent({p: manifest[p] for p in wanted if p in manifest}, rows)
         self._run(files, removed, manifest, stats, progress, cancel, force_read=True, suspect=suspect)
-        stats.seconds = time.perf_counter() - started
-        return stats
 
     # ----------------------------------------------------------------- the pipeline
     def _run(
