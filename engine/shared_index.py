@@ -56,7 +56,7 @@ from .errors import (
     SharedIndexNotFoundError,
     SourceFileError,
 )
-from .files import SourceFile, read_source, source_file, walk
+from .files import SourceFile, read_source
 from .indexer import Indexer, ProgressCallback
 from .models.base import Embedder, ModelInfo
 from .records import IndexStats, text_hash
@@ -666,12 +666,15 @@ class OverlayIndexer(Indexer):
         for key, vector in self.snapshot.vectors_for(f.path for f in files).items():
             self.cache.put(key, vector)
 
-    def index_all(
-        self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None, *, embed: bool = True
-    ) -> IndexStats:
-        started = time.perf_counter()
-        stats = IndexStats()
-        files = list(walk(self.root, self.config, stats.skipped))
+    def _index_walked(
+        self,
+        files: list[SourceFile],
+        stats: IndexStats,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        *,
+        embed: bool,
+    ) -> None:
         local = self._classify(files, everything=True)
         manifest = self.store.manifest()
         wanted = {f.path for f in local}
@@ -682,36 +685,33 @@ class OverlayIndexer(Indexer):
         stats.files_unchanged += len(files) - len(local)
         stats.chunks_total += self.snapshot.count_chunks()  # an estimate: hidden snapshot rows included
         self.state.save(self.state_path)
-        stats.seconds = time.perf_counter() - started
-        return stats
 
-    def index_paths(
-        self, rel_paths: Iterable[str], progress: ProgressCallback | None = None, cancel: threading.Event | None = None
-    ) -> IndexStats:
-        started = time.perf_counter()
-        stats = IndexStats()
+    def _index_listed(
+        self,
+        wanted: list[str],
+        files: list[SourceFile],
+        gone: list[str],
+        stats: IndexStats,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> None:
         manifest = self.store.manifest()
-        files: list[SourceFile] = []
-        gone: list[str] = []
-        for rel in dict.fromkeys(rel_paths):
-            found = source_file(self.root, rel, self.config)
-            if found is not None:
-                files.append(found)
-                continue
-            prefix = rel.rstrip("/") + "/"
-            gone += [p for p in {*manifest, *self.snapshot.manifest} if p == rel or p.startswith(prefix)]
+        gone = [
+            p
+            for rel in gone
+            for p in {*manifest, *self.snapshot.manifest}
+            if p == rel or p.startswith(rel.rstrip("/") + "/")
+        ]
         local = self._classify(files, everything=False)
         for path in gone:
             self.state.served.pop(path, None)
             if path in self.snapshot.manifest:
                 self.state.hidden.add(path)
-        wanted = {f.path for f in local}
-        removed = [p for p in manifest if (p in gone or p in {f.path for f in files}) and p not in wanted]
+        kept = {f.path for f in local}
+        removed = [p for p in manifest if (p in gone or p in {f.path for f in files}) and p not in kept]
         self._seed(local)
         self._run(local, removed, manifest, stats, progress, cancel, force_read=True)
         self.state.save(self.state_path)
-        stats.seconds = time.perf_counter() - started
-        return stats
 
 
 class OverlayStore:
