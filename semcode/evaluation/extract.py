@@ -211,7 +211,8 @@ def _blank_python(src: str, tree: ast.Module, *, blank_lines: bool) -> str:
     ]
     for doc, only in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
         line_start = starts[doc.lineno - 1]
-        s, e = line_start + doc.col_offset, starts[doc.end_lineno - 1] + doc.end_col_offset  # type: ignore[operator]
+        end_line, end_col = doc.end_lineno or doc.lineno, doc.end_col_offset or 0  # both set by ast.parse
+        s, e = line_start + doc.col_offset, starts[end_line - 1] + end_col
         line_end = data.find(b"\n", e)
         line_end = len(data) if line_end == -1 else line_end
         prefix, suffix, newlines = data[line_start:s], data[e:line_end], data[s:e].count(b"\n")
