@@ -12,10 +12,16 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config import EngineConfig
 from engine.errors import SemcodeError
+
+if TYPE_CHECKING:  # imported where used: `semcode --version` stays quick
+    from rich.console import Console
+
+    from engine.host import IndexHost
+    from engine.records import IndexProgress, IndexStats
 
 
 def package_version() -> str:
@@ -47,7 +53,7 @@ def _root(args: argparse.Namespace) -> Path:
     return root
 
 
-def _host(args: argparse.Namespace):
+def _host(args: argparse.Namespace) -> IndexHost:
     """The folder's workspace in an ``IndexHost``: the CLI follows the same lock and state rules as the servers."""
     from engine.host import IndexHost
     from engine.shared_index import open_workspace  # a plain Workspace unless --shared-index
@@ -55,13 +61,13 @@ def _host(args: argparse.Namespace):
     return IndexHost(open_workspace(_root(args), _config(args)))
 
 
-def _stderr_console():
+def _stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)
 
 
-def run_index(host, *, full: bool = False, quiet: bool = False):
+def run_index(host: IndexHost, *, full: bool = False, quiet: bool = False) -> IndexStats:
     """Index with a rich progress bar on stderr; Ctrl-C cancels cleanly (finished files are kept).
 
     A lock held by another process fails at once, before the model loads.
@@ -82,7 +88,7 @@ def run_index(host, *, full: bool = False, quiet: bool = False):
     ) as bar:
         task = bar.add_task("", total=None)
 
-        def progress(p) -> None:
+        def progress(p: IndexProgress) -> None:
             bar.update(task, completed=p.done_files, total=p.total_files, description=p.current[-50:])
 
         return host.index(full=full, progress=progress)
@@ -308,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         level=max(level, logging.DEBUG), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except SemcodeError as exc:
         print(f"semcode: error: {exc}", file=sys.stderr)
         return 1
