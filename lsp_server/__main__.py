@@ -7,8 +7,12 @@ import logging
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from .options import LOG_LEVELS
+
+if TYPE_CHECKING:
+    from .server import SemcodeServer
 
 EXIT_GRACE_SECONDS = 2.0
 
@@ -45,7 +49,7 @@ def serve(*, log_file: str | None = None, log_level: str = "info") -> int:
     return 0
 
 
-def stop(server) -> None:
+def stop(server: SemcodeServer) -> None:
     """Leave promptly after ``exit`` or a closed stdin, even in the middle of indexing.
 
     Each folder's index thread is told to cancel and given a moment to finish its current write.

@@ -212,7 +212,7 @@ class SemcodeServer(LanguageServer):
 
     def spawn(self, awaitable: Any) -> asyncio.Future[Any]:
         """Run in the background, holding a reference so the task is not garbage-collected mid-way."""
-        task = asyncio.ensure_future(awaitable)
+        task: asyncio.Future[Any] = asyncio.ensure_future(awaitable)
         self.background_tasks.add(task)
         task.add_done_callback(self.background_tasks.discard)
         return task

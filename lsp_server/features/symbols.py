@@ -30,7 +30,8 @@ def document_text(ls: SemcodeServer, uri: str) -> str | None:
         return None
     opened = ls.workspace.text_documents.get(unquote(uri))
     if opened is not None:
-        return opened.source
+        source: str = opened.source
+        return source
     try:
         return host.workspace.read_text(path)
     except SemcodeError as exc:
