@@ -7,14 +7,12 @@ a tiny bound the least recently used vectors go and the ones the last run used s
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from branch_repo import checkout, git, make_repo
 
 from engine.config import EngineConfig
 from engine.metrics import metrics
@@ -22,82 +20,10 @@ from engine.records import Chunk
 from engine.store import ChunkStore, FileRecord
 from engine.workspace import Workspace
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "workspace"
-
-FEATURE_A = '''"""Feature A: invoices."""
-
-
-def total_with_tax(amount: float, rate: float) -> float:
-    """The amount with its sales tax added."""
-    return round(amount * (1 + rate), 2)
-
-
-def invoice_number(year: int, serial: int) -> str:
-    """An invoice number like 2026-000042."""
-    return f"{year}-{serial:06d}"
-
-
-def overdue_days(due: int, today: int) -> int:
-    """Days an invoice is past its due date (0 when not due yet)."""
-    return max(0, today - due)
-'''
-
-FEATURE_B = '''"""Feature B: shipping."""
-
-
-def parcel_volume(width: float, height: float, depth: float) -> float:
-    """Volume of a parcel in cubic centimetres."""
-    return width * height * depth
-
-
-def shipping_zone(country: str) -> str:
-    """The shipping zone of a two-letter country code."""
-    return "domestic" if country == "DE" else "international"
-
-
-def tracking_url(carrier: str, code: str) -> str:
-    """Where a parcel can be tracked."""
-    return f"https://{carrier}.example/track/{code}"
-'''
-
-
-def git(repo: Path, *args: str) -> str:
-    env = os.environ | {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", *args]
-    return subprocess.run(command, cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
-
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A git repository with branches ``a`` and ``b`` that share a base and differ in several files."""
-    root = tmp_path / "repo"
-    shutil.copytree(FIXTURE, root)
-    git(root, "init", "-q", "-b", "a")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "base")
-    git(root, "branch", "b")
-    (root / "python" / "invoices.py").write_text(FEATURE_A)
-    checksum = root / "python" / "checksum.py"
-    checksum.write_text(
-        checksum.read_text() + '\n\ndef is_hex_digest(text):\n    return all(c in "0123456789abcdef" for c in text)\n'
-    )
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "feature a")
-    git(root, "checkout", "-q", "b")
-    (root / "python" / "shipping.py").write_text(FEATURE_B)
-    strings = root / "web" / "strings.js"
-    strings.write_text(strings.read_text() + "\nfunction shout(text) {\n  return text.toUpperCase() + '!';\n}\n")
-    git(root, "rm", "-q", "go/matrix.go")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "feature b")
-    git(root, "checkout", "-q", "a")
-    return root
-
-
-def checkout(repo: Path, branch: str) -> None:
-    git(repo, "checkout", "-q", branch)
-    # git rewrites changed files within the same second as the index run may start; mtimes in ns
-    # differ anyway, and the indexer also compares sizes and content hashes.
+    return make_repo(tmp_path / "repo")
 
 
 def fresh(repo: Path, index_dir: Path, embedder, **settings) -> Workspace:
