@@ -184,3 +184,11 @@ def test_an_older_cache_table_gets_its_use_times_on_the_next_write(tmp_path: Pat
         store._cache_vectors({"new": np.ones(dimension, np.float32)})
     rows = {r["text_hash"]: r["last_used"] for r in store._embeddings.to_arrow().to_pylist()}
     assert rows["old"] == 0 and rows["new"] > 0
+
+
+def test_the_cache_bound_is_a_setting() -> None:
+    from engine.errors import ConfigError
+
+    assert EngineConfig.from_dict({"embeddingCacheVectors": 5000}).embedding_cache_vectors == 5000
+    with pytest.raises(ConfigError, match="embedding_cache_vectors"):
+        EngineConfig.from_dict({"embeddingCacheVectors": 0})
