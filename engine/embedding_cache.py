@@ -93,6 +93,11 @@ class EmbeddingCache:
     def count(self) -> int:
         return self.table.count_rows()
 
+    def may_have_evicted(self) -> bool:
+        """Whether some vectors may be missing for having been evicted (never true below the low-water mark
+        unless the bound was raised since): only then is a lookup in the chunk rows worth its scan."""
+        return self.evicted > 0 or self.count() >= int(self.limit * LOW_WATER)
+
     # ----------------------------------------------------------------- writes (write lock held)
     def put(self, new: Mapping[str, np.ndarray], used: Mapping[str, np.ndarray] | None = None) -> None:
         """Store ``new`` vectors and mark ``used`` ones as used now, in one commit.

@@ -466,7 +466,7 @@ class ChunkStore:
         if not wanted or not self._ready():
             return {}
         found = self._cache.lookup(wanted)
-        missing = [h for h in wanted if h not in found]
+        missing = [h for h in wanted if h not in found] if self._cache.may_have_evicted() else []
         for part in _parts(missing):
             table = (
                 self._chunks.search()
