@@ -471,7 +471,7 @@ class Snapshot:
 
     def vectors_for(self, paths: Iterable[str]) -> dict[str, np.ndarray]:
         """text hash -> vector of the snapshot's chunks of ``paths`` (to spare re-embedding them)."""
-        from .store import _vectors
+        from .lance_rows import vectors_of
 
         found: dict[str, np.ndarray] = {}
         wanted = sorted(set(paths) & self.manifest.keys())
@@ -483,7 +483,7 @@ class Snapshot:
                 .limit(None)
                 .to_arrow()
             )
-            vectors = _vectors(table)
+            vectors = vectors_of(table)
             for i, key in enumerate(table["text_hash"].to_pylist()):
                 found[key] = vectors[i]
         return found

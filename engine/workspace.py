@@ -141,6 +141,7 @@ class Workspace:
                     fingerprint=info.fingerprint,
                     model_name=info.name,
                     chunker_version=CHUNKER_VERSION,
+                    cache_limit=self.config.embedding_cache_vectors,
                 )
         return self
 
@@ -255,9 +256,13 @@ class Workspace:
             self.ensure_writable()
         self.open()
         embedded_before = stats.chunks_embedded if stats is not None else 0
+        cached_before = stats.chunks_cached if stats is not None else 0
         with self.store.writer(wait=wait_for_lock):
             stats = self._indexer().embed_pending(progress, cancel, priority=priority, pause=pause, stats=stats)
+            # Only what this call added: the stats may carry the first phase, counted already.
             metrics().embeddings.labels("model").inc(max(0, stats.chunks_embedded - embedded_before))
+            metrics().cache_hits.inc(max(0, stats.chunks_cached - cached_before))
+            metrics().cache_vectors.set(self.store.count_cached())
             if not stats.chunks_pending and not stats.cancelled:
                 self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
                 self.store.optimize()
@@ -314,6 +319,7 @@ class Workspace:
         if self._store is not None:
             m.index_files.set(self._store.count_files())
             m.index_chunks.set(self._store.count_chunks())
+            m.cache_vectors.set(self._store.count_cached())
 
     def find_similar(
         self,

@@ -154,9 +154,11 @@ class SemcodeServer(LanguageServer):
         self.init_settings: Any = None
         self.folders: dict[Path, IndexHost] = {}
         self.last_error: str | None = None
-        self.save_tasks: dict[str, asyncio.Future[None]] = {}
+        self.save_tasks: dict[str, asyncio.Future[None]] = {}  # per folder: its pending update
+        self.pending_updates: dict[str, dict[str, None]] = {}  # per folder: paths saved or changed meanwhile
+        self.update_started: dict[str, float] = {}  # per folder: monotonic time of its burst's first event
         self.background_tasks: set[asyncio.Future[Any]] = set()
-        self.save_delay = 0.3  # seconds: a burst of saves of one file is indexed once
+        self.save_delay = 0.3  # seconds: a burst of saves (or a branch switch's file events) is indexed once
         logging.getLogger("pygls.server").addFilter(_ParseErrorLog())
 
     def report_server_error(self, error: Exception, source: Any) -> None:
