@@ -342,6 +342,7 @@ class IndexHost:
         self._closed.set()
         self._cancel.set()
         self._worker.close()
+        self.workspace.buffers.close()
         run = self._run
         if run is not None:  # its next step was dropped with the queue
             self._finish(run, run.stats or IndexStats(cancelled=True), cancelled=True)
@@ -566,6 +567,7 @@ class IndexHost:
                 rebuilt_reason=ws.rebuilt_reason,
                 model_worker=_worker_record(ws.embedder),
                 metrics=metrics().headline(),
+                unsaved_buffers=ws.buffers.summary(),
             )
         except Exception as exc:  # noqa: BLE001 - a damaged index must still answer status
             log.warning("status of %s: %s", self.root, exc)

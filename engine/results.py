@@ -32,6 +32,7 @@ STATUS_FIELDS = (
     "rebuilt_reason",
     "model_worker",  # {"restarts", "last_error"} of the embedding worker processes, when there are any
     "metrics",  # the process's headline figures (engine.metrics.Metrics.headline)
+    "unsaved_buffers",  # {"documents", "chunks", "pending"} of the editor buffers searched in place of files
 )
 
 
@@ -51,6 +52,7 @@ def hit_record(hit: SearchHit, root: Path) -> dict[str, Any]:
         "language": hit.language,
         "why": hit.why,
         "preview": hit.preview,
+        "source": hit.source,  # "index" (the disk copy) or "buffer" (unsaved editor text, lines as the editor has them)
     }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import attrs
 from lsprotocol import types
@@ -196,6 +197,11 @@ class SemcodeServer(LanguageServer):
             if (path == root or root in path.parents) and (best is None or len(str(root)) > len(str(best.root))):
                 best = host
         return best
+
+    def open_text(self, uri: str) -> str | None:
+        """The editor's text of an open document (it may hold unsaved edits), or None."""
+        document = self.workspace.text_documents.get(unquote(uri))
+        return document.source if document is not None else None
 
     def open_folders(self) -> list[IndexHost]:
         """Folders whose model and index are open (searchable)."""
