@@ -26,6 +26,7 @@ STATUS_FIELDS = (
     "pending_chunks",  # chunks searchable lexically whose semantic vector is not written yet
     "locked_by_other_process",
     "partial",
+    "lexical_ready",  # every file searchable lexically and by symbol (the first indexing phase is done)
     "progress",
     "last_error",
     "note",

@@ -399,6 +399,7 @@ class Workspace:
             vector_index=self.store.has_vector_index(),
             cached_embeddings=self.store.stats()["cached_embeddings"],
             pending_chunks=self.store.pending_count(),
+            lexical_ready=files > 0,
             locked_by_other_process=self.locked_by_other(),
             rebuilt_reason=self.rebuilt_reason,
         )

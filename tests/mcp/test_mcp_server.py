@@ -303,6 +303,37 @@ async def test_reindex_workspace_file_and_folder(workspace: Path, env: dict[str,
         assert "src/dates.py" not in {hit["file"] for hit in found["results"]}
 
 
+async def test_reindex_sends_progress_and_status_reports_the_tiers(workspace: Path, env: dict[str, str]) -> None:
+    async with mcp_session(workspace, env, "--no-index") as session:
+        status = await call(session, "index_status")
+        deadline = time.monotonic() + 120
+        while status["state"] == "starting" and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            status = await call(session, "index_status")
+        assert (status["lexical_ready"], status["chunks_embedded"], status["chunks_pending"]) == (False, 0, 0)
+
+        received: list[tuple[float, float | None, str | None]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            received.append((progress, total, message))
+
+        result = await session.call_tool("reindex", {}, progress_callback=on_progress)
+        assert not result.is_error, result.content[0].text
+        assert received, "no notifications/progress during reindex"
+        values = [value for value, _, _ in received]
+        assert values == sorted(set(values)) and values[-1] == 100  # only ever growing, up to done
+        assert {total for _, total, _ in received} == {100} and all(message for _, _, message in received)
+
+        status = await call(session, "index_status")
+        assert status["state"] == "ready" and status["lexical_ready"] and not status["partial"]
+        assert (status["chunks_embedded"], status["chunks_pending"], status["phase"]) == (status["chunks"], 0, None)
+
+        # Without a progress token the call works the same, with no notifications.
+        before = len(received)
+        counts = await call(session, "reindex", path="src")
+        assert counts["scope"] == "src" and len(received) == before
+
+
 # --------------------------------------------------------------------- one writer at a time
 def _index_path(workspace: Path) -> Path:
     """The folder of this workspace's index with the default model (one folder per workspace and model)."""
