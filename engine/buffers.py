@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 DEBOUNCE_SECONDS = 0.25  # quiet time after the last change before a buffer's new chunks are embedded
 MAX_DOCUMENTS = 32  # buffers held at once
 MAX_BYTES = 16 << 20  # text held at once, all buffers together
+REFUSAL_TTL = 5.0  # seconds a refused path (ignored, outside the rules) is not checked again
 EMBED_BATCH = 16  # chunks per request to the query worker
 RETRY_SECONDS = 2.0  # after the model failed to embed a buffer's chunks
 BM25_K1, BM25_B = 1.2, 0.75  # LanceDB's full-text scoring constants: buffer chunks are scored alike
@@ -177,6 +178,7 @@ class UnsavedBuffers:
         self.max_documents = max_documents
         self.max_bytes = max_bytes
         self._buffers: OrderedDict[str, _Buffer] = OrderedDict()  # least recently changed first
+        self._refused_paths: dict[str, float] = {}  # path -> when the index's rules refused it
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._due: float | None = None  # when the background thread embeds next
@@ -197,8 +199,15 @@ class UnsavedBuffers:
             return False
         with self._lock:
             buffer = self._buffers.get(rel)
+            refused_at = self._refused_paths.get(rel)
+        if buffer is None and refused_at is not None and time.monotonic() - refused_at < REFUSAL_TTL:
+            return False  # a file the index does not take: asked again on every keystroke, checked once a while
         if buffer is None and not buffer_path_allowed(self.workspace.root, rel, self.workspace.config):
             log.debug("not searching the unsaved text of %s: the index does not take that file", printable_path(rel))
+            with self._lock:
+                if len(self._refused_paths) >= 256:
+                    self._refused_paths.clear()
+                self._refused_paths[rel] = time.monotonic()
             return False
         with self._wake:
             if self._closed:
@@ -224,6 +233,7 @@ class UnsavedBuffers:
         """The index changed (these files, or all): compare the buffers with it again."""
         wanted = None if paths is None else set(paths)
         with self._lock:
+            self._refused_paths.clear()  # an ignore file may have changed
             for rel, buffer in self._buffers.items():
                 if wanted is None or rel in wanted:
                     buffer.indexed_hash = _UNKNOWN

@@ -27,6 +27,7 @@ from engine.config import EngineConfig
 from engine.errors import ConfigError, SemcodeError
 from engine.host import IndexHost
 
+from .convert import uri_to_path
 from .options import ServerOptions
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,20 @@ class SemcodeServer(LanguageServer):
 
         host = IndexHost(open_workspace(root, config or self.options.engine))
         self.folders[root] = host
+        self._feed_open_documents(host)
         return host
+
+    def _feed_open_documents(self, host: IndexHost) -> None:
+        """Documents opened before this host existed (new settings re-create hosts): their unsaved text counts."""
+        try:
+            documents = list(self.workspace.text_documents.items())
+        except RuntimeError:  # not initialized yet: nothing is open
+            return
+        for uri, document in documents:
+            try:
+                host.workspace.buffers.update(uri_to_path(uri), document.source)
+            except ValueError:  # not a file URI
+                continue
 
     def remove_folder(self, root: Path) -> None:
         host = self.folders.pop(root, None)
