@@ -27,16 +27,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 FIXTURE = ROOT / "tests" / "fixtures" / "workspace"
 WORDS = ["amber", "basalt", "cobalt", "dune", "ember", "fjord", "garnet", "harbor", "indigo", "juniper"]
-
-
-def plain(value: Any) -> Any:
-    if hasattr(value, "_asdict"):
-        return {k: plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
 
 
 def new_function(trial: int) -> tuple[str, str]:
@@ -59,6 +52,8 @@ def pct(values: list[float], q: float) -> float:
 async def run(folder: Path, trials: int) -> int:
     from lsprotocol import types
     from pygls.lsp.client import LanguageClient
+
+    from lsp_server.convert import to_plain as plain
 
     with tempfile.TemporaryDirectory(prefix="semcode-bench-buffers-") as tmp:
         root = Path(tmp) / "ws"
