@@ -222,9 +222,13 @@ class Searcher:
         _check_limit(limit)
         named: list[dict[str, Any]] = []
         query = query.strip()
+        view = self._view()  # unsaved buffers' symbols replace their files' indexed ones
+        where = view.where if view else (lambda w: w)
         if query:
             pattern = "%" + query.lower().replace("'", "''").replace("%", "\\%") + "%"
-            named = self.store.rows(f"symbol != '' AND lower(symbol) LIKE '{pattern}'", limit=limit * 4)
+            named = self.store.rows(where(f"symbol != '' AND lower(symbol) LIKE '{pattern}'"), limit=limit * 4)
+            if view:
+                named += [dict(r) for r in view.rows if r["symbol"] and query.lower() in r["symbol"].lower()]
             named.sort(key=lambda r: (not r["symbol"].lower().endswith(query.lower()), len(r["symbol"]), r["path"]))
         hits = [self._hit(r, score=1.0) for r in named[:limit]]
         if query and len(hits) < limit:
@@ -234,7 +238,9 @@ class Searcher:
                     hits.append(hit)
                     seen.add((hit.path, hit.start_line))
         elif not query:
-            hits = [self._hit(r, score=1.0) for r in self.store.rows("symbol != ''", limit=limit)]
+            rows = [dict(r) for r in view.rows if r["symbol"]] if view else []
+            rows += self.store.rows(where("symbol != ''"), limit=limit)
+            hits = [self._hit(r, score=1.0) for r in rows]
         return hits[:limit]
 
     # ----------------------------------------------------------------- internals

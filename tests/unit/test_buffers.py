@@ -82,6 +82,14 @@ def test_save_hands_over_to_the_index_without_embedding_again(indexed: Workspace
     assert indexed.buffers.summary()["documents"] == 0
 
 
+def test_workspace_symbols_come_from_the_buffer(indexed: Workspace) -> None:
+    path = indexed.root / "text/slug.py"
+    indexed.buffers.update(path, path.read_text().replace("def slugify(", "def slugify_title("))
+    found = indexed.symbols("slugify")
+    assert [(h.symbol, h.source) for h in found][:1] == [("slugify_title", "buffer")]
+    assert all(h.symbol != "slugify" for h in found)  # the disk copy's name is gone with the edit
+
+
 def test_a_new_unsaved_file_is_searched(indexed: Workspace) -> None:
     assert indexed.buffers.update(indexed.root / "net/flange.py", NEW_FUNCTION)
     hits = buffer_hits(indexed, "zorblax_quantum_flange")
