@@ -148,3 +148,25 @@ def test_find_similar_uses_the_unsaved_selection(indexed: Workspace) -> None:
     hits = indexed.find_similar(str(path), start, start + 2)
     assert hits[0].symbol == "slugify"
     assert indexed.buffers.chunk_at("text/slug.py", start + 1).symbol == "make_slug"
+
+
+def test_on_a_shared_snapshot_the_snapshot_counts_as_the_index(
+    indexed: Workspace, fake_embedder, tmp_path: Path
+) -> None:
+    import shutil
+
+    from engine.config import EngineConfig
+    from engine.shared_index import SharedWorkspace, publish
+
+    publish(indexed.store, str(tmp_path / "snapshots"), root=indexed.root)
+    clone = tmp_path / "clone"
+    shutil.copytree(indexed.root, clone)
+    config = EngineConfig(index_dir=str(tmp_path / "clone-index"), shared_index=str(tmp_path / "snapshots"))
+    ws = SharedWorkspace(clone, config, embedder=fake_embedder)
+    ws.index()
+    path = clone / "net/retry.py"
+    ws.buffers.update(path, path.read_text())  # opened, unmodified: the snapshot holds this text
+    assert ws.buffers.view().paths == ()
+    ws.buffers.update(path, path.read_text() + NEW_FUNCTION)
+    hits = [h for h in ws.search("zorblax_quantum_flange") if h.source == "buffer"]
+    assert hits and hits[0].symbol == "zorblax_quantum_flange"
