@@ -100,6 +100,10 @@ class BufferView:
         hidden = f"NOT ({sql_in('path', self.paths)})"
         return f"({where}) AND {hidden}" if where else hidden
 
+    def hide(self, where: str) -> str:
+        """``where`` for a filter that is never empty."""
+        return self.where(where) or where
+
     def _candidates(self, filters: SearchFilters) -> list[dict[str, Any]]:
         return [dict(row) for row in self.rows if filters.accepts(row)]
 
@@ -131,11 +135,11 @@ class BufferView:
         bags = [_bag(r.get("lex", "")) for r in [*found, *rows]]
         average = sum(sum(b.values()) for b in bags) / len(bags) or 1.0
         total = max(documents, len(bags))
-        idf = {}
+        idf: dict[str, float] = {}
         for stem in stems:
             frequency = sum(1 for b in bags if stem in b)
             idf[stem] = math.log(1.0 + (total - frequency + 0.5) / (frequency + 0.5))
-        scored = []
+        scored: list[dict[str, Any]] = []
         for row, bag in zip(rows, bags[len(found) :], strict=True):
             length = sum(bag.values())
             score = 0.0
@@ -266,7 +270,8 @@ class UnsavedBuffers:
             searched = [b for b in self._buffers.values() if b.searched]
             if not searched:
                 return BufferView()
-            rows, vectors = [], {}
+            rows: list[dict[str, Any]] = []
+            vectors: dict[str, np.ndarray] = {}
             for buffer in searched:
                 for row, chunk in zip(buffer.rows, buffer.chunks, strict=True):
                     rows.append(row)

@@ -223,10 +223,10 @@ class Searcher:
         named: list[dict[str, Any]] = []
         query = query.strip()
         view = self._view()  # unsaved buffers' symbols replace their files' indexed ones
-        where = view.where if view else (lambda w: w)
         if query:
             pattern = "%" + query.lower().replace("'", "''").replace("%", "\\%") + "%"
-            named = self.store.rows(where(f"symbol != '' AND lower(symbol) LIKE '{pattern}'"), limit=limit * 4)
+            where = f"symbol != '' AND lower(symbol) LIKE '{pattern}'"
+            named = self.store.rows(view.hide(where) if view else where, limit=limit * 4)
             if view:
                 named += [dict(r) for r in view.rows if r["symbol"] and query.lower() in r["symbol"].lower()]
             named.sort(key=lambda r: (not r["symbol"].lower().endswith(query.lower()), len(r["symbol"]), r["path"]))
@@ -239,7 +239,7 @@ class Searcher:
                     seen.add((hit.path, hit.start_line))
         elif not query:
             rows = [dict(r) for r in view.rows if r["symbol"]] if view else []
-            rows += self.store.rows(where("symbol != ''"), limit=limit)
+            rows += self.store.rows(view.hide("symbol != ''") if view else "symbol != ''", limit=limit)
             hits = [self._hit(r, score=1.0) for r in rows]
         return hits[:limit]
 
