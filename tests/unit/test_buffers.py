@@ -107,6 +107,9 @@ def test_buffers_the_index_would_skip_are_never_searched(indexed: Workspace, tmp
     outside = tmp_path / "elsewhere.py"
     key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n"
     assert not indexed.buffers.update(outside, NEW_FUNCTION)
+    outside.write_text(NEW_FUNCTION)
+    (root / "net/link.py").symlink_to(outside)  # inside by name, outside in fact
+    assert not indexed.buffers.update(root / "net/link.py", NEW_FUNCTION)
     assert not indexed.buffers.update(root / "generated/out.py", NEW_FUNCTION)
     assert not indexed.buffers.update(root / "node_modules/x.py", NEW_FUNCTION)
     assert not indexed.buffers.update(root / "net/huge.py", NEW_FUNCTION + "#" * indexed.config.max_file_size)
