@@ -98,6 +98,11 @@ def workspace_key(root: Path) -> str:
     return f"{name or 'root'}-{digest}"
 
 
+# Vectors kept by an index's persistent embedding cache (~1.6 KB each at 384 dimensions, ~300 MB in
+# all): enough for two branches of a repository of ~80K chunks; the least recently used go first.
+DEFAULT_CACHE_VECTORS = 200_000
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     model_path: str | None = None  # a GGUF embedding model; None = the bundled all-MiniLM-L6-v2
@@ -112,6 +117,7 @@ class EngineConfig:
     index_dir: str | None = None  # parent folder of the indexes; None = <cache>/indexes
     vector_index_min_rows: int = 20_000  # build an IVF index once the table has this many rows
     memory_limit_mb: int = 0  # 0 = adapt to system memory pressure only
+    embedding_cache_vectors: int = DEFAULT_CACHE_VECTORS  # bound of the persistent embedding cache
     # An OpenAI-compatible embedding server (llama-server --embedding, vLLM, TEI, ...) instead of the
     # in-process model; its API key comes from $SEMCODE_EMBEDDINGS_API_KEY, never from settings.
     embeddings_url: str | None = None
@@ -139,6 +145,7 @@ class EngineConfig:
             "indexDir": "index_dir",
             "vectorIndexMinRows": "vector_index_min_rows",
             "memoryLimitMb": "memory_limit_mb",
+            "embeddingCacheVectors": "embedding_cache_vectors",
             "embeddingsUrl": "embeddings_url",
             "embeddingsModel": "embeddings_model",
             "embeddingsMaxTokens": "embeddings_max_tokens",
@@ -169,6 +176,8 @@ class EngineConfig:
             raise ConfigError("vector_index_min_rows must be at least 256")
         if self.memory_limit_mb < 0:
             raise ConfigError("memory_limit_mb must be >= 0")
+        if self.embedding_cache_vectors < 1:
+            raise ConfigError(f"embedding_cache_vectors must be >= 1, got {self.embedding_cache_vectors}")
         if self.embeddings_url is not None and not self.embeddings_url.startswith(("http://", "https://")):
             raise ConfigError(f"embeddings_url must be an http:// or https:// URL, got {self.embeddings_url!r}")
         if self.embeddings_max_tokens < 0:
@@ -219,6 +228,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "index_dir": (str, type(None)),
     "vector_index_min_rows": int,
     "memory_limit_mb": int,
+    "embedding_cache_vectors": int,
     "embeddings_url": (str, type(None)),
     "embeddings_model": (str, type(None)),
     "embeddings_max_tokens": int,

@@ -18,8 +18,11 @@ ENV_VAR = "SEMCODE_FAULT_AT"
 EXIT_CODE = 137  # what a shell reports for a process killed by SIGKILL
 
 BOUNDARIES: tuple[str, ...] = (
-    "cache.before",  # embedding cache merge
+    "cache.before",  # embedding cache merge (new vectors stored, used ones marked used)
     "cache.after",
+    "evict.before",  # embedding cache over its bound: least recently used rows deleted
+    "evict.mid",  # between the delete by age and the delete of rows tied at the cutoff
+    "evict.after",
     "chunks.before",  # chunk rows merge (replace a batch of files)
     "chunks.after",
     "manifest.before",  # manifest merge for that batch

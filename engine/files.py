@@ -319,6 +319,35 @@ def source_file(root: Path, rel_path: str, config: EngineConfig) -> SourceFile |
     return SourceFile(rel_path, real, info.st_size, info.st_mtime_ns, root_real)
 
 
+def buffer_path_allowed(root: Path, rel_path: str, config: EngineConfig) -> bool:
+    """Whether an editor's unsaved text of ``rel_path`` may be searched in place of the file.
+
+    The path must pass every rule the index applies to names and places (ignore files, excludes,
+    include patterns, virtualenvs, inside the workspace's real root); a file that exists must be a
+    regular one. The file need not exist yet (a new, unsaved file). Content rules (size, binary,
+    secrets) are the caller's: they apply to the buffer's text, not to the disk copy.
+    """
+    if not _valid_name(rel_path) or not FileFilter(root, config).wanted(rel_path):
+        return False
+    root_real = Path(os.path.realpath(root))
+    target = root_real / rel_path
+    if os.path.lexists(target):
+        real = _real_inside(target, root_real)
+        try:
+            if real is None or not stat_mode.S_ISREG(os.stat(real).st_mode):
+                return False
+        except OSError:  # gone since the check
+            return False
+    elif _real_inside(target.parent, root_real) is None:
+        return False
+    parent = target.parent
+    while parent != root_real and _inside(parent, root_real):
+        if is_virtualenv(parent):
+            return False
+        parent = parent.parent
+    return True
+
+
 def _open_regular(path: Path, *, follow: bool) -> int:
     """An fd open for reading on a regular file; OSError otherwise (never blocks on a FIFO)."""
     flags = _OPEN_FLAGS | (0 if follow else getattr(os, "O_NOFOLLOW", 0))

@@ -253,6 +253,7 @@ class Indexer:
         chunks = pending.chunks
         hashes = [c.hash for c in chunks]
         vectors = self._known_vectors(hashes)
+        used = dict(vectors)  # marked used in the persistent cache, so its LRU bound keeps them
         unique_missing = list({c.hash: c for c in chunks if c.hash not in vectors}.values())
         stats.chunks_cached += sum(1 for h in hashes if h in vectors)
         new_vectors: dict[str, np.ndarray] = {}
@@ -283,7 +284,14 @@ class Indexer:
         )
         lexical = [document_terms(c.content, path=c.path, symbol=c.symbol) for c in chunks]
         self.store.replace_files(
-            pending.files, chunks, matrix, lexical, removed=pending.removed, new_vectors=new_vectors, tiers=tiers
+            pending.files,
+            chunks,
+            matrix,
+            lexical,
+            removed=pending.removed,
+            new_vectors=new_vectors,
+            used_vectors=used,
+            tiers=tiers,
         )
 
     # ----------------------------------------------------------------- phase 2: the dense tier
@@ -359,6 +367,7 @@ class Indexer:
         ]
         texts = self._embed_texts(rows)
         vectors = self._known_vectors(list(texts))
+        used = dict(vectors)
         missing = [h for h in texts if h not in vectors]
         new_vectors: dict[str, np.ndarray] = {}
         stopped = False
@@ -375,7 +384,7 @@ class Indexer:
                     break
         vectors.update(new_vectors)
         ready = [r for r in rows if r["text_hash"] in vectors]
-        if ready or new_vectors:
+        if ready or new_vectors or used:
             self.store.set_vectors(
                 [r["id"] for r in ready],
                 [r["text_hash"] for r in ready],
@@ -384,6 +393,7 @@ class Indexer:
                 else np.zeros((0, self.embedder.info.dimension), dtype=np.float32),
                 tier=TIER_MODEL,
                 new_vectors=new_vectors,
+                used_vectors=used,
                 wait=wait_for_lock,
             )
         for key, vector in vectors.items():

@@ -44,6 +44,14 @@ class Metrics:
         self.cache_hits = prom.Counter(
             "semcode_embedding_cache_hits", "Chunks whose vector came from the content-hash cache", registry=r
         )
+        self.cache_evictions = prom.Counter(
+            "semcode_embedding_cache_evictions",
+            "Vectors evicted from the persistent embedding cache (least recently used first)",
+            registry=r,
+        )
+        self.cache_vectors = prom.Gauge(
+            "semcode_embedding_cache_vectors", "Vectors held by the persistent embedding cache", registry=r
+        )
         self.searches = prom.Counter("semcode_searches", "Searches answered", ["kind"], registry=r)
         self.search_seconds = prom.Histogram(
             "semcode_search_seconds", "Latency of one search, by the tier that answered", ["tier"],
@@ -88,6 +96,7 @@ class Metrics:
             "embeddings": int(total("semcode_embeddings_total")),
             "embeddingTokens": int(total("semcode_embedding_tokens_total")),
             "cacheHits": int(total("semcode_embedding_cache_hits_total")),
+            "cacheEvictions": int(total("semcode_embedding_cache_evictions_total")),
             "searches": int(total("semcode_searches_total")),
             "meanSearchMs": round(1000 * total("semcode_search_seconds_sum") / searches, 2) if searches else None,
             "meanEmbeddingBatchMs": (

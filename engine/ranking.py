@@ -489,3 +489,17 @@ def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
     if not defines:
         return None
     return " OR ".join(defines), " OR ".join(files)
+
+
+def symbol_lookup_matches(query: QueryInfo, row: dict[str, Any]) -> tuple[bool, bool]:
+    """``symbol_lookup_where``'s two filters applied to one row (unsaved editor buffers are not in the store)."""
+    symbol, path = str(row.get("symbol", "")).lower(), str(row.get("path", "")).lower()
+    name = path.rsplit("/", 1)[-1]
+    defines = files = False
+    for queried in query.names[:4]:
+        low = queried.lower().replace("%", "")
+        if len(low) < 2:
+            continue
+        defines = defines or any(symbol == form or symbol.endswith("." + form) for form in (low, "$" + low))
+        files = files or name.startswith(low + ".")
+    return defines, files

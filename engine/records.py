@@ -70,6 +70,7 @@ class SearchHit:
     lexical_score: float | None = None
     matched_terms: tuple[str, ...] = ()
     signals: tuple[str, ...] = ()  # re-ranking adjustments that moved this hit ("definition +1.00", "test ×0.55")
+    source: str = "index"  # "buffer": from an editor's unsaved text of the file (engine.buffers), not the disk copy
 
     @property
     def name_path(self) -> str:

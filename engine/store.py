@@ -4,7 +4,9 @@ Three tables live in one LanceDB directory, one directory per (workspace folder,
 - ``chunks``: one row per chunk (metadata, lexical tokens, vector); searched. Each row carries the
   content hash of the file version it came from (``file_hash``) and the kind of its vector (``tier``).
 - ``files``: the manifest (path, size, mtime, content hash, chunk count) that makes indexing incremental.
-- ``embeddings``: text hash -> vector, so a chunk whose text was embedded once is never embedded again.
+- ``embeddings``: text hash -> vector, so a chunk whose text was embedded once is never embedded again,
+  even after its rows are gone (a branch switched away and back); bounded, least recently used
+  evicted first (engine/embedding_cache.py).
 ``meta.json`` records the schema version, the model fingerprint and the dimension.
 
 Crash safety. A batch is written in three commits: embedding cache, chunk rows, manifest. The chunk
@@ -37,8 +39,13 @@ from typing import Any
 
 import numpy as np
 
+from .embedding_cache import DEFAULT_LIMIT, EmbeddingCache, cache_schema
 from .errors import IndexLockedError, StoreError, missing_dependency
 from .faults import fault_point
+from .lance_rows import parts as _parts
+from .lance_rows import sql_in, sql_string  # noqa: F401 - part of this module's API
+from .lance_rows import vector_array as _vector_array
+from .lance_rows import vectors_of as _vectors
 from .memory import trim_malloc
 from .records import Chunk
 
@@ -88,6 +95,7 @@ class IntegrityReport:
     count_mismatch: list[str] = field(default_factory=list)  # manifest chunk_count != rows
     stale_rows: list[str] = field(default_factory=list)  # rows carrying another file version than the manifest
     duplicate_ids: list[str] = field(default_factory=list)  # chunk ids held by more than one row
+    bad_cached_vectors: list[str] = field(default_factory=list)  # text hashes whose cached vector is NaN/zero
     dimension_ok: bool = True
     version_ok: bool = True  # False: built by another schema, chunker or model; the next writer rebuilds it
     version_note: str | None = None
@@ -99,7 +107,12 @@ class IntegrityReport:
             self.dimension_ok
             and self.version_ok
             and not (
-                self.bad_vectors or self.orphan_paths or self.count_mismatch or self.stale_rows or self.duplicate_ids
+                self.bad_vectors
+                or self.orphan_paths
+                or self.count_mismatch
+                or self.stale_rows
+                or self.duplicate_ids
+                or self.bad_cached_vectors
             )
         )
 
@@ -116,14 +129,6 @@ def _lancedb():
     except ImportError as exc:  # pragma: no cover - dependency of the package
         raise missing_dependency("lancedb", "lancedb") from exc
     return lancedb
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_in(column: str, values: Iterable[str]) -> str:
-    return f"{column} IN ({', '.join(sql_string(v) for v in values)})"
 
 
 def chunk_id(chunk: Chunk, ordinal: int = 0) -> str:
@@ -189,13 +194,21 @@ class ChunkStore:
     """The on-disk index of one workspace folder built with one model."""
 
     def __init__(
-        self, path: Path, *, dimension: int, fingerprint: str, model_name: str = "", chunker_version: int = 0
+        self,
+        path: Path,
+        *,
+        dimension: int,
+        fingerprint: str,
+        model_name: str = "",
+        chunker_version: int = 0,
+        cache_limit: int = DEFAULT_LIMIT,
     ) -> None:
         self.path = path
         self.chunker_version = chunker_version
         self.dimension = dimension
         self.fingerprint = fingerprint
         self.model_name = model_name
+        self.cache_limit = cache_limit
         self.rebuilt_reason: str | None = None  # set when this process rebuilt the index
         self.stale_reason: str | None = None  # set while the index on disk is of another version
         self._write_lock = threading.RLock()
@@ -205,6 +218,7 @@ class ChunkStore:
         self._db = None
         self._session = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
         self._chunks = self._files = self._embeddings = None
+        self._cache: EmbeddingCache | None = None
         try:
             path.mkdir(parents=True, exist_ok=True)
             from filelock import FileLock
@@ -261,11 +275,7 @@ class ChunkStore:
         )
 
     def _embedding_schema(self):
-        import pyarrow as pa
-
-        return pa.schema(
-            [pa.field("text_hash", pa.string()), pa.field("vector", pa.list_(pa.float32(), self.dimension))]
-        )
+        return cache_schema(self.dimension)
 
     def _wanted_meta(self) -> dict[str, Any]:
         return {
@@ -322,6 +332,7 @@ class ChunkStore:
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
         self._files = self._open_or_create(FILES, self._file_schema())
         self._embeddings = self._open_or_create(EMBEDDINGS, self._embedding_schema())
+        self._cache = EmbeddingCache(self._embeddings, self.dimension, self.cache_limit)
 
     def _open_or_create(self, name: str, schema):
         try:
@@ -481,37 +492,39 @@ class ChunkStore:
 
     # ----------------------------------------------------------------- embedding cache
     def cached_vectors(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """Known vectors of these text hashes: the embedding cache, then the chunk rows' model vectors.
+
+        The rows are the second source because the cache is bounded: a vector evicted for being
+        old may still sit in the rows of a file that has not changed since.
+        """
         wanted = sorted(set(hashes))
-        found: dict[str, np.ndarray] = {}
         if not wanted or not self._ready():
-            return found
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
+            return {}
+        found = self._cache.lookup(wanted)
+        missing = [h for h in wanted if h not in found] if self._cache.may_have_evicted() else []
+        for part in _parts(missing):
             table = (
-                self._embeddings.search()
-                .where(sql_in("text_hash", part))
+                self._chunks.search()
+                .where(f"tier = {TIER_MODEL} AND {sql_in('text_hash', part)}")
                 .select(["text_hash", "vector"])
-                .limit(len(part) * 2)
+                .limit(None)
                 .to_arrow()
             )
             vectors = _vectors(table)
             for i, key in enumerate(table["text_hash"].to_pylist()):
-                found[key] = vectors[i]
+                found.setdefault(key, vectors[i])
         return found
 
-    def _cache_vectors(self, vectors: dict[str, np.ndarray]) -> None:
-        if not vectors:
-            return
-        import pyarrow as pa
+    def _cache_vectors(self, vectors: dict[str, np.ndarray], used: dict[str, np.ndarray] | None = None) -> None:
+        self._cache.put(vectors, used)
 
-        keys = list(vectors)
-        data = pa.Table.from_arrays(
-            [pa.array(keys), _vector_array(np.stack([vectors[k] for k in keys]), self.dimension)],
-            schema=self._embedding_schema(),
-        )
-        fault_point("cache.before")
-        self._embeddings.merge_insert("text_hash").when_not_matched_insert_all().execute(data)
-        fault_point("cache.after")
+    def _evict(self) -> None:
+        """Bound the embedding cache, after a batch's commits (never between its cache and chunk commits)."""
+        evicted = self._cache.evict()
+        if evicted:
+            from .metrics import metrics
+
+            metrics().cache_evictions.inc(evicted)
 
     # ----------------------------------------------------------------- chunk writes
     def replace_files(
@@ -523,12 +536,14 @@ class ChunkStore:
         *,
         removed: Sequence[str] = (),
         new_vectors: dict[str, np.ndarray] | None = None,
+        used_vectors: dict[str, np.ndarray] | None = None,
         tiers: Sequence[int] | None = None,
     ) -> None:
         """Atomically replace every chunk of ``files`` (and drop ``removed``) with ``chunks``.
 
         ``chunks`` of one file come in file order (their ordinal is part of the row id); ``tiers``
-        defaults to model vectors for every chunk.
+        defaults to model vectors for every chunk. ``new_vectors`` (embedded for this batch) go to
+        the embedding cache and ``used_vectors`` (taken from it) are marked used, in one commit first.
         """
         if len(chunks) != len(vectors) or len(chunks) != len(lexical):
             raise StoreError("internal error: chunks, vectors and lexical rows differ in length")
@@ -553,7 +568,7 @@ class ChunkStore:
         import pyarrow as pa
 
         with self.writer(wait=True):
-            self._cache_vectors(new_vectors or {})
+            self._cache_vectors(new_vectors or {}, used_vectors)
             data = pa.Table.from_arrays(
                 [
                     pa.array(ids, pa.string()),
@@ -585,6 +600,7 @@ class ChunkStore:
             fault_point("manifest.before")
             self._put_manifest(files, removed)
             fault_point("manifest.after")
+            self._evict()
             self._after_write()
 
     def remove_files(self, paths: Sequence[str]) -> None:
@@ -649,6 +665,7 @@ class ChunkStore:
         *,
         tier: int = TIER_MODEL,
         new_vectors: dict[str, np.ndarray] | None = None,
+        used_vectors: dict[str, np.ndarray] | None = None,
         wait: bool = True,
     ) -> int:
         """Give rows a better vector; returns how many rows took it.
@@ -665,8 +682,9 @@ class ChunkStore:
         import pyarrow as pa
 
         with self.writer(wait=wait):
-            self._cache_vectors(new_vectors or {})
+            self._cache_vectors(new_vectors or {}, used_vectors)
             if not len(ids):
+                self._evict()
                 return 0
             data = pa.Table.from_arrays(
                 [
@@ -684,6 +702,7 @@ class ChunkStore:
                 .execute(data)
             )
             fault_point("vectors.after")
+            self._evict()
             self._after_write()
         return int(getattr(result, "num_updated_rows", len(ids)) or 0)
 
@@ -746,6 +765,10 @@ class ChunkStore:
 
     def count_files(self) -> int:
         return self._files.count_rows() if self._ready() else 0
+
+    def count_cached(self) -> int:
+        """Vectors in the persistent embedding cache."""
+        return self._cache.count() if self._ready() else 0
 
     def vector_search(self, vector: np.ndarray, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         if not self._ready():
@@ -840,6 +863,8 @@ class ChunkStore:
                     bad_paths.add(path)
                 seen_ids.add(row_id)
         report.duplicate_ids = sorted(duplicate_ids)
+        # A damaged cached vector would be copied into every chunk with that text, now or after a switch.
+        report.bad_cached_vectors = sorted(set(self._cache.bad_hashes()))
         for path in counts:
             gone = workspace_root is not None and not os.path.lexists(workspace_root / path)
             if path not in manifest or gone:
@@ -852,9 +877,8 @@ class ChunkStore:
         if repair and not report.ok:
             if report.bad_vectors:
                 self._chunks.delete(sql_in("id", report.bad_vectors))
-                # A bad vector may have come from the cache: drop exactly those cache entries.
-                for part in _parts(sorted(bad_text_hashes)):
-                    self._embeddings.delete(sql_in("text_hash", part))
+            # A bad vector may have come from the cache: drop exactly those cache entries.
+            self._cache.drop(sorted(bad_text_hashes | set(report.bad_cached_vectors)))
             damaged = sorted(bad_paths | set(report.orphan_paths) | set(report.count_mismatch) | set(report.stale_rows))
             for part in _parts(damaged):
                 self._chunks.delete(sql_in("path", part))
@@ -870,7 +894,8 @@ class ChunkStore:
         return {
             "files": self.count_files(),
             "chunks": self.count_chunks(),
-            "cached_embeddings": self._embeddings.count_rows() if ready else 0,
+            "cached_embeddings": self.count_cached(),
+            "cache_limit": self.cache_limit,
             "pending_chunks": self.pending_count(),
             "vector_index": self.has_vector_index(),
             "versions": self._chunks.version if ready else 0,
@@ -879,26 +904,4 @@ class ChunkStore:
         }
 
 
-def _parts(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 _RESULT_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
-
-
-def _vector_array(vectors: np.ndarray, dimension: int):
-    import pyarrow as pa
-
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
-    return pa.FixedSizeListArray.from_arrays(flat, dimension)
-
-
-def _vectors(table) -> np.ndarray:
-    column = table["vector"]
-    if hasattr(column, "combine_chunks"):
-        column = column.combine_chunks()
-    size = column.type.list_size
-    if len(column) == 0:
-        return np.zeros((0, size), dtype=np.float32)
-    return column.flatten().to_numpy(zero_copy_only=False).reshape(-1, size).astype(np.float32, copy=False)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import attrs
 from lsprotocol import types
@@ -26,6 +27,7 @@ from engine.config import EngineConfig
 from engine.errors import ConfigError, SemcodeError
 from engine.host import IndexHost
 
+from .convert import uri_to_path
 from .options import ServerOptions
 
 log = logging.getLogger(__name__)
@@ -154,9 +156,11 @@ class SemcodeServer(LanguageServer):
         self.init_settings: Any = None
         self.folders: dict[Path, IndexHost] = {}
         self.last_error: str | None = None
-        self.save_tasks: dict[str, asyncio.Future[None]] = {}
+        self.save_tasks: dict[str, asyncio.Future[None]] = {}  # per folder: its pending update
+        self.pending_updates: dict[str, dict[str, None]] = {}  # per folder: paths saved or changed meanwhile
+        self.update_started: dict[str, float] = {}  # per folder: monotonic time of its burst's first event
         self.background_tasks: set[asyncio.Future[Any]] = set()
-        self.save_delay = 0.3  # seconds: a burst of saves of one file is indexed once
+        self.save_delay = 0.3  # seconds: a burst of saves (or a branch switch's file events) is indexed once
         logging.getLogger("pygls.server").addFilter(_ParseErrorLog())
 
     def report_server_error(self, error: Exception, source: Any) -> None:
@@ -178,7 +182,20 @@ class SemcodeServer(LanguageServer):
 
         host = IndexHost(open_workspace(root, config or self.options.engine))
         self.folders[root] = host
+        self._feed_open_documents(host)
         return host
+
+    def _feed_open_documents(self, host: IndexHost) -> None:
+        """Documents opened before this host existed (new settings re-create hosts): their unsaved text counts."""
+        try:
+            documents = list(self.workspace.text_documents.items())
+        except RuntimeError:  # not initialized yet: nothing is open
+            return
+        for uri, document in documents:
+            try:
+                host.workspace.buffers.update(uri_to_path(uri), document.source)
+            except ValueError:  # not a file URI
+                continue
 
     def remove_folder(self, root: Path) -> None:
         host = self.folders.pop(root, None)
@@ -196,6 +213,11 @@ class SemcodeServer(LanguageServer):
             if (path == root or root in path.parents) and (best is None or len(str(root)) > len(str(best.root))):
                 best = host
         return best
+
+    def open_text(self, uri: str) -> str | None:
+        """The editor's text of an open document (it may hold unsaved edits), or None."""
+        document = self.workspace.text_documents.get(unquote(uri))
+        return document.source if document is not None else None
 
     def open_folders(self) -> list[IndexHost]:
         """Folders whose model and index are open (searchable)."""

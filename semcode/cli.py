@@ -175,6 +175,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             ("bad vectors", report.bad_vectors),
             ("orphan files", report.orphan_paths),
             ("manifest mismatches", report.count_mismatch),
+            ("bad cached vectors", report.bad_cached_vectors),
         ):
             if items:
                 print(f"  {label}: {len(items)} ({', '.join(items[:5])})")

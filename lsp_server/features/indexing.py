@@ -24,6 +24,8 @@ from ..server import SemcodeServer
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL = 0.2
+BULK_UPDATE_FILES = 32  # changed files in one burst from which the whole folder is re-indexed instead
+MAX_UPDATE_DELAY = 2.0  # seconds a stream of file events may postpone its update
 
 
 def supports_progress(ls: SemcodeServer) -> bool:
@@ -125,43 +127,64 @@ def index_all_folders(ls: SemcodeServer, *, full: bool = False) -> list[asyncio.
 
 # --------------------------------------------------------------------- saves and watched files
 def schedule_update(ls: SemcodeServer, uri: str) -> None:
-    """Re-index ``uri`` after a short quiet period; a newer event for the same URI restarts the timer."""
+    """Re-index ``uri`` after a short quiet period, together with every file of its folder changed meanwhile.
+
+    One update per folder and burst: a branch switch, stash or rebase sends thousands of events, and
+    they become one batched write (and one progress report), not thousands of small ones. A newer
+    event restarts the timer, up to ``MAX_UPDATE_DELAY`` after the first one.
+    """
     try:
         path = uri_to_path(uri)
     except ValueError:
         return
-    if ls.folder_for(path) is None:
+    host = ls.folder_for(path)
+    if host is None:
         return
-    previous = ls.save_tasks.pop(uri, None)
-    if previous is not None:
+    key = str(host.root)
+    pending = ls.pending_updates.setdefault(key, {})
+    first = not pending
+    pending[str(path)] = None
+    previous = ls.save_tasks.get(key)
+    if previous is not None and not previous.done():
+        if not first and time.monotonic() - ls.update_started.get(key, 0.0) >= MAX_UPDATE_DELAY:
+            return  # the timer running now fires soon and takes this path too
         previous.cancel()
-    ls.save_tasks[uri] = ls.spawn(_update_later(ls, uri, path))
+    if first:
+        ls.update_started[key] = time.monotonic()
+    ls.save_tasks[key] = ls.spawn(_update_later(ls, key))
 
 
-async def _update_later(ls: SemcodeServer, uri: str, path: Path) -> None:
+async def _update_later(ls: SemcodeServer, key: str) -> None:
     try:
         await asyncio.sleep(ls.save_delay)
     except asyncio.CancelledError:
         return
-    ls.save_tasks.pop(uri, None)
-    host = ls.folder_for(path)
-    if host is None or not host.is_open:
-        return  # the initial index will see the file
+    ls.save_tasks.pop(key, None)
+    paths = list(ls.pending_updates.pop(key, {}))
+    host = next((h for h in ls.folders.values() if str(h.root) == key), None)
+    if host is None or not host.is_open or not paths:
+        return  # the initial index will see the files
+    if len(paths) >= BULK_UPDATE_FILES:
+        # A branch switch: the incremental index of the folder (stat-only for unchanged files) with
+        # work-done progress, the lexical tier first and the dense tier in the background.
+        await index_folder(ls, host)
+        return
     try:
-        stats = await asyncio.wrap_future(host.submit(lambda: host.update_files([str(path)])))
+        stats = await asyncio.wrap_future(host.submit(lambda: host.update_files(paths)))
         log.info(
-            "re-indexed %s: %d chunks embedded, %d from cache, %d deleted",
-            path,
+            "re-indexed %d file(s): %d chunks embedded, %d from cache, %d deleted",
+            len(paths),
             stats.chunks_embedded,
             stats.chunks_cached,
             stats.files_deleted,
         )
     except SemcodeError as exc:
-        ls.show_error(f"could not re-index {path.name}: {exc}")
+        name = Path(paths[0]).name if len(paths) == 1 else f"{len(paths)} files"
+        ls.show_error(f"could not re-index {name}: {exc}")
     except asyncio.CancelledError:
         return
     except Exception:
-        log.exception("re-indexing %s failed", path)
+        log.exception("re-indexing %d file(s) failed", len(paths))
 
 
 async def register_file_watcher(ls: SemcodeServer) -> None:
@@ -191,23 +214,41 @@ def did_save(ls: SemcodeServer, params: types.DidSaveTextDocumentParams) -> None
     schedule_update(ls, params.text_document.uri)
 
 
-def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
-    """The file on disk is what is indexed (pygls keeps the text); an open file is embedded first."""
+def _document(ls: SemcodeServer, uri: str) -> tuple[Path, IndexHost] | None:
+    """The path of a document and the folder hosting it; None outside every workspace folder."""
     try:
-        path = uri_to_path(params.text_document.uri)
+        path = uri_to_path(uri)
     except ValueError:
-        return
+        return None
     host = ls.folder_for(path)
-    if host is not None:
+    return None if host is None else (path, host)
+
+
+def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    """An open file is embedded first; its text is searched in place of the file when it differs."""
+    found = _document(ls, params.text_document.uri)
+    if found is not None:
+        path, host = found
         host.prioritize([path])
+        host.workspace.buffers.update(path, params.text_document.text)
 
 
 def did_change(ls: SemcodeServer, params: types.DidChangeTextDocumentParams) -> None:
-    """Unsaved edits are not indexed (the index follows the disk); pygls keeps the text."""
+    """Unsaved edits are searched at once (lexically; semantically after a short pause in typing)."""
+    found = _document(ls, params.text_document.uri)
+    if found is not None:
+        path, host = found
+        text = ls.open_text(params.text_document.uri)  # pygls applied the changes already
+        if text is not None:
+            host.workspace.buffers.update(path, text)
 
 
 def did_close(ls: SemcodeServer, params: types.DidCloseTextDocumentParams) -> None:
-    """Nothing to do."""
+    """Closed without saving: search the disk copy again (a save is re-indexed, then the index takes over)."""
+    found = _document(ls, params.text_document.uri)
+    if found is not None:
+        path, host = found
+        host.workspace.buffers.discard(path)
 
 
 def did_change_watched_files(ls: SemcodeServer, params: types.DidChangeWatchedFilesParams) -> None:

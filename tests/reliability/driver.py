@@ -34,6 +34,7 @@ def index_worker(
     nowait: bool = False,
     repair: bool = False,
     fault: str | None = None,
+    cache_vectors: int = 0,
     report: Any = None,
 ) -> int:
     """Index ``root`` into ``index_dir``; ``report`` (a queue or None for stdout) gets READY and DONE."""
@@ -57,6 +58,8 @@ def index_worker(
     settings: dict[str, Any] = {"index_dir": index_dir, "threads": 1}
     if model:
         settings["model"] = model
+    if cache_vectors:  # a tiny embedding-cache bound: every write evicts
+        settings["embedding_cache_vectors"] = cache_vectors
     ws = Workspace(Path(root), EngineConfig.from_dict(settings))
     ws.open()  # load the model and open the index before saying READY
     say("READY")

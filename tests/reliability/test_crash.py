@@ -104,6 +104,9 @@ FAULTS = [
     ("remove.after", "full"),
     ("rebuild.mid", "stale"),
     ("repair.mid", "repair"),
+    ("evict.before", "evict"),
+    ("evict.mid", "evict"),
+    ("evict.after:2", "evict"),
 ]
 
 
@@ -116,6 +119,8 @@ def test_crash_at_every_commit_boundary(scene: Scene, workers: Workers, fault: s
     kwargs = {"root": str(root), "index_dir": str(index_dir), "batch": BATCH, "fault": fault}
     if where == "full":
         kwargs["full"] = True
+    if where == "evict":  # re-index with an embedding-cache bound far below what the index holds
+        kwargs["cache_vectors"] = 3
     if where == "stale":  # an index of an older format: the writer moves it aside and rebuilds
         (meta,) = index_dir.glob("*/*/meta.json")
         meta.write_text(json.dumps(json.loads(meta.read_text()) | {"schema": 1}))
