@@ -91,8 +91,10 @@ def main() -> None:
     ap.add_argument("--build", action="append", required=True, help="NAME=PYTHON (repeatable)")
     ap.add_argument("--chunks", type=int, default=200)
     ap.add_argument("--models", default="q8_0,f32")
-    ap.add_argument("--matrix-model", default="q8_0", help="model for the threads x OMP x load matrix")
+    ap.add_argument("--matrix-model", default="q8_0", help="models (comma list) for the matrix")
     ap.add_argument("--no-matrix", action="store_true", help="builds x models only (a quick check)")
+    ap.add_argument("--quiet-only", action="store_true", help="no runs with two busy loops")
+    ap.add_argument("--omp", default="PASSIVE,default", help="OMP_WAIT_POLICY values of the matrix")
     args = ap.parse_args()
     builds = dict(b.split("=", 1) for b in args.build)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -107,11 +109,12 @@ def main() -> None:
         shown: set[str] = set()
         configs = [(kind, 2, "PASSIVE", False) for kind in paths]
         configs += [
-            (args.matrix_model, threads, omp, busy)
-            for busy in (False, True)
+            (kind, threads, omp, busy)
+            for kind in args.matrix_model.split(",")
+            for busy in ((False,) if args.quiet_only else (False, True))
             for threads in (1, 2)
-            for omp in ("PASSIVE", "default")
-            if (args.matrix_model, threads, omp, busy) not in configs and not args.no_matrix
+            for omp in args.omp.split(",")
+            if (kind, threads, omp, busy) not in configs and not args.no_matrix
         ]
         for kind, threads, omp, busy in configs:
             cells = []

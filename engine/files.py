@@ -92,10 +92,65 @@ class SourceFile:
     root: Path | None = None  # the workspace's real root: read_source re-checks containment against it
 
 
-def _spec(lines: list[str]) -> GitIgnoreSpec:
+def _spec(lines: list[str]) -> _OneRegex | GitIgnoreSpec:
     import pathspec
 
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    return _OneRegex.of(spec) or spec
+
+
+# pathspec's regex for a gitignore pattern without a slash ("build/", "*.min.js"): it may match at any depth.
+_ANYWHERE, _FILE_OR_DIR, _DIR_ONLY = "^(?:.+/)?", "(?:(?P<ps_d>/)|$)", "(?P<ps_d>/)"
+
+
+class _OneRegex:
+    """A gitignore spec without negations, matched by one combined regex instead of pattern by pattern.
+
+    Without a ``!pattern`` a path is ignored exactly when some pattern matches it, so the patterns'
+    own regexes can be joined into one alternation; those that match at any depth share one prefix
+    (``^(?:.+/)?(?:a|b|...)``), which the regex engine tries once per path component. The walk asks
+    this for every file and directory: 6x faster than pathspec's loop over the ~60 default patterns
+    (1.2 s of a 13,600-file workspace's 2.4 s walk). Anything else (negations, flags, a pathspec whose
+    regexes look different) keeps pathspec's own matching.
+    """
+
+    def __init__(self, regex: re.Pattern[str]) -> None:
+        from pathspec.util import normalize_file
+
+        self._regex = regex
+        self._normalize = normalize_file
+
+    @classmethod
+    def of(cls, spec: GitIgnoreSpec) -> _OneRegex | None:
+        anywhere: list[str] = []
+        anywhere_dirs: list[str] = []
+        others: list[str] = []
+        for pattern in spec.patterns:
+            regex = getattr(pattern, "regex", None)
+            if pattern.include is None:
+                continue  # a comment or blank line
+            if pattern.include is False or regex is None or regex.flags & ~re.UNICODE:
+                return None
+            text = regex.pattern
+            if text.startswith(_ANYWHERE) and text.endswith(_FILE_OR_DIR):
+                anywhere.append(text[len(_ANYWHERE) : -len(_FILE_OR_DIR)])
+            elif text.startswith(_ANYWHERE) and text.endswith(_DIR_ONLY):
+                anywhere_dirs.append(text[len(_ANYWHERE) : -len(_DIR_ONLY)])
+            else:
+                others.append(text)
+        alternatives = [_ANYWHERE + "(?:" + "|".join(anywhere) + ")(?:/|$)"] if anywhere else []
+        if anywhere_dirs:
+            alternatives.append(_ANYWHERE + "(?:" + "|".join(anywhere_dirs) + ")/")
+        alternatives += others
+        # Group names repeat across patterns (and mean nothing without negations): drop them.
+        joined = re.sub(r"\(\?P<\w+>", "(?:", "|".join(f"(?:{a})" for a in alternatives)) or "(?!)"
+        try:
+            return cls(re.compile(joined))
+        except re.error:
+            return None
+
+    def match_file(self, path: str) -> bool:
+        return self._regex.match(self._normalize(path)) is not None
 
 
 class FileFilter:
@@ -106,14 +161,19 @@ class FileFilter:
         self.config = config
         self._excluded = _spec(list(DEFAULT_EXCLUDES) + list(config.exclude))
         self._included = _spec(list(config.include)) if config.include else None
-        self._ignore_specs: dict[str, GitIgnoreSpec | None] = {}  # dir (relative, "" = root) -> spec or None
+        self._ignore_specs: dict[
+            str, _OneRegex | GitIgnoreSpec | None
+        ] = {}  # dir (relative, "" = root) -> spec or None
 
-    def _dir_spec(self, rel_dir: str) -> GitIgnoreSpec | None:
+    def _dir_spec(self, rel_dir: str) -> _OneRegex | GitIgnoreSpec | None:
         if rel_dir not in self._ignore_specs:
             lines: list[str] = []
             for name in IGNORE_FILES:
+                path = self.root / rel_dir / name
+                if not os.path.lexists(path):  # one lstat; resolving a missing path costs one per component
+                    continue
                 # An ignore file may be a FIFO or a symlink out of the workspace too.
-                data = _read_regular(self.root / rel_dir / name, IGNORE_FILE_MAX_SIZE, root=self.root)
+                data = _read_regular(path, IGNORE_FILE_MAX_SIZE, root=self.root)
                 if data is not None:
                     lines += data.decode("utf-8", errors="replace").splitlines()
             self._ignore_specs[rel_dir] = _spec(lines) if lines else None
@@ -263,6 +323,35 @@ def source_file(root: Path, rel_path: str, config: EngineConfig) -> SourceFile |
     if not stat_mode.S_ISREG(info.st_mode) or info.st_size > config.max_file_size:
         return None
     return SourceFile(rel_path, real, info.st_size, info.st_mtime_ns, root_real)
+
+
+def buffer_path_allowed(root: Path, rel_path: str, config: EngineConfig) -> bool:
+    """Whether an editor's unsaved text of ``rel_path`` may be searched in place of the file.
+
+    The path must pass every rule the index applies to names and places (ignore files, excludes,
+    include patterns, virtualenvs, inside the workspace's real root); a file that exists must be a
+    regular one. The file need not exist yet (a new, unsaved file). Content rules (size, binary,
+    secrets) are the caller's: they apply to the buffer's text, not to the disk copy.
+    """
+    if not _valid_name(rel_path) or not FileFilter(root, config).wanted(rel_path):
+        return False
+    root_real = Path(os.path.realpath(root))
+    target = root_real / rel_path
+    if os.path.lexists(target):
+        real = _real_inside(target, root_real)
+        try:
+            if real is None or not stat_mode.S_ISREG(os.stat(real).st_mode):
+                return False
+        except OSError:  # gone since the check
+            return False
+    elif _real_inside(target.parent, root_real) is None:
+        return False
+    parent = target.parent
+    while parent != root_real and _inside(parent, root_real):
+        if is_virtualenv(parent):
+            return False
+        parent = parent.parent
+    return True
 
 
 def _open_regular(path: Path, *, follow: bool) -> int:

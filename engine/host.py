@@ -344,6 +344,7 @@ class IndexHost:
         self._closed.set()
         self._cancel.set()
         self._worker.close()
+        self.workspace.buffers.close()
         run = self._run
         if run is not None:  # its next step was dropped with the queue
             self._finish(run, run.stats or IndexStats(cancelled=True), cancelled=True)
@@ -531,6 +532,14 @@ class IndexHost:
             log.debug("pending count of %s: %s", self.root, exc)
             return 0
 
+    def lexical_ready(self) -> bool:
+        """Whether every file is searchable lexically and by symbol now (the first phase is done),
+        though the dense tier may still be embedding (``pending_chunks``)."""
+        if self.state == "ready":
+            return True
+        progress = self.progress
+        return self.state == "indexing" and progress is not None and progress.stage == "vectors"
+
     @property
     def partial(self) -> bool:
         return self.partial_note()[0]
@@ -545,6 +554,7 @@ class IndexHost:
             "state": self.state,
             "locked_by_other_process": locked,
             "partial": partial,
+            "lexical_ready": self.lexical_ready(),
             "progress": progress_record(self.progress),
             "last_error": self.last_error,
             "note": note,
@@ -568,6 +578,7 @@ class IndexHost:
                 rebuilt_reason=ws.rebuilt_reason,
                 model_worker=_worker_record(ws.embedder),
                 metrics=metrics().headline(),
+                unsaved_buffers=ws.buffers.summary(),
             )
         except Exception as exc:  # noqa: BLE001 - a damaged index must still answer status
             log.warning("status of %s: %s", self.root, exc)

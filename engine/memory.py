@@ -13,6 +13,9 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 
+READING_MAX_AGE = 0.25  # seconds a memory reading is reused
+
+
 class Pressure(enum.IntEnum):
     NORMAL = 0
     ELEVATED = 1  # shrink batches and the cache by half
@@ -33,8 +36,24 @@ class MemoryMonitor:
         self.elevated_percent = elevated_percent
         self.critical_percent = critical_percent
         self._last = Pressure.NORMAL
+        self._reading: tuple[float, MemoryReading] | None = None
 
-    def read(self) -> MemoryReading:
+    def read(self, *, max_age: float = READING_MAX_AGE) -> MemoryReading:
+        """The current reading; one taken less than ``max_age`` seconds ago is reused.
+
+        The indexer asks once per file: at 13,600 unchanged files, fresh psutil readings took 2.3 s
+        of a 4.8 s restart. Memory does not change faster than a quarter second matters.
+        """
+        import time
+
+        now = time.monotonic()
+        if self._reading is not None and now - self._reading[0] < max_age:
+            return self._reading[1]
+        reading = self._read()
+        self._reading = (now, reading)
+        return reading
+
+    def _read(self) -> MemoryReading:
         import psutil
 
         vm = psutil.virtual_memory()
@@ -70,3 +89,49 @@ class MemoryMonitor:
     def pending_limit(self, base: int) -> int:
         """How many chunks may wait in memory before they are written (the write batch)."""
         return self.batch_size(base)
+
+
+# ----------------------------------------------------------------------------- the C allocator
+# LanceDB (Rust, tokio) and Arrow allocate from many threads. glibc gives each contending thread an arena
+# of its own (up to 8 per core) and keeps every arena's high-water mark, so the RSS of an indexing process
+# climbed with the table it wrote (1 GB at 13,000 files / 160K chunks in phase 1, of which ~600 MB
+# anonymous memory already freed). Two arenas and a trim after each write batch return that memory.
+_M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
+_ARENA_MAX = 2
+_libc: object | None = None
+_libc_checked = False
+
+
+def _glibc() -> object | None:
+    global _libc, _libc_checked
+    if not _libc_checked:
+        _libc_checked = True
+        import ctypes
+        import os
+        import sys
+
+        if sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:
+            try:
+                libc = ctypes.CDLL("libc.so.6")
+                libc.gnu_get_libc_version  # noqa: B018 - glibc only (musl has no arenas to limit)
+                _libc = libc
+            except (OSError, AttributeError):
+                _libc = None
+    return _libc
+
+
+def limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas (call before native libraries start their threads); no-op elsewhere.
+
+    A user's own ``MALLOC_ARENA_MAX`` wins: glibc read it at start and this leaves it alone.
+    """
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_ARENA_MAX, _ARENA_MAX)  # type: ignore[attr-defined]
+
+
+def trim_malloc() -> None:
+    """Give memory freed by native code back to the system (glibc ``malloc_trim``); no-op elsewhere."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, fields, replace
 from pathlib import PurePosixPath
+from typing import Any
 
 from .chunking.identifiers import split_identifier
 from .lexical import query_terms
@@ -487,3 +488,17 @@ def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
     if not defines:
         return None
     return " OR ".join(defines), " OR ".join(files)
+
+
+def symbol_lookup_matches(query: QueryInfo, row: dict[str, Any]) -> tuple[bool, bool]:
+    """``symbol_lookup_where``'s two filters applied to one row (unsaved editor buffers are not in the store)."""
+    symbol, path = str(row.get("symbol", "")).lower(), str(row.get("path", "")).lower()
+    name = path.rsplit("/", 1)[-1]
+    defines = files = False
+    for queried in query.names[:4]:
+        low = queried.lower().replace("%", "")
+        if len(low) < 2:
+            continue
+        defines = defines or any(symbol == form or symbol.endswith("." + form) for form in (low, "$" + low))
+        files = files or name.startswith(low + ".")
+    return defines, files

@@ -72,6 +72,7 @@ class SearchHit:
     lexical_score: float | None = None
     matched_terms: tuple[str, ...] = ()
     signals: tuple[str, ...] = ()  # re-ranking adjustments that moved this hit ("definition +1.00", "test ×0.55")
+    source: str = "index"  # "buffer": from an editor's unsaved text of the file (engine.buffers), not the disk copy
 
     @property
     def name_path(self) -> str:
@@ -116,6 +117,7 @@ class Candidate:
     terms: list[str] = field(default_factory=list)  # query terms the chunk holds
     rank_score: float = 0.0  # the re-ranked score (engine.ranking.Reranker)
     signals: list[str] = field(default_factory=list)  # the re-ranking adjustments that moved it
+    source: str = "index"  # "index", or engine.buffers' source for a row of an unsaved buffer
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], *, semantic: float | None = None) -> Candidate:
@@ -135,6 +137,7 @@ class Candidate:
             lex=row.get("lex") or "",
             semantic=semantic,
             lexical=float(row["_score"]) if row.get("_score") is not None else None,
+            source=row.get("_source") or "index",
         )
 
 

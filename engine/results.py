@@ -26,12 +26,14 @@ STATUS_FIELDS = (
     "pending_chunks",  # chunks searchable lexically whose semantic vector is not written yet
     "locked_by_other_process",
     "partial",
+    "lexical_ready",  # every file searchable lexically and by symbol (the first indexing phase is done)
     "progress",
     "last_error",
     "note",
     "rebuilt_reason",
     "model_worker",  # {"restarts", "last_error"} of the embedding worker processes, when there are any
     "metrics",  # the process's headline figures (engine.metrics.Metrics.headline)
+    "unsaved_buffers",  # {"documents", "chunks", "pending"} of the editor buffers searched in place of files
 )
 
 
@@ -51,6 +53,7 @@ def hit_record(hit: SearchHit, root: Path) -> dict[str, Any]:
         "language": hit.language,
         "why": hit.why,
         "preview": hit.preview,
+        "source": hit.source,  # "index" (the disk copy) or "buffer" (unsaved editor text, lines as the editor has them)
     }
 
 

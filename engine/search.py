@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from .models.base import Embedder
 from .ranking import QueryInfo, RankingOptions, Reranker, analyse_query, symbol_lookup_where
 from .records import Candidate, SearchHit
 from .store import sql_string
+
+if TYPE_CHECKING:
+    from .buffers import BufferView, UnsavedBuffers
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,14 @@ class SearchFilters:
         if self.kind:
             clauses.append(f"kind = {sql_string(self.kind)}")
         return " AND ".join(clauses) or None
+
+    def accepts(self, row: dict[str, Any]) -> bool:
+        """``where()`` and ``accepts_path`` for a row that is not in the store (an unsaved buffer's chunk)."""
+        if self.language and row["language"] != self.language:
+            return False
+        if self.kind and row["kind"] != self.kind:
+            return False
+        return self.accepts_path(row["path"])
 
     def accepts_path(self, path: str) -> bool:
         if not self.path:
@@ -100,6 +111,8 @@ class ChunkReader(Protocol):
         self, where: str, *, columns: Sequence[str] | None = None, limit: int = 10_000
     ) -> list[dict[str, Any]]: ...
 
+    def count_chunks(self) -> int: ...
+
 
 LOOKUP_DEFINITIONS = 100  # chunks named like a queried identifier
 LOOKUP_FILE_CHUNKS = 40  # chunks of files named like it (any of them can stand for the file)
@@ -113,11 +126,17 @@ class Searcher:
         *,
         hybrid: bool = True,
         ranking: RankingOptions | None = None,
+        buffers: UnsavedBuffers | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.hybrid = hybrid
         self.ranking = RankingOptions() if ranking is None else ranking
+        self.buffers = buffers  # an editor's unsaved buffers, searched in place of their files
+
+    def _view(self) -> BufferView | None:
+        view = self.buffers.view() if self.buffers is not None else None
+        return view if view else None
 
     def search(
         self,
@@ -142,26 +161,33 @@ class Searcher:
         pool = max(limit * 4, 40)
         terms = query_terms(query)
         info = analyse_query(query)
+        view = self._view()  # one state of the unsaved buffers for the three candidate lists
         # The full-text search and the symbol look-up do not need the query vector: they run on a
         # worker thread while the query is embedded and the vector search runs (LanceDB and llama.cpp
         # release the GIL), so the look-up adds little to a query's latency.
         lexical_job = lookup_job = None
         if use_hybrid and terms:
-            lexical_job = _pool().submit(self._lexical, terms, pool, filters)
+            lexical_job = _pool().submit(self._lexical, terms, pool, filters, view)
         if options.active and (options.symbols or options.filename):
-            lookup_job = _pool().submit(self._lookup, info, filters)
-        dense = self._dense(self.embedder.embed_query(query) if vector is None else vector, pool, filters)
+            lookup_job = _pool().submit(self._lookup, info, filters, view)
+        dense = self._dense(self.embedder.embed_query(query) if vector is None else vector, pool, filters, view)
         lexical = lexical_job.result() if lexical_job is not None else []
         lookup = lookup_job.result() if lookup_job is not None else []
         if weights is None:
             weights = IDENTIFIER_WEIGHTS if looks_like_identifier(query) else SENTENCE_WEIGHTS
         return self._fuse(dense, lexical, terms, limit, filters, weights, options=options, info=info, lookup=lookup)
 
-    def _lexical(self, terms: list[str], pool: int, filters: SearchFilters) -> list[Candidate]:
-        found = self.store.text_search(" ".join(terms), limit=pool, where=filters.where())
-        return [Candidate.from_row(r) for r in found if filters.accepts_path(r["path"])]
+    def _lexical(
+        self, terms: list[str], pool: int, filters: SearchFilters, view: BufferView | None = None
+    ) -> list[Candidate]:
+        where = view.where(filters.where()) if view else filters.where()
+        found = self.store.text_search(" ".join(terms), limit=pool, where=where)
+        found = [r for r in found if filters.accepts_path(r["path"])]
+        if view:
+            found = view.lexical(found, terms, filters, pool, self.store.count_chunks())
+        return [Candidate.from_row(r) for r in found]
 
-    def _lookup(self, info: QueryInfo, filters: SearchFilters) -> list[Candidate]:
+    def _lookup(self, info: QueryInfo, filters: SearchFilters, view: BufferView | None = None) -> list[Candidate]:
         """Chunks that define, belong to or share a file name with an identifier of the query.
 
         Dense and BM25 pools often miss the definition of a short, common name (``Request``, ``Context``):
@@ -170,14 +196,15 @@ class Searcher:
         wheres = symbol_lookup_where(info)
         if not wheres:
             return []
-        extra = filters.where()
+        extra = view.where(filters.where()) if view else filters.where()
         rows: list[dict[str, Any]] = []
         for where, limit in zip(wheres, (LOOKUP_DEFINITIONS, LOOKUP_FILE_CHUNKS), strict=True):
             try:
                 rows.extend(self.store.rows(f"({where}) AND {extra}" if extra else where, limit=limit))
             except Exception as exc:  # noqa: BLE001 - a look-up is an extra; search must answer without it
                 log.debug("symbol look-up failed: %s", exc)
-        return [Candidate.from_row(r) for r in rows if filters.accepts_path(r["path"])]
+        rows = [r for r in rows if filters.accepts_path(r["path"])]
+        return [Candidate.from_row(r) for r in (view.lookup(info, filters, rows) if view else rows)]
 
     def similar(
         self,
@@ -197,8 +224,8 @@ class Searcher:
             raise ConfigError("nothing selected: select some code or put the cursor in a symbol")
         _check_limit(limit)
         filters = filters or SearchFilters()
-        vector = self.embedder.embed_documents([code])[0]
-        rows = self._dense(vector, limit + 20, filters)
+        vector = self.embedder.embed_interactive([code])[0]  # someone waits: ahead of indexing
+        rows = self._dense(vector, limit + 20, filters, self._view())
         if exclude:
             path, start, end = exclude
             rows = [r for r in rows if not (r.path == path and r.start_line <= end and r.end_line >= start)]
@@ -212,9 +239,13 @@ class Searcher:
         _check_limit(limit)
         named: list[Candidate] = []
         query = query.strip()
+        view = self._view()  # unsaved buffers' symbols replace their files' indexed ones
         if query:
             pattern = "%" + query.lower().replace("'", "''").replace("%", "\\%") + "%"
-            rows = self.store.rows(f"symbol != '' AND lower(symbol) LIKE '{pattern}'", limit=limit * 4)
+            where = f"symbol != '' AND lower(symbol) LIKE '{pattern}'"
+            rows = self.store.rows(view.hide(where) if view else where, limit=limit * 4)
+            if view:
+                rows += [dict(r) for r in view.rows if r["symbol"] and query.lower() in r["symbol"].lower()]
             named = [Candidate.from_row(r) for r in rows]
             named.sort(key=lambda r: (not r.symbol.lower().endswith(query.lower()), len(r.symbol), r.path))
         hits = [self._hit(r, score=1.0) for r in named[:limit]]
@@ -225,13 +256,21 @@ class Searcher:
                     hits.append(hit)
                     seen.add((hit.path, hit.start_line))
         elif not query:
-            hits = [self._hit(Candidate.from_row(r), score=1.0) for r in self.store.rows("symbol != ''", limit=limit)]
+            rows = [dict(r) for r in view.rows if r["symbol"]] if view else []
+            rows += self.store.rows(view.hide("symbol != ''") if view else "symbol != ''", limit=limit)
+            hits = [self._hit(Candidate.from_row(r), score=1.0) for r in rows]
         return hits[:limit]
 
     # ----------------------------------------------------------------- internals
-    def _dense(self, vector: np.ndarray, limit: int, filters: SearchFilters) -> list[Candidate]:
-        found = self.store.vector_search(vector, limit=limit, where=filters.where())
-        rows = [Candidate.from_row(r) for r in found if filters.accepts_path(r["path"])]
+    def _dense(
+        self, vector: np.ndarray, limit: int, filters: SearchFilters, view: BufferView | None = None
+    ) -> list[Candidate]:
+        where = view.where(filters.where()) if view else filters.where()
+        found = self.store.vector_search(vector, limit=limit, where=where)
+        found = [r for r in found if filters.accepts_path(r["path"])]
+        if view:
+            found = view.dense(found, vector, filters, limit)
+        rows = [Candidate.from_row(r) for r in found]
         if filters.min_score is not None:
             rows = [r for r in rows if (r.semantic or 0.0) >= filters.min_score]
         return rows
@@ -318,6 +357,7 @@ class Searcher:
             lexical_score=row.lexical,
             matched_terms=tuple(row.terms),
             signals=tuple(row.signals),
+            source=row.source,
         )
 
 
@@ -367,11 +407,11 @@ def _inside(member: Candidate, container: Candidate) -> bool:
 
 def _matched(terms: list[str], lex: str) -> list[str]:
     """Query terms found in the chunk, compared the way the stemmed full-text index sees them."""
-    present = {_light_stem(token) for token in lex.split()}
-    return [t for t in terms if _light_stem(t) in present]
+    present = {light_stem(token) for token in lex.split()}
+    return [t for t in terms if light_stem(t) in present]
 
 
-def _light_stem(token: str) -> str:
+def light_stem(token: str) -> str:
     """Enough stemming to explain a match (formatted/format, dates/date); ranking uses the index's stemmer."""
     for suffix in ("ing", "ed", "es", "s"):
         if token.endswith(suffix) and len(token) - len(suffix) >= 3:

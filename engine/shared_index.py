@@ -829,7 +829,14 @@ class SharedWorkspace(Workspace):
     @property
     def searcher(self) -> Searcher:
         overlay = OverlayStore(self.store, self.snapshot, self.shared_state)
-        return Searcher(overlay, self.embedder, hybrid=self.config.hybrid)
+        return Searcher(overlay, self.embedder, hybrid=self.config.hybrid, buffers=self.buffers)
+
+    def indexed_hash(self, rel_path: str) -> str | None:
+        """The local index's version of the file, else the snapshot's (unless the file is hidden from it)."""
+        local = super().indexed_hash(rel_path)
+        if local is not None or rel_path in self.shared_state.hidden:
+            return local
+        return self.snapshot.manifest.get(rel_path)
 
     def _indexer(self) -> Indexer:
         return OverlayIndexer(

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .chunking import CHUNKER_VERSION
+from .buffers import UnsavedBuffers
+from .chunking import CHUNKER_VERSION, chunk_file
 from .config import EngineConfig
 from .errors import ConfigError, IndexLockedError, SemcodeError, StoreError
 from .files import read_workspace_text
@@ -24,7 +25,7 @@ from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
 from .metrics import metrics
 from .models.base import Embedder, ModelInfo
-from .records import IndexStats, SearchHit
+from .records import Chunk, IndexStats, SearchHit
 from .search import Searcher, SearchFilters
 from .store import ChunkStore, IntegrityReport, sql_string
 
@@ -105,6 +106,7 @@ class Workspace:
         self.monitor = MemoryMonitor(self.config.memory_limit_mb)
         self.cache = VectorCache()
         self.last_stats: IndexStats | None = None
+        self.buffers = UnsavedBuffers(self)  # an editor's unsaved texts, searched in place of the files
 
     # ----------------------------------------------------------------- opening
     @property
@@ -160,7 +162,7 @@ class Workspace:
 
     @property
     def searcher(self) -> Searcher:
-        return Searcher(self.open().store, self.embedder, hybrid=self.config.hybrid)
+        return Searcher(self.open().store, self.embedder, hybrid=self.config.hybrid, buffers=self.buffers)
 
     def _indexer(self) -> Indexer:
         return Indexer(self.root, self.config, self.store, self.embedder, monitor=self.monitor, cache=self.cache)
@@ -176,6 +178,17 @@ class Workspace:
 
     def count_chunks(self) -> int:
         return self.open().store.count_chunks()
+
+    def indexed_hash(self, rel_path: str) -> str | None:
+        """The content hash of the version of a file the index holds; None when it holds none."""
+        rows = self.open().store.path_rows([rel_path]).get(rel_path)
+        return next(iter(rows.file_hashes)) if rows is not None and len(rows.file_hashes) == 1 else None
+
+    def chunk_text(self, rel_path: str, text: str) -> list[Chunk]:
+        """A file's text chunked exactly as the indexer chunks it (same chunks, same hashes)."""
+        return chunk_file(
+            rel_path, text, max_tokens=self._indexer().max_chunk_tokens, count_tokens=self.embedder.count_tokens
+        )
 
     def indexed_paths(self) -> list[str]:
         """Workspace-relative paths of the files in the index's manifest."""
@@ -232,6 +245,7 @@ class Workspace:
                 self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
             if stats.files_indexed or stats.files_deleted or stats.chunks_embedded:
                 self.store.optimize()
+        self.buffers.rebase()  # a buffer the index now holds the text of is no longer searched in its place
         self.last_stats = stats
         self._record_index(stats)
         return stats
@@ -280,9 +294,11 @@ class Workspace:
         if not wait_for_lock:
             self.ensure_writable()
         self.open()
+        self.buffers.share_vectors(self.cache, paths)  # a saved buffer's chunks were embedded already
         with self.store.writer(wait=wait_for_lock):
             stats = self._indexer().index_paths(paths)
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
+        self.buffers.rebase(paths)  # after a save, the index holds the buffer's text: search the index again
         self._record_index(stats)
         return stats
 
@@ -364,6 +380,7 @@ class Workspace:
             vector_index=self.store.has_vector_index(),
             cached_embeddings=self.store.stats()["cached_embeddings"],
             pending_chunks=self.store.pending_count(),
+            lexical_ready=files > 0,
             locked_by_other_process=self.locked_by_other(),
             rebuilt_reason=self.rebuilt_reason,
         )
@@ -397,11 +414,17 @@ class Workspace:
             return None
 
     def _similar_target(self, rel: str, start_line: int, end_line: int, code: str | None) -> SimilarQuery:
+        unsaved = self.buffers.text(rel)  # an editor's unsaved text wins over the disk copy
         if code is None:
-            lines = self.read_text(rel).splitlines()
+            lines = (self.read_text(rel) if unsaved is None else unsaved).splitlines()
             code = "\n".join(lines[start_line : end_line + 1])
         if start_line == end_line or not code.strip():
-            # An empty selection means "the symbol under the cursor": use its stored chunk.
+            # An empty selection means "the symbol under the cursor": use its chunk (the buffer's, or the stored one).
+            if unsaved is not None:
+                chunk = self.buffers.chunk_at(rel, start_line)
+                if chunk is not None:
+                    return SimilarQuery(rel, chunk.start_line, chunk.end_line, chunk.content)
+                return SimilarQuery(rel, start_line, end_line, code)
             rows = self.open().store.rows(
                 f"path = {sql_string(rel)} AND start_line <= {int(start_line)} AND end_line >= {int(start_line)}",
                 limit=50,

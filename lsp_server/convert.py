@@ -92,6 +92,8 @@ def search_result(record: dict[str, Any], *, partial: bool) -> dict[str, Any]:
             result[key] = record[key]
     if partial:
         result["partial"] = True
+    if record.get("source") == "buffer":  # the editor's unsaved text, not the file on disk
+        result |= {"dirty": True, "source": "buffer"}
     return result
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import attrs
 from lsprotocol import types
@@ -26,6 +27,7 @@ from engine.config import EngineConfig
 from engine.errors import ConfigError, SemcodeError
 from engine.host import IndexHost
 
+from .convert import uri_to_path
 from .options import ServerOptions
 
 log = logging.getLogger(__name__)
@@ -180,7 +182,20 @@ class SemcodeServer(LanguageServer):
 
         host = IndexHost(open_workspace(root, config or self.options.engine))
         self.folders[root] = host
+        self._feed_open_documents(host)
         return host
+
+    def _feed_open_documents(self, host: IndexHost) -> None:
+        """Documents opened before this host existed (new settings re-create hosts): their unsaved text counts."""
+        try:
+            documents = list(self.workspace.text_documents.items())
+        except RuntimeError:  # not initialized yet: nothing is open
+            return
+        for uri, document in documents:
+            try:
+                host.workspace.buffers.update(uri_to_path(uri), document.source)
+            except ValueError:  # not a file URI
+                continue
 
     def remove_folder(self, root: Path) -> None:
         host = self.folders.pop(root, None)
@@ -198,6 +213,11 @@ class SemcodeServer(LanguageServer):
             if (path == root or root in path.parents) and (best is None or len(str(root)) > len(str(best.root))):
                 best = host
         return best
+
+    def open_text(self, uri: str) -> str | None:
+        """The editor's text of an open document (it may hold unsaved edits), or None."""
+        document = self.workspace.text_documents.get(unquote(uri))
+        return document.source if document is not None else None
 
     def open_folders(self) -> list[IndexHost]:
         """Folders whose model and index are open (searchable)."""

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import anyio
+from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
 
 from engine.config import EngineConfig
 from engine.errors import ConfigError, IndexLockedError, SemcodeError
 from engine.host import HostBusyError, IndexHost
-from engine.records import IndexStats, SearchHit
+from engine.records import IndexProgress, IndexStats, SearchHit
 from engine.results import check_limit, hit_record, stats_record
 from engine.search import MAX_LIMIT, PREVIEW_CHARS, SearchFilters
 from engine.workspace import Workspace
@@ -37,6 +39,7 @@ MAX_PAGE_SIZE = 50
 MAX_QUERY_CHARS = 2_000
 MAX_CODE_CHARS = 20_000
 SHUTDOWN_GRACE = 10.0  # seconds to let a cancelled index finish its current write on exit
+PROGRESS_INTERVAL = 0.25  # seconds between progress notifications during reindex
 
 
 class ToolInputError(SemcodeError):
@@ -86,8 +89,20 @@ class IndexStatus(BaseModel):
         description="another semcode process (e.g. `semcode serve`) is "
         "writing this index; this server only reads meanwhile"
     )
-    partial: bool
-    progress: dict[str, int] | None = Field(default=None, description="{done, total} files while indexing")
+    partial: bool = Field(description="true = searches may miss files, or some chunks answer by keywords only")
+    lexical_ready: bool = Field(
+        description="every file is searchable by keywords and symbol names (the first indexing phase is done)"
+    )
+    chunks_embedded: int | None = Field(description="chunks with a semantic vector (searchable by meaning)")
+    chunks_pending: int | None = Field(
+        description="chunks still waiting for their semantic vector (searchable by keywords meanwhile)"
+    )
+    phase: str | None = Field(
+        default=None, description="while indexing: 'lexical' (reading files) or 'dense' (embedding chunks)"
+    )
+    progress: dict[str, int] | None = Field(
+        default=None, description="{done, total} while indexing: files in the lexical phase, chunks in the dense one"
+    )
     last_error: str | None = None
     note: str | None = None
 
@@ -136,14 +151,16 @@ def relative_path(host: IndexHost, path: str, *, must_exist: bool = True) -> str
     return rel
 
 
-def do_reindex(host: IndexHost, scope: str | None) -> ReindexResult:
+def do_reindex(
+    host: IndexHost, scope: str | None, progress: Callable[[IndexProgress], None] | None = None
+) -> ReindexResult:
     rel = relative_path(host, scope, must_exist=False) if scope else "."
     try:
         if rel == ".":
-            stats = host.index()
+            stats = host.index(progress=progress)
         else:
             ws = host.wait_open()
-            stats = _index_scope(host, ws, rel)
+            stats = _index_scope(host, ws, rel, progress)
     except (IndexLockedError, HostBusyError) as exc:
         raise _host_errors(exc) from exc
     ws = host.workspace
@@ -161,7 +178,9 @@ def _reindex_counts(stats: IndexStats) -> dict[str, Any]:
     }
 
 
-def _index_scope(host: IndexHost, ws: Workspace, rel: str) -> IndexStats:
+def _index_scope(
+    host: IndexHost, ws: Workspace, rel: str, progress: Callable[[IndexProgress], None] | None = None
+) -> IndexStats:
     target = host.root / rel
     if target.is_dir():
         paths = _paths_below(ws, rel)
@@ -174,7 +193,68 @@ def _index_scope(host: IndexHost, ws: Workspace, rel: str) -> IndexStats:
     ws.ensure_writable()
     if host.writing():
         raise HostBusyError("this process is already indexing the workspace")
-    return host.update_files(paths, wait_for_lock=False)
+    report = progress or (lambda _p: None)
+    report(IndexProgress(0, len(paths), message=f"0/{len(paths)} files"))
+    stats = host.update_files(paths, wait_for_lock=False)
+    report(IndexProgress(len(paths), len(paths), message=f"{len(paths)}/{len(paths)} files"))
+    return stats
+
+
+class ProgressRelay:
+    """Index progress from the indexing thread to MCP ``notifications/progress`` on the event loop.
+
+    The thread only records the latest report; ``relay`` sends it at most every ``PROGRESS_INTERVAL``.
+    One scale for both phases, so the value only grows (as MCP requires): reading files is 0-50,
+    embedding chunks 50-100 (the number of chunks is known only once the files are read).
+    """
+
+    def __init__(self) -> None:
+        self.latest: IndexProgress | None = None
+        self.sent = -1.0  # the last value sent
+
+    def __call__(self, progress: IndexProgress) -> None:
+        self.latest = progress
+
+    def value(self, progress: IndexProgress) -> float:
+        share = progress.percentage / 2
+        return round(share + (50.0 if progress.stage == "vectors" else 0.0), 1)
+
+    async def relay(self, send: Callable[[float, str], Awaitable[None]], done: anyio.Event) -> None:
+        while True:
+            with anyio.move_on_after(PROGRESS_INTERVAL):
+                await done.wait()
+            latest = self.latest
+            if latest is not None and self.value(latest) > self.sent:
+                self.sent = self.value(latest)
+                await send(self.sent, latest.message or f"{latest.done_files}/{latest.total_files}")
+            if done.is_set():
+                return
+
+
+async def reindex_with_progress(
+    host: IndexHost, scope: str | None, send: Callable[[float, str], Awaitable[None]]
+) -> ReindexResult:
+    """``do_reindex`` in a worker thread, its progress sent meanwhile (``send(value of 100, message)``)."""
+    relay, done = ProgressRelay(), anyio.Event()
+    outcome: list[ReindexResult | SemcodeError] = []
+
+    def run() -> None:
+        try:
+            outcome.append(do_reindex(host, scope, relay))
+        except SemcodeError as exc:  # raised after the task group, not wrapped in an exception group
+            outcome.append(exc)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(relay.relay, send, done)
+        try:
+            await anyio.to_thread.run_sync(run)
+        finally:
+            done.set()
+    if isinstance(outcome[0], SemcodeError):
+        raise outcome[0]
+    if relay.sent < 100:
+        await send(100.0, "done")
+    return outcome[0]
 
 
 def _paths_below(ws: Workspace, rel_dir: str) -> list[str]:
@@ -357,11 +437,17 @@ def _wait_open(host: IndexHost) -> Workspace:
 def do_status(host: IndexHost) -> IndexStatus:
     record = host.status()
     partial, note = _partial_note(host)
+    chunks, pending = record["chunks"], record["pending_chunks"]
+    progress = host.progress
     return IndexStatus(
         workspace_root=record["root"],
         **{k: record[k] for k in ("state", "files", "chunks", "model", "dimension", "locked_by_other_process")},
         index_path=record["index_path"] if host.is_open else None,
         partial=partial,
+        lexical_ready=bool(record["lexical_ready"]),
+        chunks_embedded=None if chunks is None or pending is None else chunks - pending,
+        chunks_pending=pending,
+        phase=None if progress is None else ("dense" if progress.stage == "vectors" else "lexical"),
         progress=record["progress"],
         last_error=record["last_error"],
         note=note,
@@ -395,13 +481,16 @@ STATUS_DESCRIPTION = """\
 Report the state of this workspace's semantic index: state (starting, indexing, waiting_for_lock, ready,
 not_indexed, error), number of indexed files and chunks, the embedding model and its dimension, the
 index location, whether another semcode process (e.g. the editor's `semcode serve`) holds the write lock,
-indexing progress, and partial (true = searches may miss files for now)."""
+indexing progress, and partial (true = searches may miss files for now). Indexing has two tiers:
+lexical_ready=true once every file is searchable by keywords and symbol names (seconds); chunks_embedded /
+chunks_pending count the chunks that are / are not yet searchable by meaning (the dense tier fills in after)."""
 
 REINDEX_DESCRIPTION = """\
 Bring the semantic index up to date after files changed: re-embeds only new or changed code (cheap when
 little changed). path (optional, workspace-relative or absolute) limits it to one file or folder; omit it for
 the whole workspace. Returns counts of files indexed/unchanged/deleted and chunks embedded. Fails with a
-clear message when another semcode process is writing the index (search still works then)."""
+clear message when another semcode process is writing the index (search still works then). Sends
+notifications/progress (0-50 reading files, 50-100 embedding chunks) when the call carries a progress token."""
 
 INSTRUCTIONS = """\
 semcode: offline semantic code search over one workspace. Use semantic_search to find code by what it does,
@@ -476,10 +565,17 @@ def build_server(host: IndexHost, *, index_on_start: bool = True) -> Any:
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
         ),
     )
-    def reindex(
+    async def reindex(
+        ctx: Context,
         path: Annotated[str | None, Field(description="only this file or folder (default: whole workspace)")] = None,
     ) -> ReindexResult:
-        return tool_errors(lambda: do_reindex(host, path))
+        # A client that sent a progress token gets notifications/progress (report_progress is a no-op otherwise).
+        try:
+            return await reindex_with_progress(
+                host, path, lambda value, message: ctx.report_progress(value, 100, message)
+            )
+        except SemcodeError as exc:
+            raise ToolError(str(exc)) from exc
 
     return server
 

@@ -73,6 +73,11 @@ class Embedder(ABC):
         vector: np.ndarray = _normalise(self._embed_texts([self.cap(self.info.query_prefix + query)]))[0]
         return vector
 
+    def embed_interactive(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed a few documents someone waits for (an unsaved buffer's chunks, a selection): like
+        ``embed_documents``; an embedder with a separate query worker runs them there, ahead of indexing."""
+        return self.embed_documents(texts)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release native resources."""
 

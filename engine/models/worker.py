@@ -411,6 +411,12 @@ class WorkerEmbedder(Embedder):
         vector: np.ndarray = _normalise(self._embed_on(self._query, [self.cap(self.info.query_prefix + query)]))[0]
         return vector
 
+    def embed_interactive(self, texts: Sequence[str]) -> np.ndarray:
+        # The query worker: the index worker may be busy with a batch of the dense tier for seconds.
+        if not texts:
+            return np.zeros((0, self.info.dimension), dtype=np.float32)
+        return _normalise(self._embed_on(self._query, [self.cap(self.info.document_prefix + t) for t in texts]))
+
     def system_info(self) -> str:
         """llama.cpp's ``llama_print_system_info()`` as the query worker sees it."""
         reply = self._query.call(encode_json(b"J", {"op": "system_info"}), 30.0)

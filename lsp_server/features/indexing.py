@@ -214,23 +214,41 @@ def did_save(ls: SemcodeServer, params: types.DidSaveTextDocumentParams) -> None
     schedule_update(ls, params.text_document.uri)
 
 
-def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
-    """The file on disk is what is indexed (pygls keeps the text); an open file is embedded first."""
+def _document(ls: SemcodeServer, uri: str) -> tuple[Path, IndexHost] | None:
+    """The path of a document and the folder hosting it; None outside every workspace folder."""
     try:
-        path = uri_to_path(params.text_document.uri)
+        path = uri_to_path(uri)
     except ValueError:
-        return
+        return None
     host = ls.folder_for(path)
-    if host is not None:
+    return None if host is None else (path, host)
+
+
+def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    """An open file is embedded first; its text is searched in place of the file when it differs."""
+    found = _document(ls, params.text_document.uri)
+    if found is not None:
+        path, host = found
         host.prioritize([path])
+        host.workspace.buffers.update(path, params.text_document.text)
 
 
 def did_change(ls: SemcodeServer, params: types.DidChangeTextDocumentParams) -> None:
-    """Unsaved edits are not indexed (the index follows the disk); pygls keeps the text."""
+    """Unsaved edits are searched at once (lexically; semantically after a short pause in typing)."""
+    found = _document(ls, params.text_document.uri)
+    if found is not None:
+        path, host = found
+        text = ls.open_text(params.text_document.uri)  # pygls applied the changes already
+        if text is not None:
+            host.workspace.buffers.update(path, text)
 
 
 def did_close(ls: SemcodeServer, params: types.DidCloseTextDocumentParams) -> None:
-    """Nothing to do."""
+    """Closed without saving: search the disk copy again (a save is re-indexed, then the index takes over)."""
+    found = _document(ls, params.text_document.uri)
+    if found is not None:
+        path, host = found
+        host.workspace.buffers.discard(path)
 
 
 def did_change_watched_files(ls: SemcodeServer, params: types.DidChangeWatchedFilesParams) -> None:

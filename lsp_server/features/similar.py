@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import unquote
 
 from lsprotocol import types
 
@@ -46,12 +45,6 @@ async def find_similar(
     return [hit_to_location(hit, host.root) for hit in hits]
 
 
-def _open_text(ls: SemcodeServer, uri: str) -> str | None:
-    """The editor's text of an open document (it may hold unsaved edits), or None."""
-    document = ls.workspace.text_documents.get(unquote(uri))
-    return document.source if document is not None else None
-
-
 CODE_ACTION_OPTIONS = types.CodeActionOptions(code_action_kinds=[CODE_ACTION_KIND], resolve_provider=False)
 
 
@@ -82,7 +75,7 @@ async def find_similar_command(ls: SemcodeServer, *args: Any) -> list[types.Loca
         if len(args) < 2 or not isinstance(args[0], str):
             raise ConfigError(f"{FIND_SIMILAR} takes [uri, range], got {list(args)!r}")
         rng = parse_range(args[1])
-        return await find_similar(ls, args[0], rng, text=_open_text(ls, args[0]))
+        return await find_similar(ls, args[0], rng, text=ls.open_text(args[0]))
     except (SemcodeError, ValueError) as exc:
         raise request_error(exc) from exc
 

@@ -110,6 +110,16 @@ async def wait_ready(session: ClientSession, timeout: float = 120.0) -> dict[str
         await asyncio.sleep(0.3)
 
 
+async def wait_started(session: ClientSession, timeout: float = 120.0) -> dict[str, Any]:
+    """index_status once the model has loaded (a --no-index server then rests in not_indexed)."""
+    deadline = time.monotonic() + timeout
+    status = await call(session, "index_status")
+    while status["state"] == "starting" and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        status = await call(session, "index_status")
+    return status
+
+
 def semcode_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "semcode", *args],
@@ -272,11 +282,7 @@ async def test_invalid_inputs_are_tool_errors(shared_workspace: Path, env: dict[
 
 async def test_reindex_workspace_file_and_folder(workspace: Path, env: dict[str, str]) -> None:
     async with mcp_session(workspace, env, "--no-index") as session:
-        status = await call(session, "index_status")
-        deadline = time.monotonic() + 120
-        while status["state"] == "starting" and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            status = await call(session, "index_status")
+        status = await wait_started(session)
         assert (status["state"], status["files"], status["chunks"]) == ("not_indexed", 0, 0)
         empty = await call(session, "semantic_search", query="checksum")
         assert empty["results"] == [] and "reindex" in empty["note"]
@@ -301,6 +307,33 @@ async def test_reindex_workspace_file_and_folder(workspace: Path, env: dict[str,
         assert (counts["scope"], counts["files_deleted"], counts["files"]) == ("src", 1, 6)
         found = await call(session, "semantic_search", query="does february have an extra day", limit=3)
         assert "src/dates.py" not in {hit["file"] for hit in found["results"]}
+
+
+async def test_reindex_sends_progress_and_status_reports_the_tiers(workspace: Path, env: dict[str, str]) -> None:
+    async with mcp_session(workspace, env, "--no-index") as session:
+        status = await wait_started(session)
+        assert (status["lexical_ready"], status["chunks_embedded"], status["chunks_pending"]) == (False, 0, 0)
+
+        received: list[tuple[float, float | None, str | None]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            received.append((progress, total, message))
+
+        result = await session.call_tool("reindex", {}, progress_callback=on_progress)
+        assert not result.is_error, result.content[0].text
+        assert received, "no notifications/progress during reindex"
+        values = [value for value, _, _ in received]
+        assert values == sorted(set(values)) and values[-1] == 100  # only ever growing, up to done
+        assert {total for _, total, _ in received} == {100} and all(message for _, _, message in received)
+
+        status = await call(session, "index_status")
+        assert status["state"] == "ready" and status["lexical_ready"] and not status["partial"]
+        assert (status["chunks_embedded"], status["chunks_pending"], status["phase"]) == (status["chunks"], 0, None)
+
+        # Without a progress token the call works the same, with no notifications.
+        before = len(received)
+        counts = await call(session, "reindex", path="src")
+        assert counts["scope"] == "src" and len(received) == before
 
 
 # --------------------------------------------------------------------- one writer at a time

@@ -145,3 +145,18 @@ def test_closed_host_refuses_work(workspace: Workspace) -> None:
     host.close()
     assert host.start().cancelled()
     assert host.index().cancelled
+
+
+def test_status_reports_the_tiers_while_the_dense_tier_is_embedding(workspace: Workspace, fake_embedder) -> None:
+    host = IndexHost(workspace)
+    assert host.status()["lexical_ready"] is False
+    fake_embedder.gate = threading.Event()  # the model is slow: the first phase ends, the second waits
+    future = host.start()
+    wait_for(lambda: host.progress is not None and host.progress.stage == "vectors")
+    status = host.status()
+    assert status["lexical_ready"] and status["partial"] and status["state"] == "indexing"
+    assert status["pending_chunks"] == status["chunks"] > 0
+    fake_embedder.gate.set()
+    assert future.result(10) is not None
+    status = host.status()
+    assert status["lexical_ready"] and not status["partial"] and status["pending_chunks"] == 0

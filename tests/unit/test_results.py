@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,7 @@ def test_hit_record_has_one_set_of_fields(tmp_path: Path) -> None:
         "language": "python",
         "why": "semantic 0.612; lexical 7.10; terms: retry",
         "preview": "    def retry(self):",
+        "source": "index",
     }
 
 
@@ -61,6 +63,8 @@ def test_lsp_result_is_the_documented_shape(tmp_path: Path) -> None:
         "why",
         "kind",
     }
+    unsaved = search_result(hit_record(replace(plain, source="buffer"), tmp_path), partial=False)
+    assert (unsaved["dirty"], unsaved["source"]) == (True, "buffer")
 
 
 def test_status_record_fills_every_field_and_rejects_unknown_ones(tmp_path: Path) -> None:
