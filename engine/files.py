@@ -41,6 +41,21 @@ _SECRETS = re.compile(
     r"|(?P<github>\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{22,})"
     r"|(?P<slack>\bxox[baprs]-[A-Za-z0-9-]{10,})"
 )
+# A literal every alternative of _SECRETS contains: ``in`` on a text is ~100x faster than the regex's
+# scan (which tries five alternatives at every position), and most files hold none of them.
+_SECRET_LITERALS = (
+    "PRIVATE KEY",
+    "npmAuthToken",
+    "AKIA",
+    "ASIA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+)
 _SECRET_NAMES = {
     "pem": "a private key block",
     "npm": "an npm auth token",
@@ -384,6 +399,8 @@ def secret_reason(text: str) -> str | None:
 
     The reason names the kind of secret, never the secret itself.
     """
+    if not any(literal in text for literal in _SECRET_LITERALS):
+        return None
     found = _SECRETS.search(text)
     if found is None:
         return None

@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[IndexProgress], None]
 WRITE_BATCH_CHUNKS = 256  # chunks held in memory before a write; shrinks under memory pressure
+# Phase 1 writes no vectors of its own (a placeholder row is ~2 KB with its text and terms), so it
+# writes in larger batches: every write is a LanceDB commit and a fragment, and fewer of them make
+# the first searchable index sooner (see BENCHMARKS.md "speed").
+LEXICAL_WRITE_CHUNKS = 4096
+LEXICAL_WRITE_FILES = 1000
 HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk header and prefix
 EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
 _PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
@@ -115,7 +120,8 @@ class Indexer:
         # Rows of a path the manifest does not know (a crash before its manifest commit) go too.
         removed = [p for p in dict.fromkeys([*manifest, *rows]) if p not in present]
         suspect = inconsistent(manifest, rows)
-        self._run(files, removed, manifest, stats, progress, cancel, suspect=suspect, embed=embed)
+        known = frozenset(manifest.keys() | rows.keys())
+        self._run(files, removed, manifest, stats, progress, cancel, suspect=suspect, embed=embed, known=known)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -139,7 +145,8 @@ class Indexer:
             else:  # a directory that was deleted or renamed: drop everything below it
                 removed.extend(p for p in manifest if p.startswith(rel.rstrip("/") + "/"))
         suspect = inconsistent({p: manifest[p] for p in wanted if p in manifest}, rows)
-        self._run(files, removed, manifest, stats, progress, cancel, force_read=True, suspect=suspect)
+        known = frozenset(manifest.keys() | rows.keys())
+        self._run(files, removed, manifest, stats, progress, cancel, force_read=True, suspect=suspect, known=known)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -156,13 +163,16 @@ class Indexer:
         force_read: bool = False,
         suspect: set[str] | frozenset[str] = frozenset(),
         embed: bool = True,
+        known: frozenset[str] | None = None,
     ) -> None:
+        """``known``: every path with a manifest entry or chunk rows (None: assume any may have)."""
         stats.files_seen = len(files)
         total = len(files)
         pending = _Pending(removed=list(removed))
         stats.files_deleted = len(removed)
         touched: list[FileRecord] = []
         report = progress or (lambda _p: None)
+        chunk_limit, file_limit = (WRITE_BATCH_CHUNKS, 200) if embed else (LEXICAL_WRITE_CHUNKS, LEXICAL_WRITE_FILES)
         report(IndexProgress(0, total, message=f"0/{total} files"))
         for done, file in enumerate(files, 1):
             if cancel is not None and cancel.is_set():
@@ -175,12 +185,12 @@ class Indexer:
                 stats.files_unchanged += 1
             else:
                 self._read_and_chunk(file, old, pending, touched, stats)
-            if len(pending.chunks) >= self.monitor.pending_limit(WRITE_BATCH_CHUNKS) or len(pending.files) >= 200:
-                self._flush(pending, stats, embed=embed)
+            if len(pending.chunks) >= self.monitor.pending_limit(chunk_limit) or len(pending.files) >= file_limit:
+                self._flush(pending, stats, embed=embed, known=known)
                 pending = _Pending()
             if done == total or done % 10 == 0:
                 report(IndexProgress(done, total, current=file.path, message=f"{done}/{total} files"))
-        self._flush(pending, stats, embed=embed)
+        self._flush(pending, stats, embed=embed, known=known)
         if touched:
             self.store.touch_files(touched)
         stats.chunks_total = self.store.count_chunks()
@@ -247,9 +257,13 @@ class Indexer:
         vectors.update(self.store.cached_vectors(k for k in hashes if k not in vectors))
         return vectors
 
-    def _flush(self, pending: _Pending, stats: IndexStats, *, embed: bool = True) -> None:
+    def _flush(
+        self, pending: _Pending, stats: IndexStats, *, embed: bool = True, known: frozenset[str] | None = None
+    ) -> None:
         if not pending.files and not pending.removed:
             return
+        # Nothing of these files is in the index yet: their rows are appended, not merged.
+        new_paths = known is not None and not pending.removed and not any(f.path in known for f in pending.files)
         chunks = pending.chunks
         hashes = [c.hash for c in chunks]
         vectors = self._known_vectors(hashes)
@@ -283,7 +297,14 @@ class Indexer:
         )
         lexical = [document_terms(c.content, path=c.path, symbol=c.symbol) for c in chunks]
         self.store.replace_files(
-            pending.files, chunks, matrix, lexical, removed=pending.removed, new_vectors=new_vectors, tiers=tiers
+            pending.files,
+            chunks,
+            matrix,
+            lexical,
+            removed=pending.removed,
+            new_vectors=new_vectors,
+            tiers=tiers,
+            new_paths=new_paths,
         )
 
     # ----------------------------------------------------------------- phase 2: the dense tier

@@ -1,0 +1,63 @@
+"""Phase 1's speed-ups (issue 11) change nothing but the time: real tokenizer, real LanceDB."""
+
+from __future__ import annotations
+
+import random
+import string
+from pathlib import Path
+
+import pytest
+
+from engine.chunking import chunk_file
+from engine.chunking.chunker import _Chunker
+from engine.config import EngineConfig
+from engine.workspace import Workspace
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "chunking"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_no_tokenizer_shortcut_never_claims_a_text_fits_that_does_not(embedder) -> None:
+    rng = random.Random(7)
+    chunker = _Chunker("a.py", "python", "", 64, embedder.count_tokens, 40, 8)
+    alphabets = [string.punctuation, string.ascii_letters + " ", string.printable, '\t\n !"#', "a1_." * 3]
+    checked = 0
+    for _ in range(3000):
+        alphabet = rng.choice(alphabets)
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        for limit in (16, 32, 64):
+            if chunker._surely_under(text, limit):
+                checked += 1
+                assert embedder.count_tokens(text) <= limit, (text, limit)
+    assert checked > 1000  # the shortcut was taken often enough to mean something
+    assert not chunker._surely_under("naïve café", 64)  # never for non-ASCII text
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir()))
+def test_chunks_are_the_same_with_and_without_the_shortcut(name: str, embedder, monkeypatch) -> None:
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    fast = chunk_file(name, text, max_tokens=96, count_tokens=embedder.count_tokens)
+    monkeypatch.setattr(_Chunker, "_surely_under", lambda self, text, limit: False)
+    slow = chunk_file(name, text, max_tokens=96, count_tokens=embedder.count_tokens)
+    assert fast == slow
+
+
+def test_a_first_index_appends_and_a_reindex_still_replaces_files(tmp_path: Path, embedder) -> None:
+    """The first index's rows are appended (no merge); edits, deletions and additions after it merge as before."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "a.py").write_text("def alpha():\n    return 'first version of alpha'\n")
+    (root / "b.py").write_text("def beta():\n    return 2\n")
+    ws = Workspace(root, EngineConfig(index_dir=str(tmp_path / "index")), embedder=embedder)
+    stats = ws.index()
+    assert stats.files_indexed == 2 and ws.check().ok
+    (root / "a.py").write_text("def alpha():\n    return 'second version'\n\n\ndef gamma():\n    return 3\n")
+    (root / "b.py").unlink()
+    (root / "c.py").write_text("def delta():\n    return 4\n")
+    ws.index()
+    report = ws.check()
+    assert report.ok, report
+    rows = ws.store.rows("true", columns=["path", "symbol", "content"])
+    assert sorted((r["path"], r["symbol"]) for r in rows) == [("a.py", "alpha"), ("a.py", "gamma"), ("c.py", "delta")]
+    assert all("first version" not in r["content"] for r in rows)
+    assert ws.store.pending_count() == 0
