@@ -82,7 +82,30 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
         for i in range(0, len(pairs), FLUSH):
             ordered.extend(sorted(pairs[i : i + FLUSH], key=lambda p: p[1]))
         pairs = ordered
-    batches = [pairs[i : i + cfg["group"]] for i in range(0, len(pairs), cfg["group"])]
+    if cfg["order"] == "ffd":  # first-fit decreasing bins of n_batch tokens per write batch, calls of whole bins
+        batches = []
+        for i in range(0, len(pairs), FLUSH):
+            bins: list[list[tuple[str, int]]] = []
+            room: list[int] = []
+            for pair in sorted(pairs[i : i + FLUSH], key=lambda p: -p[1]):
+                for b, left in enumerate(room):
+                    if pair[1] <= left:
+                        bins[b].append(pair)
+                        room[b] -= pair[1]
+                        break
+                else:
+                    bins.append([pair])
+                    room.append(n_batch - pair[1])
+            call: list[tuple[str, int]] = []
+            for b in bins:
+                call.extend(b)
+                if len(call) >= cfg["group"]:
+                    batches.append(call)
+                    call = []
+            if call:
+                batches.append(call)
+    else:
+        batches = [pairs[i : i + cfg["group"]] for i in range(0, len(pairs), cfg["group"])]
     llm.embed([p[0] for p in batches[0]])  # warm-up: page the weights in
     tokens = sum(p[1] for p in pairs)
     adaptive = cfg.get("adaptive", False)
@@ -204,6 +227,8 @@ def main() -> int:
     if args.sweep in ("default", "batch", "all"):
         settings += [
             ("q8_0 2t b512 sorted", {**base, "order": "sorted"}, {}),
+            ("q8_0 2t b512 ffd", {**base, "order": "ffd"}, {}),
+            ("q8_0 2t b512 ffd PASSIVE", {**base, "order": "ffd"}, {"OMP_WAIT_POLICY": "PASSIVE"}),
             ("q8_0 2t b256 sorted", {**base, "order": "sorted", "n_batch": 256}, {}),
             ("q8_0 2t b512 sorted g256", {**base, "order": "sorted", "group": 256}, {}),
             ("q8_0 2t b512 sorted PASSIVE", {**base, "order": "sorted"}, {"OMP_WAIT_POLICY": "PASSIVE"}),
@@ -219,6 +244,11 @@ def main() -> int:
         settings += [
             ("f32 2t b512 sorted", {**base, "order": "sorted", "model": model_file("f32")}, {}),
             ("f16 2t b512 sorted", {**base, "order": "sorted", "model": model_file("f16")}, {}),
+            (
+                "f32 2t b512 ffd PASSIVE",
+                {**base, "order": "ffd", "model": model_file("f32")},
+                {"OMP_WAIT_POLICY": "PASSIVE"},
+            ),
         ]
     if args.sweep == "all":
         settings += [

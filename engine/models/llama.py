@@ -168,6 +168,9 @@ class LlamaEmbedder(Embedder):
 
     # -- tokens ---------------------------------------------------------------------------------------
 
+    def vocabulary_path(self) -> str | None:
+        return self.info.path  # llama_tokenize on a vocab-only load of the same file, same flags
+
     def count_tokens(self, text: str) -> int:
         """Tokens ``Llama.embed`` would feed for ``text``, special tokens included (no list is built)."""
         data = text.encode("utf-8", errors="replace")

@@ -61,3 +61,59 @@ def test_a_first_index_appends_and_a_reindex_still_replaces_files(tmp_path: Path
     assert sorted((r["path"], r["symbol"]) for r in rows) == [("a.py", "alpha"), ("a.py", "gamma"), ("c.py", "delta")]
     assert all("first version" not in r["content"] for r in rows)
     assert ws.store.pending_count() == 0
+
+
+def _rows(ws: Workspace) -> list[dict]:
+    return ws.store._chunks.to_arrow().drop_columns(["vector"]).sort_by("id").to_pylist()
+
+
+def _phase1(root: Path, index_dir: Path, monkeypatch, *, min_files: int, vocab: str | None = None) -> Workspace:
+    import engine.indexer
+
+    monkeypatch.setattr(engine.indexer, "CHUNK_WORKER_MIN_FILES", min_files)
+    ws = Workspace(root, EngineConfig(index_dir=str(index_dir)))
+    if vocab is not None:
+        monkeypatch.setattr(type(ws.embedder), "vocabulary_path", lambda self: vocab)
+    ws.index(embed=False)
+    return ws
+
+
+def test_phase1_on_two_cores_writes_exactly_what_one_core_writes(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "ws"
+    for fixture in FIXTURES.iterdir():  # every language, several copies: the worker gets a share
+        for copy in range(3):
+            target = root / f"copy{copy}" / fixture.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(fixture.read_text(encoding="utf-8"))
+    (root / "broken.py").write_bytes(b"def f(:\n    \x00\xff return\n")  # binary: skipped alike
+    from engine.chunk_worker import ChunkWorker
+
+    handed: list[str] = []
+    submit = ChunkWorker.submit
+    monkeypatch.setattr(ChunkWorker, "submit", lambda self, path, *a: handed.append(path) or submit(self, path, *a))
+    one = _phase1(root, tmp_path / "one", monkeypatch, min_files=10**9)
+    assert not handed
+    import engine.indexer
+
+    here: list[str] = []
+    chunk_here = engine.indexer.Indexer._chunk_here
+    monkeypatch.setattr(
+        engine.indexer.Indexer,
+        "_chunk_here",
+        lambda self, file, *a: here.append(file.path) or chunk_here(self, file, *a),
+    )
+    two = _phase1(root, tmp_path / "two", monkeypatch, min_files=1)
+    assert handed and not set(handed) & set(here)  # the child chunked its share: none came back to be redone
+    assert _rows(two) == _rows(one)
+    assert two.store.manifest() == one.store.manifest()
+    assert two.check().ok and two.store.pending_count() == two.store.count_chunks() > 0
+
+
+def test_a_chunk_worker_that_cannot_start_changes_nothing(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    for fixture in FIXTURES.iterdir():
+        (root / fixture.name).write_text(fixture.read_text(encoding="utf-8"))
+    one = _phase1(root, tmp_path / "one", monkeypatch, min_files=10**9)
+    broken = _phase1(root, tmp_path / "two", monkeypatch, min_files=1, vocab=str(tmp_path / "no-such-model.gguf"))
+    assert _rows(broken) == _rows(one)
