@@ -5,9 +5,11 @@
 Starts ``python -m lsp_server`` over stdio with a fresh temporary ``indexDir`` (the user's index is not
 touched), sends ``initialize`` (the clock starts here) and ``initialized``, then polls
 ``workspace/semanticSearch`` every 50 ms until an answer holds hits. Reports: the server process
-start to ``initialize`` reply, time to the first non-empty answer, whether it said ``partial``, which
-tiers answered (hits with a ``semantic`` score vs lexical only, from each hit's ``why``), and the
-``semcode/status`` note at that moment. ``--complete`` keeps polling ``semcode/status`` until no chunk is
+start to ``initialize`` reply, time to the first non-empty answer (LanceDB searches the rows written
+so far, so this may come from the first write, with ``partial``), whether it said ``partial``, which
+tiers answered (hits with a ``semantic`` score vs lexical only, from each hit's ``why``), the
+``semcode/status`` note at that moment, and the time until every file is searchable (phase 1 over:
+the status note says the dense tier is embedding). ``--complete`` keeps polling ``semcode/status`` until no chunk is
 pending (time to complete, chunks/s over the whole run). Prints the load average at start and end.
 """
 
@@ -173,6 +175,27 @@ def main() -> int:
             )
             print(f"  files {result['files']} chunks {result['chunks']} pending {result['pending_at_first']}")
             print(f"  note: {result['note']}")
+            # Every file searchable (lexical + symbols): phase 1 over, the dense tier running or done.
+            while True:
+                status = client.request("semcode/status", None).get("result") or {}
+                folder = (status.get("folders") or [status])[0]
+                if folder.get("state") in ("ready", "error") or "(embedding" in (folder.get("note") or ""):
+                    break
+                if time.perf_counter() - t0 > args.timeout:
+                    break
+                time.sleep(0.05)
+            lexical_done = time.perf_counter() - t0
+            reply = client.request("workspace/semanticSearch", {"query": args.query, "limit": 10})
+            result.update(
+                all_files_searchable_s=lexical_done,
+                files_at_phase1=folder.get("files"),
+                chunks_at_phase1=folder.get("chunks"),
+                tiers_at_phase1=tiers_of(reply.get("result") or []),
+            )
+            print(
+                f"every file searchable (lexical + symbols) {lexical_done:.2f} s after initialize: "
+                f"{folder.get('files')} files, {folder.get('chunks')} chunks; tiers {result['tiers_at_phase1']}"
+            )
             if args.complete:
                 while True:
                     status = client.request("semcode/status", None).get("result") or {}

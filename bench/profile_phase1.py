@@ -14,6 +14,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import resource
 import sys
 import tempfile
 import time
@@ -21,6 +22,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def _cpu() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
 def main() -> int:
@@ -36,18 +43,22 @@ def main() -> int:
     print(f"# load average {os.getloadavg()[0]:.2f} at start")
     with tempfile.TemporaryDirectory(prefix="semcode-profile-") as tmp:
         t0 = time.perf_counter()
+        cpu0 = _cpu()
         ws = Workspace(Path(args.path), EngineConfig(index_dir=tmp))
         ws.open()
-        print(f"open (model + store): {time.perf_counter() - t0:.2f} s")
+        print(f"open (model + store): {time.perf_counter() - t0:.2f} s wall, CPU {_cpu()[0] - cpu0[0]:.2f} s here")
         profiler = cProfile.Profile() if args.profile else None
         t1 = time.perf_counter()
+        cpu1 = _cpu()
         if profiler:
             profiler.enable()
         stats = ws.index(embed=False)
         if profiler:
             profiler.disable()
+        own, children = (b - a for a, b in zip(cpu1, _cpu(), strict=True))
         print(
-            f"phase 1: {time.perf_counter() - t1:.2f} s; {stats.files_indexed} files, {stats.chunks_total} chunks, "
+            f"phase 1: {time.perf_counter() - t1:.2f} s wall, CPU {own:.2f} s here + {children:.2f} s in children "
+            f"that exited (the chunk worker); {stats.files_indexed} files, {stats.chunks_total} chunks, "
             f"{stats.chunks_pending} pending"
         )
         t2 = time.perf_counter()

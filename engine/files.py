@@ -147,11 +147,11 @@ class FileFilter:
 
     def wanted(self, rel_path: str) -> bool:
         """A file (not directory) the user wants indexed, judged by name alone."""
+        if not is_indexable_name(rel_path):  # first: a suffix look-up, where ignore patterns are ~100 regexes
+            return False
         if self.ignored(rel_path):
             return False
-        if self._included is not None and not self._included.match_file(rel_path):
-            return False
-        return is_indexable_name(rel_path)
+        return self._included is None or bool(self._included.match_file(rel_path))
 
 
 def is_indexable_name(rel_path: str) -> bool:

@@ -47,9 +47,10 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[IndexProgress], None]
 WRITE_BATCH_CHUNKS = 256  # chunks held in memory before a write; shrinks under memory pressure
-# Phase 1 writes no vectors of its own (a placeholder row is ~2 KB with its text and terms), so it
-# writes in larger batches: every write is a LanceDB commit and a fragment, and fewer of them make
-# the first searchable index sooner (see BENCHMARKS.md "speed").
+# Phase 1 writes no vectors of its own (a placeholder row is ~2 KB with its text and terms), so its
+# batches double after every write up to these: every write is a LanceDB commit and a fragment, and
+# fewer of them finish the lexical tier sooner, while the first small write is searchable at once
+# (LanceDB searches rows the full-text index does not cover yet). See BENCHMARKS.md "speed".
 LEXICAL_WRITE_CHUNKS = 4096
 LEXICAL_WRITE_FILES = 1000
 # A first index (or a large change) of this many files chunks on two cores (engine/chunk_worker.py);
@@ -194,7 +195,7 @@ class Indexer:
         stats.files_deleted = len(removed)
         touched: list[FileRecord] = []
         report = progress or (lambda _p: None)
-        chunk_limit, file_limit = (WRITE_BATCH_CHUNKS, 200) if embed else (LEXICAL_WRITE_CHUNKS, LEXICAL_WRITE_FILES)
+        chunk_limit, file_limit = WRITE_BATCH_CHUNKS, 200
 
         def unchanged(file: SourceFile, old: FileRecord | None) -> bool:
             return not force_read and old is not None and old.size == file.size and old.mtime_ns == file.mtime_ns
@@ -220,6 +221,11 @@ class Indexer:
                 if len(pending.chunks) >= self.monitor.pending_limit(chunk_limit) or len(pending.files) >= file_limit:
                     self._flush(pending, stats, embed=embed, known=known)
                     pending = _Pending()
+                    if not embed:  # the first rows searchable soon (a small write), then fewer, larger writes
+                        chunk_limit, file_limit = (
+                            min(2 * chunk_limit, LEXICAL_WRITE_CHUNKS),
+                            min(2 * file_limit, LEXICAL_WRITE_FILES),
+                        )
                 if done == total or done % 10 == 0:
                     report(IndexProgress(done, total, current=file.path, message=f"{done}/{total} files"))
             while handed:
