@@ -60,6 +60,8 @@ def child_sgemm(n: int, repeats: int) -> dict[str, Any]:
 
 
 def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
+    if cfg.get("nice"):
+        os.nice(int(cfg["nice"]))  # as the index worker runs (engine/models/worker.py: INDEX_NICE)
     import llama_cpp
     from bench_embed import stdlib_functions
 
@@ -189,7 +191,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--texts", type=int, default=400)
-    ap.add_argument("--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all"))
+    ap.add_argument("--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all", "speed"))
     ap.add_argument("--label", default="", help="a note for the output (e.g. 'busy x2')")
     ap.add_argument("--json-out")
     args = ap.parse_args()
@@ -205,7 +207,7 @@ def main() -> int:
     coretype = os.environ.get("OPENBLAS_CORETYPE", "")
     print(f"# load average {load:.2f} at start; OPENBLAS_CORETYPE={coretype or '(unset)'}; {args.label}")
     best_gflops = 0.0
-    if args.sweep in ("sgemm", "default", "all"):
+    if args.sweep in ("sgemm", "default", "all", "speed"):
         for core in sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"}):
             for threads in (1, 2):
                 env = {"OPENBLAS_NUM_THREADS": str(threads), "OPENBLAS_CORETYPE": core}
@@ -224,6 +226,20 @@ def main() -> int:
     base = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "order": "as-is", "group": 32,
             "texts": args.texts}  # fmt: skip
     settings: list[tuple[str, dict[str, Any], dict[str, str]]] = [("q8_0 2t b512 as-is", base, {})]
+    if args.sweep == "speed":  # what the worker runs (PASSIVE, 32 texts a call) against each change alone
+        passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+        settings = [
+            ("q8_0 2t as-is PASSIVE (product)", base, passive),
+            ("q8_0 2t ffd PASSIVE", {**base, "order": "ffd"}, passive),
+            ("q8_0 2t sorted PASSIVE", {**base, "order": "sorted"}, passive),
+            ("q8_0 2t ffd g64 PASSIVE", {**base, "order": "ffd", "group": 64}, passive),
+            ("q8_0 2t as-is spinning OMP", base, {"OMP_WAIT_POLICY": ""}),
+            ("q8_0 1t as-is PASSIVE", {**base, "threads": 1}, passive),
+            ("f32 2t as-is PASSIVE", {**base, "model": model_file("f32")}, passive),
+            ("f32 2t ffd PASSIVE", {**base, "order": "ffd", "model": model_file("f32")}, passive),
+            ("f16 2t as-is PASSIVE", {**base, "model": model_file("f16")}, passive),
+            ("q8_0 2t as-is PASSIVE (product, again)", base, passive),
+        ]
     if args.sweep in ("default", "batch", "all"):
         settings += [
             ("q8_0 2t b512 sorted", {**base, "order": "sorted"}, {}),

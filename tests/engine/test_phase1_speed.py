@@ -6,6 +6,7 @@ import random
 import string
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.chunking import chunk_file
@@ -117,3 +118,22 @@ def test_a_chunk_worker_that_cannot_start_changes_nothing(tmp_path: Path, monkey
     one = _phase1(root, tmp_path / "one", monkeypatch, min_files=10**9)
     broken = _phase1(root, tmp_path / "two", monkeypatch, min_files=1, vocab=str(tmp_path / "no-such-model.gguf"))
     assert _rows(broken) == _rows(one)
+
+
+def test_packed_decodes_give_every_text_its_own_vector(default_model_path: Path) -> None:
+    """Reordering a call's texts for fuller decodes (packing_order) must hand each text back its vector."""
+    from engine.models.llama import LlamaEmbedder
+
+    texts = [f"def f{i}(x):\n" + "    x = x + 1\n" * (1 + (i * 7) % 40) + f"    return '{i}'" for i in range(40)]
+    embedder = LlamaEmbedder(default_model_path, threads=2)
+    try:
+        embedder.pack = True
+        packed = embedder.embed_documents(texts)
+        embedder.pack = False
+        plain = embedder.embed_documents(texts)
+        alone = np.stack([embedder.embed_documents([t])[0] for t in texts[:8]])
+    finally:
+        embedder.close()
+    assert (packed * plain).sum(axis=1).min() > 0.9999  # same text, other decode neighbours
+    assert (packed[:8] * alone).sum(axis=1).min() > 0.9995  # Q8_0: a decode's neighbours move it by ~1e-4
+    assert ((packed @ plain.T).argmax(axis=1) == np.arange(len(texts))).all()
