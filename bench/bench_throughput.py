@@ -113,6 +113,7 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
     adaptive = cfg.get("adaptive", False)
     sampler = _OtherLoad() if adaptive else None
     used_one = 0
+    cpu0 = time.process_time()  # every thread of this process: with PASSIVE waits, ~the compute alone
     t0 = time.perf_counter()
     for batch in batches:
         if sampler is not None:
@@ -124,8 +125,10 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
             llama_cpp.llama_set_n_threads(llm._ctx.ctx, n, n)
         llm.embed([p[0] for p in batch], truncate=False)
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     llm.close()
     return {"tokens": tokens, "texts": len(pairs), "seconds": seconds, "tokens_per_s": tokens / seconds,
+            "cpu_seconds": cpu, "tokens_per_cpu_s": tokens / cpu if cpu else 0.0,
             "mean_tokens": tokens / len(pairs), "batches_on_one_thread": used_one, "batches": len(batches)}  # fmt: skip
 
 
@@ -278,7 +281,8 @@ def main() -> int:
                  pct_of_ceiling=100 * r["tokens_per_s"] / ceiling, load_start=load, label=args.label)  # fmt: skip
         rows.append(r)
         print(f"{name:<30} {r['tokens_per_s']:8,.0f} tokens/s  {r['pct_of_ceiling']:5.1f}% of {ceiling:,.0f} "
-              f"({r['texts']} texts, {r['mean_tokens']:.0f} tokens/text, {r['seconds']:.1f}s)", flush=True)  # fmt: skip
+              f"({r['texts']} texts, {r['mean_tokens']:.0f} tokens/text, {r['seconds']:.1f}s; "
+              f"{r['tokens_per_cpu_s']:,.0f} tokens per CPU-second)", flush=True)  # fmt: skip
     print(f"# load average {os.getloadavg()[0]:.2f} at end")
     if args.json_out:
         with open(args.json_out, "a") as handle:
