@@ -60,6 +60,8 @@ def child_sgemm(n: int, repeats: int) -> dict[str, Any]:
 
 
 def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
+    if cfg.get("nice"):
+        os.nice(int(cfg["nice"]))  # as the index worker runs (engine/models/worker.py: INDEX_NICE)
     import llama_cpp
     from bench_embed import stdlib_functions
 
@@ -82,12 +84,36 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
         for i in range(0, len(pairs), FLUSH):
             ordered.extend(sorted(pairs[i : i + FLUSH], key=lambda p: p[1]))
         pairs = ordered
-    batches = [pairs[i : i + cfg["group"]] for i in range(0, len(pairs), cfg["group"])]
+    if cfg["order"] == "ffd":  # first-fit decreasing bins of n_batch tokens per write batch, calls of whole bins
+        batches = []
+        for i in range(0, len(pairs), FLUSH):
+            bins: list[list[tuple[str, int]]] = []
+            room: list[int] = []
+            for pair in sorted(pairs[i : i + FLUSH], key=lambda p: -p[1]):
+                for b, left in enumerate(room):
+                    if pair[1] <= left:
+                        bins[b].append(pair)
+                        room[b] -= pair[1]
+                        break
+                else:
+                    bins.append([pair])
+                    room.append(n_batch - pair[1])
+            call: list[tuple[str, int]] = []
+            for b in bins:
+                call.extend(b)
+                if len(call) >= cfg["group"]:
+                    batches.append(call)
+                    call = []
+            if call:
+                batches.append(call)
+    else:
+        batches = [pairs[i : i + cfg["group"]] for i in range(0, len(pairs), cfg["group"])]
     llm.embed([p[0] for p in batches[0]])  # warm-up: page the weights in
     tokens = sum(p[1] for p in pairs)
     adaptive = cfg.get("adaptive", False)
     sampler = _OtherLoad() if adaptive else None
     used_one = 0
+    cpu0 = time.process_time()  # every thread of this process: with PASSIVE waits, ~the compute alone
     t0 = time.perf_counter()
     for batch in batches:
         if sampler is not None:
@@ -99,8 +125,10 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
             llama_cpp.llama_set_n_threads(llm._ctx.ctx, n, n)
         llm.embed([p[0] for p in batch], truncate=False)
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     llm.close()
     return {"tokens": tokens, "texts": len(pairs), "seconds": seconds, "tokens_per_s": tokens / seconds,
+            "cpu_seconds": cpu, "tokens_per_cpu_s": tokens / cpu if cpu else 0.0,
             "mean_tokens": tokens / len(pairs), "batches_on_one_thread": used_one, "batches": len(batches)}  # fmt: skip
 
 
@@ -166,7 +194,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--texts", type=int, default=400)
-    ap.add_argument("--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all"))
+    ap.add_argument("--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all", "speed"))
     ap.add_argument("--label", default="", help="a note for the output (e.g. 'busy x2')")
     ap.add_argument("--json-out")
     args = ap.parse_args()
@@ -182,7 +210,7 @@ def main() -> int:
     coretype = os.environ.get("OPENBLAS_CORETYPE", "")
     print(f"# load average {load:.2f} at start; OPENBLAS_CORETYPE={coretype or '(unset)'}; {args.label}")
     best_gflops = 0.0
-    if args.sweep in ("sgemm", "default", "all"):
+    if args.sweep in ("sgemm", "default", "all", "speed"):
         for core in sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"}):
             for threads in (1, 2):
                 env = {"OPENBLAS_NUM_THREADS": str(threads), "OPENBLAS_CORETYPE": core}
@@ -201,9 +229,25 @@ def main() -> int:
     base = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "order": "as-is", "group": 32,
             "texts": args.texts}  # fmt: skip
     settings: list[tuple[str, dict[str, Any], dict[str, str]]] = [("q8_0 2t b512 as-is", base, {})]
+    if args.sweep == "speed":  # what the worker runs (PASSIVE, 32 texts a call) against each change alone
+        passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+        settings = [
+            ("q8_0 2t as-is PASSIVE (product)", base, passive),
+            ("q8_0 2t ffd PASSIVE", {**base, "order": "ffd"}, passive),
+            ("q8_0 2t sorted PASSIVE", {**base, "order": "sorted"}, passive),
+            ("q8_0 2t ffd g64 PASSIVE", {**base, "order": "ffd", "group": 64}, passive),
+            ("q8_0 2t as-is spinning OMP", base, {"OMP_WAIT_POLICY": ""}),
+            ("q8_0 1t as-is PASSIVE", {**base, "threads": 1}, passive),
+            ("f32 2t as-is PASSIVE", {**base, "model": model_file("f32")}, passive),
+            ("f32 2t ffd PASSIVE", {**base, "order": "ffd", "model": model_file("f32")}, passive),
+            ("f16 2t as-is PASSIVE", {**base, "model": model_file("f16")}, passive),
+            ("q8_0 2t as-is PASSIVE (product, again)", base, passive),
+        ]
     if args.sweep in ("default", "batch", "all"):
         settings += [
             ("q8_0 2t b512 sorted", {**base, "order": "sorted"}, {}),
+            ("q8_0 2t b512 ffd", {**base, "order": "ffd"}, {}),
+            ("q8_0 2t b512 ffd PASSIVE", {**base, "order": "ffd"}, {"OMP_WAIT_POLICY": "PASSIVE"}),
             ("q8_0 2t b256 sorted", {**base, "order": "sorted", "n_batch": 256}, {}),
             ("q8_0 2t b512 sorted g256", {**base, "order": "sorted", "group": 256}, {}),
             ("q8_0 2t b512 sorted PASSIVE", {**base, "order": "sorted"}, {"OMP_WAIT_POLICY": "PASSIVE"}),
@@ -219,6 +263,11 @@ def main() -> int:
         settings += [
             ("f32 2t b512 sorted", {**base, "order": "sorted", "model": model_file("f32")}, {}),
             ("f16 2t b512 sorted", {**base, "order": "sorted", "model": model_file("f16")}, {}),
+            (
+                "f32 2t b512 ffd PASSIVE",
+                {**base, "order": "ffd", "model": model_file("f32")},
+                {"OMP_WAIT_POLICY": "PASSIVE"},
+            ),
         ]
     if args.sweep == "all":
         settings += [
@@ -232,7 +281,8 @@ def main() -> int:
                  pct_of_ceiling=100 * r["tokens_per_s"] / ceiling, load_start=load, label=args.label)  # fmt: skip
         rows.append(r)
         print(f"{name:<30} {r['tokens_per_s']:8,.0f} tokens/s  {r['pct_of_ceiling']:5.1f}% of {ceiling:,.0f} "
-              f"({r['texts']} texts, {r['mean_tokens']:.0f} tokens/text, {r['seconds']:.1f}s)", flush=True)  # fmt: skip
+              f"({r['texts']} texts, {r['mean_tokens']:.0f} tokens/text, {r['seconds']:.1f}s; "
+              f"{r['tokens_per_cpu_s']:,.0f} tokens per CPU-second)", flush=True)  # fmt: skip
     print(f"# load average {os.getloadavg()[0]:.2f} at end")
     if args.json_out:
         with open(args.json_out, "a") as handle:

@@ -45,6 +45,21 @@ _SECRETS = re.compile(
     r"|(?P<github>\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b|\bgithub_pat_[A-Za-z0-9_]{22,})"
     r"|(?P<slack>\bxox[baprs]-[A-Za-z0-9-]{10,})"
 )
+# A literal every alternative of _SECRETS contains: ``in`` on a text is ~100x faster than the regex's
+# scan (which tries five alternatives at every position), and most files hold none of them.
+_SECRET_LITERALS = (
+    "PRIVATE KEY",
+    "npmAuthToken",
+    "AKIA",
+    "ASIA",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+)
 _SECRET_NAMES = {
     "pem": "a private key block",
     "npm": "an npm auth token",
@@ -196,11 +211,11 @@ class FileFilter:
 
     def wanted(self, rel_path: str) -> bool:
         """A file (not directory) the user wants indexed, judged by name alone."""
+        if not is_indexable_name(rel_path):  # first: a suffix look-up, where ignore patterns are ~100 regexes
+            return False
         if self.ignored(rel_path):
             return False
-        if self._included is not None and not self._included.match_file(rel_path):
-            return False
-        return is_indexable_name(rel_path)
+        return self._included is None or bool(self._included.match_file(rel_path))
 
 
 def is_indexable_name(rel_path: str) -> bool:
@@ -476,6 +491,8 @@ def secret_reason(text: str) -> str | None:
 
     The reason names the kind of secret, never the secret itself.
     """
+    if not any(literal in text for literal in _SECRET_LITERALS):
+        return None
     found = _SECRETS.search(text)
     if found is None:
         return None

@@ -18,13 +18,15 @@ again, whatever their size, mtime or content hash say.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,10 +40,22 @@ from .models.base import Embedder
 from .records import Chunk, IndexProgress, IndexStats, text_hash
 from .store import TIER_MODEL, TIER_PLACEHOLDER, ChunkStore, FileRecord, inconsistent, sql_in
 
+if TYPE_CHECKING:
+    from .chunk_worker import ChunkWorker
+
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[IndexProgress], None]
 WRITE_BATCH_CHUNKS = 256  # chunks held in memory before a write; shrinks under memory pressure
+# Phase 1 writes no vectors of its own (a placeholder row is ~2 KB with its text and terms), so its
+# batches double after every write up to these: every write is a LanceDB commit and a fragment, and
+# fewer of them finish the lexical tier sooner, while the first small write is searchable at once
+# (LanceDB searches rows the full-text index does not cover yet). See BENCHMARKS.md "speed".
+LEXICAL_WRITE_CHUNKS = 4096
+LEXICAL_WRITE_FILES = 1000
+# A first index (or a large change) of this many files chunks on two cores (engine/chunk_worker.py);
+# below it the child's start (~0.5 s of the other core) would not pay for itself.
+CHUNK_WORKER_MIN_FILES = 300
 HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk header and prefix
 EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
 _PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
@@ -76,7 +90,20 @@ class VectorCache:
 class _Pending:
     files: list[FileRecord] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
+    lexical: list[str] = field(default_factory=list)  # the ``lex`` column of each chunk
     removed: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Handed:
+    """A file handed to the chunk worker: what to record once its chunks come back."""
+
+    file: SourceFile
+    old: FileRecord | None
+    force: bool
+    text: str
+    content_hash: str
+    future: Future[tuple[list[Chunk], list[str]]]
 
 
 class Indexer:
@@ -130,7 +157,8 @@ class Indexer:
         # Rows of a path the manifest does not know (a crash before its manifest commit) go too.
         removed = [p for p in dict.fromkeys([*manifest, *rows]) if p not in present]
         suspect = inconsistent(manifest, rows)
-        self._run(files, removed, manifest, stats, progress, cancel, suspect=suspect, embed=embed)
+        known = frozenset(manifest.keys() | rows.keys())
+        self._run(files, removed, manifest, stats, progress, cancel, suspect=suspect, embed=embed, known=known)
 
     def index_paths(
         self, rel_paths: Iterable[str], progress: ProgressCallback | None = None, cancel: threading.Event | None = None
@@ -170,7 +198,8 @@ class Indexer:
             else:  # a directory that was deleted or renamed: drop everything below it
                 removed.extend(p for p in manifest if p.startswith(rel.rstrip("/") + "/"))
         suspect = inconsistent({p: manifest[p] for p in wanted if p in manifest}, rows)
-        self._run(files, removed, manifest, stats, progress, cancel, force_read=True, suspect=suspect)
+        known = frozenset(manifest.keys() | rows.keys())
+        self._run(files, removed, manifest, stats, progress, cancel, force_read=True, suspect=suspect, known=known)
 
     # ----------------------------------------------------------------- the pipeline
     def _run(
@@ -185,31 +214,54 @@ class Indexer:
         force_read: bool = False,
         suspect: set[str] | frozenset[str] = frozenset(),
         embed: bool = True,
+        known: frozenset[str] | None = None,
     ) -> None:
+        """``known``: every path with a manifest entry or chunk rows (None: assume any may have)."""
         stats.files_seen = len(files)
         total = len(files)
         pending = _Pending(removed=list(removed))
         stats.files_deleted = len(removed)
         touched: list[FileRecord] = []
         report = progress or (lambda _p: None)
+        chunk_limit, file_limit = WRITE_BATCH_CHUNKS, 200
+
+        def unchanged(file: SourceFile, old: FileRecord | None) -> bool:
+            return not force_read and old is not None and old.size == file.size and old.mtime_ns == file.mtime_ns
+
+        to_read = sum(1 for f in files if f.path in suspect or not unchanged(f, manifest.get(f.path)))
+        worker = self._chunk_worker(to_read) if not embed else None
+        handed: deque[_Handed] = deque()
         report(IndexProgress(0, total, message=f"0/{total} files"))
-        for done, file in enumerate(files, 1):
-            if cancel is not None and cancel.is_set():
-                stats.cancelled = True
-                break
-            old = manifest.get(file.path)
-            if file.path in suspect:  # its rows disagree with its manifest entry: trust neither
-                self._read_and_chunk(file, old, pending, touched, stats, force=True)
-            elif not force_read and old and old.size == file.size and old.mtime_ns == file.mtime_ns:
-                stats.files_unchanged += 1
-            else:
-                self._read_and_chunk(file, old, pending, touched, stats)
-            if len(pending.chunks) >= self.monitor.pending_limit(WRITE_BATCH_CHUNKS) or len(pending.files) >= 200:
-                self._flush(pending, stats, embed=embed)
-                pending = _Pending()
-            if done == total or done % 10 == 0:
-                report(IndexProgress(done, total, current=file.path, message=f"{done}/{total} files"))
-        self._flush(pending, stats, embed=embed)
+        try:
+            for done, file in enumerate(files, 1):
+                if cancel is not None and cancel.is_set():
+                    stats.cancelled = True
+                    break
+                old = manifest.get(file.path)
+                if file.path in suspect:  # its rows disagree with its manifest entry: trust neither
+                    self._read_and_chunk(file, old, pending, touched, stats, force=True, worker=worker, handed=handed)
+                elif unchanged(file, old):
+                    stats.files_unchanged += 1
+                else:
+                    self._read_and_chunk(file, old, pending, touched, stats, worker=worker, handed=handed)
+                while handed and handed[0].future.done():  # the worker's files, in order, as they come back
+                    self._collect(handed.popleft(), pending, stats)
+                if len(pending.chunks) >= self.monitor.pending_limit(chunk_limit) or len(pending.files) >= file_limit:
+                    self._flush(pending, stats, embed=embed, known=known)
+                    pending = _Pending()
+                    if not embed:  # the first rows searchable soon (a small write), then fewer, larger writes
+                        chunk_limit, file_limit = (
+                            min(2 * chunk_limit, LEXICAL_WRITE_CHUNKS),
+                            min(2 * file_limit, LEXICAL_WRITE_FILES),
+                        )
+                if done == total or done % 10 == 0:
+                    report(IndexProgress(done, total, current=file.path, message=f"{done}/{total} files"))
+            while handed:
+                self._collect(handed.popleft(), pending, stats)
+        finally:
+            if worker is not None:
+                worker.close()
+        self._flush(pending, stats, embed=embed, known=known)
         if touched:
             self.store.touch_files(touched)
         stats.chunks_total = self.store.count_chunks()
@@ -224,7 +276,10 @@ class Indexer:
         stats: IndexStats,
         *,
         force: bool = False,
+        worker: ChunkWorker | None = None,
+        handed: deque[_Handed] | None = None,
     ) -> None:
+        """Read ``file`` and chunk it here, or hand it to ``worker`` (appended to ``handed``) when it is free."""
         try:
             text = read_source(file, self.config.max_file_size)
             secret = secret_reason(text)
@@ -249,6 +304,23 @@ class Indexer:
             if (old.size, old.mtime_ns) != (file.size, file.mtime_ns):
                 touched.append(FileRecord(file.path, file.size, file.mtime_ns, content_hash, old.chunk_count))
             return
+        if worker is not None and handed is not None and not worker.busy():
+            future = worker.submit(file.path, text, self.max_chunk_tokens)
+            if future is not None:
+                handed.append(_Handed(file, old, force, text, content_hash, future))
+                return
+        self._chunk_here(file, old, force, text, content_hash, pending, stats)
+
+    def _chunk_here(
+        self,
+        file: SourceFile,
+        old: FileRecord | None,
+        force: bool,
+        text: str,
+        content_hash: str,
+        pending: _Pending,
+        stats: IndexStats,
+    ) -> None:
         try:
             chunks = chunk_file(
                 file.path, text, max_tokens=self.max_chunk_tokens, count_tokens=self.embedder.count_tokens
@@ -262,9 +334,41 @@ class Indexer:
             if old or force:  # never leave the rows of an older version searchable
                 pending.removed.append(file.path)
             return
+        lexical = [document_terms(c.content, path=c.path, symbol=c.symbol) for c in chunks]
+        self._add(file, content_hash, chunks, lexical, pending, stats)
+
+    def _add(
+        self,
+        file: SourceFile,
+        content_hash: str,
+        chunks: list[Chunk],
+        lexical: list[str],
+        pending: _Pending,
+        stats: IndexStats,
+    ) -> None:
         stats.files_indexed += 1
         pending.files.append(FileRecord(file.path, file.size, file.mtime_ns, content_hash, len(chunks)))
         pending.chunks.extend(chunks)
+        pending.lexical.extend(lexical)
+
+    def _collect(self, item: _Handed, pending: _Pending, stats: IndexStats) -> None:
+        """A file back from the chunk worker; one it could not chunk is chunked here (same result or error)."""
+        try:
+            chunks, lexical = item.future.result()
+        except Exception as exc:  # noqa: BLE001 - whatever it was, this process decides again
+            log.debug("chunk worker: %s: %s; chunking it here", item.file.path, exc)
+            self._chunk_here(item.file, item.old, item.force, item.text, item.content_hash, pending, stats)
+            return
+        self._add(item.file, item.content_hash, chunks, lexical, pending, stats)
+
+    def _chunk_worker(self, files_to_read: int) -> ChunkWorker | None:
+        """A chunking child for a large phase 1, when this model's token counts can be had in a child."""
+        vocab = self.embedder.vocabulary_path() if files_to_read >= CHUNK_WORKER_MIN_FILES else None
+        if vocab is None or (os.cpu_count() or 1) < 2:
+            return None
+        from .chunk_worker import ChunkWorker
+
+        return ChunkWorker(vocab)
 
     def _known_vectors(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Vectors already computed for these text hashes: in-memory cache, then the store's."""
@@ -276,9 +380,13 @@ class Indexer:
         vectors.update(self.store.cached_vectors(k for k in hashes if k not in vectors))
         return vectors
 
-    def _flush(self, pending: _Pending, stats: IndexStats, *, embed: bool = True) -> None:
+    def _flush(
+        self, pending: _Pending, stats: IndexStats, *, embed: bool = True, known: frozenset[str] | None = None
+    ) -> None:
         if not pending.files and not pending.removed:
             return
+        # Nothing of these files is in the index yet: their rows are appended, not merged.
+        new_paths = known is not None and not pending.removed and not any(f.path in known for f in pending.files)
         chunks = pending.chunks
         hashes = [c.hash for c in chunks]
         vectors = self._known_vectors(hashes)
@@ -311,7 +419,7 @@ class Indexer:
             if chunks
             else np.zeros((0, dimension), dtype=np.float32)
         )
-        lexical = [document_terms(c.content, path=c.path, symbol=c.symbol) for c in chunks]
+        lexical = pending.lexical
         self.store.replace_files(
             pending.files,
             chunks,
@@ -321,6 +429,7 @@ class Indexer:
             new_vectors=new_vectors,
             used_vectors=used,
             tiers=tiers,
+            new_paths=new_paths,
         )
 
     # ----------------------------------------------------------------- phase 2: the dense tier

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,6 @@ class MemoryMonitor:
         The indexer asks once per file: at 13,600 unchanged files, fresh psutil readings took 2.3 s
         of a 4.8 s restart. Memory does not change faster than a quarter second matters.
         """
-        import time
-
         now = time.monotonic()
         if self._reading is not None and now - self._reading[0] < max_age:
             return self._reading[1]

@@ -439,7 +439,9 @@ class ChunkStore:
         table = self._files.to_arrow()
         return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
 
-    def _put_manifest(self, records: Sequence[FileRecord], removed: Sequence[str] = ()) -> None:
+    def _put_manifest(
+        self, records: Sequence[FileRecord], removed: Sequence[str] = (), *, append: bool = False
+    ) -> None:
         paths = [r.path for r in records] + list(removed)
         if not paths:
             return
@@ -447,6 +449,9 @@ class ChunkStore:
         import pyarrow as pa
 
         data = pa.Table.from_pylist(rows, schema=self._file_schema())
+        if append:  # paths the manifest does not hold (the caller knows): no merge, no scan
+            self._files.add(data)
+            return
         (
             self._files.merge_insert("path")
             .when_matched_update_all()
@@ -550,12 +555,16 @@ class ChunkStore:
         new_vectors: dict[str, np.ndarray] | None = None,
         used_vectors: dict[str, np.ndarray] | None = None,
         tiers: Sequence[int] | None = None,
+        new_paths: bool = False,
     ) -> None:
         """Atomically replace every chunk of ``files`` (and drop ``removed``) with ``chunks``.
 
         ``chunks`` of one file come in file order (their ordinal is part of the row id); ``tiers``
         defaults to model vectors for every chunk. ``new_vectors`` (embedded for this batch) go to
         the embedding cache and ``used_vectors`` (taken from it) are marked used, in one commit first.
+        ``new_paths``: the caller knows that neither the chunk table nor the manifest holds any of
+        ``files`` (a first index), so both commits are plain appends: a ``merge_insert`` scans the
+        whole table and costs more with every batch written.
         """
         if len(chunks) != len(vectors) or len(chunks) != len(lexical):
             raise StoreError("internal error: chunks, vectors and lexical rows differ in length")
@@ -601,16 +610,21 @@ class ChunkStore:
                 schema=self._chunk_schema(),
             )
             fault_point("chunks.before")
-            (
-                self._chunks.merge_insert("id")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .when_not_matched_by_source_delete(sql_in("path", paths))
-                .execute(data)
-            )
+            append = new_paths and not removed
+            if append:
+                if data.num_rows:
+                    self._chunks.add(data)
+            else:
+                (
+                    self._chunks.merge_insert("id")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .when_not_matched_by_source_delete(sql_in("path", paths))
+                    .execute(data)
+                )
             fault_point("chunks.after")
             fault_point("manifest.before")
-            self._put_manifest(files, removed)
+            self._put_manifest(files, removed, append=append)
             fault_point("manifest.after")
             self._evict()
             self._after_write()

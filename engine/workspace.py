@@ -49,6 +49,15 @@ def shared_embedder(config: EngineConfig) -> Embedder:
         return _EMBEDDERS[key]
 
 
+def _import_store_modules() -> None:
+    """Import what opening a ChunkStore imports; a failure is left for ChunkStore to report."""
+    try:
+        import lancedb  # noqa: F401
+        import pyarrow  # noqa: F401
+    except Exception:  # reported (with its fix) by the store's own import
+        log.debug("preloading lancedb failed", exc_info=True)
+
+
 class OutsideWorkspaceError(ConfigError):
     """A path argument resolves outside the workspace: nothing outside it is ever read."""
 
@@ -136,7 +145,12 @@ class Workspace:
         """
         with self._open_lock:
             if self._store is None:
+                # Importing LanceDB takes ~0.5-1.7 s; the model worker's start is a wait on a child
+                # process, so the import runs meanwhile (the first search comes that much sooner).
+                preload = threading.Thread(target=_import_store_modules, name="semcode-import-lancedb", daemon=True)
+                preload.start()
                 info = self.embedder.info
+                preload.join()
                 self._store = ChunkStore(
                     self.index_path,
                     dimension=info.dimension,
@@ -243,7 +257,10 @@ class Workspace:
             if embed and not stats.cancelled and stats.chunks_pending:
                 indexer.embed_pending(progress, cancel, priority=list(priority), stats=stats)
                 self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
-            if stats.files_indexed or stats.files_deleted or stats.chunks_embedded:
+            # Compaction waits for the dense tier when one follows (``embed_pending`` compacts at its
+            # end): here it would only delay the first search.
+            dense_follows = not embed and stats.chunks_pending and not stats.cancelled
+            if (stats.files_indexed or stats.files_deleted or stats.chunks_embedded) and not dense_follows:
                 self.store.optimize()
         self.buffers.rebase()  # a buffer the index now holds the text of is no longer searched in its place
         self.last_stats = stats

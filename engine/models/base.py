@@ -37,6 +37,14 @@ class Embedder(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text`` (special tokens included)."""
 
+    def vocabulary_path(self) -> str | None:
+        """A GGUF file whose vocabulary, loaded alone, counts tokens exactly as ``count_tokens`` does.
+
+        Lets another process chunk with the same token counts (engine/chunk_worker.py); None when
+        counting needs this object (a model server, a wrapper).
+        """
+        return None
+
     def cap(self, text: str) -> str:
         """Cut ``text`` so it fits the model's context; llama.cpp aborts the process otherwise."""
         limit = self.info.context_length

@@ -388,6 +388,9 @@ class WorkerEmbedder(Embedder):
                 self._vocab = _Vocab(self.info.path)
             return self._vocab
 
+    def vocabulary_path(self) -> str | None:
+        return self.info.path  # llama_tokenize on a vocab-only load of the same file, same flags
+
     def count_tokens(self, text: str) -> int:
         return self._vocabulary().count(text)
 

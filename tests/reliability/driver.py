@@ -55,6 +55,7 @@ def index_worker(
     faults.configure(fault)
     if batch:
         engine.indexer.WRITE_BATCH_CHUNKS = batch
+        engine.indexer.LEXICAL_WRITE_CHUNKS = batch  # phase 1's larger batches too: many commits to stop at
     settings: dict[str, Any] = {"index_dir": index_dir, "threads": 1}
     if model:
         settings["model"] = model
