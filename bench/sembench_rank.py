@@ -53,6 +53,29 @@ def variant_options(name: str) -> tuple[RankingOptions, bool]:
     raise SystemExit(f"unknown variant {name!r}; signals: {', '.join(SIGNALS)}")
 
 
+def _cache_candidates(searcher: Any) -> None:
+    """Memoise the searcher's three candidate lists (dense, full-text, symbol look-up) per query.
+
+    The re-ranker only reads and annotates the rows, so every variant sees exactly the candidates an
+    uncached search would fetch; each call gets fresh copies of the rows, because fusion writes its
+    scores into them.
+    """
+    memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+
+    def wrap(method: Any, key_of: Any) -> Any:
+        def cached(*args: Any) -> list[dict[str, Any]]:
+            key = (method.__name__, *key_of(*args))
+            if key not in memo:
+                memo[key] = method(*args)
+            return [dict(r) for r in memo[key]]
+
+        return cached
+
+    searcher._dense = wrap(searcher._dense, lambda v, limit, f: (v.tobytes(), limit, f))
+    searcher._lexical = wrap(searcher._lexical, lambda terms, pool, f: (tuple(terms), pool, f))
+    searcher._lookup = wrap(searcher._lookup, lambda info, f, o: (info, f, o.symbols or o.filename, o.file_words))
+
+
 def main() -> int:
     sys.path.insert(0, str(SEMBENCH))
     import sembench
@@ -76,6 +99,14 @@ def main() -> int:
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print the queries where variants A and B differ")
     ap.add_argument("--json", type=Path, help="write per-variant scores here")
     ap.add_argument("--per-repo", action="store_true", help="print per-repo NDCG for each variant")
+    ap.add_argument("--per-language", action="store_true", help="print per-language NDCG (mean of its repos)")
+    ap.add_argument("--save", type=Path, help="write each variant's rankings (sembench format) into this folder")
+    ap.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="query the store for every variant (default: each query's candidate lists are fetched once "
+        "and re-ranked per variant, so latencies after the first variant measure re-ranking only)",
+    )
     args = ap.parse_args()
 
     import engine.ranking
@@ -86,7 +117,12 @@ def main() -> int:
         key, _, value = item.partition("=")
         if not hasattr(engine.ranking, key):
             raise SystemExit(f"engine/ranking.py has no constant {key}")
-        setattr(engine.ranking, key, type(getattr(engine.ranking, key))(value))
+        current = getattr(engine.ranking, key)
+        if isinstance(current, bool):  # bool("False") is True
+            parsed: Any = value.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            parsed = type(current)(value)
+        setattr(engine.ranking, key, parsed)
 
     specs = sembench.load_specs(args.work)
     tasks = sembench.load_tasks(args.work, args.repos)
@@ -104,6 +140,8 @@ def main() -> int:
         ws = Workspace(folder, EngineConfig(index_dir=str(idx)), embedder=embedder)
         embedder = ws.embedder
         searcher = ws.searcher
+        if not args.no_cache:
+            _cache_candidates(searcher)
         repo_tasks = [t for t in tasks if t["repo"] == name]
         vectors = {t["query"]: embedder.embed_query(t["query"]) for t in repo_tasks}
         searcher.search(repo_tasks[0]["query"], limit=10, vector=vectors[repo_tasks[0]["query"]])  # warm-up
@@ -160,6 +198,25 @@ def main() -> int:
             p = pub.get(n, {}).get("ndcg10")
             print(f"| {n} | {lang} | {p:.3f} | " if p is not None else f"| {n} | {lang} | – | ", end="")
             print(" | ".join(f"{scored[v]['repos'][n]['ndcg10']:.3f}" for v in args.variants) + " |")
+    if args.per_language:
+        langs: dict[str, list[str]] = defaultdict(list)
+        for n in names:
+            langs[scored[args.variants[0]]["repos"][n]["language"]].append(n)
+        print("\n| language | repos | semble (pub.) | " + " | ".join(args.variants) + " |")
+        print("|---|---:|---:|" + "---:|" * len(args.variants))
+        for lang, ns in sorted(langs.items()):
+            p = [pub[n]["ndcg10"] for n in ns if n in pub]
+            print(f"| {lang} | {len(ns)} | " + (f"{statistics.fmean(p):.3f}" if p else "–") + " | ", end="")
+            print(
+                " | ".join(
+                    f"{statistics.fmean(scored[v]['repos'][n]['ndcg10'] for n in ns):.3f}" for v in args.variants
+                )
+                + " |"
+            )
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+        for v, r in rankings.items():
+            (args.save / f"{v}.rankings.json").write_text(json.dumps(r) + "\n")
     if args.failures:
         first = scored[args.variants[0]]
         rows = sorted(((q["ndcg10"], n, q) for n in names for q in first["repos"][n]["queries"]), key=lambda t: t[0])

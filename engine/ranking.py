@@ -126,7 +126,7 @@ _KIND_NOUNS = frozenset(
 # Observable that ...") name types they do not ask for: off.
 CAPITAL_FIRST = True
 CAPITAL_MID = False
-_IDENT_SHAPE = re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]|_|::|\w\.\w|\w#\w|\(\)")
+_IDENT_SHAPE = re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]|_|::|\w\.\w|\w#\w|\w:\w|\(\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +139,7 @@ class RankingOptions:
     penalties: bool = True  # tests, examples, docs, vendored, compat shims, stubs, platform twins
     size: bool = True  # a chunk of a few lines yields to a substantial one
     diversity: bool = True  # later chunks of one file decay
+    file_words: bool = True  # sentences: files named like a query word join the candidates
 
     @classmethod
     def off(cls) -> RankingOptions:
@@ -221,7 +222,8 @@ def analyse_query(query: str) -> QueryInfo:
         kind = "mixed" if candidates else "natural"
     for token in candidates:
         token = token.strip(".,;:?!'\"`()")
-        parts = [p for p in re.split(r"::|\.|#|/|\\", token.removesuffix("()")) if p]
+        # ``Rack::Response``, ``Plug.Conn``, ``Foo#bar``, ``Picker:get_selection`` (Lua methods), ``a->b``.
+        parts = [p for p in re.split(r"::|->|\.|#|/|\\|:", token.removesuffix("()")) if p]
         if not parts or not re.search(r"[A-Za-z]", parts[-1]):
             continue
         if kind != "symbol" and len(parts[-1]) < 3:
@@ -304,8 +306,22 @@ def _word_stem(word: str) -> str:
     return word
 
 
+_NAME_SEPARATORS = re.compile(r"::|->|\.|#|:")
+
+
 def _last(name: str) -> str:
-    return re.split(r"::|\.|#", name)[-1] if name else ""
+    """The last part of a qualified name: ``Session.request``, ``Rack::Utils``, ``Picker:find`` (Lua)."""
+    return _NAME_SEPARATORS.split(name)[-1] if name else ""
+
+
+def _owner(row: dict[str, Any]) -> str:
+    """The enclosing symbol's last name part: the chunk's parent, else its qualified name's qualifier
+    (Lua's ``Picker:find`` has no parent node, its name says ``Picker``)."""
+    parent = row.get("parent", "")
+    if parent:
+        return _last(parent)
+    parts = _NAME_SEPARATORS.split(row["symbol"]) if row["symbol"] else []
+    return parts[-2] if len(parts) > 1 else ""
 
 
 class Reranker:
@@ -330,7 +346,7 @@ class Reranker:
             signals: list[str] = []
             gate = gates[row["id"]]
             sym_last = _norm(_last(row["symbol"]))
-            parent_last = _norm(_last(row.get("parent", "")))
+            parent_last = _norm(_owner(row))
             stem = _norm(_stem(row["path"]))
             if opts.symbols and names:
                 boost, label = 0.0, ""
@@ -467,6 +483,48 @@ def _evidence_gates(rows: list[dict[str, Any]]) -> dict[str, float]:
     return gates
 
 
+FILE_WORD_MIN_CHARS = 4
+FILE_WORD_MAX = 8
+# Look-up rows are scored by the query's cosine and merged into the dense list (else: unscored extras).
+LOOKUP_COSINE = True
+# Whether a container header still yields to its best member once the re-ranker has run (it did up
+# to session 2 for sentences; the member may have been pushed far down by then, dragging it along).
+DEFER_HEADERS_RERANKED = False
+
+
+def _sql_like_word(word: str) -> str:
+    return word.lower().replace("'", "''").replace("%", "")
+
+
+def file_word_lookup_where(query: QueryInfo) -> str | None:
+    """Store filter for files named like a word of a sentence (``Decoder.scala`` for "how Decoder
+    parses JSON", ``lib/defaults/index.js`` for "default configuration").
+
+    A large file whose name is the topic often has no single chunk in the dense or BM25 pools: every
+    chunk says "decoder", so none stands out. Looked up by name, its chunks become candidates and
+    the ranking's cosine and file-name signals decide whether one of them deserves a place.
+    """
+    if query.kind == "symbol":
+        return None
+    words: list[str] = []
+    for word in query.words:
+        if len(word) < FILE_WORD_MIN_CHARS or word in _DOC_WORDS or not word.isalpha():
+            continue
+        forms = {word, word + "s", word.removesuffix("s")} if word.endswith("s") else {word, word + "s"}
+        words.extend(sorted(forms))
+        if len(words) >= FILE_WORD_MAX * 2:
+            break
+    clauses = []
+    for word in dict.fromkeys(words):
+        w = _sql_like_word(word)
+        clauses.append(f"lower(path) LIKE '%/{w}.%'")
+        clauses.append(f"lower(path) LIKE '{w}.%'")
+        clauses.append(f"lower(path) LIKE '%/{w}/index.%'")
+        clauses.append(f"lower(path) LIKE '%/{w}/mod.rs'")
+        clauses.append(f"lower(path) LIKE '%/{w}/__init__.py'")
+    return " OR ".join(clauses) or None
+
+
 def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
     """Store filters for the queried names: (chunks defining them, chunks of files named after them).
 
@@ -484,6 +542,7 @@ def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
         for form in (low, "$" + low):
             defines.append(f"lower(symbol) = '{form}'")
             defines.append(f"lower(symbol) LIKE '%.{form}'")
+            defines.append(f"lower(symbol) LIKE '%:{form}'")  # Lua methods: ``Picker:find``
         files.append(f"lower(path) LIKE '%/{low}.%'")
         files.append(f"lower(path) LIKE '{low}.%'")
     if not defines:
