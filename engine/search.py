@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import ranking as _ranking
 from .chunking.languages import CONTAINER_KINDS
 from .errors import ConfigError
 from .lexical import looks_like_identifier, query_terms
@@ -29,7 +30,6 @@ from .ranking import (
     file_word_lookup_where,
     symbol_lookup_where,
 )
-from . import ranking as _ranking
 from .records import SearchHit
 from .store import ChunkStore, sql_string
 
