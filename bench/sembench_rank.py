@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import statistics
 import sys
 import time
@@ -53,14 +54,15 @@ def variant_options(name: str) -> tuple[RankingOptions, bool]:
     raise SystemExit(f"unknown variant {name!r}; signals: {', '.join(SIGNALS)}")
 
 
-def _cache_candidates(searcher: Any) -> None:
+def _cache_candidates(searcher: Any, memo: dict[tuple[Any, ...], list[dict[str, Any]]]) -> None:
     """Memoise the searcher's three candidate lists (dense, full-text, symbol look-up) per query.
 
     The re-ranker only reads and annotates the rows, so every variant sees exactly the candidates an
     uncached search would fetch; each call gets fresh copies of the rows, because fusion writes its
-    scores into them.
+    scores into them. The look-up is keyed by the store filters it would send, so a change to the
+    look-up's SQL misses the cache instead of reusing stale rows.
     """
-    memo: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    from engine.ranking import file_word_lookup_where, symbol_lookup_where
 
     def wrap(method: Any, key_of: Any) -> Any:
         def cached(*args: Any) -> list[dict[str, Any]]:
@@ -73,7 +75,14 @@ def _cache_candidates(searcher: Any) -> None:
 
     searcher._dense = wrap(searcher._dense, lambda v, limit, f: (v.tobytes(), limit, f))
     searcher._lexical = wrap(searcher._lexical, lambda terms, pool, f: (tuple(terms), pool, f))
-    searcher._lookup = wrap(searcher._lookup, lambda info, f, o: (info, f, o.symbols or o.filename, o.file_words))
+    searcher._lookup = wrap(
+        searcher._lookup,
+        lambda info, f, o: (
+            f,
+            symbol_lookup_where(info) if o.symbols or o.filename else None,
+            file_word_lookup_where(info) if o.file_words else None,
+        ),
+    )
 
 
 def main() -> int:
@@ -99,6 +108,12 @@ def main() -> int:
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print the queries where variants A and B differ")
     ap.add_argument("--json", type=Path, help="write per-variant scores here")
     ap.add_argument("--per-repo", action="store_true", help="print per-repo NDCG for each variant")
+    ap.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="keep each repo's query vectors and candidate lists here between runs (re-ranking experiments "
+        "then cost no store or model work; delete the folder after re-indexing)",
+    )
     ap.add_argument("--per-language", action="store_true", help="print per-language NDCG (mean of its repos)")
     ap.add_argument("--save", type=Path, help="write each variant's rankings (sembench format) into this folder")
     ap.add_argument(
@@ -140,10 +155,19 @@ def main() -> int:
         ws = Workspace(folder, EngineConfig(index_dir=str(idx)), embedder=embedder)
         embedder = ws.embedder
         searcher = ws.searcher
-        if not args.no_cache:
-            _cache_candidates(searcher)
         repo_tasks = [t for t in tasks if t["repo"] == name]
-        vectors = {t["query"]: embedder.embed_query(t["query"]) for t in repo_tasks}
+        cache_file = args.cache_dir / f"{name}.pkl" if args.cache_dir and not args.no_cache else None
+        memo: dict[tuple[Any, ...], Any] = {}
+        if cache_file and cache_file.exists():
+            memo = pickle.loads(cache_file.read_bytes())
+        if not args.no_cache:
+            _cache_candidates(searcher, memo)
+        vectors = {}
+        for t in repo_tasks:
+            key = ("query-vector", t["query"])
+            if key not in memo:
+                memo[key] = embedder.embed_query(t["query"])
+            vectors[t["query"]] = memo[key]
         searcher.search(repo_tasks[0]["query"], limit=10, vector=vectors[repo_tasks[0]["query"]])  # warm-up
         for variant in args.variants:
             options, hybrid = variant_options(variant)
@@ -158,6 +182,9 @@ def main() -> int:
                     {"query": t["query"], "hits": [[prefix + h.path, h.start_line + 1, h.end_line + 1] for h in hits]}
                 )
             rankings[variant]["repos"][name] = {"queries": queries}
+        if cache_file:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            cache_file.write_bytes(pickle.dumps(memo))
         print(f"{name}: done", file=sys.stderr, flush=True)
 
     scored = {v: sembench.score_rankings(args.work, r) for v, r in rankings.items()}

@@ -31,7 +31,13 @@ DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension"}
 
 # Signal sizes, in units of the best fused score. Tuned on the development set of bench/sembench
 # (BENCHMARKS.md, section "ranking"); each is an order of magnitude, not a fine-tuned constant.
-DEFINITION_BOOST = 1.0  # the chunk defines the queried name
+DEFINITION_BOOST = 1.0  # the chunk defines the queried name (scaled by MIXED_FACTOR in sentences)
+# A bare symbol query is about its definition: the boost must beat a member's boost plus a full fused
+# score (a large struct's fields match the name worse than its methods' bodies do).
+SYMBOL_DEFINITION_BOOST = 2.0
+# ``Engine`` asked: the type ``Engine`` rather than a method ``defaultValidator.Engine`` (a capitalised
+# name is a type's in most languages; a callable keeps most of the boost where no type has the name).
+CALLABLE_TYPE_NAME_FACTOR = 0.8
 MIXED_FACTOR = 0.35  # a name inside a sentence is one clue among others, not the whole question
 OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
@@ -335,6 +341,7 @@ class Reranker:
         opts = self.options
         top = max(base.values(), default=0.0) or 1.0
         names = [_norm(n) for n in query.names if _norm(n)]
+        capitalised = {_norm(n) for n in query.names if n[:1].isupper()}
         exact_names = set(query.names)
         quals = {_norm(q) for q in query.qualifiers}
         word_stems = {_word_stem(w) for w in query.words if len(w) > 2}
@@ -352,11 +359,11 @@ class Reranker:
                 boost, label = 0.0, ""
                 for name in names:
                     if sym_last == name and row["kind"] in DEFINITION_KINDS:
-                        weight = (
-                            DEFINITION_BOOST if row["kind"] not in ("impl", "extension") else DEFINITION_BOOST * 0.6
-                        )
-                        if query.kind != "symbol":
-                            weight *= MIXED_FACTOR
+                        weight = SYMBOL_DEFINITION_BOOST if query.kind == "symbol" else DEFINITION_BOOST * MIXED_FACTOR
+                        if row["kind"] in ("impl", "extension"):
+                            weight *= 0.6
+                        elif row["kind"] in CALLABLE_KINDS and name in capitalised:
+                            weight *= CALLABLE_TYPE_NAME_FACTOR
                         if _last(row["symbol"]).lstrip("$") not in exact_names:
                             weight *= OTHER_CASE_FACTOR  # ``Timeout`` asked, a ``timeout`` property found
                         if quals and parent_last in quals:
@@ -420,6 +427,8 @@ class Reranker:
                     signals.append(f"{klass} ×{factor}")
             row["_rank_score"] = score
             row["_signals"] = signals
+        if opts.symbols and names:
+            _first_window_stands_for_definition(rows)
         if opts.coherence and (query.kind != "symbol" or not COHERENCE_NATURAL_ONLY):
             # Fused scores are ranks, not relevance: rank 10 of a list still scores 0.7 of rank 1. Only
             # evidence above the pool's 10th-best chunk counts, squared so near-floor chunks add
@@ -457,6 +466,27 @@ class Reranker:
                 seen[row["path"]] += 1
             ordered.sort(key=lambda r: -r["_rank_score"])
         return ordered
+
+
+def _first_window_stands_for_definition(rows: list[dict[str, Any]]) -> None:
+    """A definition cut into windows is found by its first window, the one with its signature.
+
+    Later windows (a long class's fields, a struct's tail) may match the query's text better, but
+    the windows of one symbol collapse into one hit, and the hit a developer wants for "Foo" starts
+    at ``class Foo``. The first window takes the best score of its group (plus a hair, so it wins).
+    """
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if any(s.startswith("definition") for s in row["_signals"]):
+            groups[(row["path"], row["symbol"], row["kind"])].append(row)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        first = min(group, key=lambda r: int(r["start_line"]))
+        best = max(r["_rank_score"] for r in group)
+        if first["_rank_score"] < best:
+            first["_rank_score"] = best + 1e-6
+            first["_signals"].append("first window of the definition")
 
 
 def _evidence_gates(rows: list[dict[str, Any]]) -> dict[str, float]:
