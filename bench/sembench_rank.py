@@ -217,23 +217,42 @@ def main() -> int:
         )
         + " | | | |"
     )
+    bm25_path = args.work / "out" / "bm25.scores.json"
+    bm25 = json.loads(bm25_path.read_text())["repos"] if bm25_path.exists() else {}
+    if bm25 and all(n in bm25 for n in names):
+        cats = {
+            c: [bm25[n]["by_category"][c] for n in names if c in bm25[n]["by_category"]]
+            for c in ("architecture", "semantic", "symbol")
+        }
+        print(
+            f"| our BM25 (sembench.py bm25) | {statistics.fmean(bm25[n]['ndcg10'] for n in names):.3f} | "
+            + " | ".join(f"{statistics.fmean(v):.3f}" if v else "–" for v in cats.values())
+            + " | | | |"
+        )
+
+    def bm25_cell(ns: list[str]) -> str:
+        return f"{statistics.fmean(bm25[n]['ndcg10'] for n in ns):.3f}" if all(n in bm25 for n in ns) else "–"
+
     if args.per_repo:
-        print("\n| repo | language | semble (pub.) | " + " | ".join(args.variants) + " |")
-        print("|---|---|---:|" + "---:|" * len(args.variants))
+        print("\n| repo | language | semble (pub.) | our BM25 | " + " | ".join(args.variants) + " |")
+        print("|---|---|---:|---:|" + "---:|" * len(args.variants))
         for n in names:
             lang = scored[args.variants[0]]["repos"][n]["language"]
             p = pub.get(n, {}).get("ndcg10")
-            print(f"| {n} | {lang} | {p:.3f} | " if p is not None else f"| {n} | {lang} | – | ", end="")
+            print(f"| {n} | {lang} | " + (f"{p:.3f}" if p is not None else "–") + f" | {bm25_cell([n])} | ", end="")
             print(" | ".join(f"{scored[v]['repos'][n]['ndcg10']:.3f}" for v in args.variants) + " |")
     if args.per_language:
         langs: dict[str, list[str]] = defaultdict(list)
         for n in names:
             langs[scored[args.variants[0]]["repos"][n]["language"]].append(n)
-        print("\n| language | repos | semble (pub.) | " + " | ".join(args.variants) + " |")
-        print("|---|---:|---:|" + "---:|" * len(args.variants))
+        print("\n| language | repos | semble (pub.) | our BM25 | " + " | ".join(args.variants) + " |")
+        print("|---|---:|---:|---:|" + "---:|" * len(args.variants))
         for lang, ns in sorted(langs.items()):
             p = [pub[n]["ndcg10"] for n in ns if n in pub]
-            print(f"| {lang} | {len(ns)} | " + (f"{statistics.fmean(p):.3f}" if p else "–") + " | ", end="")
+            print(
+                f"| {lang} | {len(ns)} | " + (f"{statistics.fmean(p):.3f}" if p else "–") + f" | {bm25_cell(ns)} | ",
+                end="",
+            )
             print(
                 " | ".join(
                     f"{statistics.fmean(scored[v]['repos'][n]['ndcg10'] for n in ns):.3f}" for v in args.variants
