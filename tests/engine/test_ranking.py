@@ -287,7 +287,8 @@ GO_ENGINE = (
     "// Engine is the framework's instance: it holds the router, the middleware and the settings.\n"
     "type Engine struct {\n" + _FIELDS + "\n}\n\n"
     "func (engine *Engine) Run(addr string) error {\n\treturn serve(addr, engine)\n}\n\n"
-    "func (engine *Engine) Use(middleware ...Handler) {\n\tengine.handlers = append(engine.handlers, middleware...)\n}\n"
+    "func (engine *Engine) Use(middleware ...Handler) {\n"
+    "\tengine.handlers = append(engine.handlers, middleware...)\n}\n"
 )
 GO_VALIDATOR = (
     "package web\n\n"
