@@ -24,6 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from engine.config import EngineConfig  # noqa: E402
 from engine.lexical import looks_like_identifier, query_terms  # noqa: E402
@@ -66,10 +67,17 @@ def ranking_settings() -> dict[str, RankingOptions]:
     return settings
 
 
-def run_ranking(bench, queries, ws: Workspace) -> dict[str, list[list[tuple[str, int, int]]]]:
+def run_ranking(
+    bench, queries, ws: Workspace, only: list[str] | None = None
+) -> dict[str, list[list[tuple[str, int, int]]]]:
+    from sembench_rank import _cache_candidates  # the same per-query candidate cache as on sembench
+
+    _cache_candidates(ws.searcher, {})
     vectors = [ws.embedder.embed_query(q["query"]) for q in queries]
     out = {}
     for name, options in ranking_settings().items():
+        if only and name not in only:
+            continue
         out[name] = [
             [
                 (h.path, h.start_line, h.end_line)
@@ -98,7 +106,7 @@ def run_corpus(bench, spec_text: str, args: argparse.Namespace) -> list[dict[str
     searcher = ws.searcher
     if args.ranking:
         results = []
-        for name, ranked in run_ranking(bench, queries, ws).items():
+        for name, ranked in run_ranking(bench, queries, ws, args.settings).items():
             sc = bench.score(queries, ranked)
             results.append(
                 {
@@ -175,7 +183,24 @@ def main() -> int:
     parser.add_argument("--json-out")
     parser.add_argument("--ranking", action="store_true", help="re-ranking signal ablations instead of fusion weights")
     parser.add_argument("--details", help="write per-query ranks of this setting to /tmp/sweep-details-*.jsonl")
+    parser.add_argument("--settings", nargs="+", help="with --ranking: only these settings (e.g. 'rank all')")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a constant of engine/ranking.py for this run, as bench/sembench_rank.py --set",
+    )
     args = parser.parse_args()
+    import engine.ranking
+
+    for item in args.set:
+        key, _, value = item.partition("=")
+        current = getattr(engine.ranking, key)
+        parsed: Any = (
+            value.strip().lower() in ("1", "true", "yes", "on") if isinstance(current, bool) else type(current)(value)
+        )
+        setattr(engine.ranking, key, parsed)
     bench = load_bench(Path(args.bench))
     rows = []
     for spec in args.specs:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import statistics
 import sys
 import time
@@ -53,6 +54,46 @@ def variant_options(name: str) -> tuple[RankingOptions, bool]:
     raise SystemExit(f"unknown variant {name!r}; signals: {', '.join(SIGNALS)}")
 
 
+def _cache_candidates(searcher: Any, memo: dict[tuple[Any, ...], list[Any]]) -> None:
+    """Memoise the searcher's three candidate lists (dense, full-text, symbol look-up) per query.
+
+    The re-ranker only reads and annotates the rows, so every variant sees exactly the candidates an
+    uncached search would fetch; each call gets fresh copies of the rows, because fusion writes its
+    scores into them. The look-up is keyed by the store filters it would send, so a change to the
+    look-up's SQL misses the cache instead of reusing stale rows.
+    """
+    from dataclasses import replace
+
+    from engine.ranking import file_word_lookup_where, symbol_lookup_where
+    from engine.records import Candidate
+
+    def fresh(row: Any) -> Any:
+        if isinstance(row, Candidate):
+            return replace(row, terms=list(row.terms), signals=list(row.signals))
+        return row._replace(candidate=fresh(row.candidate))  # a search.LookupRow
+
+    def wrap(method: Any, key_of: Any) -> Any:
+        def cached(*args: Any) -> list[Any]:
+            key = (method.__name__, *key_of(*args))
+            if key not in memo:
+                memo[key] = method(*args)
+            return [fresh(r) for r in memo[key]]
+
+        return cached
+
+    # The trailing argument (an unsaved-buffer view) is None in a benchmark run.
+    searcher._dense = wrap(searcher._dense, lambda v, limit, f, *_: (v.tobytes(), limit, f))
+    searcher._lexical = wrap(searcher._lexical, lambda terms, pool, f, *_: (tuple(terms), pool, f))
+    searcher._lookup = wrap(
+        searcher._lookup,
+        lambda info, f, o, *_: (
+            f,
+            symbol_lookup_where(info) if o.symbols or o.filename else None,
+            file_word_lookup_where(info) if o.file_words else None,
+        ),
+    )
+
+
 def main() -> int:
     sys.path.insert(0, str(SEMBENCH))
     import sembench
@@ -76,6 +117,20 @@ def main() -> int:
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"), help="print the queries where variants A and B differ")
     ap.add_argument("--json", type=Path, help="write per-variant scores here")
     ap.add_argument("--per-repo", action="store_true", help="print per-repo NDCG for each variant")
+    ap.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="keep each repo's query vectors and candidate lists here between runs (re-ranking experiments "
+        "then cost no store or model work; delete the folder after re-indexing)",
+    )
+    ap.add_argument("--per-language", action="store_true", help="print per-language NDCG (mean of its repos)")
+    ap.add_argument("--save", type=Path, help="write each variant's rankings (sembench format) into this folder")
+    ap.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="query the store for every variant (default: each query's candidate lists are fetched once "
+        "and re-ranked per variant, so latencies after the first variant measure re-ranking only)",
+    )
     args = ap.parse_args()
 
     import engine.ranking
@@ -86,7 +141,12 @@ def main() -> int:
         key, _, value = item.partition("=")
         if not hasattr(engine.ranking, key):
             raise SystemExit(f"engine/ranking.py has no constant {key}")
-        setattr(engine.ranking, key, type(getattr(engine.ranking, key))(value))
+        current = getattr(engine.ranking, key)
+        if isinstance(current, bool):  # bool("False") is True
+            parsed: Any = value.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            parsed = type(current)(value)
+        setattr(engine.ranking, key, parsed)
 
     specs = sembench.load_specs(args.work)
     tasks = sembench.load_tasks(args.work, args.repos)
@@ -105,7 +165,18 @@ def main() -> int:
         embedder = ws.embedder
         searcher = ws.searcher
         repo_tasks = [t for t in tasks if t["repo"] == name]
-        vectors = {t["query"]: embedder.embed_query(t["query"]) for t in repo_tasks}
+        cache_file = args.cache_dir / f"{name}.pkl" if args.cache_dir and not args.no_cache else None
+        memo: dict[tuple[Any, ...], Any] = {}
+        if cache_file and cache_file.exists():
+            memo = pickle.loads(cache_file.read_bytes())
+        if not args.no_cache:
+            _cache_candidates(searcher, memo)
+        vectors = {}
+        for t in repo_tasks:
+            key = ("query-vector", t["query"])
+            if key not in memo:
+                memo[key] = embedder.embed_query(t["query"])
+            vectors[t["query"]] = memo[key]
         searcher.search(repo_tasks[0]["query"], limit=10, vector=vectors[repo_tasks[0]["query"]])  # warm-up
         for variant in args.variants:
             options, hybrid = variant_options(variant)
@@ -120,6 +191,9 @@ def main() -> int:
                     {"query": t["query"], "hits": [[prefix + h.path, h.start_line + 1, h.end_line + 1] for h in hits]}
                 )
             rankings[variant]["repos"][name] = {"queries": queries}
+        if cache_file:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            cache_file.write_bytes(pickle.dumps(memo))
         print(f"{name}: done", file=sys.stderr, flush=True)
 
     scored = {v: sembench.score_rankings(args.work, r) for v, r in rankings.items()}
@@ -152,14 +226,52 @@ def main() -> int:
         )
         + " | | | |"
     )
+    bm25_path = args.work / "out" / "bm25.scores.json"
+    bm25 = json.loads(bm25_path.read_text())["repos"] if bm25_path.exists() else {}
+    if bm25 and all(n in bm25 for n in names):
+        cats = {
+            c: [bm25[n]["by_category"][c] for n in names if c in bm25[n]["by_category"]]
+            for c in ("architecture", "semantic", "symbol")
+        }
+        print(
+            f"| our BM25 (sembench.py bm25) | {statistics.fmean(bm25[n]['ndcg10'] for n in names):.3f} | "
+            + " | ".join(f"{statistics.fmean(v):.3f}" if v else "–" for v in cats.values())
+            + " | | | |"
+        )
+
+    def bm25_cell(ns: list[str]) -> str:
+        return f"{statistics.fmean(bm25[n]['ndcg10'] for n in ns):.3f}" if all(n in bm25 for n in ns) else "–"
+
     if args.per_repo:
-        print("\n| repo | language | semble (pub.) | " + " | ".join(args.variants) + " |")
-        print("|---|---|---:|" + "---:|" * len(args.variants))
+        print("\n| repo | language | semble (pub.) | our BM25 | " + " | ".join(args.variants) + " |")
+        print("|---|---|---:|---:|" + "---:|" * len(args.variants))
         for n in names:
             lang = scored[args.variants[0]]["repos"][n]["language"]
             p = pub.get(n, {}).get("ndcg10")
-            print(f"| {n} | {lang} | {p:.3f} | " if p is not None else f"| {n} | {lang} | – | ", end="")
+            print(f"| {n} | {lang} | " + (f"{p:.3f}" if p is not None else "–") + f" | {bm25_cell([n])} | ", end="")
             print(" | ".join(f"{scored[v]['repos'][n]['ndcg10']:.3f}" for v in args.variants) + " |")
+    if args.per_language:
+        langs: dict[str, list[str]] = defaultdict(list)
+        for n in names:
+            langs[scored[args.variants[0]]["repos"][n]["language"]].append(n)
+        print("\n| language | repos | semble (pub.) | our BM25 | " + " | ".join(args.variants) + " |")
+        print("|---|---:|---:|---:|" + "---:|" * len(args.variants))
+        for lang, ns in sorted(langs.items()):
+            p = [pub[n]["ndcg10"] for n in ns if n in pub]
+            print(
+                f"| {lang} | {len(ns)} | " + (f"{statistics.fmean(p):.3f}" if p else "–") + f" | {bm25_cell(ns)} | ",
+                end="",
+            )
+            print(
+                " | ".join(
+                    f"{statistics.fmean(scored[v]['repos'][n]['ndcg10'] for n in ns):.3f}" for v in args.variants
+                )
+                + " |"
+            )
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+        for v, r in rankings.items():
+            (args.save / f"{v}.rankings.json").write_text(json.dumps(r) + "\n")
     if args.failures:
         first = scored[args.variants[0]]
         rows = sorted(((q["ndcg10"], n, q) for n in names for q in first["repos"][n]["queries"]), key=lambda t: t[0])

@@ -32,7 +32,13 @@ DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension"}
 
 # Signal sizes, in units of the best fused score. Tuned on the development set of bench/sembench
 # (BENCHMARKS.md, section "ranking"); each is an order of magnitude, not a fine-tuned constant.
-DEFINITION_BOOST = 1.0  # the chunk defines the queried name
+DEFINITION_BOOST = 1.0  # the chunk defines the queried name (scaled by MIXED_FACTOR in sentences)
+# A bare symbol query is about its definition: the boost must beat a member's boost plus a full fused
+# score (a large struct's fields match the name worse than its methods' bodies do).
+SYMBOL_DEFINITION_BOOST = 2.0
+# ``Engine`` asked: the type ``Engine`` rather than a method ``defaultValidator.Engine`` (a capitalised
+# name is a type's in most languages; a callable keeps most of the boost where no type has the name).
+CALLABLE_TYPE_NAME_FACTOR = 0.8
 MIXED_FACTOR = 0.35  # a name inside a sentence is one clue among others, not the whole question
 OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
@@ -127,7 +133,7 @@ _KIND_NOUNS = frozenset(
 # Observable that ...") name types they do not ask for: off.
 CAPITAL_FIRST = True
 CAPITAL_MID = False
-_IDENT_SHAPE = re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]|_|::|\w\.\w|\w#\w|\(\)")
+_IDENT_SHAPE = re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]|_|::|\w\.\w|\w#\w|\w:\w|\(\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +146,7 @@ class RankingOptions:
     penalties: bool = True  # tests, examples, docs, vendored, compat shims, stubs, platform twins
     size: bool = True  # a chunk of a few lines yields to a substantial one
     diversity: bool = True  # later chunks of one file decay
+    file_words: bool = True  # sentences: files named like a query word join the candidates
 
     @classmethod
     def off(cls) -> RankingOptions:
@@ -222,7 +229,8 @@ def analyse_query(query: str) -> QueryInfo:
         kind = "mixed" if candidates else "natural"
     for token in candidates:
         token = token.strip(".,;:?!'\"`()")
-        parts = [p for p in re.split(r"::|\.|#|/|\\", token.removesuffix("()")) if p]
+        # ``Rack::Response``, ``Plug.Conn``, ``Foo#bar``, ``Picker:get_selection`` (Lua methods), ``a->b``.
+        parts = [p for p in re.split(r"::|->|\.|#|/|\\|:", token.removesuffix("()")) if p]
         if not parts or not re.search(r"[A-Za-z]", parts[-1]):
             continue
         if kind != "symbol" and len(parts[-1]) < 3:
@@ -305,8 +313,21 @@ def _word_stem(word: str) -> str:
     return word
 
 
+_NAME_SEPARATORS = re.compile(r"::|->|\.|#|:")
+
+
 def _last(name: str) -> str:
-    return re.split(r"::|\.|#", name)[-1] if name else ""
+    """The last part of a qualified name: ``Session.request``, ``Rack::Utils``, ``Picker:find`` (Lua)."""
+    return _NAME_SEPARATORS.split(name)[-1] if name else ""
+
+
+def _owner(row: Candidate) -> str:
+    """The enclosing symbol's last name part: the chunk's parent, else its qualified name's qualifier
+    (Lua's ``Picker:find`` has no parent node, its name says ``Picker``)."""
+    if row.parent:
+        return _last(row.parent)
+    parts = _NAME_SEPARATORS.split(row.symbol) if row.symbol else []
+    return parts[-2] if len(parts) > 1 else ""
 
 
 class Reranker:
@@ -320,6 +341,7 @@ class Reranker:
         opts = self.options
         top = max(base.values(), default=0.0) or 1.0
         names = [_norm(n) for n in query.names if _norm(n)]
+        capitalised = {_norm(n) for n in query.names if n[:1].isupper()}
         exact_names = set(query.names)
         quals = {_norm(q) for q in query.qualifiers}
         word_stems = {_word_stem(w) for w in query.words if len(w) > 2}
@@ -331,15 +353,17 @@ class Reranker:
             signals: list[str] = []
             gate = gates[row.id]
             sym_last = _norm(_last(row.symbol))
-            parent_last = _norm(_last(row.parent))
+            parent_last = _norm(_owner(row))
             stem = _norm(_stem(row.path))
             if opts.symbols and names:
                 boost, label = 0.0, ""
                 for name in names:
                     if sym_last == name and row.kind in DEFINITION_KINDS:
-                        weight = DEFINITION_BOOST if row.kind not in ("impl", "extension") else DEFINITION_BOOST * 0.6
-                        if query.kind != "symbol":
-                            weight *= MIXED_FACTOR
+                        weight = SYMBOL_DEFINITION_BOOST if query.kind == "symbol" else DEFINITION_BOOST * MIXED_FACTOR
+                        if row.kind in ("impl", "extension"):
+                            weight *= 0.6
+                        elif row.kind in CALLABLE_KINDS and name in capitalised:
+                            weight *= CALLABLE_TYPE_NAME_FACTOR
                         if _last(row.symbol).lstrip("$") not in exact_names:
                             weight *= OTHER_CASE_FACTOR  # ``Timeout`` asked, a ``timeout`` property found
                         if quals and parent_last in quals:
@@ -403,6 +427,8 @@ class Reranker:
                     signals.append(f"{klass} ×{factor}")
             row.rank_score = score
             row.signals = signals
+        if opts.symbols and names:
+            _first_window_stands_for_definition(rows)
         if opts.coherence and (query.kind != "symbol" or not COHERENCE_NATURAL_ONLY):
             # Fused scores are ranks, not relevance: rank 10 of a list still scores 0.7 of rank 1. Only
             # evidence above the pool's 10th-best chunk counts, squared so near-floor chunks add
@@ -442,6 +468,27 @@ class Reranker:
         return ordered
 
 
+def _first_window_stands_for_definition(rows: list[Candidate]) -> None:
+    """A definition cut into windows is found by its first window, the one with its signature.
+
+    Later windows (a long class's fields, a struct's tail) may match the query's text better, but
+    the windows of one symbol collapse into one hit, and the hit a developer wants for "Foo" starts
+    at ``class Foo``. The first window takes the best score of its group (plus a hair, so it wins).
+    """
+    groups: dict[tuple[str, str, str], list[Candidate]] = defaultdict(list)
+    for row in rows:
+        if any(s.startswith("definition") for s in row.signals):
+            groups[(row.path, row.symbol, row.kind)].append(row)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        first = min(group, key=lambda r: r.start_line)
+        best = max(r.rank_score for r in group)
+        if first.rank_score < best:
+            first.rank_score = best + 1e-6
+            first.signals.append("first window of the definition")
+
+
 def _evidence_gates(rows: list[Candidate]) -> dict[str, float]:
     """How close each candidate's own match is to the best one, in [0, 1].
 
@@ -466,6 +513,48 @@ def _evidence_gates(rows: list[Candidate]) -> dict[str, float]:
     return gates
 
 
+FILE_WORD_MIN_CHARS = 4
+FILE_WORD_MAX = 8
+# Look-up rows are scored by the query's cosine and merged into the dense list (else: unscored extras).
+LOOKUP_COSINE = True
+# Whether a container header still yields to its best member once the re-ranker has run (it did up
+# to session 2 for sentences; the member may have been pushed far down by then, dragging it along).
+DEFER_HEADERS_RERANKED = False
+
+
+def _sql_like_word(word: str) -> str:
+    return word.lower().replace("'", "''").replace("%", "")
+
+
+def file_word_lookup_where(query: QueryInfo) -> str | None:
+    """Store filter for files named like a word of a sentence (``Decoder.scala`` for "how Decoder
+    parses JSON", ``lib/defaults/index.js`` for "default configuration").
+
+    A large file whose name is the topic often has no single chunk in the dense or BM25 pools: every
+    chunk says "decoder", so none stands out. Looked up by name, its chunks become candidates and
+    the ranking's cosine and file-name signals decide whether one of them deserves a place.
+    """
+    if query.kind == "symbol":
+        return None
+    words: list[str] = []
+    for word in query.words:
+        if len(word) < FILE_WORD_MIN_CHARS or word in _DOC_WORDS or not word.isalpha():
+            continue
+        forms = {word, word + "s", word.removesuffix("s")} if word.endswith("s") else {word, word + "s"}
+        words.extend(sorted(forms))
+        if len(words) >= FILE_WORD_MAX * 2:
+            break
+    clauses = []
+    for word in dict.fromkeys(words):
+        w = _sql_like_word(word)
+        clauses.append(f"lower(path) LIKE '%/{w}.%'")
+        clauses.append(f"lower(path) LIKE '{w}.%'")
+        clauses.append(f"lower(path) LIKE '%/{w}/index.%'")
+        clauses.append(f"lower(path) LIKE '%/{w}/mod.rs'")
+        clauses.append(f"lower(path) LIKE '%/{w}/__init__.py'")
+    return " OR ".join(clauses) or None
+
+
 def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
     """Store filters for the queried names: (chunks defining them, chunks of files named after them).
 
@@ -483,6 +572,7 @@ def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
         for form in (low, "$" + low):
             defines.append(f"lower(symbol) = '{form}'")
             defines.append(f"lower(symbol) LIKE '%.{form}'")
+            defines.append(f"lower(symbol) LIKE '%:{form}'")  # Lua methods: ``Picker:find``
         files.append(f"lower(path) LIKE '%/{low}.%'")
         files.append(f"lower(path) LIKE '{low}.%'")
     if not defines:

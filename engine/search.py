@@ -14,15 +14,23 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
+from . import ranking as _ranking
 from .chunking.languages import CONTAINER_KINDS
 from .errors import ConfigError
 from .lexical import looks_like_identifier, query_terms
 from .models.base import Embedder
-from .ranking import QueryInfo, RankingOptions, Reranker, analyse_query, symbol_lookup_where
+from .ranking import (
+    QueryInfo,
+    RankingOptions,
+    Reranker,
+    analyse_query,
+    file_word_lookup_where,
+    symbol_lookup_where,
+)
 from .records import Candidate, SearchHit
 from .store import sql_string
 
@@ -100,6 +108,14 @@ def _glob_to_like(glob: str) -> str:
     return like.replace("%/", "%")
 
 
+class LookupRow(NamedTuple):
+    """A symbol/file-name look-up row: the candidate, and its stored vector to score it by cosine."""
+
+    candidate: Candidate
+    vector: Any  # the row's vector column (a list or array), or None for a buffer's chunk
+    tier: int
+
+
 class ChunkReader(Protocol):
     """The read API ``Searcher`` uses: a ``ChunkStore``, or an ``OverlayStore`` over a shared snapshot."""
 
@@ -116,6 +132,10 @@ class ChunkReader(Protocol):
 
 LOOKUP_DEFINITIONS = 100  # chunks named like a queried identifier
 LOOKUP_FILE_CHUNKS = 40  # chunks of files named like it (any of them can stand for the file)
+LOOKUP_WORD_FILE_CHUNKS = 120  # chunks of files named like a word of a sentence
+# Look-up rows carry their vectors so they are scored by the same cosine as the dense pool.
+_LOOKUP_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
+_TIER_MODEL = 2  # store.TIER_MODEL: the vector is the model's embedding (not a placeholder or static one)
 
 
 class Searcher:
@@ -168,11 +188,16 @@ class Searcher:
         lexical_job = lookup_job = None
         if use_hybrid and terms:
             lexical_job = _pool().submit(self._lexical, terms, pool, filters, view)
-        if options.active and (options.symbols or options.filename):
-            lookup_job = _pool().submit(self._lookup, info, filters, view)
-        dense = self._dense(self.embedder.embed_query(query) if vector is None else vector, pool, filters, view)
+        if options.active and (options.symbols or options.filename or options.file_words):
+            lookup_job = _pool().submit(self._lookup, info, filters, options, view)
+        vector = self.embedder.embed_query(query) if vector is None else vector
+        dense = self._dense(vector, pool, filters, view)
         lexical = lexical_job.result() if lexical_job is not None else []
-        lookup = lookup_job.result() if lookup_job is not None else []
+        looked_up = lookup_job.result() if lookup_job is not None else []
+        if looked_up and _ranking.LOOKUP_COSINE:
+            dense, lookup = _merge_lookup(dense, looked_up, vector, filters)
+        else:
+            lookup = [row.candidate for row in looked_up]
         if weights is None:
             weights = IDENTIFIER_WEIGHTS if looks_like_identifier(query) else SENTENCE_WEIGHTS
         return self._fuse(dense, lexical, terms, limit, filters, weights, options=options, info=info, lookup=lookup)
@@ -187,24 +212,41 @@ class Searcher:
             found = view.lexical(found, terms, filters, pool, self.store.count_chunks())
         return [Candidate.from_row(r) for r in found]
 
-    def _lookup(self, info: QueryInfo, filters: SearchFilters, view: BufferView | None = None) -> list[Candidate]:
+    def _lookup(
+        self, info: QueryInfo, filters: SearchFilters, options: RankingOptions, view: BufferView | None = None
+    ) -> list[LookupRow]:
         """Chunks that define, belong to or share a file name with an identifier of the query.
 
         Dense and BM25 pools often miss the definition of a short, common name (``Request``, ``Context``):
         every use of it scores alike. A direct look-up by name puts it among the candidates.
         """
-        wheres = symbol_lookup_where(info)
-        if not wheres:
-            return []
+        wanted: list[tuple[str, int]] = []
+        wheres = symbol_lookup_where(info) if options.symbols or options.filename else None
+        if wheres:
+            wanted.extend(zip(wheres, (LOOKUP_DEFINITIONS, LOOKUP_FILE_CHUNKS), strict=True))
+        words = file_word_lookup_where(info) if options.file_words else None
+        if words:
+            wanted.append((words, LOOKUP_WORD_FILE_CHUNKS))
         extra = view.where(filters.where()) if view else filters.where()
         rows: list[dict[str, Any]] = []
-        for where, limit in zip(wheres, (LOOKUP_DEFINITIONS, LOOKUP_FILE_CHUNKS), strict=True):
+        seen: set[str] = set()
+        for where, limit in wanted:
             try:
-                rows.extend(self.store.rows(f"({where}) AND {extra}" if extra else where, limit=limit))
+                found = self.store.rows(
+                    f"({where}) AND {extra}" if extra else where,
+                    columns=[*_LOOKUP_COLUMNS, "vector", "tier"],
+                    limit=limit,
+                )
             except Exception as exc:  # noqa: BLE001 - a look-up is an extra; search must answer without it
                 log.debug("symbol look-up failed: %s", exc)
-        rows = [r for r in rows if filters.accepts_path(r["path"])]
-        return [Candidate.from_row(r) for r in (view.lookup(info, filters, rows) if view else rows)]
+                continue
+            for row in found:
+                if row["id"] not in seen and filters.accepts_path(row["path"]):
+                    seen.add(row["id"])
+                    rows.append(row)
+        if view:
+            rows = view.lookup(info, filters, rows)
+        return [LookupRow(Candidate.from_row(r), r.get("vector"), r.get("tier", _TIER_MODEL)) for r in rows]
 
     def similar(
         self,
@@ -310,7 +352,10 @@ class Searcher:
             ceiling = max(1.0, max((r.rank_score for r in ordered), default=1.0))
             final = {r.id: r.rank_score * top / ceiling for r in ordered}
             ordered = [r for r in ordered if final[r.id] > 0]
-            defer_headers = not (options.symbols and info.names)
+            # A header yields to its own member only while ranking is plain fusion: the re-ranker
+            # already decides between a class and its methods, and a deferred header would follow a
+            # member that diversity or size pushed down (BENCHMARKS.md, ranking session 3).
+            defer_headers = _ranking.DEFER_HEADERS_RERANKED and not (options.symbols and info.names)
         else:
             final = scores
             ordered = sorted((r for r in fused.values() if scores[r.id] > 0), key=lambda r: -scores[r.id])
@@ -371,6 +416,42 @@ def _pool() -> ThreadPoolExecutor:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="semcode-search")
         return _POOL
+
+
+def _merge_lookup(
+    dense: list[Candidate], lookup: list[LookupRow], vector: np.ndarray, filters: SearchFilters
+) -> tuple[list[Candidate], list[Candidate]]:
+    """Look-up rows scored by the query's cosine and merged into the dense list in that order.
+
+    A row named like the query has its own evidence only if its text matches too: its cosine ranks
+    it among the dense candidates (a definition the dense pool missed enters at its rank, not at the
+    top), so the re-ranker's gates and the fusion treat it like any other candidate. Rows without a
+    model vector (placeholders, static vectors) stay unscored extras, as before.
+    """
+    in_dense = {r.id for r in dense}
+    query = np.asarray(vector, dtype=np.float32)
+    query_norm = float(np.linalg.norm(query)) or 1.0
+    scored: list[Candidate] = []
+    unscored: list[Candidate] = []
+    for row in lookup:
+        candidate = row.candidate
+        if candidate.id in in_dense:
+            continue
+        if row.vector is None or row.tier != _TIER_MODEL:
+            unscored.append(candidate)
+            continue
+        vec = np.asarray(row.vector, dtype=np.float32)
+        norm = float(np.linalg.norm(vec))
+        if not norm or vec.shape != query.shape:
+            unscored.append(candidate)
+            continue
+        candidate.semantic = float(vec @ query) / (norm * query_norm)
+        if filters.min_score is None or candidate.semantic >= filters.min_score:
+            scored.append(candidate)
+    if not scored:
+        return dense, unscored
+    merged = sorted([*dense, *scored], key=lambda r: -(r.semantic or 0.0))
+    return merged, unscored
 
 
 def _check_limit(limit: int) -> None:

@@ -277,3 +277,83 @@ def test_exact_file_name_beats_a_prefix_match(tmp_path: Path, embedder) -> None:
     ws.index()
     hits = ws.search("Router", limit=3)
     assert hits[0].path == "Router.swift", [(h.path, h.symbol) for h in hits]
+
+
+# --------------------------------------------------------------------------- session 3 signals
+
+_FIELDS = "\n".join(f"\tsetting{i:03d} string // option {i} of the router's configuration" for i in range(90))
+GO_ENGINE = (
+    "package web\n\n"
+    "// Engine is the framework's instance: it holds the router, the middleware and the settings.\n"
+    "type Engine struct {\n" + _FIELDS + "\n}\n\n"
+    "func (engine *Engine) Run(addr string) error {\n\treturn serve(addr, engine)\n}\n\n"
+    "func (engine *Engine) Use(middleware ...Handler) {\n"
+    "\tengine.handlers = append(engine.handlers, middleware...)\n}\n"
+)
+GO_VALIDATOR = (
+    "package web\n\n"
+    "type defaultValidator struct {\n\tvalidate any\n}\n\n"
+    "// Engine returns the validator engine that checks request structs.\n"
+    "func (v *defaultValidator) Engine() any {\n\treturn v.validate\n}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def go_ws(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-go")
+    (root / "gin.go").write_text(GO_ENGINE)
+    (root / "validator.go").write_text(GO_VALIDATOR)
+    index = tmp_path_factory.mktemp("ranking-go-idx")
+    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
+    ws.index()
+    return ws
+
+
+def test_a_type_query_finds_the_type_not_a_method_of_that_name(go_ws: Workspace) -> None:
+    hits = go_ws.search("Engine", limit=5)
+    top = hits[0]
+    assert (top.path, top.symbol, top.kind) == ("gin.go", "Engine", "struct"), [(h.path, h.symbol) for h in hits]
+
+
+def test_a_split_definition_is_found_by_its_first_window(go_ws: Workspace) -> None:
+    windows = [h for h in go_ws.searcher.symbols("Engine", limit=20) if h.kind == "struct"]
+    assert len(windows) >= 2, "the fixture's struct must be cut into windows"
+    hits = go_ws.search("Engine", limit=5)
+    assert hits[0].start_line == min(w.start_line for w in windows), hits[0]
+
+
+def test_file_word_lookup_finds_a_file_named_like_a_sentence_word(ranked: Workspace) -> None:
+    from engine.ranking import analyse_query
+    from engine.search import SearchFilters
+
+    info = analyse_query("how the waits are computed between attempts")
+    rows = ranked.searcher._lookup(info, SearchFilters(), RankingOptions())
+    assert {r.candidate.path for r in rows} == {"pkg/waits.py"}
+    assert ranked.searcher._lookup(info, SearchFilters(), RankingOptions().without("file_words")) == []
+
+
+def test_lookup_rows_get_the_same_cosine_as_the_dense_search(ranked: Workspace) -> None:
+    from engine.ranking import analyse_query
+    from engine.search import SearchFilters, _merge_lookup
+
+    query = "how the waits are computed between attempts"
+    vector = ranked.embedder.embed_query(query)
+    dense = ranked.searcher._dense(vector, 40, SearchFilters())
+    lookup = ranked.searcher._lookup(analyse_query(query), SearchFilters(), RankingOptions())
+    expected = {r.id: r.semantic for r in dense}
+    # Pretend the dense pool missed the looked-up rows: the merge must score them by the same cosine.
+    missing = [r for r in dense if r.id not in {x.candidate.id for x in lookup}]
+    merged, unscored = _merge_lookup(missing, lookup, vector, SearchFilters())
+    assert not unscored
+    got = {r.id: r.semantic for r in merged}
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-4)
+    assert [r.id for r in merged] == sorted(got, key=lambda k: -got[k])
+
+
+def test_lua_method_names_split_on_the_colon() -> None:
+    from engine.ranking import analyse_query
+
+    info = analyse_query("how Picker:get_selection returns the highlighted entry")
+    assert info.names == ("get_selection",) and info.qualifiers == ("Picker",)
