@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lsp_stdio import read_message, write_message
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,17 +47,7 @@ class Client:
     def _read(self) -> None:
         out = self.proc.stdout
         assert out is not None
-        while True:
-            length = None
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-                if line in (b"\r\n", b"\n"):
-                    break
-            msg = json.loads(out.read(length or 0))
+        while (msg := read_message(out)) is not None:
             if "method" in msg and "id" in msg:  # a server request (progress token, configuration)
                 result: Any = [None] if msg["method"] == "workspace/configuration" else None
                 self._send({"id": msg["id"], "result": result})
@@ -67,11 +59,9 @@ class Client:
                     self._cond.notify_all()
 
     def _send(self, message: dict[str, Any]) -> None:
-        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
         with self._write:
             assert self.proc.stdin is not None
-            self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-            self.proc.stdin.flush()
+            write_message(self.proc.stdin, {"jsonrpc": "2.0", **message})
 
     def notify(self, method: str, params: Any) -> None:
         self._send({"method": method, "params": params})
