@@ -189,15 +189,16 @@ class Indexer:
         cancel: threading.Event | None,
     ) -> None:
         """``index_paths`` once each of ``wanted`` is known to be an indexable file or ``gone``."""
-        manifest = self.store.manifest()
+        # The entries of these paths only: reading the whole manifest cost a one-file save ~80 ms at 13.6K files.
+        manifest = self.store.manifest(wanted)
         rows = self.store.path_rows(wanted)
         removed: list[str] = []
         for rel in gone:
             if rel in manifest or rel in rows:
                 removed.append(rel)
             else:  # a directory that was deleted or renamed: drop everything below it
-                removed.extend(p for p in manifest if p.startswith(rel.rstrip("/") + "/"))
-        suspect = inconsistent({p: manifest[p] for p in wanted if p in manifest}, rows)
+                removed.extend(self.store.manifest_under(rel))
+        suspect = inconsistent(manifest, rows)
         known = frozenset(manifest.keys() | rows.keys())
         self._run(files, removed, manifest, stats, progress, cancel, force_read=True, suspect=suspect, known=known)
 

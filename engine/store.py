@@ -140,14 +140,18 @@ def _lancedb() -> Any:
 
 
 def chunk_id(chunk: Chunk, ordinal: int = 0) -> str:
-    """A row id unique by construction: the chunk's ordinal within its file is part of it.
+    """A row id unique by construction: the file's path and the chunk's ordinal within it.
 
     Two chunks of one file may share lines and text (one long line split into identical windows);
-    duplicate ids would make every later ``merge_insert`` fail as ambiguous.
+    duplicate ids would make every later ``merge_insert`` fail as ambiguous. Nothing of the chunk's
+    text is in it: a new version of a file then reuses the ids of the old one, so a save that does not
+    shrink the file replaces its rows with an update-and-insert through the ``id`` index, in one commit
+    (engine/row_ids.py). Rows written by an older semcode (ids with lines and text hash) are taken over
+    the same way. The dense tier never trusts an id alone: it also matches the text hash.
     """
     from .records import text_hash
 
-    return text_hash(f"{chunk.path}\0{ordinal}\0{chunk.start_line}\0{chunk.end_line}\0{chunk.hash}")
+    return text_hash(f"{chunk.path}\0{ordinal}")
 
 
 def inconsistent(manifest: dict[str, FileRecord], rows: dict[str, PathRows]) -> set[str]:
@@ -433,11 +437,29 @@ class ChunkStore:
             self._write_lock.release()
 
     # ----------------------------------------------------------------- manifest
-    def manifest(self) -> dict[str, FileRecord]:
+    def manifest(self, paths: Iterable[str] | None = None) -> dict[str, FileRecord]:
+        """The manifest, or just the entries of ``paths`` (a save reads one entry, not 13K)."""
         if not self._ready():
             return {}
-        table = self._files.to_arrow()
-        return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+        if paths is None:
+            table = self._files.to_arrow()
+            return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+        found: dict[str, FileRecord] = {}
+        for part in _parts(sorted(set(paths))):
+            rows = self._files.search().where(sql_in("path", part)).limit(None).to_arrow().to_pylist()
+            found.update((row["path"], FileRecord(**row)) for row in rows)
+        return found
+
+    def manifest_under(self, folder: str) -> list[str]:
+        """Paths of the manifest below ``folder`` (a deleted or renamed directory)."""
+        if not self._ready():
+            return []
+        prefix = folder.rstrip("/") + "/"
+        # Unescaped: ``_`` and ``%`` only widen the match (filtered below); a backslash (an escape in
+        # LIKE) becomes the one-character wildcard.
+        pattern = prefix.replace("\\", "_") + "%"
+        table = self._files.search().where(f"path LIKE {sql_string(pattern)}").select(["path"])
+        return [p for p in table.limit(None).to_arrow()["path"].to_pylist() if p.startswith(prefix)]
 
     def _put_manifest(
         self, records: Sequence[FileRecord], removed: Sequence[str] = (), *, append: bool = False
@@ -452,13 +474,15 @@ class ChunkStore:
         if append:  # paths the manifest does not hold (the caller knows): no merge, no scan
             self._files.add(data)
             return
-        (
-            self._files.merge_insert("path")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(sql_in("path", paths))
-            .execute(data)
-        )
+        # Upsert through the ``path`` scalar index, then a delete: a "not matched by source" clause
+        # would scan the whole manifest. Readers never search the manifest, and a crash in between
+        # leaves entries of removed files without rows, which the next run removes again.
+        if rows:
+            self._files.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        if removed:
+            fault_point("manifest.mid")
+            for part in _parts(list(removed)):
+                self._files.delete(sql_in("path", part))
 
     def touch_files(self, records: Sequence[FileRecord]) -> None:
         """Record a new mtime for files whose content did not change."""
@@ -615,19 +639,52 @@ class ChunkStore:
                 if data.num_rows:
                     self._chunks.add(data)
             else:
-                (
-                    self._chunks.merge_insert("id")
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .when_not_matched_by_source_delete(sql_in("path", paths))
-                    .execute(data)
-                )
+                self._replace_rows(data, [f.path for f in files], ids, removed)
             fault_point("chunks.after")
             fault_point("manifest.before")
             self._put_manifest(files, removed, append=append)
             fault_point("manifest.after")
             self._evict()
             self._after_write()
+
+    def _replace_rows(self, data: pa.Table, written: list[str], ids: list[str], removed: Sequence[str]) -> None:
+        """The chunk commit of ``replace_files`` for paths that may hold rows (see engine/row_ids.py).
+
+        Each written file's old rows are all overwritten by new ones (ids taken over) in one indexed
+        ``merge_insert``, and removed files go in one delete: each file changes in one commit. Only when
+        some file shrank does the commit fall back to the whole-table merge with its source delete.
+        """
+        import pyarrow as pa
+
+        from .row_ids import take_over_ids
+
+        old = self._row_ids(written)
+        taken = take_over_ids(data["path"].to_pylist(), ids, old)
+        if taken is None:
+            (
+                self._chunks.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(sql_in("path", [*written, *removed]))
+                .execute(data)
+            )
+            return
+        if data.num_rows:
+            data = data.set_column(data.schema.get_field_index("id"), "id", pa.array(taken, pa.string()))
+            self._chunks.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        if removed:
+            fault_point("chunks.mid")  # written files new, removed ones not yet gone: the manifest says both
+            for part in _parts(list(removed)):
+                self._chunks.delete(sql_in("path", part))
+
+    def _row_ids(self, paths: Sequence[str]) -> dict[str, set[str]]:
+        """The ids of the chunk rows of these paths (through the ``path`` scalar index)."""
+        held: dict[str, set[str]] = {}
+        for part in _parts(sorted(set(paths))):
+            table = self._chunks.search().where(sql_in("path", part)).select(["id", "path"]).limit(None).to_arrow()
+            for row_id, path in zip(table["id"].to_pylist(), table["path"].to_pylist(), strict=True):
+                held.setdefault(path, set()).add(row_id)
+        return held
 
     def remove_files(self, paths: Sequence[str]) -> None:
         if not paths:
@@ -726,6 +783,9 @@ class ChunkStore:
             result = (
                 self._chunks.merge_insert("id")
                 .when_matched_update_all(where=f"target.tier < {int(tier)} AND target.text_hash = source.text_hash")
+                # LanceDB 0.40's join through the ``id`` scalar index panics on a partial-schema source
+                # ("Incorrect number of arrays for StructArray"): the scan join, as before that index.
+                .use_index(False)
                 .execute(data)
             )
             fault_point("vectors.after")
@@ -744,6 +804,7 @@ class ChunkStore:
             rows = self._chunks.count_rows()
             if rows == 0:
                 return
+            self._ensure_scalar_indexes()
             names = {idx.columns[0]: idx for idx in self._chunks.list_indices()}
             fts = names.get(FTS_COLUMN)
             fts_stem = (getattr(fts, "index_details", None) or {}).get("stem") if fts else None
@@ -758,6 +819,20 @@ class ChunkStore:
                 partitions = ivf_partitions(rows)
                 log.info("building IVF_FLAT vector index over %d rows (%d partitions)", rows, partitions)
                 self._chunks.create_index("vector", config=IvfFlat(distance_type="cosine", num_partitions=partitions))
+
+    def _ensure_scalar_indexes(self) -> None:
+        """B-tree indexes on the columns writes look rows up by (see ``SCALAR_INDEXES``); built once.
+
+        Rows written after a build are not in the index until the next ``optimize``; LanceDB scans
+        them alongside, so a look-up is always complete.
+        """
+        for table, columns in ((self._chunks, ("id", "path")), (self._files, ("path",)), (self._embeddings, ("text_hash",))):
+            have = {idx.columns[0] for idx in table.list_indices()}
+            for column in columns:
+                if column not in have and table.count_rows():
+                    fault_point("scalar.before")
+                    table.create_scalar_index(column, index_type="BTREE")
+                    fault_point("scalar.after")
 
     def optimize(self) -> None:
         """Compact fragments, fold new rows into the indexes, drop old versions."""
