@@ -35,6 +35,7 @@ def index_worker(
     repair: bool = False,
     fault: str | None = None,
     cache_vectors: int = 0,
+    update: bool = False,
     report: Any = None,
 ) -> int:
     """Index ``root`` into ``index_dir``; ``report`` (a queue or None for stdout) gets READY and DONE."""
@@ -70,7 +71,11 @@ def index_worker(
         say("DONE " + json.dumps({"repaired": checked.repaired}))
         return 0
     try:
-        stats = ws.index(full=full, wait_for_lock=not nowait)
+        if update:  # what saves do: re-index listed paths (every file indexed or present), not a walk
+            listed = {p.relative_to(root).as_posix() for p in Path(root).rglob("*") if p.is_file()}
+            stats = ws.update_files(sorted(listed | set(ws.indexed_paths())), wait_for_lock=not nowait)
+        else:
+            stats = ws.index(full=full, wait_for_lock=not nowait)
     except IndexLockedError:
         say("LOCKED")
         return LOCKED_EXIT

@@ -107,6 +107,14 @@ FAULTS = [
     ("evict.before", "evict"),
     ("evict.mid", "evict"),
     ("evict.after:2", "evict"),
+    # The save path (update_files): rows upserted through the id index, removed files deleted after.
+    ("chunks.before", "save"),
+    ("chunks.mid", "save"),
+    ("chunks.after:2", "save"),
+    ("manifest.mid", "save"),
+    ("manifest.after", "save"),
+    ("scalar.before", "initial"),
+    ("scalar.after:2", "initial"),
 ]
 
 
@@ -119,6 +127,8 @@ def test_crash_at_every_commit_boundary(scene: Scene, workers: Workers, fault: s
     kwargs = {"root": str(root), "index_dir": str(index_dir), "batch": BATCH, "fault": fault}
     if where == "full":
         kwargs["full"] = True
+    if where == "save":  # version 2's edits, additions and deletions as saves of every path
+        kwargs["update"] = True
     if where == "evict":  # re-index with an embedding-cache bound far below what the index holds
         kwargs["cache_vectors"] = 3
     if where == "stale":  # an index of an older format: the writer moves it aside and rebuilds
