@@ -20,9 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 
-def take_over_ids(
-    paths: Sequence[str], ids: Sequence[str], old: Mapping[str, set[str]]
-) -> list[str] | None:
+def take_over_ids(paths: Sequence[str], ids: Sequence[str], old: Mapping[str, set[str]]) -> list[str] | None:
     """Ids for the new rows (``paths[i]``, natural id ``ids[i]``) so that every old row is overwritten.
 
     ``old``: each written path's current row ids. None when some file has more vanished rows than

@@ -10,8 +10,11 @@ Three tables live in one LanceDB directory, one directory per (workspace folder,
 ``meta.json`` records the schema version, the model fingerprint and the dimension.
 
 Crash safety. A batch is written in three commits: embedding cache, chunk rows, manifest. The chunk
-commit is one ``merge_insert`` whose "not matched by source" clause deletes the old rows of exactly
-those files, so a reader sees a file's old rows or its new ones, never both or neither. A crash between
+commit replaces each file's rows at once, so a reader sees a file's old rows or its new ones, never
+both or neither: an update-and-insert keyed on ``id`` through its scalar index when every old row of
+the batch's files is overwritten (row ids are path + ordinal: a file that did not shrink), else one
+``merge_insert`` whose "not matched by source" clause deletes the old rows of exactly those files
+(it joins the whole table: ~0.5 s at 178K rows). Deleted files' rows go in a delete of their own. A crash between
 the chunk and manifest commits leaves rows whose ``file_hash`` (or count, or presence) disagrees with
 the manifest; every index run compares the two (``inconsistent_paths``) and indexes such files again,
 and ``check`` reports and ``--repair`` drops them. Every commit boundary has a fault point
@@ -826,7 +829,11 @@ class ChunkStore:
         Rows written after a build are not in the index until the next ``optimize``; LanceDB scans
         them alongside, so a look-up is always complete.
         """
-        for table, columns in ((self._chunks, ("id", "path")), (self._files, ("path",)), (self._embeddings, ("text_hash",))):
+        for table, columns in (
+            (self._chunks, ("id", "path")),
+            (self._files, ("path",)),
+            (self._embeddings, ("text_hash",)),
+        ):
             have = {idx.columns[0] for idx in table.list_indices()}
             for column in columns:
                 if column not in have and table.count_rows():
