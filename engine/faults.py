@@ -78,3 +78,12 @@ def configure(spec: str | None) -> None:
     """Set the fault plan in this process (a forked test worker), as ``SEMCODE_FAULT_AT`` would."""
     global _PLAN
     _PLAN = _Plan(spec) if spec else None
+
+
+def child_spec() -> str | None:
+    """The plan for a child process that carries on this one's work (engine/maintenance.py): the same
+    boundary, at the hit still to come; None when no plan is set."""
+    if _PLAN is None:
+        return None
+    with _PLAN.lock:
+        return f"{_PLAN.name}:{max(1, _PLAN.nth - _PLAN.hits)}"

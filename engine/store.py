@@ -33,7 +33,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -79,6 +79,9 @@ LANCE_DIR = "lance"
 INDEX_CACHE_BYTES = 192 << 20
 METADATA_CACHE_BYTES = 64 << 20
 STALE_PREFIX = "lance.stale-"
+# From this many chunk rows index builds and compaction run in a child process when the store has a
+# ``maintainer`` (engine/maintenance.py): their native memory goes back to the system with the child.
+MAINTENANCE_CHILD_MIN_ROWS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +190,36 @@ def ivf_nprobes(rows: int) -> int:
     return max(20, int(ivf_partitions(rows) * IVF_PROBE_FRACTION + 0.999))
 
 
+def connect(lance_dir: Path, session: Session | None = None) -> DBConnection:
+    """A connection to an index's LanceDB directory: caches bounded, every read sees the latest commit."""
+    lancedb = _lancedb()
+    if session is None:
+        session = lancedb.Session(
+            index_cache_size_bytes=INDEX_CACHE_BYTES, metadata_cache_size_bytes=METADATA_CACHE_BYTES
+        )
+    db: DBConnection = lancedb.connect(str(lance_dir), read_consistency_interval=timedelta(0), session=session)
+    return db
+
+
+def ivf_config(partitions: int) -> Any:
+    """The vector index (IVF_FLAT, cosine): one definition for this process and the maintenance child."""
+    from lancedb.index import IvfFlat
+
+    return IvfFlat(distance_type="cosine", num_partitions=partitions)
+
+
+def optimize_tables(tables: Sequence[Table]) -> None:
+    """Compact fragments, fold new rows into the indexes, drop old versions; a fault point per table."""
+    fault_point("optimize.before")
+    for table in tables:
+        try:
+            table.optimize(cleanup_older_than=timedelta(minutes=5))
+        except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
+            log.warning("compaction of %s failed: %s", table.name, exc)
+        fault_point("optimize.mid")
+    fault_point("optimize.after")
+
+
 def fts_config() -> Any:
     """The full-text analyzer of the ``lex`` column; queries are tokenized by engine.lexical to match it.
 
@@ -238,6 +271,8 @@ class ChunkStore:
         self._pending: tuple[int, int] | None = None  # (table version, placeholder rows) for queries
         self._rows: tuple[int, int] | None = None  # (table version, rows): the IVF probe count follows it
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
+        # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
+        self.maintainer: Callable[[Path, str, dict[str, Any]], bool] | None = None
         try:
             path.mkdir(parents=True, exist_ok=True)
             from filelock import FileLock
@@ -344,9 +379,7 @@ class ChunkStore:
             self._session = lancedb.Session(
                 index_cache_size_bytes=INDEX_CACHE_BYTES, metadata_cache_size_bytes=METADATA_CACHE_BYTES
             )
-        self._db = lancedb.connect(
-            str(self.path / LANCE_DIR), read_consistency_interval=timedelta(0), session=self._session
-        )
+        self._db = connect(self.path / LANCE_DIR, self._session)
         self._pending = self._rows = None
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
         self._files = self._open_or_create(FILES, self._file_schema())
@@ -811,17 +844,28 @@ class ChunkStore:
             names = {idx.columns[0]: idx for idx in self._chunks.list_indices()}
             fts = names.get(FTS_COLUMN)
             fts_stem = (getattr(fts, "index_details", None) or {}).get("stem") if fts else None
-            if fts is None or fts_stem != FTS_STEM:
+            if (fts is None or fts_stem != FTS_STEM) and not self._in_child("fts", {}, rows):
                 fault_point("fts.before")
                 self._chunks.create_index(FTS_COLUMN, replace=True, config=fts_config())
                 fault_point("fts.after")
             # Partitions trained on placeholder vectors would be useless: wait for the dense tier.
             if "vector" not in names and rows >= vector_index_min_rows and not self.pending_count():
-                from lancedb.index import IvfFlat
-
                 partitions = ivf_partitions(rows)
                 log.info("building IVF_FLAT vector index over %d rows (%d partitions)", rows, partitions)
-                self._chunks.create_index("vector", config=IvfFlat(distance_type="cosine", num_partitions=partitions))
+                if not self._in_child("ivf", {"partitions": partitions}, rows):
+                    self._chunks.create_index("vector", config=ivf_config(partitions))
+
+    def _in_child(self, operation: str, params: dict[str, Any], rows: int | None = None) -> bool:
+        """Run a maintenance operation of a large index in the ``maintainer`` child (engine/maintenance.py).
+
+        False: do it in this process (a small index, no maintainer set, or the child could not run).
+        Called with the write lock held; the child's commits are read here at the next access.
+        """
+        if self.maintainer is None:
+            return False
+        if (self._chunks.count_rows() if rows is None else rows) < MAINTENANCE_CHILD_MIN_ROWS:
+            return False
+        return self.maintainer(self.path / LANCE_DIR, operation, params)
 
     def _ensure_scalar_indexes(self) -> None:
         """B-tree indexes on the columns writes look rows up by (see ``SCALAR_INDEXES``); built once.
@@ -844,14 +888,8 @@ class ChunkStore:
     def optimize(self) -> None:
         """Compact fragments, fold new rows into the indexes, drop old versions."""
         with self.writer(wait=True):
-            fault_point("optimize.before")
-            for table in (self._chunks, self._files, self._embeddings):
-                try:
-                    table.optimize(cleanup_older_than=timedelta(minutes=5))
-                except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
-                    log.warning("compaction of %s failed: %s", table.name, exc)
-                fault_point("optimize.mid")
-            fault_point("optimize.after")
+            if not self._in_child("optimize", {}):
+                optimize_tables([self._chunks, self._files, self._embeddings])
 
     def _row_count(self) -> int:
         """Rows of the chunk table, counted once per table version (as ``pending_count``)."""

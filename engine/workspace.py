@@ -159,6 +159,9 @@ class Workspace:
                     chunker_version=CHUNKER_VERSION,
                     cache_limit=self.config.embedding_cache_vectors,
                 )
+                from .maintenance import in_child
+
+                self._store.maintainer = in_child  # large index builds and compaction in a child process
         return self
 
     @property

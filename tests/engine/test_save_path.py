@@ -159,3 +159,31 @@ def test_take_over_ids() -> None:
     assert take_over_ids(["a"], ["a0"], old) is None
     assert take_over_ids([], [], {"a": {"a0"}}) is None
     assert take_over_ids(["c"], ["c0"], {}) == ["c0"]
+
+
+def test_large_index_maintenance_runs_in_a_child_process(
+    workspace_copy: Path, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine import maintenance
+
+    monkeypatch.setattr(store_module, "MAINTENANCE_CHILD_MIN_ROWS", 0)  # any size counts as large here
+    ran: list[tuple[str, bool]] = []
+
+    def recorded(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
+        done = maintenance.in_child(lance_dir, operation, params)
+        ran.append((operation, done))
+        return done
+
+    ws = Workspace(
+        workspace_copy, EngineConfig(index_dir=str(tmp_path / "index"), vector_index_min_rows=1), embedder=embedder
+    )
+    ws.open().store.maintainer = recorded
+    ws.index()
+    assert ("fts", True) in ran and ("ivf", True) in ran and ("optimize", True) in ran
+    assert ws.store.has_vector_index()
+    assert {idx.columns[0] for idx in ws.store._chunks.list_indices()} >= {"lex", "vector", "id", "path"}
+    assert ws.check().ok
+    assert ws.search("swap rows and columns of a matrix", limit=3)[0].path == "go/matrix.go"
+    _append_function(workspace_copy)  # and a save still lands after the child's commits
+    ws.update_files([EDITED])
+    assert ws.search("zq_saved_helper", limit=3)[0].symbol == "zq_saved_helper"

@@ -36,6 +36,7 @@ def index_worker(
     fault: str | None = None,
     cache_vectors: int = 0,
     update: bool = False,
+    child_maintenance: bool = False,
     report: Any = None,
 ) -> int:
     """Index ``root`` into ``index_dir``; ``report`` (a queue or None for stdout) gets READY and DONE."""
@@ -54,6 +55,10 @@ def index_worker(
     # The model in this process: a kill -9 then stops everything at once (no model worker left behind).
     os.environ["SEMCODE_INPROCESS_MODEL"] = "1"
     faults.configure(fault)
+    if child_maintenance:  # index builds and compaction in a child process, whatever the index's size
+        import engine.store
+
+        engine.store.MAINTENANCE_CHILD_MIN_ROWS = 0
     if batch:
         engine.indexer.WRITE_BATCH_CHUNKS = batch
         engine.indexer.LEXICAL_WRITE_CHUNKS = batch  # phase 1's larger batches too: many commits to stop at
