@@ -467,10 +467,22 @@ class IndexHost:
             self._writers_waiting += 1  # a dense-tier step in progress yields to this write
         try:
             with self._write:
-                return self.workspace.update_files(paths, wait_for_lock=wait_for_lock)
+                self.workspace.defer_compaction()  # not inside a save: after it, on the worker
+                stats = self.workspace.update_files(paths, wait_for_lock=wait_for_lock)
         finally:
             with self._count_guard:
                 self._writers_waiting -= 1
+        if self.workspace.compaction_due():
+            self._worker.submit(self._compact)
+        return stats
+
+    def _compact(self) -> None:
+        """The compaction a save made due (every ``COMPACT_EVERY_WRITES`` writes), after that save."""
+        try:
+            with self._write:
+                self.workspace.compact_if_due()
+        except SemcodeError as exc:  # e.g. another process holds the lock now: the next one compacts
+            log.info("deferred compaction of %s skipped: %s", self.root, exc)
 
     def writing(self) -> bool:
         return self.state in ("indexing", "waiting_for_lock") or self._write.locked()

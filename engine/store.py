@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 CHUNKS, FILES, EMBEDDINGS = "chunks", "files", "embeddings"
 COMPACT_EVERY_WRITES = 64
+TRIM_MIN_ROWS = 1024  # writes of fewer rows skip malloc_trim (see _after_write)
 FTS_COLUMN = "lex"
 # English stemming on both sides ("formatted dates" meets format/date): +0.06 to +0.10 MRR for BM25
 # on the benchmark corpora. An index built without it gets its full-text index rebuilt, nothing else.
@@ -273,6 +274,8 @@ class ChunkStore:
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
         # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
         self.maintainer: Callable[[Path, str, dict[str, Any]], bool] | None = None
+        self.defer_compaction = False  # True: the periodic compaction is left to ``compact_if_due``
+        self.compaction_due = False
         try:
             path.mkdir(parents=True, exist_ok=True)
             from filelock import FileLock
@@ -671,24 +674,26 @@ class ChunkStore:
             )
             fault_point("chunks.before")
             append = new_paths and not removed
+            whole_table = False  # whether the commit joined the whole table (a merge's scratch memory)
             if append:
                 if data.num_rows:
                     self._chunks.add(data)
             else:
-                self._replace_rows(data, [f.path for f in files], ids, removed)
+                whole_table = self._replace_rows(data, [f.path for f in files], ids, removed)
             fault_point("chunks.after")
             fault_point("manifest.before")
             self._put_manifest(files, removed, append=append)
             fault_point("manifest.after")
             self._evict()
-            self._after_write()
+            self._after_write(TRIM_MIN_ROWS if whole_table else len(chunks))
 
-    def _replace_rows(self, data: pa.Table, written: list[str], ids: list[str], removed: Sequence[str]) -> None:
+    def _replace_rows(self, data: pa.Table, written: list[str], ids: list[str], removed: Sequence[str]) -> bool:
         """The chunk commit of ``replace_files`` for paths that may hold rows (see engine/row_ids.py).
 
         Each written file's old rows are all overwritten by new ones (ids taken over) in one indexed
         ``merge_insert``, and removed files go in one delete: each file changes in one commit. Only when
-        some file shrank does the commit fall back to the whole-table merge with its source delete.
+        some file shrank does the commit fall back to the whole-table merge with its source delete
+        (returns True then).
         """
         import pyarrow as pa
 
@@ -704,7 +709,7 @@ class ChunkStore:
                 .when_not_matched_by_source_delete(sql_in("path", [*written, *removed]))
                 .execute(data)
             )
-            return
+            return True
         if data.num_rows:
             data = data.set_column(data.schema.get_field_index("id"), "id", pa.array(taken, pa.string()))
             self._chunks.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
@@ -712,6 +717,7 @@ class ChunkStore:
             fault_point("chunks.mid")  # written files new, removed ones not yet gone: the manifest says both
             for part in _parts(list(removed)):
                 self._chunks.delete(sql_in("path", part))
+        return False
 
     def _row_ids(self, paths: Sequence[str]) -> dict[str, set[str]]:
         """The ids of the chunk rows of these paths (through the ``path`` scalar index)."""
@@ -743,11 +749,26 @@ class ChunkStore:
             self._files.delete("true")
             self._after_write()
 
-    def _after_write(self) -> None:
+    def _after_write(self, rows: int = TRIM_MIN_ROWS) -> None:
+        """Count a write; compact every ``COMPACT_EVERY_WRITES`` (or mark it due, ``defer_compaction``)."""
         self._writes += 1
         if self._writes % COMPACT_EVERY_WRITES == 0:
+            if self.defer_compaction:  # the caller compacts after its write returns (IndexHost: on its worker)
+                self.compaction_due = True
+            else:
+                self.optimize()
+                rows = TRIM_MIN_ROWS
+        if rows >= TRIM_MIN_ROWS:
+            # A large write's scratch memory, freed by LanceDB, back to the system (engine/memory.py);
+            # after a one-file save there is little to give back, and the trim's heap walk cost ~9 ms.
+            trim_malloc()
+
+    def compact_if_due(self) -> None:
+        """The compaction ``_after_write`` deferred, if any."""
+        if self.compaction_due:
             self.optimize()
-        trim_malloc()  # a merge's scratch memory, freed by LanceDB, back to the system (engine/memory.py)
+            self.compaction_due = False
+            trim_malloc()
 
     # ----------------------------------------------------------------- the dense tier
     def pending_count(self) -> int:
@@ -826,7 +847,7 @@ class ChunkStore:
             )
             fault_point("vectors.after")
             self._evict()
-            self._after_write()
+            self._after_write(len(ids))
         return int(getattr(result, "num_updated_rows", len(ids)) or 0)
 
     # ----------------------------------------------------------------- indexes and maintenance

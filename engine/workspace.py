@@ -322,6 +322,20 @@ class Workspace:
         self._record_index(stats)
         return stats
 
+    def defer_compaction(self) -> None:
+        """Leave the periodic compaction of small writes to ``compact_if_due`` (a server runs it after
+        the save that made it due, so that save is not held up by it)."""
+        self.open().store.defer_compaction = True
+
+    def compaction_due(self) -> bool:
+        return self._store is not None and self._store.compaction_due
+
+    def compact_if_due(self) -> None:
+        """The compaction deferred by ``defer_compaction``, if it is due (holds the write lock)."""
+        if self.compaction_due():
+            with self.store.writer(wait=True):
+                self.store.compact_if_due()
+
     def check(self, *, repair: bool = False) -> IntegrityReport:
         self.open()
         if repair:

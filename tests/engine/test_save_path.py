@@ -187,3 +187,32 @@ def test_large_index_maintenance_runs_in_a_child_process(
     _append_function(workspace_copy)  # and a save still lands after the child's commits
     ws.update_files([EDITED])
     assert ws.search("zq_saved_helper", limit=3)[0].symbol == "zq_saved_helper"
+
+
+def test_a_server_compacts_after_the_save_that_made_it_due(indexed: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.host import IndexHost
+
+    monkeypatch.setattr(store_module, "COMPACT_EVERY_WRITES", 2)
+    host = IndexHost(indexed)
+    try:
+        host.wait_open()
+        store = indexed.store
+        due: list[bool] = []
+        compact = store.compact_if_due
+
+        def observed() -> None:  # the compaction job: it finds the flag the save left
+            due.append(store.compaction_due)
+            compact()
+
+        monkeypatch.setattr(store, "compact_if_due", observed)
+        for n in range(4):  # saves of one file: each one write, every second one makes compaction due
+            (indexed.root / EDITED).write_text(
+                (indexed.root / EDITED).read_text() + f"\n\ndef zq{n}():\n    return {n}\n"
+            )
+            host.update_files([EDITED])
+        host.submit(lambda: None).result(timeout=60)  # the write thread ran what was queued behind the saves
+        assert due == [True, True] and not store.compaction_due  # after saves 2 and 4, not inside them
+        assert indexed.check().ok
+        assert indexed.search("zq3", limit=3)[0].symbol == "zq3"
+    finally:
+        host.close()
