@@ -61,10 +61,16 @@ EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
 _PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
 
 
+# Vectors the in-memory LRU keeps (1.5 KB each at 384 dimensions). It serves a save's and a buffer's
+# unchanged chunks; everything else comes from the store's persistent cache. 50,000 held ~80 MB by the
+# end of a large index's dense tier, every vector of which was only ever read back from the store.
+VECTOR_CACHE_SIZE = 8_192
+
+
 class VectorCache:
     """In-memory LRU of text hash -> vector in front of the store's persistent cache."""
 
-    def __init__(self, capacity: int = 50_000) -> None:
+    def __init__(self, capacity: int = VECTOR_CACHE_SIZE) -> None:
         self.capacity = capacity
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
 
