@@ -58,6 +58,7 @@ LEXICAL_WRITE_FILES = 1000
 CHUNK_WORKER_MIN_FILES = 300
 HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk header and prefix
 EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
+INTERACTIVE_EMBED_MAX = 32  # new chunks of a save embedded on the query worker (more: the index worker)
 _PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
 
 
@@ -206,7 +207,18 @@ class Indexer:
                 removed.extend(self.store.manifest_under(rel))
         suspect = inconsistent(manifest, rows)
         known = frozenset(manifest.keys() | rows.keys())
-        self._run(files, removed, manifest, stats, progress, cancel, force_read=True, suspect=suspect, known=known)
+        self._run(
+            files,
+            removed,
+            manifest,
+            stats,
+            progress,
+            cancel,
+            force_read=True,
+            suspect=suspect,
+            known=known,
+            interactive=True,
+        )
 
     # ----------------------------------------------------------------- the pipeline
     def _run(
@@ -222,8 +234,10 @@ class Indexer:
         suspect: set[str] | frozenset[str] = frozenset(),
         embed: bool = True,
         known: frozenset[str] | None = None,
+        interactive: bool = False,
     ) -> None:
-        """``known``: every path with a manifest entry or chunk rows (None: assume any may have)."""
+        """``known``: every path with a manifest entry or chunk rows (None: assume any may have).
+        ``interactive``: someone waits for this (a save): a few new chunks go to ``embed_interactive``."""
         stats.files_seen = len(files)
         total = len(files)
         pending = _Pending(removed=list(removed))
@@ -254,7 +268,7 @@ class Indexer:
                 while handed and handed[0].future.done():  # the worker's files, in order, as they come back
                     self._collect(handed.popleft(), pending, stats)
                 if len(pending.chunks) >= self.monitor.pending_limit(chunk_limit) or len(pending.files) >= file_limit:
-                    self._flush(pending, stats, embed=embed, known=known)
+                    self._flush(pending, stats, embed=embed, known=known, interactive=interactive)
                     pending = _Pending()
                     if not embed:  # the first rows searchable soon (a small write), then fewer, larger writes
                         chunk_limit, file_limit = (
@@ -268,7 +282,7 @@ class Indexer:
         finally:
             if worker is not None:
                 worker.close()
-        self._flush(pending, stats, embed=embed, known=known)
+        self._flush(pending, stats, embed=embed, known=known, interactive=interactive)
         if touched:
             self.store.touch_files(touched)
         stats.chunks_total = self.store.count_chunks()
@@ -388,7 +402,13 @@ class Indexer:
         return vectors
 
     def _flush(
-        self, pending: _Pending, stats: IndexStats, *, embed: bool = True, known: frozenset[str] | None = None
+        self,
+        pending: _Pending,
+        stats: IndexStats,
+        *,
+        embed: bool = True,
+        known: frozenset[str] | None = None,
+        interactive: bool = False,
     ) -> None:
         if not pending.files and not pending.removed:
             return
@@ -405,7 +425,13 @@ class Indexer:
             batch_size = self.monitor.batch_size(self.config.batch_size)
             texts = [c.embed_text for c in unique_missing]
             offset = 0
-            for batch in self.embedder.embed_batch(texts, batch_size=batch_size):
+            if interactive and len(texts) <= INTERACTIVE_EMBED_MAX:
+                # A save's few new chunks: the query worker, not the low-priority index worker (nice 10,
+                # started on first use: a save on a busy machine waited on both).
+                batches: Iterable[np.ndarray] = [self.embedder.embed_interactive(texts)]
+            else:
+                batches = self.embedder.embed_batch(texts, batch_size=batch_size)
+            for batch in batches:
                 for row in batch:
                     new_vectors[unique_missing[offset].hash] = row
                     offset += 1

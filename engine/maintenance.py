@@ -1,11 +1,12 @@
-"""Index builds and compaction of a large index in a short-lived child process.
+"""The vector index build and compaction of a large index in a short-lived child process.
 
-Building the IVF and full-text indexes and compacting a 178K-row chunk table takes LanceDB/Arrow
-several hundred MB of native memory, and a long-lived process (the language server) keeps its
-high-water mark: glibc does not give that back (BENCHMARKS.md "scale": ``malloc_trim`` freed nothing).
-In a child the memory goes back to the system when it exits. The parent holds the index's write lock
-for the whole run (the child never takes it), so no other writer interleaves; LanceDB commits are
-atomic, so a child killed at any point leaves the table at its previous version or the new one.
+Building the IVF index or compacting a 178K-row chunk table takes LanceDB/Arrow ~500 MB of native
+memory, of which a long-lived process (the language server) kept ~350 MB afterwards (BENCHMARKS.md
+"writes (session 4)"). In a child it goes back to the system when the child exits; the price is the
+child's own ~165 MB at that moment, which is why the full-text build (~60-200 MB) stays in process.
+The parent holds the index's write lock for the whole run (the child never takes it), so no other
+writer interleaves; LanceDB commits are atomic, so a child killed at any point leaves the table at its
+previous version or the new one.
 
 A fault point (engine/faults.py) reached in the child ends the child like ``kill -9``; the parent
 then ends the same way, so the torture tests see the process die at that boundary, as in-process.
@@ -27,7 +28,7 @@ from . import faults
 log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT = 3600.0  # seconds; an IVF build of a very large index is minutes, never an hour
-OPERATIONS = ("fts", "ivf", "optimize")
+OPERATIONS = ("ivf", "optimize")
 
 
 def in_child(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
@@ -60,11 +61,7 @@ def run(lance_dir: Path, operation: str, params: dict[str, Any]) -> None:
 
     db = store.connect(lance_dir)
     chunks = db.open_table(store.CHUNKS)
-    if operation == "fts":
-        faults.fault_point("fts.before")
-        chunks.create_index(store.FTS_COLUMN, replace=True, config=store.fts_config())
-        faults.fault_point("fts.after")
-    elif operation == "ivf":
+    if operation == "ivf":
         chunks.create_index("vector", config=store.ivf_config(int(params["partitions"])))
     elif operation == "optimize":
         store.optimize_tables([chunks, db.open_table(store.FILES), db.open_table(store.EMBEDDINGS)])

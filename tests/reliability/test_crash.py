@@ -116,7 +116,7 @@ FAULTS = [
     ("scalar.before", "initial"),
     ("scalar.after:2", "initial"),
     # Index builds and compaction in the maintenance child (engine/maintenance.py): it dies, and so does its parent.
-    ("fts.after", "child-initial"),
+    ("optimize.after", "child-initial"),
     ("optimize.before", "child"),
     ("optimize.mid:2", "child"),
     ("optimize.after", "child"),
