@@ -26,6 +26,7 @@ import json
 import os
 import pstats
 import queue
+import re
 import statistics
 import subprocess
 import sys
@@ -356,6 +357,7 @@ class LspClient:
         self.lock = threading.Lock()
         self.progress: list[dict[str, Any]] = []
         self.updates: list[float] = []  # when each "re-indexed" log line of the server arrived (perf_counter)
+        self.update_ms: list[float] = []  # what the server says each update took (Indexer.index_paths)
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self._read_log, daemon=True).start()
 
@@ -367,6 +369,9 @@ class LspClient:
             line = raw.decode(errors="replace")
             if "re-indexed" in line:
                 self.updates.append(time.perf_counter())
+                took = re.search(r"re-indexed \d+ file\(s\) in (\d+) ms", line)
+                if took:
+                    self.update_ms.append(float(took.group(1)))
             sys.stderr.write(line)
 
     def _send(self, message: dict[str, Any]) -> None:
@@ -473,6 +478,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         # didSave of one changed function: time until a search finds the new text.
         save_ms: list[float] = []
         commit_ms: list[float] = []  # didSave -> the server's update committed (its log line)
+        logged_before = len(client.update_ms)
         lines = original.splitlines(keepends=True)
         for n in range(args.saves):
             marker = f"zqscale{n}marker{os.getpid()}"
@@ -503,6 +509,10 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
             update = [v - debounce for v in commit_ms]
             print(f"didSave -> update committed, minus the debounce ({len(update)} saves): {summary(update)}")
             result["save_update_ms"] = {"p50": statistics.median(update), "p95": percentile(update, 0.95)}
+        inside = client.update_ms[logged_before : logged_before + len(save_ms)]
+        if inside:
+            print(f"the server's update_files itself (index_paths, {len(inside)} saves): {summary(inside)}")
+            result["save_index_paths_ms"] = {"p50": statistics.median(inside), "p95": percentile(inside, 0.95)}
         result["save_ms"] = {"p50": statistics.median(save_ms), "p95": percentile(save_ms, 0.95)}
         result["save_net_ms"] = {"p50": statistics.median(net), "p95": percentile(net, 0.95)}
         time.sleep(1.0)
