@@ -275,7 +275,6 @@ class ChunkStore:
         # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
         self.maintainer: Callable[[Path, str, dict[str, Any]], bool] | None = None
         self.defer_compaction = False  # True: the periodic compaction is left to ``compact_if_due``
-        self._compaction_suspended = 0  # > 0 inside ``compaction_suspended``
         self.compaction_due = False
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -753,7 +752,7 @@ class ChunkStore:
     def _after_write(self, rows: int = TRIM_MIN_ROWS) -> None:
         """Count a write; compact every ``COMPACT_EVERY_WRITES`` (or mark it due, ``defer_compaction``)."""
         self._writes += 1
-        if self._writes % COMPACT_EVERY_WRITES == 0 and not self._compaction_suspended:
+        if self._writes % COMPACT_EVERY_WRITES == 0:
             if self.defer_compaction:  # the caller compacts after its write returns (IndexHost: on its worker)
                 self.compaction_due = True
             else:
@@ -764,25 +763,11 @@ class ChunkStore:
             # after a one-file save there is little to give back, and the trim's heap walk cost ~9 ms.
             trim_malloc()
 
-    @contextmanager
-    def compaction_suspended(self) -> Iterator[None]:
-        """No periodic compaction inside (the dense tier): its caller compacts once at the end.
-
-        The dense tier updates the vector column of rows all over the table; LanceDB rewrites that
-        column for every fragment an update touches, so once a compaction has merged the table into
-        one large fragment, each 256-row commit rewrote the vectors of all rows (85K rows: the process
-        went from ~500 MB to 1.1 GB over the commits after the first compaction).
-        """
-        self._compaction_suspended += 1
-        try:
-            yield
-        finally:
-            self._compaction_suspended -= 1
-
     def compact_if_due(self) -> None:
         """The compaction ``_after_write`` deferred, if any."""
         if self.compaction_due:
             self.optimize()
+            self.compaction_due = False
             trim_malloc()
 
     # ----------------------------------------------------------------- the dense tier
@@ -928,7 +913,6 @@ class ChunkStore:
         with self.writer(wait=True):
             if not self._in_child("optimize", {}):
                 optimize_tables([self._chunks, self._files, self._embeddings])
-            self.compaction_due = False
 
     def _row_count(self) -> int:
         """Rows of the chunk table, counted once per table version (as ``pending_count``)."""

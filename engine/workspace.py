@@ -258,8 +258,7 @@ class Workspace:
             stats = indexer.index_all(progress, cancel, embed=False)
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
             if embed and not stats.cancelled and stats.chunks_pending:
-                with self.store.compaction_suspended():  # compacted once below, not every 64 commits
-                    indexer.embed_pending(progress, cancel, priority=list(priority), stats=stats)
+                indexer.embed_pending(progress, cancel, priority=list(priority), stats=stats)
                 self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
             # Compaction waits for the dense tier when one follows (``embed_pending`` compacts at its
             # end): here it would only delay the first search.
@@ -292,7 +291,7 @@ class Workspace:
         self.open()
         embedded_before = stats.chunks_embedded if stats is not None else 0
         cached_before = stats.chunks_cached if stats is not None else 0
-        with self.store.writer(wait=wait_for_lock), self.store.compaction_suspended():
+        with self.store.writer(wait=wait_for_lock):
             stats = self._indexer().embed_pending(progress, cancel, priority=priority, pause=pause, stats=stats)
             # Only what this call added: the stats may carry the first phase, counted already.
             metrics().embeddings.labels("model").inc(max(0, stats.chunks_embedded - embedded_before))
@@ -332,11 +331,8 @@ class Workspace:
         return self._store is not None and self._store.compaction_due
 
     def compact_if_due(self) -> None:
-        """The compaction deferred by ``defer_compaction``, if it is due (holds the write lock).
-
-        Not while the dense tier has rows to embed: it compacts when it ends (``compaction_suspended``).
-        """
-        if self.compaction_due() and not self.pending_chunks():
+        """The compaction deferred by ``defer_compaction``, if it is due (holds the write lock)."""
+        if self.compaction_due():
             with self.store.writer(wait=True):
                 self.store.compact_if_due()
 

@@ -256,28 +256,3 @@ def test_a_saves_new_chunks_are_embedded_on_the_interactive_path(
     ws.update_files([EDITED])
     assert recording.calls == [("interactive", 1)]  # the save's one new chunk, on the query worker
     assert ws.search("zq_saved_helper", limit=3)[0].symbol == "zq_saved_helper"
-
-
-def test_the_dense_tier_is_compacted_once_at_its_end(
-    workspace_copy: Path, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import engine.indexer
-
-    monkeypatch.setattr(store_module, "COMPACT_EVERY_WRITES", 2)
-    monkeypatch.setattr(engine.indexer, "EMBED_WRITE_ROWS", 1)  # a commit per file
-    ws = make_ws(workspace_copy, tmp_path / "index", embedder)
-    ws.index(embed=False)
-    store = ws.store
-    pending_at: list[int] = []
-    optimize = store.optimize
-
-    def observed() -> None:
-        pending_at.append(store.pending_count())
-        optimize()
-
-    monkeypatch.setattr(store, "optimize", observed)
-    writes = store._writes
-    ws.embed_pending()
-    assert store._writes - writes >= 4  # the periodic compaction would have run twice
-    assert pending_at == [0]  # once, after the last vector: never over a half-embedded table
-    assert ws.check().ok
