@@ -486,6 +486,9 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
             target.write_text(edited)
             s = time.perf_counter()
             client.notify("textDocument/didSave", {"textDocument": {"uri": target.as_uri()}})
+            if args.save_wait == "log":  # no searches while the update runs: wait for its log line, then search
+                while not [t for t in client.updates if t > s] and time.perf_counter() - s < 60:
+                    time.sleep(0.002)
             while True:
                 hits = client.request("workspace/semanticSearch", {"query": marker, "limit": 3})
                 if any(marker in (h.get("preview") or "") or h.get("symbol", "").startswith(marker) for h in hits):
@@ -536,6 +539,12 @@ def main() -> int:
     parser.add_argument("--index-dir", required=True)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--saves", type=int, default=20)
+    parser.add_argument(
+        "--save-wait",
+        choices=["poll", "log"],
+        default="poll",
+        help="serve: after didSave, poll searches (default) or wait for the server's re-index log line first",
+    )
     parser.add_argument("--index-types", default="ivf_flat,ivf_hnsw_sq")
     parser.add_argument("--nprobes", default="10,20,40")
     parser.add_argument("--refine", default="0")
