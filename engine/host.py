@@ -468,7 +468,10 @@ class IndexHost:
         try:
             with self._write:
                 self.workspace.defer_compaction()  # not inside a save: after it, on the worker
-                stats = self.workspace.update_files(paths, wait_for_lock=wait_for_lock)
+                try:
+                    stats = self.workspace.update_files(paths, wait_for_lock=wait_for_lock)
+                finally:
+                    self.workspace.defer_compaction(False)
         finally:
             with self._count_guard:
                 self._writers_waiting -= 1

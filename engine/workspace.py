@@ -322,10 +322,10 @@ class Workspace:
         self._record_index(stats)
         return stats
 
-    def defer_compaction(self) -> None:
-        """Leave the periodic compaction of small writes to ``compact_if_due`` (a server runs it after
-        the save that made it due, so that save is not held up by it)."""
-        self.open().store.defer_compaction = True
+    def defer_compaction(self, on: bool = True) -> None:
+        """While on, leave the periodic compaction to ``compact_if_due`` (a server turns it on around a
+        save and compacts after it, so that save is not held up by it)."""
+        self.open().store.defer_compaction = on
 
     def compaction_due(self) -> bool:
         return self._store is not None and self._store.compaction_due
