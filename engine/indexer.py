@@ -397,11 +397,10 @@ class Indexer:
         if unique_missing and embed:
             batch_size = self.monitor.batch_size(self.config.batch_size)
             texts = [c.embed_text for c in unique_missing]
-            offset = 0
-            for batch in self.embedder.embed_batch(texts, batch_size=batch_size):
-                for row in batch:
-                    new_vectors[unique_missing[offset].hash] = row
-                    offset += 1
+            # One packing plan over the whole write batch (fuller decodes than one per call).
+            for positions, batch in self.embedder.embed_packed(texts, batch_size=batch_size):
+                for position, row in zip(positions, batch, strict=True):
+                    new_vectors[unique_missing[position].hash] = row
             stats.chunks_embedded += len(unique_missing)
             # A text repeated within the batch is embedded once; its other rows count as cached.
             stats.chunks_cached += sum(1 for h in hashes if h in new_vectors) - len(unique_missing)
@@ -511,10 +510,11 @@ class Indexer:
         stopped = False
         if missing:
             batch_size = self.monitor.batch_size(self.config.batch_size)
-            batches = self.embedder.embed_batch([texts[h] for h in missing], batch_size=batch_size)
-            for batch in batches:
-                for vector in batch:
-                    new_vectors[missing[len(new_vectors)]] = vector
+            # One packing plan over the whole write batch; calls come in the plan's order, not the rows'.
+            batches = self.embedder.embed_packed([texts[h] for h in missing], batch_size=batch_size)
+            for positions, batch in batches:
+                for position, vector in zip(positions, batch, strict=True):
+                    new_vectors[missing[position]] = vector
                 if len(new_vectors) < len(missing) and (
                     (cancel is not None and cancel.is_set()) or (pause is not None and pause())
                 ):

@@ -41,6 +41,7 @@ from ..errors import ModelError, ModelWorkerError
 from .base import Embedder, _normalise
 from .gguf_file import GGUFInfo, inspect_gguf
 from .info import DEFAULT_MAX_TOKENS, model_info
+from .packing import packing_enabled
 from .worker_main import FrameEOF, decode_vectors, encode_json, read_frame, write_frame
 
 log = logging.getLogger(__name__)
@@ -390,6 +391,12 @@ class WorkerEmbedder(Embedder):
 
     def vocabulary_path(self) -> str | None:
         return self.info.path  # llama_tokenize on a vocab-only load of the same file, same flags
+
+    @property
+    def pack_capacity(self) -> int | None:
+        # The index child's LlamaEmbedder fills decodes of n_ctx tokens; planned here, where the tokens
+        # are counted, so a whole write batch shares one plan (the child keeps a planned call's order).
+        return self.info.context_length if packing_enabled() else None
 
     def count_tokens(self, text: str) -> int:
         return self._vocabulary().count(text)
