@@ -87,8 +87,9 @@ def main() -> None:
                     help="raw side: Llama.embed(batch) or one Llama.embed(text) per text")  # fmt: skip
     ap.add_argument("--engine", choices=("worker", "inprocess"), default="worker")
     ap.add_argument("--write-batch", type=int, default=256,
-                    help="texts per engine call of embed_packed, as the indexer's write batch (0: embed_batch "
-                    "per --batch texts, the session-3 engine); raw gets the same texts in calls of --batch")  # fmt: skip
+                    help="texts per engine call of embed_packed, as the indexer's write batch "
+                    "(0: embed_batch per --batch texts, the session-3 engine); "
+                    "raw: the same texts in calls of --batch")  # fmt: skip
     ap.add_argument("--index-nice", type=int, default=0,
                     help="nice of the worker's index child (the product uses 10; 0 = same footing as raw)")  # fmt: skip
     args = ap.parse_args()
@@ -175,7 +176,8 @@ def main() -> None:
         print(f"{side.name:36s} {side.rate(total_tokens):8,.0f} tokens/s  ({side.seconds:.1f} s)")
     print(f"ratio engine/raw: {engine_side.rate(total_tokens) / raw_side.rate(total_tokens):.3f}")
     if args.write_batch:
-        print(f"ratio engine/raw with the same plan: {engine_side.rate(total_tokens) / planned_side.rate(total_tokens):.3f}")
+        same_plan = engine_side.rate(total_tokens) / planned_side.rate(total_tokens)
+        print(f"ratio engine/raw with the same plan: {same_plan:.3f}")
     count_us = _time_us(lambda: [embedder.count_tokens(t) for t in fits[:200]]) / min(200, len(fits))
     print(f"count_tokens: {count_us:.1f} us/text ({type(embedder).__name__}, {os.environ['OMP_WAIT_POLICY']=})")
     pids = getattr(embedder, "pids", None)

@@ -322,7 +322,8 @@ def main() -> int:
         rows.append(r)
         print(f"{name:<30} {r['tokens_per_s']:8,.0f} tokens/s  {r['pct_of_ceiling']:5.1f}% of {ceiling:,.0f} "
               f"({r['texts']} texts, {r['mean_tokens']:.0f} tokens/text, {r['decodes']} decodes, {r['seconds']:.1f}s; "
-              f"{r['tokens_per_cpu_s']:,.0f} tokens per CPU-second; others used {r['other_cores']:.2f} cores)", flush=True)  # fmt: skip
+              f"{r['tokens_per_cpu_s']:,.0f} tokens per CPU-second; others used {r['other_cores']:.2f} cores)",
+              flush=True)  # fmt: skip
     print(f"# load average {os.getloadavg()[0]:.2f} at end")
     if args.json_out:
         with open(args.json_out, "a") as handle:
