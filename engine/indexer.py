@@ -53,6 +53,10 @@ WRITE_BATCH_CHUNKS = 256  # chunks held in memory before a write; shrinks under 
 # (LanceDB searches rows the full-text index does not cover yet). See BENCHMARKS.md "speed".
 LEXICAL_WRITE_CHUNKS = 4096
 LEXICAL_WRITE_FILES = 1000
+# Phase 1's first write: small, since the first search answers from it (256 chunks were ~160 files of
+# Django, ~1 s of chunking before anything was searchable); doubling reaches 4,096 after six writes.
+FIRST_LEXICAL_WRITE_CHUNKS = 64
+FIRST_LEXICAL_WRITE_FILES = 50
 # A first index (or a large change) of this many files chunks on two cores (engine/chunk_worker.py);
 # below it the child's start (~0.5 s of the other core) would not pay for itself.
 CHUNK_WORKER_MIN_FILES = 300
@@ -223,7 +227,9 @@ class Indexer:
         stats.files_deleted = len(removed)
         touched: list[FileRecord] = []
         report = progress or (lambda _p: None)
-        chunk_limit, file_limit = WRITE_BATCH_CHUNKS, 200
+        chunk_limit, file_limit = (
+            (WRITE_BATCH_CHUNKS, 200) if embed else (FIRST_LEXICAL_WRITE_CHUNKS, FIRST_LEXICAL_WRITE_FILES)
+        )
 
         def unchanged(file: SourceFile, old: FileRecord | None) -> bool:
             return not force_read and old is not None and old.size == file.size and old.mtime_ns == file.mtime_ns

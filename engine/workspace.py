@@ -51,6 +51,9 @@ def shared_embedder(config: EngineConfig) -> Embedder:
 
 def _import_store_modules() -> None:
     """Import what opening a ChunkStore imports; a failure is left for ChunkStore to report."""
+    from .lazy_imports import defer_rest_client
+
+    defer_rest_client()  # as ChunkStore's own import does (engine/lazy_imports.py)
     try:
         import lancedb  # noqa: F401
         import pyarrow  # noqa: F401
