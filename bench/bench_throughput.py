@@ -216,7 +216,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--texts", type=int, default=400)
-    ap.add_argument("--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all", "speed", "s4"))
+    ap.add_argument(
+        "--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all", "speed", "s4", "blas")
+    )
+    ap.add_argument("--blas", default="/tmp/speed-blas-venv/bin/python",
+                    help="a Python whose llama.cpp has ggml's BLAS backend (OpenBLAS): --sweep blas")  # fmt: skip
     ap.add_argument("--native", default="/tmp/native-venv/bin/python", help="a Python with a native llama.cpp build")
     ap.add_argument("--label", default="", help="a note for the output (e.g. 'busy x2')")
     ap.add_argument("--json-out")
@@ -233,8 +237,10 @@ def main() -> int:
     coretype = os.environ.get("OPENBLAS_CORETYPE", "")
     print(f"# load average {load:.2f} at start; OPENBLAS_CORETYPE={coretype or '(unset)'}; {args.label}")
     best_gflops = 0.0
-    if args.sweep in ("sgemm", "default", "all", "speed", "s4"):
-        cores = [""] if args.sweep == "s4" else sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"})
+    if args.sweep in ("sgemm", "default", "all", "speed", "s4", "blas"):
+        cores = (
+            [""] if args.sweep in ("s4", "blas") else sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"})
+        )
         for core in cores:
             for threads in (1, 2):
                 env = {"OPENBLAS_NUM_THREADS": str(threads), "OPENBLAS_CORETYPE": core}
@@ -282,6 +288,24 @@ def main() -> int:
             ("native f32 ffd per 256", {**base, "order": "ffd", **f32, **native}, passive),
             ("q8_0 ffd per 256 g64", {**base, "order": "ffd", "group": 64}, passive),
             ("q8_0 ffd per call (s3 engine), again", {**base, "order": "ffd-call"}, passive),
+        ]
+    if args.sweep == "blas":  # session 4: ggml's BLAS backend (OpenBLAS sgemm for the matmuls) vs the product
+        passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+        blas = {"python": args.blas}
+        f32 = {"model": model_file("f32")}
+        ffd = {**base, "order": "ffd"}
+        settings = [
+            ("q8_0 ffd per 256 (product)", ffd, passive),
+            ("blas f32 ffd per 256", {**ffd, **f32, **blas}, passive),
+            ("f32 ffd per 256", {**ffd, **f32}, passive),
+            ("blas q8_0 ffd per 256", {**ffd, **blas}, passive),
+            (
+                "blas f32 ffd per 256, OpenBLAS 1 thread",
+                {**ffd, **f32, **blas},
+                {**passive, "OPENBLAS_NUM_THREADS": "1"},
+            ),
+            ("q8_0 ffd per 256 (product), again", ffd, passive),
+            ("blas f32 ffd per 256, again", {**ffd, **f32, **blas}, passive),
         ]
     if args.sweep in ("default", "batch", "all"):
         settings += [
