@@ -217,7 +217,7 @@ def main() -> int:
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--texts", type=int, default=400)
     ap.add_argument(
-        "--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all", "speed", "s4", "blas")
+        "--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all", "speed", "s4", "blas", "native")
     )
     ap.add_argument("--blas", default="/tmp/speed-blas-venv/bin/python",
                     help="a Python whose llama.cpp has ggml's BLAS backend (OpenBLAS): --sweep blas")  # fmt: skip
@@ -237,9 +237,9 @@ def main() -> int:
     coretype = os.environ.get("OPENBLAS_CORETYPE", "")
     print(f"# load average {load:.2f} at start; OPENBLAS_CORETYPE={coretype or '(unset)'}; {args.label}")
     best_gflops = 0.0
-    if args.sweep in ("sgemm", "default", "all", "speed", "s4", "blas"):
+    if args.sweep in ("sgemm", "default", "all", "speed", "s4", "blas", "native"):
         cores = (
-            [""] if args.sweep in ("s4", "blas") else sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"})
+            [""] if args.sweep in ("s4", "blas", "native") else sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"})
         )
         for core in cores:
             for threads in (1, 2):
@@ -306,6 +306,17 @@ def main() -> int:
             ),
             ("q8_0 ffd per 256 (product), again", ffd, passive),
             ("blas f32 ffd per 256, again", {**ffd, **f32, **blas}, passive),
+        ]
+    if args.sweep == "native":  # the product against a native (AVX-512) build, alternated
+        passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+        ffd = {**base, "order": "ffd"}
+        native = {**ffd, "python": args.native}
+        settings = [
+            ("q8_0 ffd per 256 (product)", ffd, passive),
+            ("native q8_0 ffd per 256", native, passive),
+            ("native f32 ffd per 256", {**native, "model": model_file("f32")}, passive),
+            ("q8_0 ffd per 256 (product), again", ffd, passive),
+            ("native q8_0 ffd per 256, again", native, passive),
         ]
     if args.sweep in ("default", "batch", "all"):
         settings += [
