@@ -216,9 +216,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--texts", type=int, default=400)
-    ap.add_argument(
-        "--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all", "speed", "s4", "blas", "native")
-    )
+    sweeps = ("sgemm", "default", "batch", "format", "all", "speed", "s4", "blas", "native")
+    ap.add_argument("--sweep", default="default", choices=sweeps)
     ap.add_argument("--blas", default="/tmp/speed-blas-venv/bin/python",
                     help="a Python whose llama.cpp has ggml's BLAS backend (OpenBLAS): --sweep blas")  # fmt: skip
     ap.add_argument("--native", default="/tmp/native-venv/bin/python", help="a Python with a native llama.cpp build")
@@ -238,9 +237,8 @@ def main() -> int:
     print(f"# load average {load:.2f} at start; OPENBLAS_CORETYPE={coretype or '(unset)'}; {args.label}")
     best_gflops = 0.0
     if args.sweep in ("sgemm", "default", "all", "speed", "s4", "blas", "native"):
-        cores = (
-            [""] if args.sweep in ("s4", "blas", "native") else sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"})
-        )
+        session4 = args.sweep in ("s4", "blas", "native")  # the kernel OpenBLAS picks, nothing else
+        cores = [""] if session4 else sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"})
         for core in cores:
             for threads in (1, 2):
                 env = {"OPENBLAS_NUM_THREADS": str(threads), "OPENBLAS_CORETYPE": core}
