@@ -136,11 +136,19 @@ class Indexer:
         cancel: threading.Event | None = None,
         *,
         embed: bool = True,
+        walked: tuple[list[SourceFile], list[tuple[str, str]]] | None = None,
     ) -> IndexStats:
-        """Bring the whole workspace up to date (``embed=False``: phase 1 only, see the module doc)."""
+        """Bring the whole workspace up to date (``embed=False``: phase 1 only, see the module doc).
+
+        ``walked``: the files and skips of a walk just done (``Workspace.prewalk``), instead of walking.
+        """
         started = time.perf_counter()
         stats = IndexStats()
-        files = list(walk(self.root, self.config, stats.skipped))
+        if walked is not None:
+            files = walked[0]
+            stats.skipped.extend(walked[1])
+        else:
+            files = list(walk(self.root, self.config, stats.skipped))
         self._index_walked(files, stats, progress, cancel, embed=embed)
         stats.seconds = time.perf_counter() - started
         return stats
