@@ -57,6 +57,16 @@ DIVERSITY_DECAY = 0.4  # past the free ones, the n-th chunk of one file keeps DE
 # Chunks of one file before the decay starts: a file-level question wants other files, a
 # function-level one may want two functions of one file.
 DIVERSITY_FREE = 2
+# A "how/what/where" question asks how something works across a codebase: its answer is a few files,
+# so a second chunk of the best file is worth less than the next file.
+DIVERSITY_FREE_QUESTION = 1
+# A topic phrase ("update and delete statement builders": no article, no verb to be) names an area,
+# not one function: like a question, its answer is several files.
+DIVERSITY_FREE_TOPIC = 1
+_QUESTION_WORDS = frozenset({"how", "what", "where", "which", "why"})
+# Words of prose: a sentence with one (or ending in a full stop) describes behaviour, usually of one
+# function (a docstring's "Returns the ..."); a query without any is written like a heading.
+_PROSE_WORDS = frozenset("the a an this that these those given if is are it its whether will should be".split())
 GATE_SEMANTIC_MARGIN = 0.4  # cosine below the best at which word signals fade out
 GATE_LEXICAL_MARGIN = 0.8  # fraction of the best BM25 score below which they fade out
 GATE_COHERENCE = True
@@ -174,6 +184,7 @@ class QueryInfo:
     qualifiers: tuple[str, ...]  # the qualifying parts of a qualified name (``Rack``)
     words: tuple[str, ...]  # lower-case query terms (stop words dropped)
     asks: frozenset[str]  # path classes the query asks for ("test", "docs", ...)
+    form: str = "prose"  # "question" (how/what/where ...), "topic" (a heading-like phrase) or "prose"
 
     @property
     def is_symbol(self) -> bool:
@@ -239,7 +250,13 @@ def analyse_query(query: str) -> QueryInfo:
         qualifiers.extend(parts[:-1])
     if not names:
         kind = "natural"
-    return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks))
+    if tokens and tokens[0].lower() in _QUESTION_WORDS:
+        form = "question"
+    elif len(tokens) > 1 and not lowered & _PROSE_WORDS and not text.endswith("."):
+        form = "topic"
+    else:
+        form = "prose"
+    return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks), form)
 
 
 def path_class(path: str, language: str) -> str | None:
@@ -457,10 +474,11 @@ class Reranker:
         ordered = sorted(rows, key=lambda r: -r.rank_score)
         if opts.diversity:
             seen: dict[str, int] = defaultdict(int)
+            free = {"question": DIVERSITY_FREE_QUESTION, "topic": DIVERSITY_FREE_TOPIC}.get(query.form, DIVERSITY_FREE)
             for row in ordered:
                 n = seen[row.path]
-                if n >= DIVERSITY_FREE:
-                    decay = DIVERSITY_DECAY ** (n - DIVERSITY_FREE + 1)
+                if n >= free:
+                    decay = DIVERSITY_DECAY ** (n - free + 1)
                     row.rank_score *= decay
                     row.signals.append(f"same file #{n + 1} ×{decay:.2f}")
                 seen[row.path] += 1
