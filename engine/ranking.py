@@ -143,6 +143,8 @@ _KIND_NOUNS = frozenset(
 # Observable that ...") name types they do not ask for: off.
 CAPITAL_FIRST = True
 CAPITAL_MID = False
+CAPITAL_MID_HEADINGS = True  # ... but in questions and topic phrases they are names (+0.005 on the dev set)
+CAPITAL_FIRST_TOPIC = True  # a heading starts with its subject ("Transaction block and ...")
 _IDENT_SHAPE = re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]|_|::|\w\.\w|\w#\w|\w:\w|\(\)")
 
 
@@ -196,17 +198,28 @@ def _norm(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
-def _capital_name(tokens: list[str], i: int) -> bool:
-    """A capitalised plain word that probably names a type: mid-sentence (``the Gin Engine``), or
-    first when a kind noun follows (``Request type and ...``). A first word alone is usually the
-    verb of a docstring sentence (``Returns ...``, ``Add the specified ...``)."""
+def _capital_name(tokens: list[str], i: int, form: str) -> bool:
+    """A capitalised plain word that probably names a type: mid-sentence in a question or a topic
+    phrase (``how the Gin Engine embeds RouterGroup``), or first when a kind noun follows (``Request
+    type and ...``). In prose a capital names what a sentence mentions more than what it asks for
+    (a docstring's "Returns an Observable that ..."), and its first word is usually the verb."""
     word = tokens[i].strip(".,;:?!'\"`()")
     if not word[:1].isupper() or word.isupper() or not word.isalpha():
         return False
     if i == 0:
         following = tokens[1].lower().strip(".,;:") if len(tokens) > 1 else ""
+        if form == "topic" and CAPITAL_FIRST_TOPIC:
+            return word.lower() not in _SENTENCE_STARTERS
         return CAPITAL_FIRST and following in _KIND_NOUNS and word.lower() not in _SENTENCE_STARTERS
-    return CAPITAL_MID
+    return CAPITAL_MID or (CAPITAL_MID_HEADINGS and form != "prose")
+
+
+def _form(tokens: list[str], lowered: set[str], text: str) -> str:
+    if tokens and tokens[0].lower() in _QUESTION_WORDS:
+        return "question"
+    if len(tokens) > 1 and not lowered & _PROSE_WORDS and not text.endswith("."):
+        return "topic"
+    return "prose"
 
 
 def analyse_query(query: str) -> QueryInfo:
@@ -228,6 +241,7 @@ def analyse_query(query: str) -> QueryInfo:
             asks.add(name)
     names: list[str] = []
     qualifiers: list[str] = []
+    form = _form(tokens, lowered, text)
     if len(tokens) == 1:
         kind = "symbol"
         candidates = tokens
@@ -235,7 +249,7 @@ def analyse_query(query: str) -> QueryInfo:
         # An identifier inside a sentence: camelCase, snake_case, dotted, or a capitalised word that
         # is not the sentence's first (``how the Gin Engine embeds RouterGroup``).
         candidates = [
-            t for i, t in enumerate(tokens) if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`")) or _capital_name(tokens, i)
+            t for i, t in enumerate(tokens) if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`")) or _capital_name(tokens, i, form)
         ]
         kind = "mixed" if candidates else "natural"
     for token in candidates:
@@ -250,12 +264,6 @@ def analyse_query(query: str) -> QueryInfo:
         qualifiers.extend(parts[:-1])
     if not names:
         kind = "natural"
-    if tokens and tokens[0].lower() in _QUESTION_WORDS:
-        form = "question"
-    elif len(tokens) > 1 and not lowered & _PROSE_WORDS and not text.endswith("."):
-        form = "topic"
-    else:
-        form = "prose"
     return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks), form)
 
 
