@@ -40,6 +40,9 @@ SYMBOL_DEFINITION_BOOST = 2.0
 # name is a type's in most languages; a callable keeps most of the boost where no type has the name).
 CALLABLE_TYPE_NAME_FACTOR = 0.8
 MIXED_FACTOR = 0.35  # a name inside a sentence is one clue among others, not the whole question
+# ... but a question or a heading that names a type is about it ("Op and SqlExpressionBuilder for
+# composing WHERE conditions"), where prose mentions types on its way (a docstring's "... an Observable").
+MIXED_FACTOR_HEADINGS = 1.0  # 0.7: -0.002, 1.5: +0.000 on the dev set
 OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
 PARTIAL_NAME_BOOST = 0.15  # the chunk's name starts with the queried name (FooBar for Foo)
@@ -373,6 +376,7 @@ class Reranker:
         content_words = {w for w in query.words if len(w) > 2}
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
         gates = _evidence_gates(rows)
+        mixed = MIXED_FACTOR if query.form == "prose" else MIXED_FACTOR_HEADINGS
         for row in rows:
             score = base.get(row.id, 0.0) / top
             signals: list[str] = []
@@ -384,7 +388,7 @@ class Reranker:
                 boost, label = 0.0, ""
                 for name in names:
                     if sym_last == name and row.kind in DEFINITION_KINDS:
-                        weight = SYMBOL_DEFINITION_BOOST if query.kind == "symbol" else DEFINITION_BOOST * MIXED_FACTOR
+                        weight = SYMBOL_DEFINITION_BOOST if query.kind == "symbol" else DEFINITION_BOOST * mixed
                         if row.kind in ("impl", "extension"):
                             weight *= 0.6
                         elif row.kind in CALLABLE_KINDS and name in capitalised:
@@ -396,11 +400,11 @@ class Reranker:
                         if weight > boost:
                             boost, label = weight, "definition"
                     elif parent_last == name and row.symbol:
-                        weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
+                        weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else mixed)
                         if weight > boost:
                             boost, label = weight, "member"
                     elif sym_last.startswith(name) and len(name) >= 3:
-                        weight = PARTIAL_NAME_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
+                        weight = PARTIAL_NAME_BOOST * (1.0 if query.kind == "symbol" else mixed)
                         if weight > boost:
                             boost, label = weight, "name prefix"
                 if boost:
@@ -417,7 +421,7 @@ class Reranker:
                 boost, label = 0.0, ""
                 for name in names:
                     if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
-                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
+                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else mixed)
                         if weight > boost:
                             boost, label = weight, "file name"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
