@@ -49,7 +49,8 @@ PARTIAL_NAME_BOOST = 0.15  # the chunk's name starts with the queried name (FooB
 NAME_WORDS_BOOST = 0.2  # natural-language query whose words spell the chunk's name
 STEM_EXACT_BOOST = 0.6  # file stem == queried symbol (Foo.swift for Foo)
 STEM_PREFIX_BOOST = 0.1  # file stem starts with it (FooDelegate.swift)
-STEM_WORD_BOOST = 0.25  # natural-language query: a query word (or two joined) is the file stem
+STEM_WORD_BOOST = 0.25  # natural-language query: a query word is the file stem
+STEM_JOINED_BOOST = 0.5  # two consecutive query words are the file stem (RetryMiddleware.php): twice the clue
 PATH_WORD_BOOST = 0.08  # natural-language query: a query word names a directory on the path
 PATH_WORD_CAP = 0.16
 COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
@@ -426,13 +427,11 @@ class Reranker:
                             boost, label = weight, "file name"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
                         boost, label = STEM_PREFIX_BOOST, "file name prefix"
-                if (
-                    not boost
-                    and query.kind != "symbol"
-                    and stem
-                    and (stem in joined or any(_related(stem, w) for w in content_words))
-                ):
-                    boost, label = STEM_WORD_BOOST * gate, "file name"
+                if not boost and query.kind != "symbol" and stem:
+                    if stem in joined:  # two query words spell the file name (RetryMiddleware.php)
+                        boost, label = STEM_JOINED_BOOST * gate, "file name"
+                    elif any(_related(stem, w) for w in content_words):
+                        boost, label = STEM_WORD_BOOST * gate, "file name"
                 if boost > 0.005:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
