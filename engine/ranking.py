@@ -53,6 +53,9 @@ STEM_WORD_BOOST = 0.25  # natural-language query: a query word is the file stem
 STEM_JOINED_BOOST = 0.5  # two consecutive query words are the file stem (RetryMiddleware.php): twice the clue
 PATH_WORD_BOOST = 0.08  # natural-language query: a query word names a directory on the path
 PATH_WORD_CAP = 0.16
+# A question or heading names an area, often a directory ("exception hierarchy" -> Exception/).
+PATH_WORD_BOOST_HEADINGS = 0.12
+PATH_WORD_CAP_HEADINGS = 0.24
 COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
 COHERENCE_CHUNKS = 3
 COHERENCE_FLOOR_RANK = 20
@@ -438,7 +441,12 @@ class Reranker:
                 if query.kind != "symbol" and word_stems:
                     dirs = {_norm(d) for d in PurePosixPath(row.path).parts[:-1]}
                     hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
-                    path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits) * gate
+                    per_dir, cap = (
+                        (PATH_WORD_BOOST, PATH_WORD_CAP)
+                        if query.form == "prose"
+                        else (PATH_WORD_BOOST_HEADINGS, PATH_WORD_CAP_HEADINGS)
+                    )
+                    path_boost = min(cap, per_dir * hits) * gate
                     if path_boost > 0.005:
                         score += path_boost
                         signals.append(f"path +{path_boost:.2f}")
