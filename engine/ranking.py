@@ -166,6 +166,7 @@ class RankingOptions:
     size: bool = True  # a chunk of a few lines yields to a substantial one
     diversity: bool = True  # later chunks of one file decay
     file_words: bool = True  # sentences: files named like a query word join the candidates
+    forms: bool = True  # questions and heading-like phrases are about areas and named types, prose about a function
 
     @classmethod
     def off(cls) -> RankingOptions:
@@ -222,6 +223,9 @@ def _capital_name(tokens: list[str], i: int, form: str) -> bool:
 
 
 def _form(tokens: list[str], lowered: set[str], text: str) -> str:
+    """``question`` (how/what/where ...), ``topic`` (written like a heading: no article, no verb
+    "to be", no full stop: "update and delete statement builders") or ``prose`` (a sentence that
+    describes behaviour, usually one function's: "Returns the number of ...")."""
     if tokens and tokens[0].lower() in _QUESTION_WORDS:
         return "question"
     if len(tokens) > 1 and not lowered & _PROSE_WORDS and not text.endswith("."):
@@ -229,7 +233,8 @@ def _form(tokens: list[str], lowered: set[str], text: str) -> str:
     return "prose"
 
 
-def analyse_query(query: str) -> QueryInfo:
+def analyse_query(query: str, *, forms: bool = True) -> QueryInfo:
+    """``forms=False`` reads every sentence as prose (the ranking before query forms, for ablations)."""
     text = query.strip()
     tokens = text.split()
     words = tuple(query_terms(text))
@@ -248,7 +253,7 @@ def analyse_query(query: str) -> QueryInfo:
             asks.add(name)
     names: list[str] = []
     qualifiers: list[str] = []
-    form = _form(tokens, lowered, text)
+    form = _form(tokens, lowered, text) if forms else "prose"
     if len(tokens) == 1:
         kind = "symbol"
         candidates = tokens
