@@ -116,6 +116,7 @@ COMPAT_FACTOR = 0.7
 STUB_FACTOR = 0.7
 PLATFORM_FACTOR = 0.8
 TINY_FACTOR = 0.85
+OLDER_VERSION_FACTOR = 0.7  # src/v3/ beside src/v4/, like a compat shim
 
 _TEST_DIR = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec|specs|test_?utils|testdata|fixtures?|mocks?|__mocks__)(/|$)", re.I
@@ -385,6 +386,7 @@ class Reranker:
         content_words = {w for w in query.words if len(w) > 2}
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
         gates = _evidence_gates(rows)
+        older = _older_version_dirs(rows) if opts.penalties and OLDER_VERSION_FACTOR < 1 else set()
         mixed = MIXED_FACTOR if query.form == "prose" else MIXED_FACTOR_HEADINGS
         for row in rows:
             score = base.get(row.id, 0.0) / top
@@ -466,6 +468,9 @@ class Reranker:
                     factor = _factor(klass)
                     score *= factor
                     signals.append(f"{klass} ×{factor}")
+                elif klass is None and older and _older_version(row.path, older, query):
+                    score *= OLDER_VERSION_FACTOR
+                    signals.append(f"older version ×{OLDER_VERSION_FACTOR}")
             row.rank_score = score
             row.signals = signals
         if opts.symbols and names:
@@ -508,6 +513,36 @@ class Reranker:
                 seen[row.path] += 1
             ordered.sort(key=lambda r: -r.rank_score)
         return ordered
+
+
+_VERSION_DIR = re.compile(r"^v(\d{1,3})$", re.I)
+
+
+def _older_version_dirs(rows: list[Candidate]) -> set[str]:
+    """Directories that a newer sibling supersedes: ``src/v3/`` when the candidates also come from
+    ``src/v4/``. A tree kept for an old major version is a legacy copy of the current one: the
+    query is about the current code unless it names the old version."""
+    versions: dict[str, set[int]] = defaultdict(set)
+    for row in rows:
+        parts = row.path.split("/")[:-1]
+        for i, part in enumerate(parts):
+            match = _VERSION_DIR.match(part)
+            if match:
+                versions["/".join(parts[:i])].add(int(match.group(1)))
+    older = set()
+    for parent, found in versions.items():
+        newest = max(found)
+        older.update(f"{parent}/v{n}/" if parent else f"v{n}/" for n in found if n < newest)
+    return older
+
+
+def _older_version(path: str, older: set[str], query: QueryInfo) -> bool:
+    lowered = path.lower()
+    for prefix in older:
+        if lowered.startswith(prefix.lower()):
+            version = prefix.rstrip("/").rsplit("/", 1)[-1].lower()
+            return version not in query.text.lower().split() and "compat" not in query.asks
+    return False
 
 
 def _first_window_stands_for_definition(rows: list[Candidate]) -> None:

@@ -519,3 +519,40 @@ def test_a_file_named_by_two_query_words_beats_one_named_by_one(areas: Workspace
     joined, single = by_path["pkg/retry_middleware.py"], by_path["pkg/middleware.py"]
     assert hits[0].path == "pkg/retry_middleware.py", [h.path for h in hits]
     assert _boost(joined, "file name") > _boost(single, "file name") > 0, (joined.signals, single.signals)
+
+
+V3_ERRORS = '''class ValidationError(Exception):
+    """Raised when a value does not match its schema: lists every issue found while parsing."""
+
+    def __init__(self, issues):
+        super().__init__(f"{len(issues)} validation issues")
+        self.issues = issues
+
+    def format(self):
+        return "\\n".join(f"{issue.path}: {issue.message}" for issue in self.issues)
+'''
+V4_ERRORS = V3_ERRORS.replace("lists every issue found while parsing", "carries the issues found while parsing")
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-versions")
+    for rel, text in {"lib/v3/errors.py": V3_ERRORS, "lib/v4/errors.py": V4_ERRORS}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    ws = Workspace(root, EngineConfig(index_dir=str(tmp_path_factory.mktemp("ranking-versions-idx"))), embedder=embedder)
+    ws.index()
+    return ws
+
+
+def test_an_older_version_tree_yields_to_the_current_one(versions: Workspace) -> None:
+    query = "validation error that lists every issue found while parsing"
+    plain = versions.searcher.search(query, limit=4, ranking=RankingOptions().without("penalties"))
+    assert plain[0].path == "lib/v3/errors.py", [h.path for h in plain]  # its text matches a little better
+    hits = versions.search(query, limit=4)
+    assert hits[0].path == "lib/v4/errors.py", [(h.path, h.signals) for h in hits]
+    older = next(h for h in hits if h.path == "lib/v3/errors.py")
+    assert any(s.startswith("older version") for s in older.signals)
+    # Naming the old version asks for it.
+    asked = versions.search("v3 " + query, limit=4)
+    assert asked[0].path == "lib/v3/errors.py", [h.path for h in asked]
