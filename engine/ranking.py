@@ -404,8 +404,9 @@ class Reranker:
                             weight *= 0.6
                         elif row.kind in CALLABLE_KINDS and name in capitalised:
                             weight *= CALLABLE_TYPE_NAME_FACTOR
-                        if _last(row.symbol).lstrip("$") not in exact_names:
+                        if _last(row.symbol).lstrip("$_") not in exact_names:
                             weight *= OTHER_CASE_FACTOR  # ``Timeout`` asked, a ``timeout`` property found
+                            # (``$ZodType``, ``_record``: a prefix convention, not another name)
                         if quals and parent_last in quals:
                             weight += 0.1
                         if weight > boost:
