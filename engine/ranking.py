@@ -262,7 +262,9 @@ def analyse_query(query: str, *, forms: bool = True) -> QueryInfo:
         # An identifier inside a sentence: camelCase, snake_case, dotted, or a capitalised word that
         # is not the sentence's first (``how the Gin Engine embeds RouterGroup``).
         candidates = [
-            t for i, t in enumerate(tokens) if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`")) or _capital_name(tokens, i, form)
+            t
+            for i, t in enumerate(tokens)
+            if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`")) or _capital_name(tokens, i, form)
         ]
         kind = "mixed" if candidates else "natural"
     for token in candidates:
@@ -530,7 +532,7 @@ def _older_version_dirs(rows: list[Candidate]) -> set[str]:
             match = _VERSION_DIR.match(part)
             if match:
                 versions["/".join(parts[:i])].add(int(match.group(1)))
-    older = set()
+    older: set[str] = set()
     for parent, found in versions.items():
         newest = max(found)
         older.update(f"{parent}/v{n}/" if parent else f"v{n}/" for n in found if n < newest)

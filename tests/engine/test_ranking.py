@@ -385,7 +385,7 @@ def test_lua_method_names_split_on_the_colon() -> None:
 # --------------------------------------------------------------------------- session 4: query forms
 
 AREA_FILES = {
-"pkg/retry.py": '''"""Retry timing."""
+    "pkg/retry.py": '''"""Retry timing."""
 
 
 def retry_delay(attempt, base=0.5):
@@ -403,7 +403,7 @@ def retry_cap(delay, cap=30.0):
     """The longest delay between two retry attempts."""
     return min(delay, cap)
 ''',
-"pkg/policy.py": '''class RetryPolicy:
+    "pkg/policy.py": '''class RetryPolicy:
     """Decides whether a failed request is attempted again and how many attempts are left."""
 
     def __init__(self, attempts=3):
@@ -412,7 +412,7 @@ def retry_cap(delay, cap=30.0):
     def should_retry(self, error, attempt):
         return attempt < self.attempts and getattr(error, "transient", False)
 ''',
-"pkg/table.py": '''class Table:
+    "pkg/table.py": '''class Table:
     """A database table: its name, its columns and its constraints."""
 
     def __init__(self, name):
@@ -427,7 +427,7 @@ def retry_cap(delay, cap=30.0):
     def unique(self, *columns):
         self.constraints.append(("unique", columns))
 ''',
-"pkg/column.py": '''class Column:
+    "pkg/column.py": '''class Column:
     """One column of a table: a name, an SQL type, and whether it may be null."""
 
     def __init__(self, name, sql_type, nullable=False):
@@ -440,7 +440,7 @@ def retry_cap(delay, cap=30.0):
         null = "" if self.nullable else " NOT NULL"
         return f"{self.name} {self.sql_type}{null}"
 ''',
-"pkg/middleware.py": '''def retry(handler, attempts=3):
+    "pkg/middleware.py": '''def retry(handler, attempts=3):
     """Retry middleware: calls the handler again when it fails, with a backoff delay between tries."""
     def wrapped(request):
         for attempt in range(attempts):
@@ -459,7 +459,7 @@ def log_requests(handler):
         return handler(request)
     return wrapped
 ''',
-"pkg/retry_middleware.py": '''class RetryMiddleware:
+    "pkg/retry_middleware.py": '''class RetryMiddleware:
     """Wraps the next handler of the stack."""
 
     def __init__(self, next_handler, decider):
@@ -540,7 +540,9 @@ def versions(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
     for rel, text in {"lib/v3/errors.py": V3_ERRORS, "lib/v4/errors.py": V4_ERRORS}.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    ws = Workspace(root, EngineConfig(index_dir=str(tmp_path_factory.mktemp("ranking-versions-idx"))), embedder=embedder)
+    ws = Workspace(
+        root, EngineConfig(index_dir=str(tmp_path_factory.mktemp("ranking-versions-idx"))), embedder=embedder
+    )
     ws.index()
     return ws
 
