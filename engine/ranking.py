@@ -512,7 +512,8 @@ class Reranker:
                 if n >= free:
                     decay = DIVERSITY_DECAY ** (n - free + 1)
                     row.rank_score *= decay
-                    row.signals.append(f"same file #{n + 1} ×{decay:.2f}")
+                    why = f" ({query.form})" if free != DIVERSITY_FREE else ""  # a question's second chunk
+                    row.signals.append(f"same file #{n + 1} ×{decay:.2f}{why}")
                 seen[row.path] += 1
             ordered.sort(key=lambda r: -r.rank_score)
         return ordered
