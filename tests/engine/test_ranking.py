@@ -558,3 +558,42 @@ def test_an_older_version_tree_yields_to_the_current_one(versions: Workspace) ->
     # Naming the old version asks for it.
     asked = versions.search("v3 " + query, limit=4)
     assert asked[0].path == "lib/v3/errors.py", [h.path for h in asked]
+
+
+EXCEPTION_FILES = {
+    "net/exceptions/transfer.py": '''class TransferError(IOError):
+    """Base class of the errors raised while a request is on the wire."""
+
+
+class ConnectError(TransferError):
+    """The connection could not be opened."""
+''',
+    "net/exceptions/protocol.py": '''class ProtocolError(Exception):
+    """The server answered something that is not valid HTTP."""
+''',
+    "net/stats.py": '''def transfer_error_summary(stats):
+    """Summarise the transfer errors of a run: how many requests failed, and with which errors."""
+    failed = [s for s in stats if s.error]
+    return {"failed": len(failed), "errors": sorted({type(s.error).__name__ for s in failed})}
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def exceptions(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-exceptions")
+    for rel, text in EXCEPTION_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    index = tmp_path_factory.mktemp("ranking-exceptions-idx")
+    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
+    ws.index()
+    return ws
+
+
+def test_a_heading_weighs_the_directory_it_names_more_than_prose_does(exceptions: Workspace) -> None:
+    query = "exception hierarchy for transfer errors"
+    heading = exceptions.searcher.search(query, limit=3)
+    prose = exceptions.searcher.search(query, limit=3, ranking=RankingOptions().without("forms"))
+    assert heading[0].path == prose[0].path == "net/exceptions/transfer.py"
+    assert _boost(heading[0], "path") > _boost(prose[0], "path") > 0, (heading[0].signals, prose[0].signals)
