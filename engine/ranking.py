@@ -50,6 +50,13 @@ NAME_WORDS_BOOST = 0.2  # natural-language query whose words spell the chunk's n
 STEM_EXACT_BOOST = 0.6  # file stem == queried symbol (Foo.swift for Foo)
 STEM_PREFIX_BOOST = 0.1  # file stem starts with it (FooDelegate.swift)
 STEM_WORD_BOOST = 0.25  # natural-language query: a query word is the file stem
+# A question's subject names a file ("how finders feed entries ..." -> finders.lua): as strong a clue
+# as a symbol query's file name (0.4: -0.004, 0.8: +0.002, 1.0: +0.000 on the dev set), and only
+# partly gated by the file's text (a small module that *is* the subject may describe it in few words).
+STEM_SUBJECT_BOOST = 0.6
+SUBJECT_GATE_FLOOR = 0.75
+# Questions only: a heading's first word is often a modifier ("HTTP response settling", "JSON Pointer").
+SUBJECT_FORMS = ("question",)
 STEM_JOINED_BOOST = 0.5  # two consecutive query words are the file stem (RetryMiddleware.php): twice the clue
 PATH_WORD_BOOST = 0.08  # natural-language query: a query word names a directory on the path
 PATH_WORD_CAP = 0.16
@@ -346,6 +353,27 @@ def _related(a: str, b: str) -> bool:
     return common >= 5 and len(short) - common <= 1 and common >= 0.45 * len(long)
 
 
+_SUBJECT_SKIP = frozenset("how what where which why does do is are can the a an".split())
+
+
+def _subject(query: QueryInfo) -> set[str]:
+    """A question's subject: its first word after the question and auxiliary words, and that word
+    joined with the next (``how finders feed ...`` -> finders; ``how cookie jars ...`` -> cookiejars)."""
+    if query.form not in SUBJECT_FORMS:
+        return set()
+    tokens = [_norm(t) for t in query.text.split()]
+    tokens = [t for t in tokens if t]
+    i = 0
+    while i < len(tokens) and tokens[i] in _SUBJECT_SKIP:
+        i += 1
+    if i >= len(tokens) or len(tokens[i]) < 3:
+        return set()
+    found = {tokens[i]}
+    if i + 1 < len(tokens):
+        found.add(tokens[i] + tokens[i + 1])
+    return found
+
+
 def _word_stem(word: str) -> str:
     for suffix in ("ing", "ers", "er", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -389,6 +417,7 @@ class Reranker:
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
         gates = _evidence_gates(rows)
         older = _older_version_dirs(rows) if opts.penalties and OLDER_VERSION_FACTOR < 1 else set()
+        subject = _subject(query) if STEM_SUBJECT_BOOST else set()
         mixed = MIXED_FACTOR if query.form == "prose" else MIXED_FACTOR_HEADINGS
         for row in rows:
             score = base.get(row.id, 0.0) / top
@@ -445,6 +474,13 @@ class Reranker:
                         boost, label = STEM_JOINED_BOOST * gate, "file name"
                     elif any(_related(stem, w) for w in content_words):
                         boost, label = STEM_WORD_BOOST * gate, "file name"
+                    if subject and (
+                        stem in subject or any(stem in (w + "s", w + "es") or w == stem + "s" for w in subject)
+                    ):
+                        # "how finders feed entries ..." is about finders.lua, however its text reads
+                        weight = STEM_SUBJECT_BOOST * max(gate, SUBJECT_GATE_FLOOR)
+                        if weight > boost:
+                            boost, label = weight, "subject's file"
                 if boost > 0.005:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")

@@ -597,3 +597,51 @@ def test_a_heading_weighs_the_directory_it_names_more_than_prose_does(exceptions
     prose = exceptions.searcher.search(query, limit=3, ranking=RankingOptions().without("forms"))
     assert heading[0].path == prose[0].path == "net/exceptions/transfer.py"
     assert _boost(heading[0], "path") > _boost(prose[0], "path") > 0, (heading[0].signals, prose[0].signals)
+
+
+SUBJECT_FILES = {
+    "ui/finders.py": '''class StaticFinder:
+    """Yields the given results one at a time."""
+
+    def __init__(self, results):
+        self.results = list(results)
+
+    def __iter__(self):
+        yield from self.results
+''',
+    "ui/prompt.py": '''class Picker:
+    """Shows a prompt and a results buffer; the finder's entries are fed into the results buffer."""
+
+    def __init__(self, finder, sorter):
+        self.finder = finder
+        self.sorter = sorter
+        self.results_buffer = []
+
+    def refresh(self):
+        """Feed every entry of the finder into the results buffer, best first."""
+        entries = sorted(self.finder, key=self.sorter)
+        self.results_buffer[:] = entries
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def subject_ws(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-subject")
+    for rel, text in SUBJECT_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    index = tmp_path_factory.mktemp("ranking-subject-idx")
+    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
+    ws.index()
+    return ws
+
+
+def test_a_question_is_answered_by_the_file_named_like_its_subject(subject_ws: Workspace) -> None:
+    query = "how finders feed entries into a picker results buffer"
+    hits = subject_ws.searcher.search(query, limit=3)
+    assert hits[0].path == "ui/finders.py", [(h.path, h.signals) for h in hits]
+    assert any(s.startswith("subject's file") for s in hits[0].signals)
+    # Read as prose, the chunk that describes the feeding in the most words wins.
+    prose = subject_ws.searcher.search(query, limit=3, ranking=RankingOptions().without("forms"))
+    assert prose[0].path == "ui/prompt.py", [h.path for h in prose]
