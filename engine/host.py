@@ -211,6 +211,8 @@ class IndexHost:
             if self._run is not None:  # a newer start supersedes the run in progress
                 self._finish(self._run, self._run.stats or IndexStats(cancelled=True), cancelled=True)
             try:
+                if index and not self.workspace.is_open:
+                    self.workspace.prewalk()  # the walk overlaps the model worker's start
                 self.open()
                 if not index:
                     run.future.set_result(None)

@@ -53,6 +53,10 @@ WRITE_BATCH_CHUNKS = 256  # chunks held in memory before a write; shrinks under 
 # (LanceDB searches rows the full-text index does not cover yet). See BENCHMARKS.md "speed".
 LEXICAL_WRITE_CHUNKS = 4096
 LEXICAL_WRITE_FILES = 1000
+# Phase 1's first write: small, since the first search answers from it (256 chunks were ~160 files of
+# Django, ~1 s of chunking before anything was searchable); doubling reaches 4,096 after six writes.
+FIRST_LEXICAL_WRITE_CHUNKS = 64
+FIRST_LEXICAL_WRITE_FILES = 50
 # A first index (or a large change) of this many files chunks on two cores (engine/chunk_worker.py);
 # below it the child's start (~0.5 s of the other core) would not pay for itself.
 CHUNK_WORKER_MIN_FILES = 300
@@ -139,11 +143,19 @@ class Indexer:
         cancel: threading.Event | None = None,
         *,
         embed: bool = True,
+        walked: tuple[list[SourceFile], list[tuple[str, str]]] | None = None,
     ) -> IndexStats:
-        """Bring the whole workspace up to date (``embed=False``: phase 1 only, see the module doc)."""
+        """Bring the whole workspace up to date (``embed=False``: phase 1 only, see the module doc).
+
+        ``walked``: the files and skips of a walk just done (``Workspace.prewalk``), instead of walking.
+        """
         started = time.perf_counter()
         stats = IndexStats()
-        files = list(walk(self.root, self.config, stats.skipped))
+        if walked is not None:
+            files = walked[0]
+            stats.skipped.extend(walked[1])
+        else:
+            files = list(walk(self.root, self.config, stats.skipped))
         self._index_walked(files, stats, progress, cancel, embed=embed)
         stats.seconds = time.perf_counter() - started
         return stats
@@ -244,7 +256,9 @@ class Indexer:
         stats.files_deleted = len(removed)
         touched: list[FileRecord] = []
         report = progress or (lambda _p: None)
-        chunk_limit, file_limit = WRITE_BATCH_CHUNKS, 200
+        chunk_limit, file_limit = (
+            (WRITE_BATCH_CHUNKS, 200) if embed else (FIRST_LEXICAL_WRITE_CHUNKS, FIRST_LEXICAL_WRITE_FILES)
+        )
 
         def unchanged(file: SourceFile, old: FileRecord | None) -> bool:
             return not force_read and old is not None and old.size == file.size and old.mtime_ns == file.mtime_ns
@@ -424,17 +438,16 @@ class Indexer:
         if unique_missing and embed:
             batch_size = self.monitor.batch_size(self.config.batch_size)
             texts = [c.embed_text for c in unique_missing]
-            offset = 0
             if interactive and len(texts) <= INTERACTIVE_EMBED_MAX:
                 # A save's few new chunks: the query worker, not the low-priority index worker (nice 10,
                 # started on first use: a save on a busy machine waited on both).
-                batches: Iterable[np.ndarray] = [self.embedder.embed_interactive(texts)]
+                for position, row in enumerate(self.embedder.embed_interactive(texts)):
+                    new_vectors[unique_missing[position].hash] = row
             else:
-                batches = self.embedder.embed_batch(texts, batch_size=batch_size)
-            for batch in batches:
-                for row in batch:
-                    new_vectors[unique_missing[offset].hash] = row
-                    offset += 1
+                # One packing plan over the whole write batch (fuller decodes than one per call).
+                for positions, batch in self.embedder.embed_packed(texts, batch_size=batch_size):
+                    for position, row in zip(positions, batch, strict=True):
+                        new_vectors[unique_missing[position].hash] = row
             stats.chunks_embedded += len(unique_missing)
             # A text repeated within the batch is embedded once; its other rows count as cached.
             stats.chunks_cached += sum(1 for h in hashes if h in new_vectors) - len(unique_missing)
@@ -544,10 +557,11 @@ class Indexer:
         stopped = False
         if missing:
             batch_size = self.monitor.batch_size(self.config.batch_size)
-            batches = self.embedder.embed_batch([texts[h] for h in missing], batch_size=batch_size)
-            for batch in batches:
-                for vector in batch:
-                    new_vectors[missing[len(new_vectors)]] = vector
+            # One packing plan over the whole write batch; calls come in the plan's order, not the rows'.
+            batches = self.embedder.embed_packed([texts[h] for h in missing], batch_size=batch_size)
+            for positions, batch in batches:
+                for position, vector in zip(positions, batch, strict=True):
+                    new_vectors[missing[position]] = vector
                 if len(new_vectors) < len(missing) and (
                     (cancel is not None and cancel.is_set()) or (pause is not None and pause())
                 ):

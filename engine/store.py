@@ -136,9 +136,11 @@ class IntegrityReport:
 
 
 def _lancedb() -> Any:
+    from .lazy_imports import defer_rest_client
     from .memory import limit_malloc_arenas
 
     limit_malloc_arenas()  # before lancedb starts its threads
+    defer_rest_client()  # ~40% of the import, never used for local tables (engine/lazy_imports.py)
     try:
         import lancedb
     except ImportError as exc:  # pragma: no cover - dependency of the package
