@@ -62,6 +62,7 @@ def index_worker(
     if batch:
         engine.indexer.WRITE_BATCH_CHUNKS = batch
         engine.indexer.LEXICAL_WRITE_CHUNKS = batch  # phase 1's larger batches too: many commits to stop at
+        engine.indexer.FIRST_LEXICAL_WRITE_CHUNKS = batch  # and its first write (64 chunks: the whole workspace)
     settings: dict[str, Any] = {"index_dir": index_dir, "threads": 1}
     if model:
         settings["model"] = model
