@@ -23,12 +23,15 @@ from .chunking.languages import CONTAINER_KINDS
 from .errors import ConfigError
 from .lexical import looks_like_identifier, query_terms
 from .models.base import Embedder
+from .names import NameTable, RowFilter, lookup_rows
 from .ranking import (
     QueryInfo,
     RankingOptions,
     Reranker,
     analyse_query,
+    file_lookup_words,
     file_word_lookup_where,
+    symbol_lookup_names,
     symbol_lookup_where,
 )
 from .records import Candidate, SearchHit
@@ -220,6 +223,73 @@ class Searcher:
         Dense and BM25 pools often miss the definition of a short, common name (``Request``, ``Context``):
         every use of it scores alike. A direct look-up by name puts it among the candidates.
         """
+        columns = [*_LOOKUP_COLUMNS, "vector", "tier"]
+        table = self._name_table()
+        found = self._lookup_in_table(table, info, filters, options, view, columns) if table is not None else None
+        rows = self._lookup_filtered(info, filters, options, view, columns) if found is None else found
+        if view:
+            rows = view.lookup(info, filters, rows)
+        return [LookupRow(Candidate.from_row(r), r.get("vector"), r.get("tier", _TIER_MODEL)) for r in rows]
+
+    def _name_table(self) -> NameTable | None:
+        get = getattr(self.store, "name_table", None)  # a ChunkStore has one; a snapshot overlay does not
+        return get() if get is not None else None
+
+    def _lookup_in_table(
+        self,
+        table: NameTable,
+        info: QueryInfo,
+        filters: SearchFilters,
+        options: RankingOptions,
+        view: BufferView | None,
+        columns: list[str],
+    ) -> list[dict[str, Any]] | None:
+        """``_lookup_filtered`` answered from the in-memory name table: the same rows, no table scan.
+
+        None when the rows read back are not the ones the table named (the table changed in between).
+        """
+        keep = RowFilter(
+            language=filters.language,
+            kind=filters.kind,
+            path_like=RowFilter.like(_glob_to_like(filters.path)) if filters.path else None,
+            hidden=frozenset(view.paths) if view else frozenset(),
+        )
+        groups: list[tuple[list[int], int]] = []
+        names = symbol_lookup_names(info) if options.symbols or options.filename else []
+        if names:
+            groups.append((table.defining([*names, *("$" + n for n in names)]), LOOKUP_DEFINITIONS))
+            groups.append((table.in_files_named(names), LOOKUP_FILE_CHUNKS))
+        words = file_lookup_words(info) if options.file_words else []
+        if words:
+            groups.append((table.in_files_named(words, module_dirs=True), LOOKUP_WORD_FILE_CHUNKS))
+        wanted: list[tuple[int, str]] = []
+        for candidates, limit in groups:
+            wanted.extend(table.take(candidates, keep, limit))
+        if not wanted:
+            return []
+        take = getattr(self.store, "take_rows", None)
+        if take is None:
+            return None
+        read = lookup_rows(take([row_id for row_id, _ in dict(wanted).items()], columns=columns), wanted)
+        if read is None:
+            return None
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for row in read:
+            if row["id"] not in seen and filters.accepts_path(row["path"]):
+                seen.add(row["id"])
+                rows.append(row)
+        return rows
+
+    def _lookup_filtered(
+        self,
+        info: QueryInfo,
+        filters: SearchFilters,
+        options: RankingOptions,
+        view: BufferView | None,
+        columns: list[str],
+    ) -> list[dict[str, Any]]:
+        """The look-ups as LanceDB filters (table scans): while the name table is being built."""
         wanted: list[tuple[str, int]] = []
         wheres = symbol_lookup_where(info) if options.symbols or options.filename else None
         if wheres:
@@ -232,11 +302,7 @@ class Searcher:
         seen: set[str] = set()
         for where, limit in wanted:
             try:
-                found = self.store.rows(
-                    f"({where}) AND {extra}" if extra else where,
-                    columns=[*_LOOKUP_COLUMNS, "vector", "tier"],
-                    limit=limit,
-                )
+                found = self.store.rows(f"({where}) AND {extra}" if extra else where, columns=columns, limit=limit)
             except Exception as exc:  # noqa: BLE001 - a look-up is an extra; search must answer without it
                 log.debug("symbol look-up failed: %s", exc)
                 continue
@@ -244,9 +310,7 @@ class Searcher:
                 if row["id"] not in seen and filters.accepts_path(row["path"]):
                     seen.add(row["id"])
                     rows.append(row)
-        if view:
-            rows = view.lookup(info, filters, rows)
-        return [LookupRow(Candidate.from_row(r), r.get("vector"), r.get("tier", _TIER_MODEL)) for r in rows]
+        return rows
 
     def similar(
         self,

@@ -48,6 +48,7 @@ from .lance_rows import sql_string as sql_string
 from .lance_rows import vector_array as _vector_array
 from .lance_rows import vectors_of as _vectors
 from .memory import trim_malloc
+from .names import NAME_COLUMNS, NameIndex, NameTable
 from .records import Chunk
 
 if TYPE_CHECKING:
@@ -231,6 +232,7 @@ class ChunkStore:
         self._pending: tuple[int, int] | None = None  # (table version, placeholder rows) for queries
         self._rows: tuple[int, int] | None = None  # (table version, rows): the IVF probe count follows it
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
+        self._names = NameIndex(self._load_names)  # the look-ups' in-memory name table (engine/names.py)
         try:
             path.mkdir(parents=True, exist_ok=True)
             from filelock import FileLock
@@ -341,6 +343,7 @@ class ChunkStore:
             str(self.path / LANCE_DIR), read_consistency_interval=timedelta(0), session=self._session
         )
         self._pending = self._rows = None
+        self._names.clear()
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
         self._files = self._open_or_create(FILES, self._file_schema())
         self._embeddings = self._open_or_create(EMBEDDINGS, self._embedding_schema())
@@ -824,6 +827,25 @@ class ChunkStore:
             return []
         query = self._chunks.search().where(where).limit(limit)
         return query.select(list(columns or _RESULT_COLUMNS)).to_list()
+
+    def name_table(self) -> NameTable | None:
+        """The in-memory names of the current table version, or None while it is (re)built in the
+        background (the caller then filters in LanceDB). One version look-up per call."""
+        if not self._ready():
+            return None
+        return self._names.current(self._chunks.version)
+
+    def _load_names(self) -> tuple[int, pa.Table]:
+        version = self._chunks.version  # read first: a write in between only makes the table look stale
+        table = self._chunks.search().select(["id", *NAME_COLUMNS]).with_row_id(True).limit(None).to_arrow()
+        return version, table
+
+    def take_rows(self, row_ids: Sequence[int], *, columns: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows by LanceDB row id (``NameTable`` look-ups), any order; rows moved since are missing."""
+        if not self._ready() or not row_ids:
+            return []
+        rows: list[dict[str, Any]] = self._chunks.take_row_ids(list(row_ids)).select(list(columns)).to_list()
+        return rows
 
     def chunk_vectors(self, where: str) -> tuple[list[dict[str, Any]], np.ndarray]:
         if not self._ready():
