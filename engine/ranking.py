@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -180,6 +181,12 @@ class QueryInfo:
         return self.kind == "symbol"
 
 
+# The per-string helpers below are pure and see the same paths and names query after query: cached,
+# they took the re-ranking of ~300 candidates from ~15 ms to a few (BENCHMARKS.md, scalequery).
+_CACHED = 1 << 16
+
+
+@lru_cache(maxsize=_CACHED)
 def _norm(name: str) -> str:
     """Compare names across conventions: ``parse_config`` == ``parseConfig`` == ``ParseConfig``."""
     return re.sub(r"[^0-9a-z]", "", name.lower())
@@ -242,6 +249,7 @@ def analyse_query(query: str) -> QueryInfo:
     return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks))
 
 
+@lru_cache(maxsize=_CACHED)
 def path_class(path: str, language: str) -> str | None:
     """The class of file a penalty applies to, or None for ordinary source."""
     lowered = path.lower()
@@ -279,6 +287,7 @@ def _factor(klass: str) -> float:
 _INDEX_STEMS = frozenset({"index", "init", "mod", "main", "lib", "package", "module", "core", "base"})
 
 
+@lru_cache(maxsize=_CACHED)
 def _stem(path: str) -> str:
     pure = PurePosixPath(path)
     name = pure.name
@@ -288,6 +297,13 @@ def _stem(path: str) -> str:
     return stem
 
 
+@lru_cache(maxsize=_CACHED)
+def _directories(path: str) -> frozenset[str]:
+    """The path's directory names, normalised (``_norm``)."""
+    return frozenset(_norm(d) for d in PurePosixPath(path).parts[:-1])
+
+
+@lru_cache(maxsize=_CACHED)
 def _related(a: str, b: str) -> bool:
     """Two words of one family: ``config``/``configuration``, ``settle``/``settling``, ``route``/``routes``.
 
@@ -408,7 +424,7 @@ class Reranker:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
                 if query.kind != "symbol" and word_stems:
-                    dirs = {_norm(d) for d in PurePosixPath(row.path).parts[:-1]}
+                    dirs = _directories(row.path)
                     hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
                     path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits) * gate
                     if path_boost > 0.005:

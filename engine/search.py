@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
@@ -35,7 +36,7 @@ from .ranking import (
     symbol_lookup_where,
 )
 from .records import Candidate, SearchHit
-from .store import sql_string
+from .store import ChunkStore, sql_in, sql_string
 
 if TYPE_CHECKING:
     from .buffers import BufferView, UnsavedBuffers
@@ -209,7 +210,10 @@ class Searcher:
         self, terms: list[str], pool: int, filters: SearchFilters, view: BufferView | None = None
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
-        found = self.store.text_search(" ".join(terms), limit=pool, where=where)
+        if isinstance(self.store, ChunkStore):  # without content: read for the final hits only
+            found = self.store.text_search(" ".join(terms), limit=pool, where=where, content=False)
+        else:
+            found = self.store.text_search(" ".join(terms), limit=pool, where=where)
         found = [r for r in found if filters.accepts_path(r["path"])]
         if view:
             found = view.lexical(found, terms, filters, pool, self.store.count_chunks())
@@ -225,15 +229,36 @@ class Searcher:
         """
         columns = [*_LOOKUP_COLUMNS, "vector", "tier"]
         table = self._name_table()
+        if table is not None and isinstance(self.store, ChunkStore):
+            columns.remove("content")
         found = self._lookup_in_table(table, info, filters, options, view, columns) if table is not None else None
         rows = self._lookup_filtered(info, filters, options, view, columns) if found is None else found
         if view:
             rows = view.lookup(info, filters, rows)
         return [LookupRow(Candidate.from_row(r), r.get("vector"), r.get("tier", _TIER_MODEL)) for r in rows]
 
+    def _fill_contents(self, rows: Sequence[Candidate]) -> None:
+        """Read the text of the final hits: a ``ChunkStore``'s candidates come without it (~300 rows
+        read per query, 10 shown)."""
+        pending = {r.row_id: r for r in rows if r.row_id is not None}
+        if not pending or not isinstance(self.store, ChunkStore):
+            return
+        found = self.store.contents(list(pending))
+        missing: dict[str, Candidate] = {}
+        for row_id, row in pending.items():
+            got = found.get(row_id)
+            if got is not None and got[0] == row.id:
+                row.content = got[1]
+            else:  # the row moved (a compaction in between): read it by id
+                missing[row.id] = row
+            row.row_id = None
+        if missing:
+            for stored in self.store.rows(sql_in("id", list(missing)), columns=["id", "content"], limit=len(missing)):
+                missing[stored["id"]].content = stored["content"]
+
     def _name_table(self) -> NameTable | None:
-        get = getattr(self.store, "name_table", None)  # a ChunkStore has one; a snapshot overlay does not
-        return get() if get is not None else None
+        # A ChunkStore has one; a snapshot overlay filters in LanceDB.
+        return self.store.name_table() if isinstance(self.store, ChunkStore) else None
 
     def _lookup_in_table(
         self,
@@ -267,12 +292,13 @@ class Searcher:
             wanted.extend(table.take(candidates, keep, limit))
         if not wanted:
             return []
-        take = getattr(self.store, "take_rows", None)
-        if take is None:
+        if not isinstance(self.store, ChunkStore):
             return None
-        read = lookup_rows(take([row_id for row_id, _ in dict(wanted).items()], columns=columns), wanted)
+        read = lookup_rows(self.store.take_rows(list(dict(wanted)), columns=columns), wanted)
         if read is None:
             return None
+        if "content" not in columns:
+            read = [{**row, "_rowid": row_id} for row, (row_id, _) in zip(read, wanted, strict=True)]
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
         for row in read:
@@ -372,7 +398,10 @@ class Searcher:
         self, vector: np.ndarray, limit: int, filters: SearchFilters, view: BufferView | None = None
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
-        found = self.store.vector_search(vector, limit=limit, where=where)
+        if isinstance(self.store, ChunkStore):
+            found = self.store.vector_search(vector, limit=limit, where=where, content=False)
+        else:
+            found = self.store.vector_search(vector, limit=limit, where=where)
         found = [r for r in found if filters.accepts_path(r["path"])]
         if view:
             found = view.dense(found, vector, filters, limit)
@@ -425,12 +454,12 @@ class Searcher:
             ordered = sorted((r for r in fused.values() if scores[r.id] > 0), key=lambda r: -scores[r.id])
             defer_headers = True
         scores = final
-        hits: list[SearchHit] = []
+        picked: list[Candidate] = []
         deferred: list[Candidate] = []
         for index, row in enumerate(ordered):
             if filters.min_score is not None and (-1.0 if row.semantic is None else row.semantic) < filters.min_score:
                 continue  # lexical-only hits have no semantic score to vouch for them
-            if any(_overlaps(row, h) for h in hits):
+            if any(_overlaps(row, h) for h in picked):
                 continue  # a window overlapping a better hit in the same file adds nothing
             if (
                 defer_headers
@@ -439,15 +468,17 @@ class Searcher:
             ):
                 deferred.append(row)  # a class header that matched because a method of it matched
                 continue
-            hits.append(self._hit(row, score=scores[row.id] / best))
+            picked.append(row)
             # The deferred header follows its best member, scored as it was.
             for container in [c for c in deferred if _inside(row, c)]:
                 deferred.remove(container)
-                if len(hits) < limit:
-                    hits.append(self._hit(container, score=scores[container.id] / best))
-            if len(hits) >= limit:
+                if len(picked) < limit:
+                    picked.append(container)
+            if len(picked) >= limit:
                 break
-        return hits[:limit]
+        picked = picked[:limit]
+        self._fill_contents(picked)
+        return [self._hit(row, score=scores[row.id] / best) for row in picked]
 
     @staticmethod
     def _hit(row: Candidate, *, score: float) -> SearchHit:
@@ -523,7 +554,7 @@ def _check_limit(limit: int) -> None:
         raise ConfigError(f"limit must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
 
 
-def _overlaps(row: Candidate, hit: SearchHit) -> bool:
+def _overlaps(row: Candidate, hit: Candidate) -> bool:
     """Same file and the same thing: parts of one split symbol, or overlapping windows.
 
     A container's header chunk spans the whole container, so it never hides its members.
@@ -556,6 +587,7 @@ def _matched(terms: list[str], lex: str) -> list[str]:
     return [t for t in terms if light_stem(t) in present]
 
 
+@lru_cache(maxsize=1 << 16)
 def light_stem(token: str) -> str:
     """Enough stemming to explain a match (formatted/format, dates/date); ranking uses the index's stemmer."""
     for suffix in ("ing", "ed", "es", "s"):

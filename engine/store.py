@@ -800,7 +800,10 @@ class ChunkStore:
         """Vectors in the persistent embedding cache."""
         return self._cache.count() if self._ready() else 0
 
-    def vector_search(self, vector: np.ndarray, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
+    def vector_search(
+        self, vector: np.ndarray, *, limit: int, where: str | None = None, content: bool = True
+    ) -> list[dict[str, Any]]:
+        """``content=False``: rows without their text, with ``_rowid`` for ``contents`` (the final hits)."""
         if not self._ready():
             return []
         if self.pending_count():  # a placeholder is no answer; no filter at all once none is left
@@ -808,15 +811,21 @@ class ChunkStore:
         query = nearest(self._chunks, vector, limit, nprobes=ivf_nprobes(self._row_count()))
         if where:
             query = query.where(where, prefilter=True)
+        if not content:
+            return query.select([*_LIGHT_COLUMNS, "_distance"]).with_row_id(True).to_list()
         return query.select([*_RESULT_COLUMNS, "_distance"]).to_list()
 
-    def text_search(self, terms: str, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
+    def text_search(
+        self, terms: str, *, limit: int, where: str | None = None, content: bool = True
+    ) -> list[dict[str, Any]]:
         if not terms.strip() or not self._ready():
             return []
         query = self._chunks.search(terms, query_type="fts", fts_columns=FTS_COLUMN).limit(limit)
         if where:
             query = query.where(where, prefilter=True)
         try:
+            if not content:
+                return query.select([*_LIGHT_COLUMNS, FTS_COLUMN, "_score"]).with_row_id(True).to_list()
             return query.select([*_RESULT_COLUMNS, FTS_COLUMN, "_score"]).to_list()
         except Exception as exc:  # noqa: BLE001 - e.g. no FTS index yet on a fresh table
             log.debug("full-text search unavailable: %s", exc)
@@ -846,6 +855,14 @@ class ChunkStore:
             return []
         rows: list[dict[str, Any]] = self._chunks.take_row_ids(list(row_ids)).select(list(columns)).to_list()
         return rows
+
+    def contents(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """Row id -> (chunk id, content) of rows read without their text; rows moved since are missing."""
+        if not self._ready() or not row_ids:
+            return {}
+        table = self._chunks.take_row_ids(list(row_ids)).select(["id", "content"]).with_row_id().to_arrow()
+        rows = zip(table["_rowid"].to_pylist(), table["id"].to_pylist(), table["content"].to_pylist(), strict=True)
+        return {row_id: (chunk_id, text) for row_id, chunk_id, text in rows}
 
     def chunk_vectors(self, where: str) -> tuple[list[dict[str, Any]], np.ndarray]:
         if not self._ready():
@@ -956,10 +973,12 @@ def nearest(table: Table, vector: np.ndarray, limit: int, *, nprobes: int = 20) 
         query.distance_type("cosine")
         .limit(limit)
         # Used by the IVF index once there is one; a flat search ignores them (same results), so
-        # no per-query look-up of the table's indexes is needed.
+        # no per-query look-up of the table's indexes is needed. No refine factor: IVF_FLAT's
+        # distances are exact already, and re-reading 5 x limit vectors cost ~4 ms a query at 178K
+        # rows (BENCHMARKS.md, scalequery).
         .nprobes(nprobes)
-        .refine_factor(5)
     )
 
 
 _RESULT_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
+_LIGHT_COLUMNS = [c for c in _RESULT_COLUMNS if c != "content"]
