@@ -320,6 +320,7 @@ class IndexHost:
             self.progress = None
             if self.state != "error":
                 self.state = self._resting_state()
+                self.workspace.warm()
             log.info(
                 "indexed %s: %d files, %d chunks (%d embedded, %d pending)%s",
                 self.root,
@@ -448,6 +449,7 @@ class IndexHost:
         else:
             self.progress = None
             self.state = self._resting_state()
+            ws.warm()
         self._probe = (time.monotonic(), False)
         log.info(
             "indexed %s: %d files, %d chunks (%d embedded, %d pending) in %.1fs%s",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -209,6 +210,12 @@ class QueryInfo:
         return self.kind == "symbol"
 
 
+# The per-string helpers below are pure and see the same paths and names query after query: cached,
+# they took the re-ranking of ~300 candidates from ~15 ms to a few (BENCHMARKS.md, scalequery).
+_CACHED = 1 << 16
+
+
+@lru_cache(maxsize=_CACHED)
 def _norm(name: str) -> str:
     """Compare names across conventions: ``parse_config`` == ``parseConfig`` == ``ParseConfig``."""
     return re.sub(r"[^0-9a-z]", "", name.lower())
@@ -289,6 +296,7 @@ def analyse_query(query: str, *, forms: bool = True) -> QueryInfo:
     return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks), form)
 
 
+@lru_cache(maxsize=_CACHED)
 def path_class(path: str, language: str) -> str | None:
     """The class of file a penalty applies to, or None for ordinary source."""
     lowered = path.lower()
@@ -326,6 +334,7 @@ def _factor(klass: str) -> float:
 _INDEX_STEMS = frozenset({"index", "init", "mod", "main", "lib", "package", "module", "core", "base"})
 
 
+@lru_cache(maxsize=_CACHED)
 def _stem(path: str) -> str:
     pure = PurePosixPath(path)
     name = pure.name
@@ -335,6 +344,13 @@ def _stem(path: str) -> str:
     return stem
 
 
+@lru_cache(maxsize=_CACHED)
+def _directories(path: str) -> frozenset[str]:
+    """The path's directory names, normalised (``_norm``)."""
+    return frozenset(_norm(d) for d in PurePosixPath(path).parts[:-1])
+
+
+@lru_cache(maxsize=_CACHED)
 def _related(a: str, b: str) -> bool:
     """Two words of one family: ``config``/``configuration``, ``settle``/``settling``, ``route``/``routes``.
 
@@ -485,7 +501,7 @@ class Reranker:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
                 if query.kind != "symbol" and word_stems:
-                    dirs = {_norm(d) for d in PurePosixPath(row.path).parts[:-1]}
+                    dirs = _directories(row.path)
                     hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
                     per_dir, cap = (
                         (PATH_WORD_BOOST, PATH_WORD_CAP)
@@ -639,8 +655,19 @@ LOOKUP_COSINE = True
 DEFER_HEADERS_RERANKED = False
 
 
-def _sql_like_word(word: str) -> str:
-    return word.lower().replace("'", "''").replace("%", "")
+def file_lookup_words(query: QueryInfo) -> list[str]:
+    """The words of a sentence whose files are looked up by name (lower case, forms with and without -s)."""
+    if query.kind == "symbol":
+        return []
+    words: list[str] = []
+    for word in query.words:
+        if len(word) < FILE_WORD_MIN_CHARS or word in _DOC_WORDS or not word.isalpha():
+            continue
+        forms = {word, word + "s", word.removesuffix("s")} if word.endswith("s") else {word, word + "s"}
+        words.extend(sorted(forms))
+        if len(words) >= FILE_WORD_MAX * 2:
+            break
+    return list(dict.fromkeys(word.lower().replace("%", "") for word in words))
 
 
 def file_word_lookup_where(query: QueryInfo) -> str | None:
@@ -650,20 +677,11 @@ def file_word_lookup_where(query: QueryInfo) -> str | None:
     A large file whose name is the topic often has no single chunk in the dense or BM25 pools: every
     chunk says "decoder", so none stands out. Looked up by name, its chunks become candidates and
     the ranking's cosine and file-name signals decide whether one of them deserves a place.
+    ``engine.names.NameTable.in_files_named(..., module_dirs=True)`` is the same filter in memory.
     """
-    if query.kind == "symbol":
-        return None
-    words: list[str] = []
-    for word in query.words:
-        if len(word) < FILE_WORD_MIN_CHARS or word in _DOC_WORDS or not word.isalpha():
-            continue
-        forms = {word, word + "s", word.removesuffix("s")} if word.endswith("s") else {word, word + "s"}
-        words.extend(sorted(forms))
-        if len(words) >= FILE_WORD_MAX * 2:
-            break
     clauses = []
-    for word in dict.fromkeys(words):
-        w = _sql_like_word(word)
+    for word in file_lookup_words(query):
+        w = word.replace("'", "''")
         clauses.append(f"lower(path) LIKE '%/{w}.%'")
         clauses.append(f"lower(path) LIKE '{w}.%'")
         clauses.append(f"lower(path) LIKE '%/{w}/index.%'")
@@ -672,18 +690,23 @@ def file_word_lookup_where(query: QueryInfo) -> str | None:
     return " OR ".join(clauses) or None
 
 
+def symbol_lookup_names(query: QueryInfo) -> list[str]:
+    """The queried names the symbol look-up asks for (lower case; at most four, two characters or more)."""
+    lows = [name.lower().replace("%", "") for name in query.names[:4]]
+    return [low for low in lows if len(low) >= 2]
+
+
 def symbol_lookup_where(query: QueryInfo) -> tuple[str, str] | None:
     """Store filters for the queried names: (chunks defining them, chunks of files named after them).
 
     Two filters, each with its own row limit, so the hundreds of chunks of a large ``StringUtils.java``
-    cannot crowd the one chunk that defines ``StringUtils`` out of the look-up.
+    cannot crowd the one chunk that defines ``StringUtils`` out of the look-up. The same filters in
+    memory: ``engine.names.NameTable.defining`` / ``in_files_named``.
     """
     defines, files = [], []
-    for name in query.names[:4]:
+    for name in symbol_lookup_names(query):
         # "_" is LIKE's any-character: a superset, and the re-ranker compares names exactly.
-        low = name.lower().replace("'", "''").replace("%", "")
-        if len(low) < 2:
-            continue
+        low = name.replace("'", "''")
         # Chunk symbols are qualified ("Session.request", "Rack::Utils" nested as "Rack.Utils").
         # ``$ZodType``: a ``$`` prefix is a naming convention (JS, PHP), not part of the name asked for.
         for form in (low, "$" + low):

@@ -118,6 +118,8 @@ class Candidate:
     rank_score: float = 0.0  # the re-ranked score (engine.ranking.Reranker)
     signals: list[str] = field(default_factory=list)  # the re-ranking adjustments that moved it
     source: str = "index"  # "index", or engine.buffers' source for a row of an unsaved buffer
+    # The store's row id when ``content`` was not read with the row (read for the final hits only).
+    row_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], *, semantic: float | None = None) -> Candidate:
@@ -133,11 +135,12 @@ class Candidate:
             parent=row.get("parent") or "",
             start_line=int(row["start_line"]),
             end_line=int(row["end_line"]),
-            content=row["content"],
+            content=row.get("content") or "",
             lex=row.get("lex") or "",
             semantic=semantic,
             lexical=float(row["_score"]) if row.get("_score") is not None else None,
             source=row.get("_source") or "index",
+            row_id=None if "content" in row else row.get("_rowid"),
         )
 
 

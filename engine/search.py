@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
@@ -23,16 +24,19 @@ from .chunking.languages import CONTAINER_KINDS
 from .errors import ConfigError
 from .lexical import looks_like_identifier, query_terms
 from .models.base import Embedder
+from .names import NameTable, RowFilter, lookup_rows
 from .ranking import (
     QueryInfo,
     RankingOptions,
     Reranker,
     analyse_query,
+    file_lookup_words,
     file_word_lookup_where,
+    symbol_lookup_names,
     symbol_lookup_where,
 )
 from .records import Candidate, SearchHit
-from .store import sql_string
+from .store import ChunkStore, sql_in, sql_string
 
 if TYPE_CHECKING:
     from .buffers import BufferView, UnsavedBuffers
@@ -206,7 +210,10 @@ class Searcher:
         self, terms: list[str], pool: int, filters: SearchFilters, view: BufferView | None = None
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
-        found = self.store.text_search(" ".join(terms), limit=pool, where=where)
+        if isinstance(self.store, ChunkStore):  # without content: read for the final hits only
+            found = self.store.text_search(" ".join(terms), limit=pool, where=where, content=False)
+        else:
+            found = self.store.text_search(" ".join(terms), limit=pool, where=where)
         found = [r for r in found if filters.accepts_path(r["path"])]
         if view:
             found = view.lexical(found, terms, filters, pool, self.store.count_chunks())
@@ -220,6 +227,95 @@ class Searcher:
         Dense and BM25 pools often miss the definition of a short, common name (``Request``, ``Context``):
         every use of it scores alike. A direct look-up by name puts it among the candidates.
         """
+        columns = [*_LOOKUP_COLUMNS, "vector", "tier"]
+        table = self._name_table()
+        if table is not None and isinstance(self.store, ChunkStore):
+            columns.remove("content")
+        found = self._lookup_in_table(table, info, filters, options, view, columns) if table is not None else None
+        rows = self._lookup_filtered(info, filters, options, view, columns) if found is None else found
+        if view:
+            rows = view.lookup(info, filters, rows)
+        return [LookupRow(Candidate.from_row(r), r.get("vector"), r.get("tier", _TIER_MODEL)) for r in rows]
+
+    def _fill_contents(self, rows: Sequence[Candidate]) -> None:
+        """Read the text of the final hits: a ``ChunkStore``'s candidates come without it (~300 rows
+        read per query, 10 shown)."""
+        pending = {r.row_id: r for r in rows if r.row_id is not None}
+        if not pending or not isinstance(self.store, ChunkStore):
+            return
+        found = self.store.contents(list(pending))
+        missing: dict[str, Candidate] = {}
+        for row_id, row in pending.items():
+            got = found.get(row_id)
+            if got is not None and got[0] == row.id:
+                row.content = got[1]
+            else:  # the row moved (a compaction in between): read it by id
+                missing[row.id] = row
+            row.row_id = None
+        if missing:
+            for stored in self.store.rows(sql_in("id", list(missing)), columns=["id", "content"], limit=len(missing)):
+                missing[stored["id"]].content = stored["content"]
+
+    def _name_table(self) -> NameTable | None:
+        # A ChunkStore has one; a snapshot overlay filters in LanceDB.
+        return self.store.name_table() if isinstance(self.store, ChunkStore) else None
+
+    def _lookup_in_table(
+        self,
+        table: NameTable,
+        info: QueryInfo,
+        filters: SearchFilters,
+        options: RankingOptions,
+        view: BufferView | None,
+        columns: list[str],
+    ) -> list[dict[str, Any]] | None:
+        """``_lookup_filtered`` answered from the in-memory name table: the same rows, no table scan.
+
+        None when the rows read back are not the ones the table named (the table changed in between).
+        """
+        keep = RowFilter(
+            language=filters.language,
+            kind=filters.kind,
+            path_like=RowFilter.like(_glob_to_like(filters.path)) if filters.path else None,
+            hidden=frozenset(view.paths) if view else frozenset(),
+        )
+        groups: list[tuple[list[int], int]] = []
+        names = symbol_lookup_names(info) if options.symbols or options.filename else []
+        if names:
+            groups.append((table.defining([*names, *("$" + n for n in names)]), LOOKUP_DEFINITIONS))
+            groups.append((table.in_files_named(names), LOOKUP_FILE_CHUNKS))
+        words = file_lookup_words(info) if options.file_words else []
+        if words:
+            groups.append((table.in_files_named(words, module_dirs=True), LOOKUP_WORD_FILE_CHUNKS))
+        wanted: list[tuple[int, str]] = []
+        for candidates, limit in groups:
+            wanted.extend(table.take(candidates, keep, limit))
+        if not wanted:
+            return []
+        if not isinstance(self.store, ChunkStore):
+            return None
+        read = lookup_rows(self.store.take_rows(list(dict(wanted)), columns=columns), wanted)
+        if read is None:
+            return None
+        if "content" not in columns:
+            read = [{**row, "_rowid": row_id} for row, (row_id, _) in zip(read, wanted, strict=True)]
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for row in read:
+            if row["id"] not in seen and filters.accepts_path(row["path"]):
+                seen.add(row["id"])
+                rows.append(row)
+        return rows
+
+    def _lookup_filtered(
+        self,
+        info: QueryInfo,
+        filters: SearchFilters,
+        options: RankingOptions,
+        view: BufferView | None,
+        columns: list[str],
+    ) -> list[dict[str, Any]]:
+        """The look-ups as LanceDB filters (table scans): while the name table is being built."""
         wanted: list[tuple[str, int]] = []
         wheres = symbol_lookup_where(info) if options.symbols or options.filename else None
         if wheres:
@@ -232,11 +328,7 @@ class Searcher:
         seen: set[str] = set()
         for where, limit in wanted:
             try:
-                found = self.store.rows(
-                    f"({where}) AND {extra}" if extra else where,
-                    columns=[*_LOOKUP_COLUMNS, "vector", "tier"],
-                    limit=limit,
-                )
+                found = self.store.rows(f"({where}) AND {extra}" if extra else where, columns=columns, limit=limit)
             except Exception as exc:  # noqa: BLE001 - a look-up is an extra; search must answer without it
                 log.debug("symbol look-up failed: %s", exc)
                 continue
@@ -244,9 +336,7 @@ class Searcher:
                 if row["id"] not in seen and filters.accepts_path(row["path"]):
                     seen.add(row["id"])
                     rows.append(row)
-        if view:
-            rows = view.lookup(info, filters, rows)
-        return [LookupRow(Candidate.from_row(r), r.get("vector"), r.get("tier", _TIER_MODEL)) for r in rows]
+        return rows
 
     def similar(
         self,
@@ -308,7 +398,10 @@ class Searcher:
         self, vector: np.ndarray, limit: int, filters: SearchFilters, view: BufferView | None = None
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
-        found = self.store.vector_search(vector, limit=limit, where=where)
+        if isinstance(self.store, ChunkStore):
+            found = self.store.vector_search(vector, limit=limit, where=where, content=False)
+        else:
+            found = self.store.vector_search(vector, limit=limit, where=where)
         found = [r for r in found if filters.accepts_path(r["path"])]
         if view:
             found = view.dense(found, vector, filters, limit)
@@ -361,12 +454,12 @@ class Searcher:
             ordered = sorted((r for r in fused.values() if scores[r.id] > 0), key=lambda r: -scores[r.id])
             defer_headers = True
         scores = final
-        hits: list[SearchHit] = []
+        picked: list[Candidate] = []
         deferred: list[Candidate] = []
         for index, row in enumerate(ordered):
             if filters.min_score is not None and (-1.0 if row.semantic is None else row.semantic) < filters.min_score:
                 continue  # lexical-only hits have no semantic score to vouch for them
-            if any(_overlaps(row, h) for h in hits):
+            if any(_overlaps(row, h) for h in picked):
                 continue  # a window overlapping a better hit in the same file adds nothing
             if (
                 defer_headers
@@ -375,15 +468,17 @@ class Searcher:
             ):
                 deferred.append(row)  # a class header that matched because a method of it matched
                 continue
-            hits.append(self._hit(row, score=scores[row.id] / best))
+            picked.append(row)
             # The deferred header follows its best member, scored as it was.
             for container in [c for c in deferred if _inside(row, c)]:
                 deferred.remove(container)
-                if len(hits) < limit:
-                    hits.append(self._hit(container, score=scores[container.id] / best))
-            if len(hits) >= limit:
+                if len(picked) < limit:
+                    picked.append(container)
+            if len(picked) >= limit:
                 break
-        return hits[:limit]
+        picked = picked[:limit]
+        self._fill_contents(picked)
+        return [self._hit(row, score=scores[row.id] / best) for row in picked]
 
     @staticmethod
     def _hit(row: Candidate, *, score: float) -> SearchHit:
@@ -459,7 +554,7 @@ def _check_limit(limit: int) -> None:
         raise ConfigError(f"limit must be an integer between 1 and {MAX_LIMIT}, got {limit!r}")
 
 
-def _overlaps(row: Candidate, hit: SearchHit) -> bool:
+def _overlaps(row: Candidate, hit: Candidate) -> bool:
     """Same file and the same thing: parts of one split symbol, or overlapping windows.
 
     A container's header chunk spans the whole container, so it never hides its members.
@@ -492,6 +587,7 @@ def _matched(terms: list[str], lex: str) -> list[str]:
     return [t for t in terms if light_stem(t) in present]
 
 
+@lru_cache(maxsize=1 << 16)
 def light_stem(token: str) -> str:
     """Enough stemming to explain a match (formatted/format, dates/date); ranking uses the index's stemmer."""
     for suffix in ("ing", "ed", "es", "s"):

@@ -51,6 +51,7 @@ from .lance_rows import sql_string as sql_string
 from .lance_rows import vector_array as _vector_array
 from .lance_rows import vectors_of as _vectors
 from .memory import trim_malloc
+from .names import NAME_COLUMNS, NameIndex, NameTable
 from .records import Chunk
 
 if TYPE_CHECKING:
@@ -278,6 +279,7 @@ class ChunkStore:
         self.maintainer: Callable[[Path, str, dict[str, Any]], bool] | None = None
         self.defer_compaction = False  # True: the periodic compaction is left to ``compact_if_due``
         self.compaction_due = False
+        self._names = NameIndex(self._load_names)  # the look-ups' in-memory name table (engine/names.py)
         try:
             path.mkdir(parents=True, exist_ok=True)
             from filelock import FileLock
@@ -386,6 +388,7 @@ class ChunkStore:
             )
         self._db = connect(self.path / LANCE_DIR, self._session)
         self._pending = self._rows = None
+        self._names.clear()
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
         self._files = self._open_or_create(FILES, self._file_schema())
         self._embeddings = self._open_or_create(EMBEDDINGS, self._embedding_schema())
@@ -942,7 +945,10 @@ class ChunkStore:
         """Vectors in the persistent embedding cache."""
         return self._cache.count() if self._ready() else 0
 
-    def vector_search(self, vector: np.ndarray, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
+    def vector_search(
+        self, vector: np.ndarray, *, limit: int, where: str | None = None, content: bool = True
+    ) -> list[dict[str, Any]]:
+        """``content=False``: rows without their text, with ``_rowid`` for ``contents`` (the final hits)."""
         if not self._ready():
             return []
         if self.pending_count():  # a placeholder is no answer; no filter at all once none is left
@@ -950,15 +956,21 @@ class ChunkStore:
         query = nearest(self._chunks, vector, limit, nprobes=ivf_nprobes(self._row_count()))
         if where:
             query = query.where(where, prefilter=True)
+        if not content:
+            return query.select([*_LIGHT_COLUMNS, "_distance"]).with_row_id(True).to_list()
         return query.select([*_RESULT_COLUMNS, "_distance"]).to_list()
 
-    def text_search(self, terms: str, *, limit: int, where: str | None = None) -> list[dict[str, Any]]:
+    def text_search(
+        self, terms: str, *, limit: int, where: str | None = None, content: bool = True
+    ) -> list[dict[str, Any]]:
         if not terms.strip() or not self._ready():
             return []
         query = self._chunks.search(terms, query_type="fts", fts_columns=FTS_COLUMN).limit(limit)
         if where:
             query = query.where(where, prefilter=True)
         try:
+            if not content:
+                return query.select([*_LIGHT_COLUMNS, FTS_COLUMN, "_score"]).with_row_id(True).to_list()
             return query.select([*_RESULT_COLUMNS, FTS_COLUMN, "_score"]).to_list()
         except Exception as exc:  # noqa: BLE001 - e.g. no FTS index yet on a fresh table
             log.debug("full-text search unavailable: %s", exc)
@@ -969,6 +981,33 @@ class ChunkStore:
             return []
         query = self._chunks.search().where(where).limit(limit)
         return query.select(list(columns or _RESULT_COLUMNS)).to_list()
+
+    def name_table(self) -> NameTable | None:
+        """The in-memory names of the current table version, or None while it is (re)built in the
+        background (the caller then filters in LanceDB). One version look-up per call."""
+        if not self._ready():
+            return None
+        return self._names.current(self._chunks.version)
+
+    def _load_names(self) -> tuple[int, pa.Table]:
+        version = self._chunks.version  # read first: a write in between only makes the table look stale
+        table = self._chunks.search().select(["id", *NAME_COLUMNS]).with_row_id(True).limit(None).to_arrow()
+        return version, table
+
+    def take_rows(self, row_ids: Sequence[int], *, columns: Sequence[str]) -> list[dict[str, Any]]:
+        """Rows by LanceDB row id (``NameTable`` look-ups), any order; rows moved since are missing."""
+        if not self._ready() or not row_ids:
+            return []
+        rows: list[dict[str, Any]] = self._chunks.take_row_ids(list(row_ids)).select(list(columns)).to_list()
+        return rows
+
+    def contents(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """Row id -> (chunk id, content) of rows read without their text; rows moved since are missing."""
+        if not self._ready() or not row_ids:
+            return {}
+        table = self._chunks.take_row_ids(list(row_ids)).select(["id", "content"]).with_row_id().to_arrow()
+        rows = zip(table["_rowid"].to_pylist(), table["id"].to_pylist(), table["content"].to_pylist(), strict=True)
+        return {row_id: (chunk_id, text) for row_id, chunk_id, text in rows}
 
     def chunk_vectors(self, where: str) -> tuple[list[dict[str, Any]], np.ndarray]:
         if not self._ready():
@@ -1079,10 +1118,12 @@ def nearest(table: Table, vector: np.ndarray, limit: int, *, nprobes: int = 20) 
         query.distance_type("cosine")
         .limit(limit)
         # Used by the IVF index once there is one; a flat search ignores them (same results), so
-        # no per-query look-up of the table's indexes is needed.
+        # no per-query look-up of the table's indexes is needed. No refine factor: IVF_FLAT's
+        # distances are exact already, and re-reading 5 x limit vectors cost ~4 ms a query at 178K
+        # rows (BENCHMARKS.md, scalequery).
         .nprobes(nprobes)
-        .refine_factor(5)
     )
 
 
 _RESULT_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
+_LIGHT_COLUMNS = [c for c in _RESULT_COLUMNS if c != "content"]

@@ -361,6 +361,15 @@ class Workspace:
         return self.store.check(self.root)
 
     # ----------------------------------------------------------------- reading
+    def warm(self) -> None:
+        """Start building what queries read from memory (the look-ups' name table) in the background,
+        so a long-running server's first queries do not wait for it. Never blocks, never fails."""
+        if self.is_open:
+            try:
+                self.store.name_table()
+            except Exception as exc:  # noqa: BLE001 - an optimisation; queries fall back to LanceDB filters
+                log.debug("warming the name table failed: %s", exc)
+
     def search(
         self, query: str, *, limit: int = 10, filters: SearchFilters | None = None, hybrid: bool | None = None
     ) -> list[SearchHit]:
