@@ -53,6 +53,7 @@ COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
 COHERENCE_CHUNKS = 3
 COHERENCE_FLOOR_RANK = 20
 COHERENCE_NATURAL_ONLY = True  # a symbol query is about one definition, not a file
+COHERENCE_SPREAD = 0  # experiment: 0 best chunk only; 1 same lift to every chunk of the file
 DIVERSITY_DECAY = 0.4  # past the free ones, the n-th chunk of one file keeps DECAY**n of its score
 # Chunks of one file before the decay starts: a file-level question wants other files, a
 # function-level one may want two functions of one file.
@@ -147,6 +148,7 @@ class RankingOptions:
     size: bool = True  # a chunk of a few lines yields to a substantial one
     diversity: bool = True  # later chunks of one file decay
     file_words: bool = True  # sentences: files named like a query word join the candidates
+    overloads: bool = True  # a bodiless overload signature stands for its implementation
 
     @classmethod
     def off(cls) -> RankingOptions:
@@ -339,6 +341,8 @@ class Reranker:
     def rerank(self, rows: list[Candidate], base: dict[str, float], query: QueryInfo) -> list[Candidate]:
         """Rows sorted by their adjusted score, stored in ``row.rank_score``; ``row.signals`` says why."""
         opts = self.options
+        if opts.overloads:
+            rows, base = fold_overloads(rows, base)
         top = max(base.values(), default=0.0) or 1.0
         names = [_norm(n) for n in query.names if _norm(n)]
         capitalised = {_norm(n) for n in query.names if n[:1].isupper()}
@@ -452,8 +456,11 @@ class Reranker:
                 gate = gates[group[0].id] if GATE_COHERENCE else 1.0
                 lift = COHERENCE_WEIGHT * sum(others[:COHERENCE_CHUNKS]) * gate
                 if lift > 0.005:
-                    group[0].rank_score += lift
-                    group[0].signals.append(f"file coherence +{lift:.2f}")
+                    targets = group if COHERENCE_SPREAD == 1 else group[:1]
+                    for member in targets:
+                        own = lift if member is group[0] else lift * (gates[member.id] if GATE_COHERENCE else 1.0)
+                        member.rank_score += own
+                        member.signals.append(f"file coherence +{own:.2f}")
         ordered = sorted(rows, key=lambda r: -r.rank_score)
         if opts.diversity:
             seen: dict[str, int] = defaultdict(int)
@@ -466,6 +473,68 @@ class Reranker:
                 seen[row.path] += 1
             ordered.sort(key=lambda r: -r.rank_score)
         return ordered
+
+
+# ``@overload`` / ``@typing.overload`` / ``@t.overload``: a Python signature with no body.
+_PY_OVERLOAD = re.compile(r"^@(?:\w+\.)*overload\b")
+_SIGNATURE_LANGUAGES = frozenset({"typescript", "tsx"})
+_COMMENT_START = ("//", "#", "/*", "*")
+
+
+def is_signature_only(row: Candidate) -> bool:
+    """A callable's declaration without a body: a TypeScript overload signature, a Python ``@overload``.
+
+    Such a chunk repeats the implementation's name and parameter words, so for a description of
+    what the function does it often matches as well as the implementation, which is what the
+    description is about (and where a reader wants to land).
+    """
+    if row.kind not in CALLABLE_KINDS:
+        return False
+    lines = [s for s in (line.strip() for line in row.content.splitlines()) if s and not s.startswith(_COMMENT_START)]
+    if not lines:
+        return False
+    if row.language == "python":
+        return any(_PY_OVERLOAD.match(line) for line in lines)
+    if row.language in _SIGNATURE_LANGUAGES:
+        return lines[-1].endswith(";") and not any(line.endswith("{") for line in lines)
+    return False
+
+
+def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[Candidate], dict[str, float]]:
+    """Overload signatures merged into their implementation's chunk (same file, same symbol).
+
+    The implementation takes the best fused score and evidence of the group and the signatures
+    leave the candidates; a signature whose implementation is not among them stays as it is.
+    """
+    groups: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
+    stubs: set[str] = set()
+    for row in rows:
+        if row.kind in CALLABLE_KINDS and row.symbol:
+            groups[(row.path, row.symbol)].append(row)
+            if is_signature_only(row):
+                stubs.add(row.id)
+    if not stubs:
+        return rows, base
+    base = dict(base)
+    dropped: set[str] = set()
+    for group in groups.values():
+        signatures = [r for r in group if r.id in stubs]
+        bodies = [r for r in group if r.id not in stubs]
+        if not signatures or not bodies:
+            continue
+        impl = min(bodies, key=lambda r: r.start_line)  # a long implementation: its first window
+        best = max(group, key=lambda r: base.get(r.id, 0.0))
+        if base.get(best.id, 0.0) > base.get(impl.id, 0.0):
+            base[impl.id] = base.get(best.id, 0.0)
+            impl.signals.append("overload signatures folded in")
+        sems = [r.semantic for r in group if r.semantic is not None]
+        lexes = [r.lexical for r in group if r.lexical is not None]
+        impl.semantic = max(sems) if sems else None
+        impl.lexical = max(lexes) if lexes else None
+        dropped.update(r.id for r in signatures)
+    if not dropped:
+        return rows, base
+    return [r for r in rows if r.id not in dropped], base
 
 
 def _first_window_stands_for_definition(rows: list[Candidate]) -> None:
