@@ -53,7 +53,6 @@ COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
 COHERENCE_CHUNKS = 3
 COHERENCE_FLOOR_RANK = 20
 COHERENCE_NATURAL_ONLY = True  # a symbol query is about one definition, not a file
-COHERENCE_SPREAD = 0  # experiment: 0 best chunk only; 1 same lift to every chunk of the file
 DIVERSITY_DECAY = 0.4  # past the free ones, the n-th chunk of one file keeps DECAY**n of its score
 # Chunks of one file before the decay starts: a file-level question wants other files, a
 # function-level one may want two functions of one file.
@@ -456,11 +455,8 @@ class Reranker:
                 gate = gates[group[0].id] if GATE_COHERENCE else 1.0
                 lift = COHERENCE_WEIGHT * sum(others[:COHERENCE_CHUNKS]) * gate
                 if lift > 0.005:
-                    targets = group if COHERENCE_SPREAD == 1 else group[:1]
-                    for member in targets:
-                        own = lift if member is group[0] else lift * (gates[member.id] if GATE_COHERENCE else 1.0)
-                        member.rank_score += own
-                        member.signals.append(f"file coherence +{own:.2f}")
+                    group[0].rank_score += lift
+                    group[0].signals.append(f"file coherence +{lift:.2f}")
         ordered = sorted(rows, key=lambda r: -r.rank_score)
         if opts.diversity:
             seen: dict[str, int] = defaultdict(int)
