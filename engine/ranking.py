@@ -340,8 +340,9 @@ class Reranker:
     def rerank(self, rows: list[Candidate], base: dict[str, float], query: QueryInfo) -> list[Candidate]:
         """Rows sorted by their adjusted score, stored in ``row.rank_score``; ``row.signals`` says why."""
         opts = self.options
+        folded: set[str] = set()
         if opts.overloads:
-            rows, base = fold_overloads(rows, base)
+            rows, base, folded = fold_overloads(rows, base)
         top = max(base.values(), default=0.0) or 1.0
         names = [_norm(n) for n in query.names if _norm(n)]
         capitalised = {_norm(n) for n in query.names if n[:1].isupper()}
@@ -353,7 +354,7 @@ class Reranker:
         gates = _evidence_gates(rows)
         for row in rows:
             score = base.get(row.id, 0.0) / top
-            signals: list[str] = []
+            signals: list[str] = ["overload signatures folded in"] if row.id in folded else []
             gate = gates[row.id]
             sym_last = _norm(_last(row.symbol))
             parent_last = _norm(_owner(row))
@@ -496,11 +497,14 @@ def is_signature_only(row: Candidate) -> bool:
     return False
 
 
-def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[Candidate], dict[str, float]]:
+def fold_overloads(
+    rows: list[Candidate], base: dict[str, float]
+) -> tuple[list[Candidate], dict[str, float], set[str]]:
     """Overload signatures merged into their implementation's chunk (same file, same symbol).
 
     The implementation takes the best fused score and evidence of the group and the signatures
     leave the candidates; a signature whose implementation is not among them stays as it is.
+    Returns the remaining rows, their fused scores and the ids of implementations that rose.
     """
     groups: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
     stubs: set[str] = set()
@@ -510,9 +514,10 @@ def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[
             if is_signature_only(row):
                 stubs.add(row.id)
     if not stubs:
-        return rows, base
+        return rows, base, set()
     base = dict(base)
     dropped: set[str] = set()
+    folded: set[str] = set()
     for group in groups.values():
         signatures = [r for r in group if r.id in stubs]
         bodies = [r for r in group if r.id not in stubs]
@@ -522,15 +527,13 @@ def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[
         best = max(group, key=lambda r: base.get(r.id, 0.0))
         if base.get(best.id, 0.0) > base.get(impl.id, 0.0):
             base[impl.id] = base.get(best.id, 0.0)
-            impl.signals.append("overload signatures folded in")
+            folded.add(impl.id)
         sems = [r.semantic for r in group if r.semantic is not None]
         lexes = [r.lexical for r in group if r.lexical is not None]
         impl.semantic = max(sems) if sems else None
         impl.lexical = max(lexes) if lexes else None
         dropped.update(r.id for r in signatures)
-    if not dropped:
-        return rows, base
-    return [r for r in rows if r.id not in dropped], base
+    return [r for r in rows if r.id not in dropped], base, folded
 
 
 def _first_window_stands_for_definition(rows: list[Candidate]) -> None:
