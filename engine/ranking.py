@@ -497,9 +497,7 @@ def is_signature_only(row: Candidate) -> bool:
     return False
 
 
-def fold_overloads(
-    rows: list[Candidate], base: dict[str, float]
-) -> tuple[list[Candidate], dict[str, float], set[str]]:
+def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[Candidate], dict[str, float], set[str]]:
     """Overload signatures merged into their implementation's chunk (same file, same symbol).
 
     The implementation takes the best fused score and evidence of the group and the signatures

@@ -385,7 +385,7 @@ export function throttleWindow<T>(...args: any[]): Source<T> {
 }
 """
 
-PY_LOAD = '''import typing as t
+PY_LOAD = """import typing as t
 
 
 @t.overload
@@ -406,7 +406,7 @@ def load_settings(a, b=None):
     for k, v in x.items():
         setattr(y, k, v)
     return y
-'''
+"""
 
 
 @pytest.mark.parametrize(
