@@ -34,6 +34,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before llama_cpp (libgomp
 from engine.config import EngineConfig
 from engine.models import load_embedder
 from engine.models.llama import quiet_llama_logs
+from engine.models.packing import packed_calls
 
 
 def stdlib_functions(count: int, min_chars: int = 120, max_chars: int = 1500) -> list[str]:
@@ -85,6 +86,10 @@ def main() -> None:
     ap.add_argument("--raw-mode", choices=("list", "single"), default="list",
                     help="raw side: Llama.embed(batch) or one Llama.embed(text) per text")  # fmt: skip
     ap.add_argument("--engine", choices=("worker", "inprocess"), default="worker")
+    ap.add_argument("--write-batch", type=int, default=256,
+                    help="texts per engine call of embed_packed, as the indexer's write batch "
+                    "(0: embed_batch per --batch texts, the session-3 engine); "
+                    "raw: the same texts in calls of --batch")  # fmt: skip
     ap.add_argument("--index-nice", type=int, default=0,
                     help="nice of the worker's index child (the product uses 10; 0 = same footing as raw)")  # fmt: skip
     args = ap.parse_args()
@@ -111,31 +116,45 @@ def main() -> None:
     tokens_each = [embedder.count_tokens(t) for t in texts]
     fits = [t for t, n in zip(texts, tokens_each, strict=True) if n <= n_ctx]  # raw would cut the others
     tokens = sum(n for n in tokens_each if n <= n_ctx)
-    batches = [fits[i : i + args.batch] for i in range(0, len(fits), args.batch)]
+    group = args.write_batch or args.batch
+    batches = [fits[i : i + group] for i in range(0, len(fits), group)]
 
     # warm-up: page the weights in, build the graphs
-    list(embedder.embed_batch(batches[0]))
-    raw.embed(batches[0])
+    list(embedder.embed_batch(batches[0][: args.batch]))
+    raw.embed(batches[0][: args.batch])
 
-    engine_side = Side(f"engine {type(embedder).__name__}.embed_batch")
-    raw_side = Side(f"raw Llama.embed ({args.raw_mode})")
+    method = "embed_packed" if args.write_batch else "embed_batch"
+    engine_side = Side(f"engine {type(embedder).__name__}.{method}")
+    raw_side = Side(f"raw Llama.embed ({args.raw_mode}, calls of {args.batch} in input order)")
+    planned_side = Side("raw Llama.embed, the engine's packing plan")
 
     def run_engine(batch: list[str]) -> None:
-        for _ in embedder.embed_batch(batch, batch_size=args.batch):
-            pass
+        if args.write_batch:
+            for _ in embedder.embed_packed(batch, batch_size=args.batch):
+                pass
+        else:
+            for _ in embedder.embed_batch(batch, batch_size=args.batch):
+                pass
 
     def run_raw(batch: list[str]) -> None:
-        if args.raw_mode == "list":
-            raw.embed(batch, normalize=True)
-        else:
-            for text in batch:
-                raw.embed(text, normalize=True)
+        for i in range(0, len(batch), args.batch):
+            if args.raw_mode == "list":
+                raw.embed(batch[i : i + args.batch], normalize=True)
+            else:
+                for text in batch[i : i + args.batch]:
+                    raw.embed(text, normalize=True)
 
+    def run_planned(batch: list[str]) -> None:  # raw with the same plan: the pipeline's own overhead
+        lengths = [len(raw.tokenize(t.encode("utf-8"))) for t in batch]
+        for call in packed_calls(lengths, n_ctx, args.batch):
+            raw.embed([batch[j] for j in call], normalize=True)
+
+    sides = [(engine_side, run_engine), (raw_side, run_raw)]
+    if args.write_batch:
+        sides.append((planned_side, run_planned))
     for r in range(args.rounds):
         for i, batch in enumerate(batches):
-            order = [(engine_side, run_engine), (raw_side, run_raw)]
-            if (i + r) % 2:
-                order.reverse()
+            order = sides[(i + r) % len(sides) :] + sides[: (i + r) % len(sides)]
             for side, fn in order:
                 t0 = time.perf_counter()
                 fn(batch)
@@ -153,9 +172,12 @@ def main() -> None:
         f"texts: {len(fits)} stdlib functions ({len(texts) - len(fits)} over {n_ctx} tokens skipped), "
         f"{tokens:,} tokens, {tokens / max(1, len(fits)):.0f} tokens/text, rounds={args.rounds}"
     )
-    for side in (engine_side, raw_side):
+    for side, _ in sides:
         print(f"{side.name:36s} {side.rate(total_tokens):8,.0f} tokens/s  ({side.seconds:.1f} s)")
     print(f"ratio engine/raw: {engine_side.rate(total_tokens) / raw_side.rate(total_tokens):.3f}")
+    if args.write_batch:
+        same_plan = engine_side.rate(total_tokens) / planned_side.rate(total_tokens)
+        print(f"ratio engine/raw with the same plan: {same_plan:.3f}")
     count_us = _time_us(lambda: [embedder.count_tokens(t) for t in fits[:200]]) / min(200, len(fits))
     print(f"count_tokens: {count_us:.1f} us/text ({type(embedder).__name__}, {os.environ['OMP_WAIT_POLICY']=})")
     pids = getattr(embedder, "pids", None)

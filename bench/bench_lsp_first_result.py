@@ -36,7 +36,10 @@ class Client:
 
     def __init__(self, cmd: list[str], env: dict[str, str], stderr_path: Path) -> None:
         self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env)
+        # cwd=ROOT: `python -m lsp_server` imports from the working directory first, whatever PYTHONPATH says
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env, cwd=ROOT
+        )
         self.replies: dict[int, dict[str, Any]] = {}
         self.progress: list[tuple[float, dict[str, Any]]] = []
         self._cond = threading.Condition()

@@ -26,6 +26,7 @@ import json
 import os
 import pstats
 import queue
+import re
 import statistics
 import subprocess
 import sys
@@ -348,12 +349,30 @@ class LspClient:
     """A minimal LSP client over stdio: requests with ids, replies to the server's own requests."""
 
     def __init__(self, command: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
         self.next_id = 0
         self.replies: dict[int, queue.Queue[dict[str, Any]]] = {}
         self.lock = threading.Lock()
         self.progress: list[dict[str, Any]] = []
+        self.updates: list[float] = []  # when each "re-indexed" log line of the server arrived (perf_counter)
+        self.update_ms: list[float] = []  # what the server says each update took (Indexer.index_paths)
         threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_log, daemon=True).start()
+
+    def _read_log(self) -> None:
+        """The server's stderr, passed through; the arrival of each save's "re-indexed" line is noted:
+        the moment its update committed (the log line is written right after ``update_files`` returns)."""
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace")
+            if "re-indexed" in line:
+                self.updates.append(time.perf_counter())
+                took = re.search(r"re-indexed \d+ file\(s\) in (\d+) ms", line)
+                if took:
+                    self.update_ms.append(float(took.group(1)))
+            sys.stderr.write(line)
 
     def _send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
@@ -457,7 +476,9 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         print(f"workspace/semanticSearch over LSP, {args.queries} queries: {summary(latencies)} (load {load():.2f})")
         result["query_ms"] = {"p50": statistics.median(latencies), "p95": percentile(latencies, 0.95)}
         # didSave of one changed function: time until a search finds the new text.
-        save_ms = []
+        save_ms: list[float] = []
+        commit_ms: list[float] = []  # didSave -> the server's update committed (its log line)
+        logged_before = len(client.update_ms)
         lines = original.splitlines(keepends=True)
         for n in range(args.saves):
             marker = f"zqscale{n}marker{os.getpid()}"
@@ -465,6 +486,9 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
             target.write_text(edited)
             s = time.perf_counter()
             client.notify("textDocument/didSave", {"textDocument": {"uri": target.as_uri()}})
+            if args.save_wait == "log":  # no searches while the update runs: wait for its log line, then search
+                while not [t for t in client.updates if t > s] and time.perf_counter() - s < 60:
+                    time.sleep(0.002)
             while True:
                 hits = client.request("workspace/semanticSearch", {"query": marker, "limit": 3})
                 if any(marker in (h.get("preview") or "") or h.get("symbol", "").startswith(marker) for h in hits):
@@ -473,6 +497,9 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
                     raise SystemExit("the saved function never became searchable")
                 time.sleep(0.005)
             save_ms.append((time.perf_counter() - s) * 1000)
+            committed = [t for t in client.updates if t > s]
+            if committed:
+                commit_ms.append((committed[0] - s) * 1000)
         target.write_text(original)
         client.notify("textDocument/didSave", {"textDocument": {"uri": target.as_uri()}})
         debounce = 300.0
@@ -481,6 +508,14 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
             f"didSave -> searchable ({target.relative_to(root)}, {len(lines)} lines), {args.saves} saves: "
             f"{summary(save_ms)}; minus the server's 300 ms save debounce: {summary(net)}"
         )
+        if commit_ms:
+            update = [v - debounce for v in commit_ms]
+            print(f"didSave -> update committed, minus the debounce ({len(update)} saves): {summary(update)}")
+            result["save_update_ms"] = {"p50": statistics.median(update), "p95": percentile(update, 0.95)}
+        inside = client.update_ms[logged_before : logged_before + len(save_ms)]
+        if inside:
+            print(f"the server's update_files itself (index_paths, {len(inside)} saves): {summary(inside)}")
+            result["save_index_paths_ms"] = {"p50": statistics.median(inside), "p95": percentile(inside, 0.95)}
         result["save_ms"] = {"p50": statistics.median(save_ms), "p95": percentile(save_ms, 0.95)}
         result["save_net_ms"] = {"p50": statistics.median(net), "p95": percentile(net, 0.95)}
         time.sleep(1.0)
@@ -504,6 +539,12 @@ def main() -> int:
     parser.add_argument("--index-dir", required=True)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--saves", type=int, default=20)
+    parser.add_argument(
+        "--save-wait",
+        choices=["poll", "log"],
+        default="poll",
+        help="serve: after didSave, poll searches (default) or wait for the server's re-index log line first",
+    )
     parser.add_argument("--index-types", default="ivf_flat,ivf_hnsw_sq")
     parser.add_argument("--nprobes", default="10,20,40")
     parser.add_argument("--refine", default="0")

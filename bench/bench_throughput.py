@@ -84,7 +84,14 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
         for i in range(0, len(pairs), FLUSH):
             ordered.extend(sorted(pairs[i : i + FLUSH], key=lambda p: p[1]))
         pairs = ordered
-    if cfg["order"] == "ffd":  # first-fit decreasing bins of n_batch tokens per write batch, calls of whole bins
+    if cfg["order"] == "ffd-call":  # what the engine did in session 3: FFD within each call of `group` texts
+        from engine.models.llama import packing_order
+
+        batches = []
+        for i in range(0, len(pairs), cfg["group"]):
+            call = pairs[i : i + cfg["group"]]
+            batches.append([call[j] for j in packing_order([p[1] for p in call], n_batch)])
+    elif cfg["order"] == "ffd":  # first-fit decreasing bins of n_batch tokens per write batch, calls of whole bins
         batches = []
         for i in range(0, len(pairs), FLUSH):
             bins: list[list[tuple[str, int]]] = []
@@ -108,11 +115,13 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
                 batches.append(call)
     else:
         batches = [pairs[i : i + cfg["group"]] for i in range(0, len(pairs), cfg["group"])]
+    decodes = sum(_next_fit_decodes([p[1] for p in b], n_batch) for b in batches)
     llm.embed([p[0] for p in batches[0]])  # warm-up: page the weights in
     tokens = sum(p[1] for p in pairs)
     adaptive = cfg.get("adaptive", False)
     sampler = _OtherLoad() if adaptive else None
     used_one = 0
+    others = _OtherLoad()  # CPU the rest of the machine used meanwhile: is this a quiet-machine figure?
     cpu0 = time.process_time()  # every thread of this process: with PASSIVE waits, ~the compute alone
     t0 = time.perf_counter()
     for batch in batches:
@@ -126,10 +135,22 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
         llm.embed([p[0] for p in batch], truncate=False)
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
+    other_cores = others.others_busy_cores()
     llm.close()
     return {"tokens": tokens, "texts": len(pairs), "seconds": seconds, "tokens_per_s": tokens / seconds,
             "cpu_seconds": cpu, "tokens_per_cpu_s": tokens / cpu if cpu else 0.0,
-            "mean_tokens": tokens / len(pairs), "batches_on_one_thread": used_one, "batches": len(batches)}  # fmt: skip
+            "mean_tokens": tokens / len(pairs), "batches_on_one_thread": used_one, "batches": len(batches),
+            "decodes": decodes, "other_cores": other_cores}  # fmt: skip
+
+
+def _next_fit_decodes(lengths: list[int], capacity: int) -> int:
+    """Decodes ``Llama.embed`` makes for texts of these token counts in this order (next fit)."""
+    decodes, used = 0, capacity
+    for n in lengths:
+        if used + n > capacity:
+            decodes, used = decodes + 1, 0
+        used += n
+    return decodes
 
 
 class _OtherLoad:
@@ -159,12 +180,13 @@ class _OtherLoad:
 
 
 def run_child(kind: str, payload: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    python = payload.get("python") or sys.executable  # another venv: e.g. a native (AVX-512) build
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     for key, value in env.items():
         if value == "":
             full_env.pop(key, None)
     out = subprocess.run(
-        [sys.executable, __file__, "--child", kind, json.dumps(payload)],
+        [python, __file__, "--child", kind, json.dumps(payload)],
         env=full_env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -194,7 +216,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--texts", type=int, default=400)
-    ap.add_argument("--sweep", default="default", choices=("sgemm", "default", "batch", "format", "all", "speed"))
+    sweeps = ("sgemm", "default", "batch", "format", "all", "speed", "s4", "blas", "native")
+    ap.add_argument("--sweep", default="default", choices=sweeps)
+    ap.add_argument("--blas", default="/tmp/speed-blas-venv/bin/python",
+                    help="a Python whose llama.cpp has ggml's BLAS backend (OpenBLAS): --sweep blas")  # fmt: skip
+    ap.add_argument("--native", default="/tmp/native-venv/bin/python", help="a Python with a native llama.cpp build")
     ap.add_argument("--label", default="", help="a note for the output (e.g. 'busy x2')")
     ap.add_argument("--json-out")
     args = ap.parse_args()
@@ -210,8 +236,10 @@ def main() -> int:
     coretype = os.environ.get("OPENBLAS_CORETYPE", "")
     print(f"# load average {load:.2f} at start; OPENBLAS_CORETYPE={coretype or '(unset)'}; {args.label}")
     best_gflops = 0.0
-    if args.sweep in ("sgemm", "default", "all", "speed"):
-        for core in sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"}):
+    if args.sweep in ("sgemm", "default", "all", "speed", "s4", "blas", "native"):
+        session4 = args.sweep in ("s4", "blas", "native")  # the kernel OpenBLAS picks, nothing else
+        cores = [""] if session4 else sorted({coretype, "", "Haswell", "SkylakeX", "SapphireRapids"})
+        for core in cores:
             for threads in (1, 2):
                 env = {"OPENBLAS_NUM_THREADS": str(threads), "OPENBLAS_CORETYPE": core}
                 r = run_child("sgemm", {"n": 2048, "repeats": 5}, env)
@@ -242,6 +270,51 @@ def main() -> int:
             ("f32 2t ffd PASSIVE", {**base, "order": "ffd", "model": model_file("f32")}, passive),
             ("f16 2t as-is PASSIVE", {**base, "model": model_file("f16")}, passive),
             ("q8_0 2t as-is PASSIVE (product, again)", base, passive),
+        ]
+    if args.sweep == "s4":  # session 4: packing scope, build, format, waiting policy (quiet machine)
+        passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+        native = {"python": args.native}
+        f32 = {"model": model_file("f32")}
+        settings = [
+            ("q8_0 as-is (no packing)", base, passive),
+            ("q8_0 ffd per call (s3 engine)", {**base, "order": "ffd-call"}, passive),
+            ("q8_0 ffd per 256", {**base, "order": "ffd"}, passive),
+            ("q8_0 ffd per 256 spinning", {**base, "order": "ffd"}, {"OMP_WAIT_POLICY": ""}),
+            ("f32 ffd per 256", {**base, "order": "ffd", **f32}, passive),
+            ("native q8_0 as-is", {**base, **native}, passive),
+            ("native q8_0 ffd per 256", {**base, "order": "ffd", **native}, passive),
+            ("native f32 ffd per 256", {**base, "order": "ffd", **f32, **native}, passive),
+            ("q8_0 ffd per 256 g64", {**base, "order": "ffd", "group": 64}, passive),
+            ("q8_0 ffd per call (s3 engine), again", {**base, "order": "ffd-call"}, passive),
+        ]
+    if args.sweep == "blas":  # session 4: ggml's BLAS backend (OpenBLAS sgemm for the matmuls) vs the product
+        passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+        blas = {"python": args.blas}
+        f32 = {"model": model_file("f32")}
+        ffd = {**base, "order": "ffd"}
+        settings = [
+            ("q8_0 ffd per 256 (product)", ffd, passive),
+            ("blas f32 ffd per 256", {**ffd, **f32, **blas}, passive),
+            ("f32 ffd per 256", {**ffd, **f32}, passive),
+            ("blas q8_0 ffd per 256", {**ffd, **blas}, passive),
+            (
+                "blas f32 ffd per 256, OpenBLAS 1 thread",
+                {**ffd, **f32, **blas},
+                {**passive, "OPENBLAS_NUM_THREADS": "1"},
+            ),
+            ("q8_0 ffd per 256 (product), again", ffd, passive),
+            ("blas f32 ffd per 256, again", {**ffd, **f32, **blas}, passive),
+        ]
+    if args.sweep == "native":  # the product against a native (AVX-512) build, alternated
+        passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+        ffd = {**base, "order": "ffd"}
+        native = {**ffd, "python": args.native}
+        settings = [
+            ("q8_0 ffd per 256 (product)", ffd, passive),
+            ("native q8_0 ffd per 256", native, passive),
+            ("native f32 ffd per 256", {**native, "model": model_file("f32")}, passive),
+            ("q8_0 ffd per 256 (product), again", ffd, passive),
+            ("native q8_0 ffd per 256, again", native, passive),
         ]
     if args.sweep in ("default", "batch", "all"):
         settings += [
@@ -281,8 +354,9 @@ def main() -> int:
                  pct_of_ceiling=100 * r["tokens_per_s"] / ceiling, load_start=load, label=args.label)  # fmt: skip
         rows.append(r)
         print(f"{name:<30} {r['tokens_per_s']:8,.0f} tokens/s  {r['pct_of_ceiling']:5.1f}% of {ceiling:,.0f} "
-              f"({r['texts']} texts, {r['mean_tokens']:.0f} tokens/text, {r['seconds']:.1f}s; "
-              f"{r['tokens_per_cpu_s']:,.0f} tokens per CPU-second)", flush=True)  # fmt: skip
+              f"({r['texts']} texts, {r['mean_tokens']:.0f} tokens/text, {r['decodes']} decodes, {r['seconds']:.1f}s; "
+              f"{r['tokens_per_cpu_s']:,.0f} tokens per CPU-second; others used {r['other_cores']:.2f} cores)",
+              flush=True)  # fmt: skip
     print(f"# load average {os.getloadavg()[0]:.2f} at end")
     if args.json_out:
         with open(args.json_out, "a") as handle:

@@ -24,8 +24,10 @@ BOUNDARIES: tuple[str, ...] = (
     "evict.mid",  # between the delete by age and the delete of rows tied at the cutoff
     "evict.after",
     "chunks.before",  # chunk rows merge (replace a batch of files)
+    "chunks.mid",  # one-file fast path: written files' rows replaced, removed files' rows not yet deleted
     "chunks.after",
     "manifest.before",  # manifest merge for that batch
+    "manifest.mid",  # manifest upserted, removed files' entries not yet deleted
     "manifest.after",
     "remove.before",  # remove_files / clear
     "remove.after",
@@ -35,6 +37,8 @@ BOUNDARIES: tuple[str, ...] = (
     "vectors.after",
     "fts.before",  # full-text index (re)build
     "fts.after",
+    "scalar.before",  # a scalar (B-tree) index on a look-up column: chunks id/path, files path, cache text_hash
+    "scalar.after",
     "optimize.before",  # compaction of each table
     "optimize.mid",
     "optimize.after",
@@ -74,3 +78,12 @@ def configure(spec: str | None) -> None:
     """Set the fault plan in this process (a forked test worker), as ``SEMCODE_FAULT_AT`` would."""
     global _PLAN
     _PLAN = _Plan(spec) if spec else None
+
+
+def child_spec() -> str | None:
+    """The plan for a child process that carries on this one's work (engine/maintenance.py): the same
+    boundary, at the hit still to come; None when no plan is set."""
+    if _PLAN is None:
+        return None
+    with _PLAN.lock:
+        return f"{_PLAN.name}:{max(1, _PLAN.nth - _PLAN.hits)}"

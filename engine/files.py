@@ -15,6 +15,7 @@ key block, an access token) are skipped with one log line that names the reason,
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import re
@@ -108,6 +109,13 @@ class SourceFile:
 
 
 def _spec(lines: list[str]) -> _OneRegex | GitIgnoreSpec:
+    return _compiled_spec(tuple(lines))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_spec(lines: tuple[str, ...]) -> _OneRegex | GitIgnoreSpec:
+    """Compiled once per distinct pattern list: a save builds a FileFilter for one path, and compiling
+    the ~60 default excludes cost it ~10 ms every time. Specs are never mutated after compiling."""
     import pathspec
 
     spec = pathspec.GitIgnoreSpec.from_lines(lines)

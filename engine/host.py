@@ -211,6 +211,8 @@ class IndexHost:
             if self._run is not None:  # a newer start supersedes the run in progress
                 self._finish(self._run, self._run.stats or IndexStats(cancelled=True), cancelled=True)
             try:
+                if index and not self.workspace.is_open:
+                    self.workspace.prewalk()  # the walk overlaps the model worker's start
                 self.open()
                 if not index:
                     run.future.set_result(None)
@@ -467,10 +469,25 @@ class IndexHost:
             self._writers_waiting += 1  # a dense-tier step in progress yields to this write
         try:
             with self._write:
-                return self.workspace.update_files(paths, wait_for_lock=wait_for_lock)
+                self.workspace.defer_compaction()  # not inside a save: after it, on the worker
+                try:
+                    stats = self.workspace.update_files(paths, wait_for_lock=wait_for_lock)
+                finally:
+                    self.workspace.defer_compaction(False)
         finally:
             with self._count_guard:
                 self._writers_waiting -= 1
+        if self.workspace.compaction_due():
+            self._worker.submit(self._compact)
+        return stats
+
+    def _compact(self) -> None:
+        """The compaction a save made due (every ``COMPACT_EVERY_WRITES`` writes), after that save."""
+        try:
+            with self._write:
+                self.workspace.compact_if_due()
+        except SemcodeError as exc:  # e.g. another process holds the lock now: the next one compacts
+            log.info("deferred compaction of %s skipped: %s", self.root, exc)
 
     def writing(self) -> bool:
         return self.state in ("indexing", "waiting_for_lock") or self._write.locked()

@@ -53,18 +53,29 @@ WRITE_BATCH_CHUNKS = 256  # chunks held in memory before a write; shrinks under 
 # (LanceDB searches rows the full-text index does not cover yet). See BENCHMARKS.md "speed".
 LEXICAL_WRITE_CHUNKS = 4096
 LEXICAL_WRITE_FILES = 1000
+# Phase 1's first write: small, since the first search answers from it (256 chunks were ~160 files of
+# Django, ~1 s of chunking before anything was searchable); doubling reaches 4,096 after six writes.
+FIRST_LEXICAL_WRITE_CHUNKS = 64
+FIRST_LEXICAL_WRITE_FILES = 50
 # A first index (or a large change) of this many files chunks on two cores (engine/chunk_worker.py);
 # below it the child's start (~0.5 s of the other core) would not pay for itself.
 CHUNK_WORKER_MIN_FILES = 300
 HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk header and prefix
 EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
+INTERACTIVE_EMBED_MAX = 32  # new chunks of a save embedded on the query worker (more: the index worker)
 _PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
+
+
+# Vectors the in-memory LRU keeps (1.5 KB each at 384 dimensions). It serves a save's and a buffer's
+# unchanged chunks; everything else comes from the store's persistent cache. 50,000 held ~80 MB by the
+# end of a large index's dense tier, every vector of which was only ever read back from the store.
+VECTOR_CACHE_SIZE = 8_192
 
 
 class VectorCache:
     """In-memory LRU of text hash -> vector in front of the store's persistent cache."""
 
-    def __init__(self, capacity: int = 50_000) -> None:
+    def __init__(self, capacity: int = VECTOR_CACHE_SIZE) -> None:
         self.capacity = capacity
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -132,11 +143,19 @@ class Indexer:
         cancel: threading.Event | None = None,
         *,
         embed: bool = True,
+        walked: tuple[list[SourceFile], list[tuple[str, str]]] | None = None,
     ) -> IndexStats:
-        """Bring the whole workspace up to date (``embed=False``: phase 1 only, see the module doc)."""
+        """Bring the whole workspace up to date (``embed=False``: phase 1 only, see the module doc).
+
+        ``walked``: the files and skips of a walk just done (``Workspace.prewalk``), instead of walking.
+        """
         started = time.perf_counter()
         stats = IndexStats()
-        files = list(walk(self.root, self.config, stats.skipped))
+        if walked is not None:
+            files = walked[0]
+            stats.skipped.extend(walked[1])
+        else:
+            files = list(walk(self.root, self.config, stats.skipped))
         self._index_walked(files, stats, progress, cancel, embed=embed)
         stats.seconds = time.perf_counter() - started
         return stats
@@ -189,17 +208,29 @@ class Indexer:
         cancel: threading.Event | None,
     ) -> None:
         """``index_paths`` once each of ``wanted`` is known to be an indexable file or ``gone``."""
-        manifest = self.store.manifest()
+        # The entries of these paths only: reading the whole manifest cost a one-file save ~80 ms at 13.6K files.
+        manifest = self.store.manifest(wanted)
         rows = self.store.path_rows(wanted)
         removed: list[str] = []
         for rel in gone:
             if rel in manifest or rel in rows:
                 removed.append(rel)
             else:  # a directory that was deleted or renamed: drop everything below it
-                removed.extend(p for p in manifest if p.startswith(rel.rstrip("/") + "/"))
-        suspect = inconsistent({p: manifest[p] for p in wanted if p in manifest}, rows)
+                removed.extend(self.store.manifest_under(rel))
+        suspect = inconsistent(manifest, rows)
         known = frozenset(manifest.keys() | rows.keys())
-        self._run(files, removed, manifest, stats, progress, cancel, force_read=True, suspect=suspect, known=known)
+        self._run(
+            files,
+            removed,
+            manifest,
+            stats,
+            progress,
+            cancel,
+            force_read=True,
+            suspect=suspect,
+            known=known,
+            interactive=True,
+        )
 
     # ----------------------------------------------------------------- the pipeline
     def _run(
@@ -215,15 +246,19 @@ class Indexer:
         suspect: set[str] | frozenset[str] = frozenset(),
         embed: bool = True,
         known: frozenset[str] | None = None,
+        interactive: bool = False,
     ) -> None:
-        """``known``: every path with a manifest entry or chunk rows (None: assume any may have)."""
+        """``known``: every path with a manifest entry or chunk rows (None: assume any may have).
+        ``interactive``: someone waits for this (a save): a few new chunks go to ``embed_interactive``."""
         stats.files_seen = len(files)
         total = len(files)
         pending = _Pending(removed=list(removed))
         stats.files_deleted = len(removed)
         touched: list[FileRecord] = []
         report = progress or (lambda _p: None)
-        chunk_limit, file_limit = WRITE_BATCH_CHUNKS, 200
+        chunk_limit, file_limit = (
+            (WRITE_BATCH_CHUNKS, 200) if embed else (FIRST_LEXICAL_WRITE_CHUNKS, FIRST_LEXICAL_WRITE_FILES)
+        )
 
         def unchanged(file: SourceFile, old: FileRecord | None) -> bool:
             return not force_read and old is not None and old.size == file.size and old.mtime_ns == file.mtime_ns
@@ -247,7 +282,7 @@ class Indexer:
                 while handed and handed[0].future.done():  # the worker's files, in order, as they come back
                     self._collect(handed.popleft(), pending, stats)
                 if len(pending.chunks) >= self.monitor.pending_limit(chunk_limit) or len(pending.files) >= file_limit:
-                    self._flush(pending, stats, embed=embed, known=known)
+                    self._flush(pending, stats, embed=embed, known=known, interactive=interactive)
                     pending = _Pending()
                     if not embed:  # the first rows searchable soon (a small write), then fewer, larger writes
                         chunk_limit, file_limit = (
@@ -261,7 +296,7 @@ class Indexer:
         finally:
             if worker is not None:
                 worker.close()
-        self._flush(pending, stats, embed=embed, known=known)
+        self._flush(pending, stats, embed=embed, known=known, interactive=interactive)
         if touched:
             self.store.touch_files(touched)
         stats.chunks_total = self.store.count_chunks()
@@ -381,7 +416,13 @@ class Indexer:
         return vectors
 
     def _flush(
-        self, pending: _Pending, stats: IndexStats, *, embed: bool = True, known: frozenset[str] | None = None
+        self,
+        pending: _Pending,
+        stats: IndexStats,
+        *,
+        embed: bool = True,
+        known: frozenset[str] | None = None,
+        interactive: bool = False,
     ) -> None:
         if not pending.files and not pending.removed:
             return
@@ -397,11 +438,16 @@ class Indexer:
         if unique_missing and embed:
             batch_size = self.monitor.batch_size(self.config.batch_size)
             texts = [c.embed_text for c in unique_missing]
-            offset = 0
-            for batch in self.embedder.embed_batch(texts, batch_size=batch_size):
-                for row in batch:
-                    new_vectors[unique_missing[offset].hash] = row
-                    offset += 1
+            if interactive and len(texts) <= INTERACTIVE_EMBED_MAX:
+                # A save's few new chunks: the query worker, not the low-priority index worker (nice 10,
+                # started on first use: a save on a busy machine waited on both).
+                for position, row in enumerate(self.embedder.embed_interactive(texts)):
+                    new_vectors[unique_missing[position].hash] = row
+            else:
+                # One packing plan over the whole write batch (fuller decodes than one per call).
+                for positions, batch in self.embedder.embed_packed(texts, batch_size=batch_size):
+                    for position, row in zip(positions, batch, strict=True):
+                        new_vectors[unique_missing[position].hash] = row
             stats.chunks_embedded += len(unique_missing)
             # A text repeated within the batch is embedded once; its other rows count as cached.
             stats.chunks_cached += sum(1 for h in hashes if h in new_vectors) - len(unique_missing)
@@ -511,10 +557,11 @@ class Indexer:
         stopped = False
         if missing:
             batch_size = self.monitor.batch_size(self.config.batch_size)
-            batches = self.embedder.embed_batch([texts[h] for h in missing], batch_size=batch_size)
-            for batch in batches:
-                for vector in batch:
-                    new_vectors[missing[len(new_vectors)]] = vector
+            # One packing plan over the whole write batch; calls come in the plan's order, not the rows'.
+            batches = self.embedder.embed_packed([texts[h] for h in missing], batch_size=batch_size)
+            for positions, batch in batches:
+                for position, vector in zip(positions, batch, strict=True):
+                    new_vectors[missing[position]] = vector
                 if len(new_vectors) < len(missing) and (
                     (cancel is not None and cancel.is_set()) or (pause is not None and pause())
                 ):

@@ -40,15 +40,29 @@ SYMBOL_DEFINITION_BOOST = 2.0
 # name is a type's in most languages; a callable keeps most of the boost where no type has the name).
 CALLABLE_TYPE_NAME_FACTOR = 0.8
 MIXED_FACTOR = 0.35  # a name inside a sentence is one clue among others, not the whole question
+# ... but a question or a heading that names a type is about it ("Op and SqlExpressionBuilder for
+# composing WHERE conditions"), where prose mentions types on its way (a docstring's "... an Observable").
+MIXED_FACTOR_HEADINGS = 1.0  # 0.7: -0.002, 1.5: +0.000 on the dev set
 OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
 PARTIAL_NAME_BOOST = 0.15  # the chunk's name starts with the queried name (FooBar for Foo)
 NAME_WORDS_BOOST = 0.2  # natural-language query whose words spell the chunk's name
 STEM_EXACT_BOOST = 0.6  # file stem == queried symbol (Foo.swift for Foo)
 STEM_PREFIX_BOOST = 0.1  # file stem starts with it (FooDelegate.swift)
-STEM_WORD_BOOST = 0.25  # natural-language query: a query word (or two joined) is the file stem
+STEM_WORD_BOOST = 0.25  # natural-language query: a query word is the file stem
+# A question's subject names a file ("how finders feed entries ..." -> finders.lua): as strong a clue
+# as a symbol query's file name (0.4: -0.004, 0.8: +0.002, 1.0: +0.000 on the dev set), and only
+# partly gated by the file's text (a small module that *is* the subject may describe it in few words).
+STEM_SUBJECT_BOOST = 0.6
+SUBJECT_GATE_FLOOR = 0.75
+# Questions only: a heading's first word is often a modifier ("HTTP response settling", "JSON Pointer").
+SUBJECT_FORMS = ("question",)
+STEM_JOINED_BOOST = 0.5  # two consecutive query words are the file stem (RetryMiddleware.php): twice the clue
 PATH_WORD_BOOST = 0.08  # natural-language query: a query word names a directory on the path
 PATH_WORD_CAP = 0.16
+# A question or heading names an area, often a directory ("exception hierarchy" -> Exception/).
+PATH_WORD_BOOST_HEADINGS = 0.12
+PATH_WORD_CAP_HEADINGS = 0.24
 COHERENCE_WEIGHT = 0.15  # a file's other strong chunks lift its best one
 COHERENCE_CHUNKS = 3
 COHERENCE_FLOOR_RANK = 20
@@ -57,6 +71,16 @@ DIVERSITY_DECAY = 0.4  # past the free ones, the n-th chunk of one file keeps DE
 # Chunks of one file before the decay starts: a file-level question wants other files, a
 # function-level one may want two functions of one file.
 DIVERSITY_FREE = 2
+# A "how/what/where" question asks how something works across a codebase: its answer is a few files,
+# so a second chunk of the best file is worth less than the next file.
+DIVERSITY_FREE_QUESTION = 1
+# A topic phrase ("update and delete statement builders": no article, no verb to be) names an area,
+# not one function: like a question, its answer is several files.
+DIVERSITY_FREE_TOPIC = 1
+_QUESTION_WORDS = frozenset({"how", "what", "where", "which", "why"})
+# Words of prose: a sentence with one (or ending in a full stop) describes behaviour, usually of one
+# function (a docstring's "Returns the ..."); a query without any is written like a heading.
+_PROSE_WORDS = frozenset("the a an this that these those given if is are it its whether will should be".split())
 GATE_SEMANTIC_MARGIN = 0.4  # cosine below the best at which word signals fade out
 GATE_LEXICAL_MARGIN = 0.8  # fraction of the best BM25 score below which they fade out
 GATE_COHERENCE = True
@@ -99,6 +123,7 @@ COMPAT_FACTOR = 0.7
 STUB_FACTOR = 0.7
 PLATFORM_FACTOR = 0.8
 TINY_FACTOR = 0.85
+OLDER_VERSION_FACTOR = 0.7  # src/v3/ beside src/v4/, like a compat shim
 
 _TEST_DIR = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec|specs|test_?utils|testdata|fixtures?|mocks?|__mocks__)(/|$)", re.I
@@ -133,6 +158,8 @@ _KIND_NOUNS = frozenset(
 # Observable that ...") name types they do not ask for: off.
 CAPITAL_FIRST = True
 CAPITAL_MID = False
+CAPITAL_MID_HEADINGS = True  # ... but in questions and topic phrases they are names (+0.005 on the dev set)
+CAPITAL_FIRST_TOPIC = True  # a heading starts with its subject ("Transaction block and ...")
 _IDENT_SHAPE = re.compile(r"[a-z][A-Z]|[A-Z]{2,}[a-z]|_|::|\w\.\w|\w#\w|\w:\w|\(\)")
 
 
@@ -148,6 +175,7 @@ class RankingOptions:
     diversity: bool = True  # later chunks of one file decay
     file_words: bool = True  # sentences: files named like a query word join the candidates
     overloads: bool = True  # a bodiless overload signature stands for its implementation
+    forms: bool = True  # questions and heading-like phrases are about areas and named types, prose about a function
 
     @classmethod
     def off(cls) -> RankingOptions:
@@ -175,6 +203,7 @@ class QueryInfo:
     qualifiers: tuple[str, ...]  # the qualifying parts of a qualified name (``Rack``)
     words: tuple[str, ...]  # lower-case query terms (stop words dropped)
     asks: frozenset[str]  # path classes the query asks for ("test", "docs", ...)
+    form: str = "prose"  # "question" (how/what/where ...), "topic" (a heading-like phrase) or "prose"
 
     @property
     def is_symbol(self) -> bool:
@@ -186,20 +215,35 @@ def _norm(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
-def _capital_name(tokens: list[str], i: int) -> bool:
-    """A capitalised plain word that probably names a type: mid-sentence (``the Gin Engine``), or
-    first when a kind noun follows (``Request type and ...``). A first word alone is usually the
-    verb of a docstring sentence (``Returns ...``, ``Add the specified ...``)."""
+def _capital_name(tokens: list[str], i: int, form: str) -> bool:
+    """A capitalised plain word that probably names a type: mid-sentence in a question or a topic
+    phrase (``how the Gin Engine embeds RouterGroup``), or first when a kind noun follows (``Request
+    type and ...``). In prose a capital names what a sentence mentions more than what it asks for
+    (a docstring's "Returns an Observable that ..."), and its first word is usually the verb."""
     word = tokens[i].strip(".,;:?!'\"`()")
     if not word[:1].isupper() or word.isupper() or not word.isalpha():
         return False
     if i == 0:
         following = tokens[1].lower().strip(".,;:") if len(tokens) > 1 else ""
+        if form == "topic" and CAPITAL_FIRST_TOPIC:
+            return word.lower() not in _SENTENCE_STARTERS
         return CAPITAL_FIRST and following in _KIND_NOUNS and word.lower() not in _SENTENCE_STARTERS
-    return CAPITAL_MID
+    return CAPITAL_MID or (CAPITAL_MID_HEADINGS and form != "prose")
 
 
-def analyse_query(query: str) -> QueryInfo:
+def _form(tokens: list[str], lowered: set[str], text: str) -> str:
+    """``question`` (how/what/where ...), ``topic`` (written like a heading: no article, no verb
+    "to be", no full stop: "update and delete statement builders") or ``prose`` (a sentence that
+    describes behaviour, usually one function's: "Returns the number of ...")."""
+    if tokens and tokens[0].lower() in _QUESTION_WORDS:
+        return "question"
+    if len(tokens) > 1 and not lowered & _PROSE_WORDS and not text.endswith("."):
+        return "topic"
+    return "prose"
+
+
+def analyse_query(query: str, *, forms: bool = True) -> QueryInfo:
+    """``forms=False`` reads every sentence as prose (the ranking before query forms, for ablations)."""
     text = query.strip()
     tokens = text.split()
     words = tuple(query_terms(text))
@@ -218,6 +262,7 @@ def analyse_query(query: str) -> QueryInfo:
             asks.add(name)
     names: list[str] = []
     qualifiers: list[str] = []
+    form = _form(tokens, lowered, text) if forms else "prose"
     if len(tokens) == 1:
         kind = "symbol"
         candidates = tokens
@@ -225,7 +270,9 @@ def analyse_query(query: str) -> QueryInfo:
         # An identifier inside a sentence: camelCase, snake_case, dotted, or a capitalised word that
         # is not the sentence's first (``how the Gin Engine embeds RouterGroup``).
         candidates = [
-            t for i, t in enumerate(tokens) if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`")) or _capital_name(tokens, i)
+            t
+            for i, t in enumerate(tokens)
+            if _IDENT_SHAPE.search(t.strip(".,;:?!'\"`")) or _capital_name(tokens, i, form)
         ]
         kind = "mixed" if candidates else "natural"
     for token in candidates:
@@ -240,7 +287,7 @@ def analyse_query(query: str) -> QueryInfo:
         qualifiers.extend(parts[:-1])
     if not names:
         kind = "natural"
-    return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks))
+    return QueryInfo(text, kind, tuple(dict.fromkeys(names)), tuple(qualifiers), words, frozenset(asks), form)
 
 
 def path_class(path: str, language: str) -> str | None:
@@ -307,6 +354,27 @@ def _related(a: str, b: str) -> bool:
     return common >= 5 and len(short) - common <= 1 and common >= 0.45 * len(long)
 
 
+_SUBJECT_SKIP = frozenset("how what where which why does do is are can the a an".split())
+
+
+def _subject(query: QueryInfo) -> set[str]:
+    """A question's subject: its first word after the question and auxiliary words, and that word
+    joined with the next (``how finders feed ...`` -> finders; ``how cookie jars ...`` -> cookiejars)."""
+    if query.form not in SUBJECT_FORMS:
+        return set()
+    tokens = [_norm(t) for t in query.text.split()]
+    tokens = [t for t in tokens if t]
+    i = 0
+    while i < len(tokens) and tokens[i] in _SUBJECT_SKIP:
+        i += 1
+    if i >= len(tokens) or len(tokens[i]) < 3:
+        return set()
+    found = {tokens[i]}
+    if i + 1 < len(tokens):
+        found.add(tokens[i] + tokens[i + 1])
+    return found
+
+
 def _word_stem(word: str) -> str:
     for suffix in ("ing", "ers", "er", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -352,6 +420,9 @@ class Reranker:
         content_words = {w for w in query.words if len(w) > 2}
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
         gates = _evidence_gates(rows)
+        older = _older_version_dirs(rows) if opts.penalties and OLDER_VERSION_FACTOR < 1 else set()
+        subject = _subject(query) if STEM_SUBJECT_BOOST else set()
+        mixed = MIXED_FACTOR if query.form == "prose" else MIXED_FACTOR_HEADINGS
         for row in rows:
             score = base.get(row.id, 0.0) / top
             signals: list[str] = ["overload signatures folded in"] if row.id in folded else []
@@ -363,23 +434,24 @@ class Reranker:
                 boost, label = 0.0, ""
                 for name in names:
                     if sym_last == name and row.kind in DEFINITION_KINDS:
-                        weight = SYMBOL_DEFINITION_BOOST if query.kind == "symbol" else DEFINITION_BOOST * MIXED_FACTOR
+                        weight = SYMBOL_DEFINITION_BOOST if query.kind == "symbol" else DEFINITION_BOOST * mixed
                         if row.kind in ("impl", "extension"):
                             weight *= 0.6
                         elif row.kind in CALLABLE_KINDS and name in capitalised:
                             weight *= CALLABLE_TYPE_NAME_FACTOR
-                        if _last(row.symbol).lstrip("$") not in exact_names:
+                        if _last(row.symbol).lstrip("$_") not in exact_names:
                             weight *= OTHER_CASE_FACTOR  # ``Timeout`` asked, a ``timeout`` property found
+                            # (``$ZodType``, ``_record``: a prefix convention, not another name)
                         if quals and parent_last in quals:
                             weight += 0.1
                         if weight > boost:
                             boost, label = weight, "definition"
                     elif parent_last == name and row.symbol:
-                        weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
+                        weight = MEMBER_BOOST * (1.0 if query.kind == "symbol" else mixed)
                         if weight > boost:
                             boost, label = weight, "member"
                     elif sym_last.startswith(name) and len(name) >= 3:
-                        weight = PARTIAL_NAME_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
+                        weight = PARTIAL_NAME_BOOST * (1.0 if query.kind == "symbol" else mixed)
                         if weight > boost:
                             boost, label = weight, "name prefix"
                 if boost:
@@ -396,25 +468,35 @@ class Reranker:
                 boost, label = 0.0, ""
                 for name in names:
                     if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
-                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else MIXED_FACTOR)
+                        weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else mixed)
                         if weight > boost:
                             boost, label = weight, "file name"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
                         boost, label = STEM_PREFIX_BOOST, "file name prefix"
-                if (
-                    not boost
-                    and query.kind != "symbol"
-                    and stem
-                    and (stem in joined or any(_related(stem, w) for w in content_words))
-                ):
-                    boost, label = STEM_WORD_BOOST * gate, "file name"
+                if not boost and query.kind != "symbol" and stem:
+                    if stem in joined:  # two query words spell the file name (RetryMiddleware.php)
+                        boost, label = STEM_JOINED_BOOST * gate, "file name"
+                    elif any(_related(stem, w) for w in content_words):
+                        boost, label = STEM_WORD_BOOST * gate, "file name"
+                    if subject and (
+                        stem in subject or any(stem in (w + "s", w + "es") or w == stem + "s" for w in subject)
+                    ):
+                        # "how finders feed entries ..." is about finders.lua, however its text reads
+                        weight = STEM_SUBJECT_BOOST * max(gate, SUBJECT_GATE_FLOOR)
+                        if weight > boost:
+                            boost, label = weight, "subject's file"
                 if boost > 0.005:
                     score += boost
                     signals.append(f"{label} +{boost:.2f}")
                 if query.kind != "symbol" and word_stems:
                     dirs = {_norm(d) for d in PurePosixPath(row.path).parts[:-1]}
                     hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
-                    path_boost = min(PATH_WORD_CAP, PATH_WORD_BOOST * hits) * gate
+                    per_dir, cap = (
+                        (PATH_WORD_BOOST, PATH_WORD_CAP)
+                        if query.form == "prose"
+                        else (PATH_WORD_BOOST_HEADINGS, PATH_WORD_CAP_HEADINGS)
+                    )
+                    path_boost = min(cap, per_dir * hits) * gate
                     if path_boost > 0.005:
                         score += path_boost
                         signals.append(f"path +{path_boost:.2f}")
@@ -429,6 +511,9 @@ class Reranker:
                     factor = _factor(klass)
                     score *= factor
                     signals.append(f"{klass} ×{factor}")
+                elif klass is None and older and _older_version(row.path, older, query):
+                    score *= OLDER_VERSION_FACTOR
+                    signals.append(f"older version ×{OLDER_VERSION_FACTOR}")
             row.rank_score = score
             row.signals = signals
         if opts.symbols and names:
@@ -461,12 +546,14 @@ class Reranker:
         ordered = sorted(rows, key=lambda r: -r.rank_score)
         if opts.diversity:
             seen: dict[str, int] = defaultdict(int)
+            free = {"question": DIVERSITY_FREE_QUESTION, "topic": DIVERSITY_FREE_TOPIC}.get(query.form, DIVERSITY_FREE)
             for row in ordered:
                 n = seen[row.path]
-                if n >= DIVERSITY_FREE:
-                    decay = DIVERSITY_DECAY ** (n - DIVERSITY_FREE + 1)
+                if n >= free:
+                    decay = DIVERSITY_DECAY ** (n - free + 1)
                     row.rank_score *= decay
-                    row.signals.append(f"same file #{n + 1} ×{decay:.2f}")
+                    why = f" ({query.form})" if free != DIVERSITY_FREE else ""  # a question's second chunk
+                    row.signals.append(f"same file #{n + 1} ×{decay:.2f}{why}")
                 seen[row.path] += 1
             ordered.sort(key=lambda r: -r.rank_score)
         return ordered
@@ -532,6 +619,36 @@ def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[
         impl.lexical = max(lexes) if lexes else None
         dropped.update(r.id for r in signatures)
     return [r for r in rows if r.id not in dropped], base, folded
+
+
+_VERSION_DIR = re.compile(r"^v(\d{1,3})$", re.I)
+
+
+def _older_version_dirs(rows: list[Candidate]) -> set[str]:
+    """Directories that a newer sibling supersedes: ``src/v3/`` when the candidates also come from
+    ``src/v4/``. A tree kept for an old major version is a legacy copy of the current one: the
+    query is about the current code unless it names the old version."""
+    versions: dict[str, set[int]] = defaultdict(set)
+    for row in rows:
+        parts = row.path.split("/")[:-1]
+        for i, part in enumerate(parts):
+            match = _VERSION_DIR.match(part)
+            if match:
+                versions["/".join(parts[:i])].add(int(match.group(1)))
+    older: set[str] = set()
+    for parent, found in versions.items():
+        newest = max(found)
+        older.update(f"{parent}/v{n}/" if parent else f"v{n}/" for n in found if n < newest)
+    return older
+
+
+def _older_version(path: str, older: set[str], query: QueryInfo) -> bool:
+    lowered = path.lower()
+    for prefix in older:
+        if lowered.startswith(prefix.lower()):
+            version = prefix.rstrip("/").rsplit("/", 1)[-1].lower()
+            return version not in query.text.lower().split() and "compat" not in query.asks
+    return False
 
 
 def _first_window_stands_for_definition(rows: list[Candidate]) -> None:

@@ -180,7 +180,7 @@ class Searcher:
         use_hybrid = self.hybrid if hybrid is None else hybrid
         pool = max(limit * 4, 40)
         terms = query_terms(query)
-        info = analyse_query(query)
+        info = analyse_query(query, forms=options.forms)
         view = self._view()  # one state of the unsaved buffers for the three candidate lists
         # The full-text search and the symbol look-up do not need the query vector: they run on a
         # worker thread while the query is embedded and the vector search runs (LanceDB and llama.cpp

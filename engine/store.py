@@ -10,8 +10,11 @@ Three tables live in one LanceDB directory, one directory per (workspace folder,
 ``meta.json`` records the schema version, the model fingerprint and the dimension.
 
 Crash safety. A batch is written in three commits: embedding cache, chunk rows, manifest. The chunk
-commit is one ``merge_insert`` whose "not matched by source" clause deletes the old rows of exactly
-those files, so a reader sees a file's old rows or its new ones, never both or neither. A crash between
+commit replaces each file's rows at once, so a reader sees a file's old rows or its new ones, never
+both or neither: an update-and-insert keyed on ``id`` through its scalar index when every old row of
+the batch's files is overwritten (row ids are path + ordinal: a file that did not shrink), else one
+``merge_insert`` whose "not matched by source" clause deletes the old rows of exactly those files
+(it joins the whole table: ~0.5 s at 178K rows). Deleted files' rows go in a delete of their own. A crash between
 the chunk and manifest commits leaves rows whose ``file_hash`` (or count, or presence) disagrees with
 the manifest; every index run compares the two (``inconsistent_paths``) and indexes such files again,
 and ``check`` reports and ``--repair`` drops them. Every commit boundary has a fault point
@@ -30,7 +33,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -63,6 +66,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 CHUNKS, FILES, EMBEDDINGS = "chunks", "files", "embeddings"
 COMPACT_EVERY_WRITES = 64
+TRIM_MIN_ROWS = 1024  # writes of fewer rows skip malloc_trim (see _after_write)
 FTS_COLUMN = "lex"
 # English stemming on both sides ("formatted dates" meets format/date): +0.06 to +0.10 MRR for BM25
 # on the benchmark corpora. An index built without it gets its full-text index rebuilt, nothing else.
@@ -76,6 +80,9 @@ LANCE_DIR = "lance"
 INDEX_CACHE_BYTES = 192 << 20
 METADATA_CACHE_BYTES = 64 << 20
 STALE_PREFIX = "lance.stale-"
+# From this many chunk rows index builds and compaction run in a child process when the store has a
+# ``maintainer`` (engine/maintenance.py): their native memory goes back to the system with the child.
+MAINTENANCE_CHILD_MIN_ROWS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +136,11 @@ class IntegrityReport:
 
 
 def _lancedb() -> Any:
+    from .lazy_imports import defer_rest_client
     from .memory import limit_malloc_arenas
 
     limit_malloc_arenas()  # before lancedb starts its threads
+    defer_rest_client()  # ~40% of the import, never used for local tables (engine/lazy_imports.py)
     try:
         import lancedb
     except ImportError as exc:  # pragma: no cover - dependency of the package
@@ -140,14 +149,18 @@ def _lancedb() -> Any:
 
 
 def chunk_id(chunk: Chunk, ordinal: int = 0) -> str:
-    """A row id unique by construction: the chunk's ordinal within its file is part of it.
+    """A row id unique by construction: the file's path and the chunk's ordinal within it.
 
     Two chunks of one file may share lines and text (one long line split into identical windows);
-    duplicate ids would make every later ``merge_insert`` fail as ambiguous.
+    duplicate ids would make every later ``merge_insert`` fail as ambiguous. Nothing of the chunk's
+    text is in it: a new version of a file then reuses the ids of the old one, so a save that does not
+    shrink the file replaces its rows with an update-and-insert through the ``id`` index, in one commit
+    (engine/row_ids.py). Rows written by an older semcode (ids with lines and text hash) are taken over
+    the same way. The dense tier never trusts an id alone: it also matches the text hash.
     """
     from .records import text_hash
 
-    return text_hash(f"{chunk.path}\0{ordinal}\0{chunk.start_line}\0{chunk.end_line}\0{chunk.hash}")
+    return text_hash(f"{chunk.path}\0{ordinal}")
 
 
 def inconsistent(manifest: dict[str, FileRecord], rows: dict[str, PathRows]) -> set[str]:
@@ -178,6 +191,36 @@ def ivf_nprobes(rows: int) -> int:
     exact search was 0.82; a fifth (80 + probes) gave 0.96 at p95 12 ms (bench/bench_scale.py recall).
     """
     return max(20, int(ivf_partitions(rows) * IVF_PROBE_FRACTION + 0.999))
+
+
+def connect(lance_dir: Path, session: Session | None = None) -> DBConnection:
+    """A connection to an index's LanceDB directory: caches bounded, every read sees the latest commit."""
+    lancedb = _lancedb()
+    if session is None:
+        session = lancedb.Session(
+            index_cache_size_bytes=INDEX_CACHE_BYTES, metadata_cache_size_bytes=METADATA_CACHE_BYTES
+        )
+    db: DBConnection = lancedb.connect(str(lance_dir), read_consistency_interval=timedelta(0), session=session)
+    return db
+
+
+def ivf_config(partitions: int) -> Any:
+    """The vector index (IVF_FLAT, cosine): one definition for this process and the maintenance child."""
+    from lancedb.index import IvfFlat
+
+    return IvfFlat(distance_type="cosine", num_partitions=partitions)
+
+
+def optimize_tables(tables: Sequence[Table]) -> None:
+    """Compact fragments, fold new rows into the indexes, drop old versions; a fault point per table."""
+    fault_point("optimize.before")
+    for table in tables:
+        try:
+            table.optimize(cleanup_older_than=timedelta(minutes=5))
+        except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
+            log.warning("compaction of %s failed: %s", table.name, exc)
+        fault_point("optimize.mid")
+    fault_point("optimize.after")
 
 
 def fts_config() -> Any:
@@ -231,6 +274,10 @@ class ChunkStore:
         self._pending: tuple[int, int] | None = None  # (table version, placeholder rows) for queries
         self._rows: tuple[int, int] | None = None  # (table version, rows): the IVF probe count follows it
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
+        # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
+        self.maintainer: Callable[[Path, str, dict[str, Any]], bool] | None = None
+        self.defer_compaction = False  # True: the periodic compaction is left to ``compact_if_due``
+        self.compaction_due = False
         try:
             path.mkdir(parents=True, exist_ok=True)
             from filelock import FileLock
@@ -337,9 +384,7 @@ class ChunkStore:
             self._session = lancedb.Session(
                 index_cache_size_bytes=INDEX_CACHE_BYTES, metadata_cache_size_bytes=METADATA_CACHE_BYTES
             )
-        self._db = lancedb.connect(
-            str(self.path / LANCE_DIR), read_consistency_interval=timedelta(0), session=self._session
-        )
+        self._db = connect(self.path / LANCE_DIR, self._session)
         self._pending = self._rows = None
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
         self._files = self._open_or_create(FILES, self._file_schema())
@@ -433,11 +478,29 @@ class ChunkStore:
             self._write_lock.release()
 
     # ----------------------------------------------------------------- manifest
-    def manifest(self) -> dict[str, FileRecord]:
+    def manifest(self, paths: Iterable[str] | None = None) -> dict[str, FileRecord]:
+        """The manifest, or just the entries of ``paths`` (a save reads one entry, not 13K)."""
         if not self._ready():
             return {}
-        table = self._files.to_arrow()
-        return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+        if paths is None:
+            table = self._files.to_arrow()
+            return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+        found: dict[str, FileRecord] = {}
+        for part in _parts(sorted(set(paths))):
+            rows = self._files.search().where(sql_in("path", part)).limit(None).to_arrow().to_pylist()
+            found.update((row["path"], FileRecord(**row)) for row in rows)
+        return found
+
+    def manifest_under(self, folder: str) -> list[str]:
+        """Paths of the manifest below ``folder`` (a deleted or renamed directory)."""
+        if not self._ready():
+            return []
+        prefix = folder.rstrip("/") + "/"
+        # Unescaped: ``_`` and ``%`` only widen the match (filtered below); a backslash (an escape in
+        # LIKE) becomes the one-character wildcard.
+        pattern = prefix.replace("\\", "_") + "%"
+        table = self._files.search().where(f"path LIKE {sql_string(pattern)}").select(["path"])
+        return [p for p in table.limit(None).to_arrow()["path"].to_pylist() if p.startswith(prefix)]
 
     def _put_manifest(
         self, records: Sequence[FileRecord], removed: Sequence[str] = (), *, append: bool = False
@@ -452,13 +515,15 @@ class ChunkStore:
         if append:  # paths the manifest does not hold (the caller knows): no merge, no scan
             self._files.add(data)
             return
-        (
-            self._files.merge_insert("path")
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .when_not_matched_by_source_delete(sql_in("path", paths))
-            .execute(data)
-        )
+        # Upsert through the ``path`` scalar index, then a delete: a "not matched by source" clause
+        # would scan the whole manifest. Readers never search the manifest, and a crash in between
+        # leaves entries of removed files without rows, which the next run removes again.
+        if rows:
+            self._files.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        if removed:
+            fault_point("manifest.mid")
+            for part in _parts(list(removed)):
+                self._files.delete(sql_in("path", part))
 
     def touch_files(self, records: Sequence[FileRecord]) -> None:
         """Record a new mtime for files whose content did not change."""
@@ -611,23 +676,59 @@ class ChunkStore:
             )
             fault_point("chunks.before")
             append = new_paths and not removed
+            whole_table = False  # whether the commit joined the whole table (a merge's scratch memory)
             if append:
                 if data.num_rows:
                     self._chunks.add(data)
             else:
-                (
-                    self._chunks.merge_insert("id")
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .when_not_matched_by_source_delete(sql_in("path", paths))
-                    .execute(data)
-                )
+                whole_table = self._replace_rows(data, [f.path for f in files], ids, removed)
             fault_point("chunks.after")
             fault_point("manifest.before")
             self._put_manifest(files, removed, append=append)
             fault_point("manifest.after")
             self._evict()
-            self._after_write()
+            self._after_write(TRIM_MIN_ROWS if whole_table else len(chunks))
+
+    def _replace_rows(self, data: pa.Table, written: list[str], ids: list[str], removed: Sequence[str]) -> bool:
+        """The chunk commit of ``replace_files`` for paths that may hold rows (see engine/row_ids.py).
+
+        Each written file's old rows are all overwritten by new ones (ids taken over) in one indexed
+        ``merge_insert``, and removed files go in one delete: each file changes in one commit. Only when
+        some file shrank does the commit fall back to the whole-table merge with its source delete
+        (returns True then).
+        """
+        import pyarrow as pa
+
+        from .row_ids import take_over_ids
+
+        old = self._row_ids(written)
+        taken = take_over_ids(data["path"].to_pylist(), ids, old)
+        if taken is None:
+            (
+                self._chunks.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(sql_in("path", [*written, *removed]))
+                .execute(data)
+            )
+            return True
+        if data.num_rows:
+            data = data.set_column(data.schema.get_field_index("id"), "id", pa.array(taken, pa.string()))
+            self._chunks.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        if removed:
+            fault_point("chunks.mid")  # written files new, removed ones not yet gone: the manifest says both
+            for part in _parts(list(removed)):
+                self._chunks.delete(sql_in("path", part))
+        return False
+
+    def _row_ids(self, paths: Sequence[str]) -> dict[str, set[str]]:
+        """The ids of the chunk rows of these paths (through the ``path`` scalar index)."""
+        held: dict[str, set[str]] = {}
+        for part in _parts(sorted(set(paths))):
+            table = self._chunks.search().where(sql_in("path", part)).select(["id", "path"]).limit(None).to_arrow()
+            for row_id, path in zip(table["id"].to_pylist(), table["path"].to_pylist(), strict=True):
+                held.setdefault(path, set()).add(row_id)
+        return held
 
     def remove_files(self, paths: Sequence[str]) -> None:
         if not paths:
@@ -650,11 +751,26 @@ class ChunkStore:
             self._files.delete("true")
             self._after_write()
 
-    def _after_write(self) -> None:
+    def _after_write(self, rows: int = TRIM_MIN_ROWS) -> None:
+        """Count a write; compact every ``COMPACT_EVERY_WRITES`` (or mark it due, ``defer_compaction``)."""
         self._writes += 1
         if self._writes % COMPACT_EVERY_WRITES == 0:
+            if self.defer_compaction:  # the caller compacts after its write returns (IndexHost: on its worker)
+                self.compaction_due = True
+            else:
+                self.optimize()
+                rows = TRIM_MIN_ROWS
+        if rows >= TRIM_MIN_ROWS:
+            # A large write's scratch memory, freed by LanceDB, back to the system (engine/memory.py);
+            # after a one-file save there is little to give back, and the trim's heap walk cost ~9 ms.
+            trim_malloc()
+
+    def compact_if_due(self) -> None:
+        """The compaction ``_after_write`` deferred, if any."""
+        if self.compaction_due:
             self.optimize()
-        trim_malloc()  # a merge's scratch memory, freed by LanceDB, back to the system (engine/memory.py)
+            self.compaction_due = False
+            trim_malloc()
 
     # ----------------------------------------------------------------- the dense tier
     def pending_count(self) -> int:
@@ -726,11 +842,14 @@ class ChunkStore:
             result = (
                 self._chunks.merge_insert("id")
                 .when_matched_update_all(where=f"target.tier < {int(tier)} AND target.text_hash = source.text_hash")
+                # LanceDB 0.40's join through the ``id`` scalar index panics on a partial-schema source
+                # ("Incorrect number of arrays for StructArray"): the scan join, as before that index.
+                .use_index(False)
                 .execute(data)
             )
             fault_point("vectors.after")
             self._evict()
-            self._after_write()
+            self._after_write(len(ids))
         return int(getattr(result, "num_updated_rows", len(ids)) or 0)
 
     # ----------------------------------------------------------------- indexes and maintenance
@@ -744,32 +863,58 @@ class ChunkStore:
             rows = self._chunks.count_rows()
             if rows == 0:
                 return
+            self._ensure_scalar_indexes()
             names = {idx.columns[0]: idx for idx in self._chunks.list_indices()}
             fts = names.get(FTS_COLUMN)
             fts_stem = (getattr(fts, "index_details", None) or {}).get("stem") if fts else None
+            # In this process: at 85K rows the full-text build adds ~60 MB (178K: ~200 MB), less than a
+            # child process's own ~165 MB would add to the peak (BENCHMARKS.md "writes (session 4)").
             if fts is None or fts_stem != FTS_STEM:
                 fault_point("fts.before")
                 self._chunks.create_index(FTS_COLUMN, replace=True, config=fts_config())
                 fault_point("fts.after")
             # Partitions trained on placeholder vectors would be useless: wait for the dense tier.
             if "vector" not in names and rows >= vector_index_min_rows and not self.pending_count():
-                from lancedb.index import IvfFlat
-
                 partitions = ivf_partitions(rows)
                 log.info("building IVF_FLAT vector index over %d rows (%d partitions)", rows, partitions)
-                self._chunks.create_index("vector", config=IvfFlat(distance_type="cosine", num_partitions=partitions))
+                if not self._in_child("ivf", {"partitions": partitions}, rows):
+                    self._chunks.create_index("vector", config=ivf_config(partitions))
+
+    def _in_child(self, operation: str, params: dict[str, Any], rows: int | None = None) -> bool:
+        """Run a maintenance operation of a large index in the ``maintainer`` child (engine/maintenance.py).
+
+        False: do it in this process (a small index, no maintainer set, or the child could not run).
+        Called with the write lock held; the child's commits are read here at the next access.
+        """
+        if self.maintainer is None:
+            return False
+        if (self._chunks.count_rows() if rows is None else rows) < MAINTENANCE_CHILD_MIN_ROWS:
+            return False
+        return self.maintainer(self.path / LANCE_DIR, operation, params)
+
+    def _ensure_scalar_indexes(self) -> None:
+        """B-tree indexes on the columns writes look rows up by (see ``SCALAR_INDEXES``); built once.
+
+        Rows written after a build are not in the index until the next ``optimize``; LanceDB scans
+        them alongside, so a look-up is always complete.
+        """
+        for table, columns in (
+            (self._chunks, ("id", "path")),
+            (self._files, ("path",)),
+            (self._embeddings, ("text_hash",)),
+        ):
+            have = {idx.columns[0] for idx in table.list_indices()}
+            for column in columns:
+                if column not in have and table.count_rows():
+                    fault_point("scalar.before")
+                    table.create_scalar_index(column, index_type="BTREE")
+                    fault_point("scalar.after")
 
     def optimize(self) -> None:
         """Compact fragments, fold new rows into the indexes, drop old versions."""
         with self.writer(wait=True):
-            fault_point("optimize.before")
-            for table in (self._chunks, self._files, self._embeddings):
-                try:
-                    table.optimize(cleanup_older_than=timedelta(minutes=5))
-                except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
-                    log.warning("compaction of %s failed: %s", table.name, exc)
-                fault_point("optimize.mid")
-            fault_point("optimize.after")
+            if not self._in_child("optimize", {}):
+                optimize_tables([self._chunks, self._files, self._embeddings])
 
     def _row_count(self) -> int:
         """Rows of the chunk table, counted once per table version (as ``pending_count``)."""

@@ -20,7 +20,7 @@ from .buffers import UnsavedBuffers
 from .chunking import CHUNKER_VERSION, chunk_file
 from .config import EngineConfig
 from .errors import ConfigError, IndexLockedError, SemcodeError, StoreError
-from .files import read_workspace_text
+from .files import SourceFile, read_workspace_text, walk
 from .indexer import Indexer, ProgressCallback, VectorCache
 from .memory import MemoryMonitor
 from .metrics import metrics
@@ -32,6 +32,7 @@ from .store import ChunkStore, IntegrityReport, sql_string
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "write.lock"  # the store's write lock, inside the index directory
+PREWALK_MAX_AGE_S = 5.0  # an early walk older than this is done again (files may have changed since)
 
 _EMBEDDERS: dict[tuple[object, ...], Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
@@ -51,6 +52,9 @@ def shared_embedder(config: EngineConfig) -> Embedder:
 
 def _import_store_modules() -> None:
     """Import what opening a ChunkStore imports; a failure is left for ChunkStore to report."""
+    from .lazy_imports import defer_rest_client
+
+    defer_rest_client()  # as ChunkStore's own import does (engine/lazy_imports.py)
     try:
         import lancedb  # noqa: F401
         import pyarrow  # noqa: F401
@@ -116,6 +120,7 @@ class Workspace:
         self.cache = VectorCache()
         self.last_stats: IndexStats | None = None
         self.buffers = UnsavedBuffers(self)  # an editor's unsaved texts, searched in place of the files
+        self._prewalk: _Prewalk | None = None
 
     # ----------------------------------------------------------------- opening
     @property
@@ -159,6 +164,9 @@ class Workspace:
                     chunker_version=CHUNKER_VERSION,
                     cache_limit=self.config.embedding_cache_vectors,
                 )
+                from .maintenance import in_child
+
+                self._store.maintainer = in_child  # large index builds and compaction in a child process
         return self
 
     @property
@@ -227,6 +235,18 @@ class Workspace:
             )
 
     # ----------------------------------------------------------------- writing
+    def prewalk(self) -> None:
+        """Walk the workspace on a thread now, for the next ``index`` to use (once, if still fresh).
+
+        The host starts it before ``open()``: on a first start the walk (0.2-0.6 s for Django's 9,500
+        entries) then overlaps the wait for the model worker instead of following it.
+        """
+        self._prewalk = _Prewalk(self.root, self.config)
+
+    def _take_prewalk(self) -> tuple[list[SourceFile], list[tuple[str, str]]] | None:
+        early, self._prewalk = self._prewalk, None
+        return early.result() if early is not None else None
+
     def index(
         self,
         progress: ProgressCallback | None = None,
@@ -252,7 +272,7 @@ class Workspace:
             if full:
                 self.store.clear()
             indexer = self._indexer()
-            stats = indexer.index_all(progress, cancel, embed=False)
+            stats = indexer.index_all(progress, cancel, embed=False, walked=self._take_prewalk())
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
             if embed and not stats.cancelled and stats.chunks_pending:
                 indexer.embed_pending(progress, cancel, priority=list(priority), stats=stats)
@@ -318,6 +338,20 @@ class Workspace:
         self.buffers.rebase(paths)  # after a save, the index holds the buffer's text: search the index again
         self._record_index(stats)
         return stats
+
+    def defer_compaction(self, on: bool = True) -> None:
+        """While on, leave the periodic compaction to ``compact_if_due`` (a server turns it on around a
+        save and compacts after it, so that save is not held up by it)."""
+        self.open().store.defer_compaction = on
+
+    def compaction_due(self) -> bool:
+        return self._store is not None and self._store.compaction_due
+
+    def compact_if_due(self) -> None:
+        """The compaction deferred by ``defer_compaction``, if it is due (holds the write lock)."""
+        if self.compaction_due():
+            with self.store.writer(wait=True):
+                self.store.compact_if_due()
 
     def check(self, *, repair: bool = False) -> IntegrityReport:
         self.open()
@@ -450,3 +484,29 @@ class Workspace:
                 row = min(rows, key=lambda r: r["end_line"] - r["start_line"])
                 return SimilarQuery(rel, int(row["start_line"]), int(row["end_line"]), row["content"])
         return SimilarQuery(rel, start_line, end_line, code)
+
+
+class _Prewalk:
+    """``walk`` on a daemon thread; ``result()`` is None when it failed or is too old to trust."""
+
+    def __init__(self, root: Path, config: EngineConfig) -> None:
+        self._done = threading.Event()
+        self._files: list[SourceFile] | None = None
+        self._skipped: list[tuple[str, str]] = []
+        self._finished = 0.0
+        threading.Thread(target=self._run, args=(root, config), name="semcode-prewalk", daemon=True).start()
+
+    def _run(self, root: Path, config: EngineConfig) -> None:
+        try:
+            self._files = list(walk(root, config, self._skipped))
+        except Exception:  # the index walks again and reports it there
+            log.debug("early walk of %s failed", root, exc_info=True)
+        finally:
+            self._finished = time.monotonic()
+            self._done.set()
+
+    def result(self) -> tuple[list[SourceFile], list[tuple[str, str]]] | None:
+        self._done.wait()
+        if self._files is None or time.monotonic() - self._finished > PREWALK_MAX_AGE_S:
+            return None
+        return self._files, self._skipped

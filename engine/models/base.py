@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .packing import packed_calls
+
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
@@ -37,6 +39,12 @@ class Embedder(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for ``text`` (special tokens included)."""
 
+    @property
+    def pack_capacity(self) -> int | None:
+        """Tokens per model decode when texts are packed several to a decode (llama.cpp's n_batch), so
+        that ``embed_packed`` plans which texts share a call; None: texts go in the order given."""
+        return None
+
     def vocabulary_path(self) -> str | None:
         """A GGUF file whose vocabulary, loaded alone, counts tokens exactly as ``count_tokens`` does.
 
@@ -47,9 +55,14 @@ class Embedder(ABC):
 
     def cap(self, text: str) -> str:
         """Cut ``text`` so it fits the model's context; llama.cpp aborts the process otherwise."""
+        return self._fit(text)[0]
+
+    def _fit(self, text: str) -> tuple[str, int]:
+        """``cap(text)`` and its token count (counted once on the common path: the text fits)."""
         limit = self.info.context_length
-        if self.count_tokens(text) <= limit:
-            return text
+        count = self.count_tokens(text)
+        if count <= limit:
+            return text, count
         lo, hi = 0, len(text)
         while lo < hi:  # longest prefix that fits
             mid = (lo + hi + 1) // 2
@@ -57,7 +70,7 @@ class Embedder(ABC):
                 lo = mid
             else:
                 hi = mid - 1
-        return text[:lo]
+        return text[:lo], self.count_tokens(text[:lo])
 
     def embed_batch(self, texts: Iterable[str], *, batch_size: int | None = None) -> Iterator[np.ndarray]:
         """Embed documents in batches, yielding one normalised (n, dim) array per batch."""
@@ -71,10 +84,35 @@ class Embedder(ABC):
         if batch:
             yield _normalise(self._embed_texts(batch))
 
+    def embed_packed(
+        self, texts: Sequence[str], *, batch_size: int | None = None
+    ) -> Iterator[tuple[Sequence[int], np.ndarray]]:
+        """Embed documents in calls whose texts fill the model's decodes: yields (positions, vectors).
+
+        With ``pack_capacity`` set, one first-fit-decreasing plan covers all of ``texts`` (the caller's
+        write batch) and is cut into calls of about ``batch_size`` texts (engine/models/packing.py);
+        ``positions`` index ``texts`` and together cover each exactly once, in an order of the plan's
+        choosing. Without it, the calls of ``embed_batch`` in input order. A consumer may stop between
+        calls and keep what it has.
+        """
+        capacity = self.pack_capacity
+        if not capacity:
+            offset = 0
+            for batch in self.embed_batch(texts, batch_size=batch_size):
+                yield range(offset, offset + len(batch)), batch
+                offset += len(batch)
+            return
+        fitted = [self._fit(self.info.document_prefix + t) for t in texts]
+        lengths, capped = [n for _, n in fitted], [t for t, _ in fitted]
+        for call in packed_calls(lengths, capacity, batch_size or self.batch_size, ties=capped):
+            yield call, _normalise(self._embed_texts([capped[i] for i in call]))
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.info.dimension), dtype=np.float32)
-        matrix: np.ndarray = np.concatenate(list(self.embed_batch(texts)))
+        matrix = np.empty((len(texts), self.info.dimension), dtype=np.float32)
+        for positions, vectors in self.embed_packed(texts):
+            matrix[list(positions)] = vectors
         return matrix
 
     def embed_query(self, query: str) -> np.ndarray:

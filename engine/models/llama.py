@@ -19,7 +19,6 @@ import contextlib
 import ctypes
 import io
 import logging
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -32,6 +31,7 @@ from ..errors import ModelError, missing_dependency
 from .base import Embedder
 from .gguf_file import GGUFInfo, inspect_gguf
 from .info import DEFAULT_MAX_TOKENS, context_tokens, model_info, pooling_for
+from .packing import ffd_bins, next_fit_decodes, packing_enabled, packing_order
 
 log = logging.getLogger(__name__)
 _llama_log = logging.getLogger("llama_cpp.native")
@@ -119,8 +119,8 @@ class LlamaEmbedder(Embedder):
         # counting tokens must not wait for another thread's embedding batch. close() takes both.
         self._vocab_lock = threading.Lock()
         self._closed = False
-        # Texts of one call reordered so that llama.cpp's decodes are full (see packing_order).
-        self.pack = os.environ.get("SEMCODE_PACK", "1") != "0"
+        # Texts planned and ordered so that llama.cpp's decodes are full (engine/models/packing.py).
+        self.pack = packing_enabled()
         _recent_errors.clear()
         captured = io.StringIO()
         try:
@@ -171,6 +171,10 @@ class LlamaEmbedder(Embedder):
 
     # -- tokens ---------------------------------------------------------------------------------------
 
+    @property
+    def pack_capacity(self) -> int | None:
+        return self.n_ctx if self.pack else None  # Llama.embed fills decodes of n_batch = n_ctx tokens
+
     def vocabulary_path(self) -> str | None:
         return self.info.path  # llama_tokenize on a vocab-only load of the same file, same flags
 
@@ -197,7 +201,7 @@ class LlamaEmbedder(Embedder):
     def _embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.info.dimension), dtype=np.float32)
-        order = packing_order([self.count_tokens(t) for t in texts], self.n_ctx) if self.pack else None
+        order = self._order(texts) if self.pack else None
         with self._lock:
             self._check_open()
             # One embed(list) call: llama-cpp-python packs several texts into each n_batch decode, which
@@ -212,34 +216,19 @@ class LlamaEmbedder(Embedder):
             return unpacked
         return out
 
+    def _order(self, texts: Sequence[str]) -> list[int] | None:
+        """The call's texts in FFD order, or None to keep the caller's order when it packs as tightly
+        (a call planned by ``embed_packed`` arrives as whole bins: reordering it could only undo that)."""
+        lengths = [self.count_tokens(t) for t in texts]
+        if next_fit_decodes(lengths, self.n_ctx) <= len(ffd_bins(lengths, self.n_ctx)):
+            return None
+        return packing_order(lengths, self.n_ctx)
+
     def close(self) -> None:
         with self._lock, self._vocab_lock:
             if not self._closed:
                 self._closed = True
                 self._llm.close()
-
-
-def packing_order(lengths: Sequence[int], capacity: int) -> list[int]:
-    """An order of texts (by their token counts) in which llama-cpp-python's packing fills its decodes.
-
-    ``Llama.embed`` puts texts into one decode of ``capacity`` tokens in the order given and starts a
-    new one when the next does not fit (next fit). Given in first-fit-decreasing bin order instead, it
-    needs at most as many decodes as FFD has bins: a decode that starts inside a bin takes the rest of
-    that bin, which fits. Deterministic (ties by position), so the same texts always share a decode.
-    """
-    bins: list[list[int]] = []
-    room: list[int] = []
-    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
-        size = lengths[i]
-        for b, left in enumerate(room):
-            if size <= left:
-                bins[b].append(i)
-                room[b] -= size
-                break
-        else:
-            bins.append([i])
-            room.append(capacity - size)
-    return [i for b in bins for i in b]
 
 
 def _default_threads() -> int:

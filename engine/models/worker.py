@@ -41,6 +41,7 @@ from ..errors import ModelError, ModelWorkerError
 from .base import Embedder, _normalise
 from .gguf_file import GGUFInfo, inspect_gguf
 from .info import DEFAULT_MAX_TOKENS, model_info
+from .packing import packing_enabled
 from .worker_main import FrameEOF, decode_vectors, encode_json, read_frame, write_frame
 
 log = logging.getLogger(__name__)
@@ -366,6 +367,9 @@ class WorkerEmbedder(Embedder):
         self._query = _Slot(self, "query", 0, 0.0)
         self._index = _Slot(self, "index", index_nice, index_idle_exit)
         self._finalizer = weakref.finalize(self, _stop_slots, self._query, self._index)
+        # The vocabulary (import llama_cpp + a vocab-only load, ~0.3-1.4 s) loads while the query child
+        # starts: the chunker's first token count would otherwise wait for it after the child is up.
+        threading.Thread(target=self._preload_vocabulary, name="semcode-vocab", daemon=True).start()
         with self._query.lock:
             self._query._ensure_child()  # load errors (and a crashing build) surface here, like in-process
 
@@ -388,8 +392,20 @@ class WorkerEmbedder(Embedder):
                 self._vocab = _Vocab(self.info.path)
             return self._vocab
 
+    def _preload_vocabulary(self) -> None:
+        try:
+            self._vocabulary()
+        except Exception:  # the first real count raises it again, where it can be reported
+            log.debug("preloading the vocabulary of %s failed", self.info.path, exc_info=True)
+
     def vocabulary_path(self) -> str | None:
         return self.info.path  # llama_tokenize on a vocab-only load of the same file, same flags
+
+    @property
+    def pack_capacity(self) -> int | None:
+        # The index child's LlamaEmbedder fills decodes of n_ctx tokens; planned here, where the tokens
+        # are counted, so a whole write batch shares one plan (the child keeps a planned call's order).
+        return self.info.context_length if packing_enabled() else None
 
     def count_tokens(self, text: str) -> int:
         return self._vocabulary().count(text)

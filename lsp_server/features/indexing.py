@@ -172,8 +172,9 @@ async def _update_later(ls: SemcodeServer, key: str) -> None:
     try:
         stats = await asyncio.wrap_future(host.submit(lambda: host.update_files(paths)))
         log.info(
-            "re-indexed %d file(s): %d chunks embedded, %d from cache, %d deleted",
+            "re-indexed %d file(s) in %.0f ms: %d chunks embedded, %d from cache, %d deleted",
             len(paths),
+            stats.seconds * 1000,
             stats.chunks_embedded,
             stats.chunks_cached,
             stats.files_deleted,

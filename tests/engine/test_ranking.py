@@ -27,7 +27,8 @@ from engine.workspace import Workspace
         ("render_template", "symbol", ("render_template",)),
         ("how does dependency injection work", "natural", ()),
         ("APIRouter include routes", "mixed", ("APIRouter",)),
-        ("how the Gin Engine embeds RouterGroup", "mixed", ("RouterGroup",)),
+        ("how the Gin Engine embeds RouterGroup", "mixed", ("Gin", "Engine", "RouterGroup")),
+        ("Transaction block and database session management", "mixed", ("Transaction",)),
         ("Request type and HTTP request representation", "mixed", ("Request",)),
         ("Add the specified number of days to the given date.", "natural", ()),
         ("Returns a simple Observable that delivers a notification", "natural", ()),
@@ -37,6 +38,28 @@ def test_query_kinds(query: str, kind: str, names: tuple[str, ...]) -> None:
     info = analyse_query(query)
     assert info.kind == kind
     assert info.names == names
+
+
+@pytest.mark.parametrize(
+    ("query", "form"),
+    [
+        ("how are routes registered", "question"),
+        ("update and delete statement builders", "topic"),
+        ("Op and SqlExpressionBuilder for composing WHERE conditions", "topic"),
+        ("Returns the number of days between the given dates", "prose"),
+        ("Simply print unformatted text.", "prose"),
+        ("Session", "prose"),
+    ],
+)
+def test_query_forms(query: str, form: str) -> None:
+    assert analyse_query(query).form == form
+    assert analyse_query(query, forms=False).form == "prose"
+
+
+def test_prose_keeps_its_capitals_as_plain_words() -> None:
+    # A docstring sentence mentions types on its way; a heading or question names what it is about.
+    assert analyse_query("Emits the values of an Observable after a delay").names == ()
+    assert analyse_query("how an Observable emits values after a delay").names == ("Observable",)
 
 
 def test_qualified_name_keeps_its_qualifier() -> None:
@@ -435,6 +458,212 @@ def overload_ws(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace
     (root / "throttle.ts").write_text(TS_THROTTLE)
     (root / "settings.py").write_text(PY_LOAD)
     index = tmp_path_factory.mktemp("ranking-overloads-idx")
+
+
+# --------------------------------------------------------------------------- session 4: query forms
+
+AREA_FILES = {
+    "pkg/retry.py": '''"""Retry timing."""
+
+
+def retry_delay(attempt, base=0.5):
+    """Seconds to wait before the next retry attempt: exponential backoff, doubling each time."""
+    return base * (2 ** attempt)
+
+
+def retry_jitter(delay, spread=0.1):
+    """Random jitter added to a retry delay so that clients do not retry in lockstep."""
+    import random
+    return delay + random.uniform(-spread, spread) * delay
+
+
+def retry_cap(delay, cap=30.0):
+    """The longest delay between two retry attempts."""
+    return min(delay, cap)
+''',
+    "pkg/policy.py": '''class RetryPolicy:
+    """Decides whether a failed request is attempted again and how many attempts are left."""
+
+    def __init__(self, attempts=3):
+        self.attempts = attempts
+
+    def should_retry(self, error, attempt):
+        return attempt < self.attempts and getattr(error, "transient", False)
+''',
+    "pkg/table.py": '''class Table:
+    """A database table: its name, its columns and its constraints."""
+
+    def __init__(self, name):
+        self.name = name
+        self.columns = []
+        self.constraints = []
+
+    def add_column(self, column):
+        self.columns.append(column)
+        return column
+
+    def unique(self, *columns):
+        self.constraints.append(("unique", columns))
+''',
+    "pkg/column.py": '''class Column:
+    """One column of a table: a name, an SQL type, and whether it may be null."""
+
+    def __init__(self, name, sql_type, nullable=False):
+        self.name = name
+        self.sql_type = sql_type
+        self.nullable = nullable
+
+    def ddl(self):
+        """The column's definition in a CREATE TABLE statement."""
+        null = "" if self.nullable else " NOT NULL"
+        return f"{self.name} {self.sql_type}{null}"
+''',
+    "pkg/middleware.py": '''def retry(handler, attempts=3):
+    """Retry middleware: calls the handler again when it fails, with a backoff delay between tries."""
+    def wrapped(request):
+        for attempt in range(attempts):
+            try:
+                return handler(request)
+            except IOError:
+                if attempt == attempts - 1:
+                    raise
+    return wrapped
+
+
+def log_requests(handler):
+    """Middleware that logs every request."""
+    def wrapped(request):
+        print(request)
+        return handler(request)
+    return wrapped
+''',
+    "pkg/retry_middleware.py": '''class RetryMiddleware:
+    """Wraps the next handler of the stack."""
+
+    def __init__(self, next_handler, decider):
+        self.next_handler = next_handler
+        self.decider = decider
+
+    def __call__(self, request, attempt=0):
+        try:
+            return self.next_handler(request)
+        except IOError as error:
+            if not self.decider(attempt, error):
+                raise
+            return self(request, attempt + 1)
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def areas(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-areas")
+    for rel, text in AREA_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    ws = Workspace(root, EngineConfig(index_dir=str(tmp_path_factory.mktemp("ranking-areas-idx"))), embedder=embedder)
+    ws.index()
+    return ws
+
+
+def test_a_topic_phrase_gets_the_next_file_before_a_second_chunk_of_the_first(areas: Workspace) -> None:
+    query = "retry attempts and backoff delays"
+    on = [h.path for h in areas.searcher.search(query, limit=4)]
+    prose = [h.path for h in areas.searcher.search(query, limit=4, ranking=RankingOptions().without("forms"))]
+    assert on[0] == prose[0] == "pkg/retry.py"
+    assert prose[1] == "pkg/retry.py", prose  # read as prose, two functions of one file may both be wanted
+    assert on[1] != "pkg/retry.py", on
+
+
+def test_a_capitalised_name_in_a_question_finds_its_definition(areas: Workspace) -> None:
+    query = "how Table defines columns and constraints"
+    hits = areas.searcher.search(query, limit=4)
+    assert (hits[0].path, hits[0].symbol, hits[0].kind) == ("pkg/table.py", "Table", "class"), hits[0]
+    assert "definition" in hits[0].why
+    prose = areas.searcher.search(query, limit=4, ranking=RankingOptions().without("forms"))
+    assert (prose[0].symbol, prose[0].kind) != ("Table", "class"), prose[0]
+
+
+def _boost(hit, label: str) -> float:
+    for signal in hit.signals:
+        if signal.startswith(label + " +"):
+            return float(signal.split("+")[1])
+    return 0.0
+
+
+def test_a_file_named_by_two_query_words_beats_one_named_by_one(areas: Workspace) -> None:
+    hits = areas.search("retry middleware and backoff logic", limit=5)
+    by_path = {h.path: h for h in reversed(hits)}
+    joined, single = by_path["pkg/retry_middleware.py"], by_path["pkg/middleware.py"]
+    assert hits[0].path == "pkg/retry_middleware.py", [h.path for h in hits]
+    assert _boost(joined, "file name") > _boost(single, "file name") > 0, (joined.signals, single.signals)
+
+
+V3_ERRORS = '''class ValidationError(Exception):
+    """Raised when a value does not match its schema: lists every issue found while parsing."""
+
+    def __init__(self, issues):
+        super().__init__(f"{len(issues)} validation issues")
+        self.issues = issues
+
+    def format(self):
+        return "\\n".join(f"{issue.path}: {issue.message}" for issue in self.issues)
+'''
+V4_ERRORS = V3_ERRORS.replace("lists every issue found while parsing", "carries the issues found while parsing")
+
+
+@pytest.fixture(scope="module")
+def versions(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-versions")
+    for rel, text in {"lib/v3/errors.py": V3_ERRORS, "lib/v4/errors.py": V4_ERRORS}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    ws = Workspace(
+        root, EngineConfig(index_dir=str(tmp_path_factory.mktemp("ranking-versions-idx"))), embedder=embedder
+    )
+    ws.index()
+    return ws
+
+
+def test_an_older_version_tree_yields_to_the_current_one(versions: Workspace) -> None:
+    query = "validation error that lists every issue found while parsing"
+    plain = versions.searcher.search(query, limit=4, ranking=RankingOptions().without("penalties"))
+    assert plain[0].path == "lib/v3/errors.py", [h.path for h in plain]  # its text matches a little better
+    hits = versions.search(query, limit=4)
+    assert hits[0].path == "lib/v4/errors.py", [(h.path, h.signals) for h in hits]
+    older = next(h for h in hits if h.path == "lib/v3/errors.py")
+    assert any(s.startswith("older version") for s in older.signals)
+    # Naming the old version asks for it.
+    asked = versions.search("v3 " + query, limit=4)
+    assert asked[0].path == "lib/v3/errors.py", [h.path for h in asked]
+
+
+EXCEPTION_FILES = {
+    "net/exceptions/transfer.py": '''class TransferError(IOError):
+    """Base class of the errors raised while a request is on the wire."""
+
+
+class ConnectError(TransferError):
+    """The connection could not be opened."""
+''',
+    "net/exceptions/protocol.py": '''class ProtocolError(Exception):
+    """The server answered something that is not valid HTTP."""
+''',
+    "net/stats.py": '''def transfer_error_summary(stats):
+    """Summarise the transfer errors of a run: how many requests failed, and with which errors."""
+    failed = [s for s in stats if s.error]
+    return {"failed": len(failed), "errors": sorted({type(s.error).__name__ for s in failed})}
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def exceptions(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-exceptions")
+    for rel, text in EXCEPTION_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    index = tmp_path_factory.mktemp("ranking-exceptions-idx")
     ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
     ws.index()
     return ws
@@ -459,3 +688,59 @@ def test_overload_signatures_fold_into_the_implementation(
     assert mine[0].start_line == implementation_line, [(h.start_line, h.signals) for h in mine]
     assert all(h.start_line >= implementation_line for h in mine), "no signature is listed beside it"
     assert any("overload" in s for s in mine[0].signals), mine[0].signals
+
+
+def test_a_heading_weighs_the_directory_it_names_more_than_prose_does(exceptions: Workspace) -> None:
+    query = "exception hierarchy for transfer errors"
+    heading = exceptions.searcher.search(query, limit=3)
+    prose = exceptions.searcher.search(query, limit=3, ranking=RankingOptions().without("forms"))
+    assert heading[0].path == prose[0].path == "net/exceptions/transfer.py"
+    assert _boost(heading[0], "path") > _boost(prose[0], "path") > 0, (heading[0].signals, prose[0].signals)
+
+
+SUBJECT_FILES = {
+    "ui/finders.py": '''class StaticFinder:
+    """Yields the given results one at a time."""
+
+    def __init__(self, results):
+        self.results = list(results)
+
+    def __iter__(self):
+        yield from self.results
+''',
+    "ui/prompt.py": '''class Picker:
+    """Shows a prompt and a results buffer; the finder's entries are fed into the results buffer."""
+
+    def __init__(self, finder, sorter):
+        self.finder = finder
+        self.sorter = sorter
+        self.results_buffer = []
+
+    def refresh(self):
+        """Feed every entry of the finder into the results buffer, best first."""
+        entries = sorted(self.finder, key=self.sorter)
+        self.results_buffer[:] = entries
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def subject_ws(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-subject")
+    for rel, text in SUBJECT_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    index = tmp_path_factory.mktemp("ranking-subject-idx")
+    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
+    ws.index()
+    return ws
+
+
+def test_a_question_is_answered_by_the_file_named_like_its_subject(subject_ws: Workspace) -> None:
+    query = "how finders feed entries into a picker results buffer"
+    hits = subject_ws.searcher.search(query, limit=3)
+    assert hits[0].path == "ui/finders.py", [(h.path, h.signals) for h in hits]
+    assert any(s.startswith("subject's file") for s in hits[0].signals)
+    # Read as prose, the chunk that describes the feeding in the most words wins.
+    prose = subject_ws.searcher.search(query, limit=3, ranking=RankingOptions().without("forms"))
+    assert prose[0].path == "ui/prompt.py", [h.path for h in prose]

@@ -50,12 +50,26 @@ class GatedEmbedder(Embedder):
     def cap(self, text: str) -> str:
         return self.real.cap(text)
 
-    def embed_batch(self, texts: Iterable[str], *, batch_size: int | None = None) -> Iterator[np.ndarray]:
+    def _wait_at_gate(self) -> None:
         self.document_calls += 1
         if not self.gate.is_set():
             self.waiting.set()
             assert self.gate.wait(120), "the test never opened the gate"
+
+    @property
+    def pack_capacity(self) -> int | None:
+        return self.real.pack_capacity  # the same packing plans as the real embedder's
+
+    def embed_batch(self, texts: Iterable[str], *, batch_size: int | None = None) -> Iterator[np.ndarray]:
+        self._wait_at_gate()
         yield from self.real.embed_batch(texts, batch_size=batch_size)
+
+    def embed_packed(
+        self, texts: Sequence[str], *, batch_size: int | None = None
+    ) -> Iterator[tuple[Sequence[int], np.ndarray]]:
+        if self.pack_capacity:  # else the base class goes through embed_batch, which waits there
+            self._wait_at_gate()
+        yield from super().embed_packed(texts, batch_size=batch_size)  # planned here, embedded by the real one
 
 
 @pytest.fixture

@@ -35,6 +35,8 @@ def index_worker(
     repair: bool = False,
     fault: str | None = None,
     cache_vectors: int = 0,
+    update: bool = False,
+    child_maintenance: bool = False,
     report: Any = None,
 ) -> int:
     """Index ``root`` into ``index_dir``; ``report`` (a queue or None for stdout) gets READY and DONE."""
@@ -53,9 +55,14 @@ def index_worker(
     # The model in this process: a kill -9 then stops everything at once (no model worker left behind).
     os.environ["SEMCODE_INPROCESS_MODEL"] = "1"
     faults.configure(fault)
+    if child_maintenance:  # index builds and compaction in a child process, whatever the index's size
+        import engine.store
+
+        engine.store.MAINTENANCE_CHILD_MIN_ROWS = 0
     if batch:
         engine.indexer.WRITE_BATCH_CHUNKS = batch
         engine.indexer.LEXICAL_WRITE_CHUNKS = batch  # phase 1's larger batches too: many commits to stop at
+        engine.indexer.FIRST_LEXICAL_WRITE_CHUNKS = batch  # and its first write (64 chunks: the whole workspace)
     settings: dict[str, Any] = {"index_dir": index_dir, "threads": 1}
     if model:
         settings["model"] = model
@@ -70,7 +77,11 @@ def index_worker(
         say("DONE " + json.dumps({"repaired": checked.repaired}))
         return 0
     try:
-        stats = ws.index(full=full, wait_for_lock=not nowait)
+        if update:  # what saves do: re-index listed paths (every file indexed or present), not a walk
+            listed = {p.relative_to(root).as_posix() for p in Path(root).rglob("*") if p.is_file()}
+            stats = ws.update_files(sorted(listed | set(ws.indexed_paths())), wait_for_lock=not nowait)
+        else:
+            stats = ws.index(full=full, wait_for_lock=not nowait)
     except IndexLockedError:
         say("LOCKED")
         return LOCKED_EXIT

@@ -107,18 +107,36 @@ FAULTS = [
     ("evict.before", "evict"),
     ("evict.mid", "evict"),
     ("evict.after:2", "evict"),
+    # The save path (update_files): rows upserted through the id index, removed files deleted after.
+    ("chunks.before", "save"),
+    ("chunks.mid", "save"),
+    ("chunks.after:2", "save"),
+    ("manifest.mid", "save"),
+    ("manifest.after", "save"),
+    ("scalar.before", "initial"),
+    ("scalar.after:2", "initial"),
+    # Index builds and compaction in the maintenance child (engine/maintenance.py): it dies, and so does its parent.
+    ("optimize.after", "child-initial"),
+    ("optimize.before", "child"),
+    ("optimize.mid:2", "child"),
+    ("optimize.after", "child"),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("fault", "where"), FAULTS, ids=[f"{f}-{w}" for f, w in FAULTS])
 def test_crash_at_every_commit_boundary(scene: Scene, workers: Workers, fault: str, where: str) -> None:
-    root = scene.fresh if where == "initial" else scene.edited
-    reference = scene.fresh_ref if where == "initial" else scene.edited_ref
-    index_dir = scene.index_dir(prepared=where != "initial")
+    initial = where in ("initial", "child-initial")
+    root = scene.fresh if initial else scene.edited
+    reference = scene.fresh_ref if initial else scene.edited_ref
+    index_dir = scene.index_dir(prepared=not initial)
     kwargs = {"root": str(root), "index_dir": str(index_dir), "batch": BATCH, "fault": fault}
     if where == "full":
         kwargs["full"] = True
+    if where == "save":  # version 2's edits, additions and deletions as saves of every path
+        kwargs["update"] = True
+    if where.startswith("child"):
+        kwargs["child_maintenance"] = True
     if where == "evict":  # re-index with an embedding-cache bound far below what the index holds
         kwargs["cache_vectors"] = 3
     if where == "stale":  # an index of an older format: the writer moves it aside and rebuilds

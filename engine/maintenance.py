@@ -1,0 +1,80 @@
+"""The vector index build and compaction of a large index in a short-lived child process.
+
+Building the IVF index or compacting a 178K-row chunk table takes LanceDB/Arrow ~500 MB of native
+memory, of which a long-lived process (the language server) kept ~350 MB afterwards (BENCHMARKS.md
+"writes (session 4)"). In a child it goes back to the system when the child exits; the price is the
+child's own ~165 MB at that moment, which is why the full-text build (~60-200 MB) stays in process.
+The parent holds the index's write lock for the whole run (the child never takes it), so no other
+writer interleaves; LanceDB commits are atomic, so a child killed at any point leaves the table at its
+previous version or the new one.
+
+A fault point (engine/faults.py) reached in the child ends the child like ``kill -9``; the parent
+then ends the same way, so the torture tests see the process die at that boundary, as in-process.
+Any other failure of the child is logged and the operation runs in this process instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import faults
+
+log = logging.getLogger(__name__)
+
+CHILD_TIMEOUT = 3600.0  # seconds; an IVF build of a very large index is minutes, never an hour
+OPERATIONS = ("ivf", "optimize")
+
+
+def in_child(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
+    """Run ``operation`` on the index at ``lance_dir`` in a child; False when it could not (run it here)."""
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    plan = faults.child_spec()
+    if plan is not None:
+        env[faults.ENV_VAR] = plan
+    command = [sys.executable, "-m", "engine.maintenance", str(lance_dir), operation, json.dumps(params)]
+    try:
+        done = subprocess.run(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=CHILD_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("index maintenance (%s) could not run in a child process: %s", operation, exc)
+        return False
+    if done.returncode == faults.EXIT_CODE and plan is not None:
+        os._exit(faults.EXIT_CODE)  # the fault plan fired in the child: this process dies there too
+    if done.returncode != 0:
+        log.warning("index maintenance (%s) in a child process failed (exit %s)", operation, done.returncode)
+        return False
+    return True
+
+
+def run(lance_dir: Path, operation: str, params: dict[str, Any]) -> None:
+    """The operation itself (the child's side): the same steps and fault points as ``ChunkStore``'s."""
+    from . import store
+
+    db = store.connect(lance_dir)
+    chunks = db.open_table(store.CHUNKS)
+    if operation == "ivf":
+        chunks.create_index("vector", config=store.ivf_config(int(params["partitions"])))
+    elif operation == "optimize":
+        store.optimize_tables([chunks, db.open_table(store.FILES), db.open_table(store.EMBEDDINGS)])
+    else:
+        raise ValueError(f"unknown index maintenance operation {operation!r}")
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="semcode maintenance: %(message)s")
+    lance_dir, operation, params = Path(argv[0]), argv[1], json.loads(argv[2])
+    run(lance_dir, operation, params)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
