@@ -175,6 +175,7 @@ class RankingOptions:
     size: bool = True  # a chunk of a few lines yields to a substantial one
     diversity: bool = True  # later chunks of one file decay
     file_words: bool = True  # sentences: files named like a query word join the candidates
+    overloads: bool = True  # a bodiless overload signature stands for its implementation
     forms: bool = True  # questions and heading-like phrases are about areas and named types, prose about a function
 
     @classmethod
@@ -423,6 +424,9 @@ class Reranker:
     def rerank(self, rows: list[Candidate], base: dict[str, float], query: QueryInfo) -> list[Candidate]:
         """Rows sorted by their adjusted score, stored in ``row.rank_score``; ``row.signals`` says why."""
         opts = self.options
+        folded: set[str] = set()
+        if opts.overloads:
+            rows, base, folded = fold_overloads(rows, base)
         top = max(base.values(), default=0.0) or 1.0
         names = [_norm(n) for n in query.names if _norm(n)]
         capitalised = {_norm(n) for n in query.names if n[:1].isupper()}
@@ -437,7 +441,7 @@ class Reranker:
         mixed = MIXED_FACTOR if query.form == "prose" else MIXED_FACTOR_HEADINGS
         for row in rows:
             score = base.get(row.id, 0.0) / top
-            signals: list[str] = []
+            signals: list[str] = ["overload signatures folded in"] if row.id in folded else []
             gate = gates[row.id]
             sym_last = _norm(_last(row.symbol))
             parent_last = _norm(_owner(row))
@@ -569,6 +573,68 @@ class Reranker:
                 seen[row.path] += 1
             ordered.sort(key=lambda r: -r.rank_score)
         return ordered
+
+
+# ``@overload`` / ``@typing.overload`` / ``@t.overload``: a Python signature with no body.
+_PY_OVERLOAD = re.compile(r"^@(?:\w+\.)*overload\b")
+_SIGNATURE_LANGUAGES = frozenset({"typescript", "tsx"})
+_COMMENT_START = ("//", "#", "/*", "*")
+
+
+def is_signature_only(row: Candidate) -> bool:
+    """A callable's declaration without a body: a TypeScript overload signature, a Python ``@overload``.
+
+    Such a chunk repeats the implementation's name and parameter words, so for a description of
+    what the function does it often matches as well as the implementation, which is what the
+    description is about (and where a reader wants to land).
+    """
+    if row.kind not in CALLABLE_KINDS:
+        return False
+    lines = [s for s in (line.strip() for line in row.content.splitlines()) if s and not s.startswith(_COMMENT_START)]
+    if not lines:
+        return False
+    if row.language == "python":
+        return any(_PY_OVERLOAD.match(line) for line in lines)
+    if row.language in _SIGNATURE_LANGUAGES:
+        return lines[-1].endswith(";") and not any(line.endswith("{") for line in lines)
+    return False
+
+
+def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[Candidate], dict[str, float], set[str]]:
+    """Overload signatures merged into their implementation's chunk (same file, same symbol).
+
+    The implementation takes the best fused score and evidence of the group and the signatures
+    leave the candidates; a signature whose implementation is not among them stays as it is.
+    Returns the remaining rows, their fused scores and the ids of implementations that rose.
+    """
+    groups: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
+    stubs: set[str] = set()
+    for row in rows:
+        if row.kind in CALLABLE_KINDS and row.symbol:
+            groups[(row.path, row.symbol)].append(row)
+            if is_signature_only(row):
+                stubs.add(row.id)
+    if not stubs:
+        return rows, base, set()
+    base = dict(base)
+    dropped: set[str] = set()
+    folded: set[str] = set()
+    for group in groups.values():
+        signatures = [r for r in group if r.id in stubs]
+        bodies = [r for r in group if r.id not in stubs]
+        if not signatures or not bodies:
+            continue
+        impl = min(bodies, key=lambda r: r.start_line)  # a long implementation: its first window
+        best = max(group, key=lambda r: base.get(r.id, 0.0))
+        if base.get(best.id, 0.0) > base.get(impl.id, 0.0):
+            base[impl.id] = base.get(best.id, 0.0)
+            folded.add(impl.id)
+        sems = [r.semantic for r in group if r.semantic is not None]
+        lexes = [r.lexical for r in group if r.lexical is not None]
+        impl.semantic = max(sems) if sems else None
+        impl.lexical = max(lexes) if lexes else None
+        dropped.update(r.id for r in signatures)
+    return [r for r in rows if r.id not in dropped], base, folded
 
 
 _VERSION_DIR = re.compile(r"^v(\d{1,3})$", re.I)

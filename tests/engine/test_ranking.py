@@ -645,3 +645,105 @@ def test_a_question_is_answered_by_the_file_named_like_its_subject(subject_ws: W
     # Read as prose, the chunk that describes the feeding in the most words wins.
     prose = subject_ws.searcher.search(query, limit=3, ranking=RankingOptions().without("forms"))
     assert prose[0].path == "ui/prompt.py", [h.path for h in prose]
+
+
+# --------------------------------------------------------------------------- session 4: overloads
+
+TS_THROTTLE = """import { Source, Scheduler } from './source';
+
+// throttleWindow(source, 100)
+export function throttleWindow<T>(source: Source<T>, windowMilliseconds: number): Source<T>;
+
+// throttleWindow(source, 100, animationFrames)
+export function throttleWindow<T>(source: Source<T>, windowMilliseconds: number, scheduler: Scheduler): Source<T>;
+
+
+export function throttleWindow<T>(...args: any[]): Source<T> {
+  const [a, b, c] = args;
+  return operate(a, (x: any, y: any) => {
+    let z = false;
+    x.subscribe(wrap(y, (v: any) => {
+      if (!z) {
+        z = true;
+        y.next(v);
+        (c ?? defaultQueue).later(() => (z = false), b);
+      }
+    }));
+  });
+}
+"""
+
+PY_LOAD = """import typing as t
+
+
+@t.overload
+def load_settings(config_path: str, environment_name: str) -> Settings:
+    ...
+
+
+@t.overload
+def load_settings(config_path: str, environment_name: None = None) -> Settings:
+    ...
+
+
+def load_settings(a, b=None):
+    x = _read(a)
+    if b is not None:
+        x = {**x, **x.get(b, {})}
+    y = Settings()
+    for k, v in x.items():
+        setattr(y, k, v)
+    return y
+"""
+
+
+@pytest.mark.parametrize(
+    ("language", "content", "signature"),
+    [
+        ("typescript", "export function f(a: number): string;", True),
+        ("typescript", "export function f(\n  a: { [K in any]: never }\n): Observable<never>;", True),
+        ("typescript", "export function f(a: number): string {\n  return String(a);\n}", False),
+        ("python", "@t.overload\ndef f(a: int) -> int:\n    ...", True),
+        ("python", "@typing.overload\ndef f(a: int) -> int: ...", True),
+        ("python", "@functools.cache\ndef f(a):\n    return a", False),
+        ("go", "func f(a int) int;", False),
+    ],
+)
+def test_signature_only_chunks(language: str, content: str, signature: bool) -> None:
+    from engine.ranking import is_signature_only
+    from engine.records import Candidate
+
+    row = Candidate("id", "x", language, "f", "function", "", 0, content.count("\n"), content)
+    assert is_signature_only(row) is signature
+
+
+@pytest.fixture(scope="module")
+def overload_ws(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    root = tmp_path_factory.mktemp("ranking-overloads")
+    (root / "throttle.ts").write_text(TS_THROTTLE)
+    (root / "settings.py").write_text(PY_LOAD)
+    index = tmp_path_factory.mktemp("ranking-overloads-idx")
+    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
+    ws.index()
+    return ws
+
+
+@pytest.mark.parametrize(
+    ("query", "path", "implementation_line"),
+    [
+        ("Throttle a source to one value per window of milliseconds.", "throttle.ts", 9),
+        ("Load the settings from the config file, overlaid with one environment's section.", "settings.py", 13),
+    ],
+)
+def test_overload_signatures_fold_into_the_implementation(
+    overload_ws: Workspace, query: str, path: str, implementation_line: int
+) -> None:
+    """Docstring-style query: the hit is the implementation, not one of its bodiless overloads."""
+    unfolded = overload_ws.searcher.search(query, limit=10, ranking=RankingOptions().without("overloads"))
+    first = next(h for h in unfolded if h.path == path)
+    assert first.start_line < implementation_line, "the fixture's signatures must outrank the body unfolded"
+    folded = overload_ws.searcher.search(query, limit=10)
+    mine = [h for h in folded if h.path == path]
+    assert mine[0].start_line == implementation_line, [(h.start_line, h.signals) for h in mine]
+    assert all(h.start_line >= implementation_line for h in mine), "no signature is listed beside it"
+    assert any("overload" in s for s in mine[0].signals), mine[0].signals
