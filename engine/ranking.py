@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -578,6 +579,7 @@ class Reranker:
 # ``@overload`` / ``@typing.overload`` / ``@t.overload``: a Python signature with no body.
 _PY_OVERLOAD = re.compile(r"^@(?:\w+\.)*overload\b")
 _SIGNATURE_LANGUAGES = frozenset({"typescript", "tsx"})
+_OVERLOAD_LANGUAGES = _SIGNATURE_LANGUAGES | {"python"}
 _COMMENT_START = ("//", "#", "/*", "*")
 
 
@@ -598,6 +600,17 @@ def is_signature_only(row: Candidate) -> bool:
     if row.language in _SIGNATURE_LANGUAGES:
         return lines[-1].endswith(";") and not any(line.endswith("{") for line in lines)
     return False
+
+
+def overload_suspects(rows: Iterable[Candidate]) -> list[Candidate]:
+    """The rows ``is_signature_only`` must read the text of: callables sharing a file and symbol with
+    another candidate in a language with signatures. Candidates arrive without their text (only the
+    final hits' is read), so the search reads just these few first."""
+    groups: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
+    for row in rows:
+        if row.kind in CALLABLE_KINDS and row.symbol and row.language in _OVERLOAD_LANGUAGES:
+            groups[(row.path, row.symbol)].append(row)
+    return [row for group in groups.values() if len(group) > 1 for row in group if not row.content]
 
 
 def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[Candidate], dict[str, float], set[str]]:

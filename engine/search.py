@@ -32,6 +32,7 @@ from .ranking import (
     analyse_query,
     file_lookup_words,
     file_word_lookup_where,
+    overload_suspects,
     symbol_lookup_names,
     symbol_lookup_where,
 )
@@ -438,6 +439,8 @@ class Searcher:
         if options is not None and options.active and info is not None:
             for row in lookup or ():
                 fused.setdefault(row.id, row)
+            if options.overloads:  # the fold tells a signature from a body by its text
+                self._fill_contents(overload_suspects(fused.values()))
             ordered = Reranker(options).rerank(list(fused.values()), scores, info)
             top = max(scores.values(), default=0.0) or 1.0
             # Re-ranked scores are in units of the best fused score; boosts can pass 1, so the

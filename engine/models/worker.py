@@ -367,11 +367,12 @@ class WorkerEmbedder(Embedder):
         self._query = _Slot(self, "query", 0, 0.0)
         self._index = _Slot(self, "index", index_nice, index_idle_exit)
         self._finalizer = weakref.finalize(self, _stop_slots, self._query, self._index)
-        # The vocabulary (import llama_cpp + a vocab-only load, ~0.3-1.4 s) loads while the query child
-        # starts: the chunker's first token count would otherwise wait for it after the child is up.
-        threading.Thread(target=self._preload_vocabulary, name="semcode-vocab", daemon=True).start()
         with self._query.lock:
             self._query._ensure_child()  # load errors (and a crashing build) surface here, like in-process
+        # The vocabulary (import llama_cpp + a vocab-only load, ~0.3-1.4 s) loads on a thread while the
+        # workspace is walked and chunked. Not before the child is up: a build that dies on import
+        # (SIGILL) must kill the child, never this process (tests/test_doctor.py).
+        threading.Thread(target=self._preload_vocabulary, name="semcode-vocab", daemon=True).start()
 
     # -- status for front ends --------------------------------------------------------------------------
 
