@@ -30,7 +30,8 @@ TYPE_KINDS = frozenset(
     {"class", "interface", "struct", "enum", "trait", "type", "union", "object", "module", "namespace"}
 )
 CALLABLE_KINDS = frozenset({"function", "method", "constructor", "macro"})
-DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension"})
+# variable / constant: Python module assignments the chunker names (flask's ``g``, ``session``).
+DEFINITION_KINDS = TYPE_KINDS | CALLABLE_KINDS | frozenset({"impl", "extension", "variable", "constant"})
 
 # Signal sizes, in units of the best fused score. Tuned on the development set of bench/sembench
 # (BENCHMARKS.md, section "ranking"); each is an order of magnitude, not a fine-tuned constant.

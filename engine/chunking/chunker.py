@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from engine.chunking.identifiers import split_identifier
-from engine.chunking.languages import CONTAINER_KINDS, SPECS, language_for_file
+from engine.chunking.languages import CONTAINER_KINDS, SPECS, VARIABLE_KINDS, language_for_file
 from engine.chunking.symbols import SymbolNode, extract_symbols
 from engine.errors import DependencyMissingError
 from engine.records import Chunk
 
 # Bump when chunk boundaries, headers or contents change: indexes built by another version are rebuilt.
-CHUNKER_VERSION = 5  # 5: Haskell instances, binds, type synonyms; signatures attached
+CHUNKER_VERSION = 6  # 6: multi-line Python module assignments are named chunks
 MIN_GAP_LINES = 3  # smaller gaps between symbols are not chunks of their own (see _Chunker.run)
 logger = logging.getLogger(__name__)
 
@@ -265,6 +265,11 @@ class _Chunker:
         symbol, so a hit lands on it and names it.
         """
         cursor = 0
+        # A one-line module assignment (``logger = ...``, ``T = TypeVar("T")``, a run of constants) is
+        # no chunk of its own: hundreds of one-line chunks would embed poorly and crowd the results, so
+        # its lines stay in the gap as before. A multi-line one (flask's ``g: ... = LocalProxy(...)``)
+        # is a chunk named after it, so symbol look-ups and the definition boost find it.
+        roots = [sym for sym in roots if sym.kind not in VARIABLE_KINDS or sym.end_line > sym.start_line]
         self.has_symbols = bool(roots)
         for index, sym in enumerate(roots):
             # A symbol sharing a line with its neighbour (minified code) has no lines of its own to

@@ -114,6 +114,10 @@ class LanguageSpec:
     wrappers: tuple[str, ...] = ()
 
 
+# Top-level data definitions (Python module assignments). One-line ones are symbols for
+# documentSymbol but not chunks of their own (see ``chunker._Chunker.run``).
+VARIABLE_KINDS: frozenset[str] = frozenset({"variable", "constant"})
+
 # Kinds whose symbols are split into a header chunk plus one chunk per member when too big.
 CONTAINER_KINDS: frozenset[str] = frozenset(
     {"class", "interface", "struct", "enum", "trait", "impl", "module", "namespace", "object", "union"}
@@ -150,7 +154,8 @@ _C_SYMBOLS: dict[str, str] = {
 
 SPECS: dict[str, LanguageSpec] = {
     "python": LanguageSpec(
-        {"function_definition": "function", "class_definition": "class"},
+        # assignment: module-level ones only (the resolver drops the rest).
+        {"function_definition": "function", "class_definition": "class", "assignment": "variable"},
         wrappers=("decorated_definition",),
     ),
     "javascript": LanguageSpec(_JS_SYMBOLS, wrappers=("export_statement",)),

@@ -88,6 +88,25 @@ def _js_function_value(node: Node, kind: str) -> Resolved | None:
     return None
 
 
+def _python_assignment(node: Node, kind: str) -> Resolved | None:
+    """A module-level ``NAME = ...`` / ``NAME: T = ...`` (flask's ``g``, ``request``, ``session``).
+
+    Only at module level and only to one plain name: assignments in functions are locals, and
+    ``a, b = ...`` / ``obj.attr = ...`` define no module name of their own. UPPER_CASE names are
+    constants (the convention pyright and the LSP use), the rest variables.
+    """
+    # The grammar hides ``expression_statement``: a statement's assignment is the module's child.
+    parent = node.parent
+    if parent is None or parent.type != "module":
+        return None
+    name_node = node.child_by_field_name("left")
+    if name_node is None or name_node.type != "identifier":
+        return None
+    name = _text(name_node)
+    kind = "constant" if name.upper() == name and any(c.isalpha() for c in name) else "variable"
+    return Resolved(name, name_node, kind, node)
+
+
 def _go_method(node: Node, kind: str) -> Resolved | None:
     name_node = node.child_by_field_name("name")
     receiver = node.child_by_field_name("receiver")
@@ -327,6 +346,7 @@ for _lang in ("javascript", "typescript", "tsx"):
     RESOLVERS[(_lang, "arrow_function")] = _js_function_value
     RESOLVERS[(_lang, "function_expression")] = _js_function_value
 RESOLVERS[("go", "method_declaration")] = _go_method
+RESOLVERS[("python", "assignment")] = _python_assignment
 RESOLVERS[("go", "type_spec")] = _go_type
 RESOLVERS[("go", "type_alias")] = _go_type
 RESOLVERS[("rust", "impl_item")] = _rust_impl

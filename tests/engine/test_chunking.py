@@ -92,6 +92,7 @@ def test_cpp_header_detection() -> None:
 
 EXPECTED_SYMBOLS: dict[str, list[tuple[str, str, str, int, int]]] = {
     "sample.py": [
+        ("MAX_RETRIES", "constant", "", 5, 5),  # module assignments are symbols (one-liners no chunks)
         ("top_level", "function", "", 9, 10),
         ("Point", "class", "", 13, 25),
         ("norm", "method", "Point", 19, 21),
@@ -302,7 +303,7 @@ def test_document_symbols_extra_languages(language: str) -> None:
 
 def test_selection_range_is_the_name() -> None:
     text = _fixture("sample.py")
-    top_level = document_symbols("python", text)[0]
+    top_level = document_symbols("python", text)[1]  # [0] is MAX_RETRIES
     assert (top_level.selection_line, top_level.selection_col, top_level.selection_end_col) == (9, 4, 13)
     line = text.split("\n")[top_level.selection_line]
     assert line[top_level.selection_col : top_level.selection_end_col] == "top_level"
@@ -315,9 +316,10 @@ def test_selection_range_is_the_name() -> None:
 
 def test_selection_columns_count_characters_not_bytes() -> None:
     text = 'x = "é"; y = "ü"\ndef café_au_lait():\n    pass\n'
-    (sym,) = document_symbols("python", text)
+    _x, y, sym = document_symbols("python", text)
     line = text.split("\n")[sym.selection_line]
     assert line[sym.selection_col : sym.selection_end_col] == "café_au_lait"
+    assert text.split("\n")[0][y.selection_col : y.selection_end_col] == "y"
 
 
 def test_document_symbols_unknown_language_and_garbage() -> None:
@@ -343,6 +345,67 @@ def test_python_chunks_with_decorators_comments_and_blocks() -> None:
     assert chunks[2].content.startswith("@dataclass\nclass Point:")
     assert "    def norm(self) -> float:\n        ..." in chunks[2].content
     assert all(c.language == "python" and c.path == "pkg/sample.py" for c in chunks)
+
+
+PYTHON_GLOBALS = '''from werkzeug.local import LocalProxy
+
+_no_app_msg = """\\
+Working outside of application context.\\
+"""
+# The application context's globals.
+g: _AppCtxGlobals = LocalProxy(  # type: ignore[assignment]
+    _cv_app, "g", unbound_message=_no_app_msg
+)
+session = LocalProxy(
+    _cv_app, "session"
+)
+MAX_SIZE = 3
+TIMEOUT = 5
+logger = make_logger()
+a, b = (
+    1, 2
+)
+obj.attr = (
+    3
+)
+
+
+def helper():
+    local = (
+        1
+    )
+    return local
+'''
+
+
+def test_python_multiline_module_assignments_are_named_chunks() -> None:
+    """flask's ``g`` / ``session`` must be chunks named after them (issue #12), not anonymous blocks."""
+    chunks = chunk_file("src/flask/globals.py", PYTHON_GLOBALS, max_tokens=512)
+    assert _rows(chunks) == [
+        (2, 4, "_no_app_msg", "variable", ""),
+        (5, 8, "g", "variable", ""),  # annotated; starts at the comment directly above
+        (9, 11, "session", "variable", ""),
+        # one-line assignments and tuple / attribute targets stay in the gap block, as before
+        (12, 20, "", "block", ""),
+        (23, 27, "helper", "function", ""),  # its local assignment is no symbol
+    ]
+    assert chunks[1].content.startswith("# The application context's globals.\ng: _AppCtxGlobals")
+    assert "variable g" in chunks[1].header
+    names = [(s.name, s.kind) for s in document_symbols("python", PYTHON_GLOBALS)]
+    assert names == [
+        ("_no_app_msg", "variable"),
+        ("g", "variable"),
+        ("session", "variable"),
+        ("MAX_SIZE", "constant"),
+        ("TIMEOUT", "constant"),
+        ("logger", "variable"),
+        ("helper", "function"),
+    ]
+
+
+def test_python_file_of_one_line_constants_is_chunked_as_before() -> None:
+    text = "\n".join(f"NAME_{i} = {i}" for i in range(5)) + "\n"
+    assert _rows(chunk_file("consts.py", text, max_tokens=512)) == [(0, 4, "", "block", "")]
 
 
 def test_typescript_decorator_and_export_belong_to_the_symbol() -> None:
