@@ -183,6 +183,10 @@ def ivf_partitions(rows: int) -> int:
 
 
 IVF_PROBE_FRACTION = 0.2
+# Each optimize that folds new rows in adds a delta segment to the vector index (LanceDB keeps the
+# centroids), and a query searches every segment: +1.3 ms a segment at 178K rows (p50 12.7 ms with one,
+# 23.6 ms with nine; BENCHMARKS.md, ivfslow). Past this many the index is built again (10 s at 178K).
+IVF_MAX_SEGMENTS = 8
 
 
 def ivf_nprobes(rows: int) -> int:
@@ -896,7 +900,10 @@ class ChunkStore:
             # An index built without a target partition size (older semcode) collapses to a few huge
             # partitions at its first optimize (see ivf_config), or already has: built again.
             vector = names.get("vector")
-            stale = vector is not None and not ivf_sized(getattr(vector, "index_details", None))
+            stale = vector is not None and (
+                not ivf_sized(getattr(vector, "index_details", None))
+                or self._ivf_segments(vector.name) > IVF_MAX_SEGMENTS
+            )
             if (vector is None or stale) and rows >= vector_index_min_rows and not self.pending_count():
                 partition_rows = ivf_partition_rows(rows)
                 log.info(
@@ -907,6 +914,11 @@ class ChunkStore:
                 )
                 if not self._in_child("ivf", {"partition_rows": partition_rows}, rows):
                     self._chunks.create_index("vector", replace=True, config=ivf_config(partition_rows))
+
+    def _ivf_segments(self, name: str) -> int:
+        """Segments of the vector index (the built one and the deltas optimize added)."""
+        stats = self._chunks.index_stats(name)
+        return int(getattr(stats, "num_indices", None) or 1)
 
     def _in_child(self, operation: str, params: dict[str, Any], rows: int | None = None) -> bool:
         """Run a maintenance operation of a large index in the ``maintainer`` child (engine/maintenance.py).

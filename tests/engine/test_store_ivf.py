@@ -65,3 +65,18 @@ def test_an_index_sized_by_partition_count_is_built_again(tmp_path: Path) -> Non
     assert _partitions(store) >= 54 * 0.8
     store.ensure_indexes(vector_index_min_rows=1_000)  # built once: the new index is kept
     assert _partitions(store) >= 54 * 0.8
+
+
+def test_the_delta_segments_of_the_vector_index_stay_few(tmp_path: Path) -> None:
+    # Every optimize that folds new rows in adds a segment, and a query searches all of them.
+    store = ChunkStore(tmp_path / "idx", dimension=DIM, fingerprint="ivf-deltas")
+    _fill(store, FILES)
+    store.ensure_indexes(vector_index_min_rows=1_000)
+    for k in range(store_module.IVF_MAX_SEGMENTS + 1):
+        _fill(store, 1, start=FILES + k)
+        store.optimize()
+    assert store._ivf_segments("vector_idx") > store_module.IVF_MAX_SEGMENTS
+    store.ensure_indexes(vector_index_min_rows=1_000)
+    assert store._ivf_segments("vector_idx") == 1
+    assert store.count_chunks() == (FILES + store_module.IVF_MAX_SEGMENTS + 1) * PER_FILE
+    assert len(store.vector_search(np.ones(DIM, dtype=np.float32), limit=10)) == 10
