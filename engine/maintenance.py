@@ -62,7 +62,7 @@ def run(lance_dir: Path, operation: str, params: dict[str, Any]) -> None:
     db = store.connect(lance_dir)
     chunks = db.open_table(store.CHUNKS)
     if operation == "ivf":
-        chunks.create_index("vector", config=store.ivf_config(int(params["partitions"])))
+        chunks.create_index("vector", replace=True, config=store.ivf_config(int(params["partition_rows"])))
     elif operation == "optimize":
         store.optimize_tables([chunks, db.open_table(store.FILES), db.open_table(store.EMBEDDINGS)])
     else:

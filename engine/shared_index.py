@@ -69,6 +69,8 @@ from .store import (
     SCHEMA_VERSION,
     ChunkStore,
     fts_config,
+    ivf_config,
+    ivf_partition_rows,
     nearest,
     sql_in,
 )
@@ -338,11 +340,7 @@ def publish(
             raise SharedIndexError(f"cannot write the snapshot to {location.snapshot_uri(snapshot_id)}: {exc}") from exc
     remote_chunks.create_index(FTS_COLUMN, replace=True, config=fts_config())
     if n_chunks >= vector_index_min_rows:
-        from lancedb.index import IvfFlat
-
-        remote_chunks.create_index(
-            "vector", config=IvfFlat(distance_type="cosine", num_partitions=max(16, int(n_chunks**0.5)))
-        )
+        remote_chunks.create_index("vector", config=ivf_config(ivf_partition_rows(n_chunks)))
     info = SnapshotInfo(
         id=snapshot_id,
         published_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

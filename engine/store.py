@@ -183,6 +183,10 @@ def ivf_partitions(rows: int) -> int:
 
 
 IVF_PROBE_FRACTION = 0.2
+# Each optimize that folds new rows in adds a delta segment to the vector index (LanceDB keeps the
+# centroids), and a query searches every segment: +1.3 ms a segment at 178K rows (p50 12.7 ms with one,
+# 23.6 ms with nine; BENCHMARKS.md, ivfslow). Past this many the index is built again (10 s at 178K).
+IVF_MAX_SEGMENTS = 8
 
 
 def ivf_nprobes(rows: int) -> int:
@@ -205,11 +209,27 @@ def connect(lance_dir: Path, session: Session | None = None) -> DBConnection:
     return db
 
 
-def ivf_config(partitions: int) -> Any:
-    """The vector index (IVF_FLAT, cosine): one definition for this process and the maintenance child."""
+def ivf_partition_rows(rows: int) -> int:
+    """Rows per IVF partition for a table of ``rows`` vectors: ``ivf_partitions(rows)`` partitions."""
+    return max(1, -(-rows // ivf_partitions(rows)))
+
+
+def ivf_config(partition_rows: int) -> Any:
+    """The vector index (IVF_FLAT, cosine): one definition for this process and the maintenance child.
+
+    Sized by rows per partition, not by a partition count: LanceDB records the target size in the index
+    and ``optimize`` keeps partitions near it. Built with ``num_partitions`` alone, the first optimize
+    re-partitioned to LanceDB's default size: 421 partitions became 11 at 178K rows, every query then
+    read all 274 MB of vectors (p50 65 ms instead of 12 ms; BENCHMARKS.md, ivfslow).
+    """
     from lancedb.index import IvfFlat
 
-    return IvfFlat(distance_type="cosine", num_partitions=partitions)
+    return IvfFlat(distance_type="cosine", target_partition_size=partition_rows)
+
+
+def ivf_sized(index_details: dict[str, Any] | None) -> bool:
+    """Whether a vector index was built by ``ivf_config`` (a target partition size), not by an older one."""
+    return bool((index_details or {}).get("target_partition_size"))
 
 
 def optimize_tables(tables: Sequence[Table]) -> None:
@@ -877,11 +897,28 @@ class ChunkStore:
                 self._chunks.create_index(FTS_COLUMN, replace=True, config=fts_config())
                 fault_point("fts.after")
             # Partitions trained on placeholder vectors would be useless: wait for the dense tier.
-            if "vector" not in names and rows >= vector_index_min_rows and not self.pending_count():
-                partitions = ivf_partitions(rows)
-                log.info("building IVF_FLAT vector index over %d rows (%d partitions)", rows, partitions)
-                if not self._in_child("ivf", {"partitions": partitions}, rows):
-                    self._chunks.create_index("vector", config=ivf_config(partitions))
+            # An index built without a target partition size (older semcode) collapses to a few huge
+            # partitions at its first optimize (see ivf_config), or already has: built again.
+            vector = names.get("vector")
+            stale = vector is not None and (
+                not ivf_sized(getattr(vector, "index_details", None))
+                or self._ivf_segments(vector.name) > IVF_MAX_SEGMENTS
+            )
+            if (vector is None or stale) and rows >= vector_index_min_rows and not self.pending_count():
+                partition_rows = ivf_partition_rows(rows)
+                log.info(
+                    "building IVF_FLAT vector index over %d rows (%d rows a partition%s)",
+                    rows,
+                    partition_rows,
+                    ", replacing one sized by partition count" if stale else "",
+                )
+                if not self._in_child("ivf", {"partition_rows": partition_rows}, rows):
+                    self._chunks.create_index("vector", replace=True, config=ivf_config(partition_rows))
+
+    def _ivf_segments(self, name: str) -> int:
+        """Segments of the vector index (the built one and the deltas optimize added)."""
+        stats = self._chunks.index_stats(name)
+        return int(getattr(stats, "num_indices", None) or 1)
 
     def _in_child(self, operation: str, params: dict[str, Any], rows: int | None = None) -> bool:
         """Run a maintenance operation of a large index in the ``maintainer`` child (engine/maintenance.py).
