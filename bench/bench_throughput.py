@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from engine.models.packing import next_fit_decodes  # noqa: E402 - light (no llama.cpp), after the path
+
 FLUSH = 256  # chunks per indexer write batch (engine.indexer.WRITE_BATCH_CHUNKS)
 
 
@@ -115,7 +117,7 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
                 batches.append(call)
     else:
         batches = [pairs[i : i + cfg["group"]] for i in range(0, len(pairs), cfg["group"])]
-    decodes = sum(_next_fit_decodes([p[1] for p in b], n_batch) for b in batches)
+    decodes = sum(next_fit_decodes([p[1] for p in b], n_batch) for b in batches)
     llm.embed([p[0] for p in batches[0]])  # warm-up: page the weights in
     tokens = sum(p[1] for p in pairs)
     adaptive = cfg.get("adaptive", False)
@@ -141,16 +143,6 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
             "cpu_seconds": cpu, "tokens_per_cpu_s": tokens / cpu if cpu else 0.0,
             "mean_tokens": tokens / len(pairs), "batches_on_one_thread": used_one, "batches": len(batches),
             "decodes": decodes, "other_cores": other_cores}  # fmt: skip
-
-
-def _next_fit_decodes(lengths: list[int], capacity: int) -> int:
-    """Decodes ``Llama.embed`` makes for texts of these token counts in this order (next fit)."""
-    decodes, used = 0, capacity
-    for n in lengths:
-        if used + n > capacity:
-            decodes, used = decodes + 1, 0
-        used += n
-    return decodes
 
 
 class _OtherLoad:
