@@ -11,7 +11,7 @@ import fnmatch
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -141,6 +141,16 @@ LOOKUP_WORD_FILE_CHUNKS = 120  # chunks of files named like a word of a sentence
 # Look-up rows carry their vectors so they are scored by the same cosine as the dense pool.
 _LOOKUP_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
 _TIER_MODEL = 2  # store.TIER_MODEL: the vector is the model's embedding (not a placeholder or static one)
+
+
+def _add_accepted(
+    rows: list[dict[str, Any]], seen: set[str], found: Iterable[dict[str, Any]], filters: SearchFilters
+) -> None:
+    """Append the look-up rows the filters' path glob accepts, each chunk once."""
+    for row in found:
+        if row["id"] not in seen and filters.accepts_path(row["path"]):
+            seen.add(row["id"])
+            rows.append(row)
 
 
 class Searcher:
@@ -301,11 +311,7 @@ class Searcher:
         if "content" not in columns:
             read = [{**row, "_rowid": row_id} for row, (row_id, _) in zip(read, wanted, strict=True)]
         rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for row in read:
-            if row["id"] not in seen and filters.accepts_path(row["path"]):
-                seen.add(row["id"])
-                rows.append(row)
+        _add_accepted(rows, set(), read, filters)
         return rows
 
     def _lookup_filtered(
@@ -333,10 +339,7 @@ class Searcher:
             except Exception as exc:  # noqa: BLE001 - a look-up is an extra; search must answer without it
                 log.debug("symbol look-up failed: %s", exc)
                 continue
-            for row in found:
-                if row["id"] not in seen and filters.accepts_path(row["path"]):
-                    seen.add(row["id"])
-                    rows.append(row)
+            _add_accepted(rows, seen, found, filters)
         return rows
 
     def similar(
