@@ -607,11 +607,17 @@ def overload_suspects(rows: Iterable[Candidate]) -> list[Candidate]:
     """The rows ``is_signature_only`` must read the text of: callables sharing a file and symbol with
     another candidate in a language with signatures. Candidates arrive without their text (only the
     final hits' is read), so the search reads just these few first."""
+    groups = _callable_groups(row for row in rows if row.language in _OVERLOAD_LANGUAGES)
+    return [row for group in groups.values() if len(group) > 1 for row in group if not row.content]
+
+
+def _callable_groups(rows: Iterable[Candidate]) -> dict[tuple[str, str], list[Candidate]]:
+    """Named callables by (file, symbol): the rows an overload fold can merge."""
     groups: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
     for row in rows:
-        if row.kind in CALLABLE_KINDS and row.symbol and row.language in _OVERLOAD_LANGUAGES:
+        if row.kind in CALLABLE_KINDS and row.symbol:
             groups[(row.path, row.symbol)].append(row)
-    return [row for group in groups.values() if len(group) > 1 for row in group if not row.content]
+    return groups
 
 
 def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[Candidate], dict[str, float], set[str]]:
@@ -621,13 +627,8 @@ def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[
     leave the candidates; a signature whose implementation is not among them stays as it is.
     Returns the remaining rows, their fused scores and the ids of implementations that rose.
     """
-    groups: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
-    stubs: set[str] = set()
-    for row in rows:
-        if row.kind in CALLABLE_KINDS and row.symbol:
-            groups[(row.path, row.symbol)].append(row)
-            if is_signature_only(row):
-                stubs.add(row.id)
+    groups = _callable_groups(rows)
+    stubs = {row.id for group in groups.values() for row in group if is_signature_only(row)}
     if not stubs:
         return rows, base, set()
     base = dict(base)
