@@ -321,15 +321,20 @@ GO_VALIDATOR = (
 )
 
 
-@pytest.fixture(scope="module")
-def go_ws(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
-    root = tmp_path_factory.mktemp("ranking-go")
-    (root / "gin.go").write_text(GO_ENGINE)
-    (root / "validator.go").write_text(GO_VALIDATOR)
-    index = tmp_path_factory.mktemp("ranking-go-idx")
-    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
+def _indexed(factory: pytest.TempPathFactory, name: str, files: dict[str, str], embedder) -> Workspace:
+    """A workspace of these files (relative path -> text), indexed with the real model into its own dir."""
+    root = factory.mktemp(name)
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    ws = Workspace(root, EngineConfig(index_dir=str(factory.mktemp(f"{name}-idx"))), embedder=embedder)
     ws.index()
     return ws
+
+
+@pytest.fixture(scope="module")
+def go_ws(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    return _indexed(tmp_path_factory, "ranking-go", {"gin.go": GO_ENGINE, "validator.go": GO_VALIDATOR}, embedder)
 
 
 def test_a_type_query_finds_the_type_not_a_method_of_that_name(go_ws: Workspace) -> None:
@@ -479,13 +484,7 @@ def log_requests(handler):
 
 @pytest.fixture(scope="module")
 def areas(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
-    root = tmp_path_factory.mktemp("ranking-areas")
-    for rel, text in AREA_FILES.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    ws = Workspace(root, EngineConfig(index_dir=str(tmp_path_factory.mktemp("ranking-areas-idx"))), embedder=embedder)
-    ws.index()
-    return ws
+    return _indexed(tmp_path_factory, "ranking-areas", AREA_FILES, embedder)
 
 
 def test_a_topic_phrase_gets_the_next_file_before_a_second_chunk_of_the_first(areas: Workspace) -> None:
@@ -536,15 +535,8 @@ V4_ERRORS = V3_ERRORS.replace("lists every issue found while parsing", "carries 
 
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
-    root = tmp_path_factory.mktemp("ranking-versions")
-    for rel, text in {"lib/v3/errors.py": V3_ERRORS, "lib/v4/errors.py": V4_ERRORS}.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    ws = Workspace(
-        root, EngineConfig(index_dir=str(tmp_path_factory.mktemp("ranking-versions-idx"))), embedder=embedder
-    )
-    ws.index()
-    return ws
+    files = {"lib/v3/errors.py": V3_ERRORS, "lib/v4/errors.py": V4_ERRORS}
+    return _indexed(tmp_path_factory, "ranking-versions", files, embedder)
 
 
 def test_an_older_version_tree_yields_to_the_current_one(versions: Workspace) -> None:
@@ -581,14 +573,7 @@ class ConnectError(TransferError):
 
 @pytest.fixture(scope="module")
 def exceptions(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
-    root = tmp_path_factory.mktemp("ranking-exceptions")
-    for rel, text in EXCEPTION_FILES.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    index = tmp_path_factory.mktemp("ranking-exceptions-idx")
-    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
-    ws.index()
-    return ws
+    return _indexed(tmp_path_factory, "ranking-exceptions", EXCEPTION_FILES, embedder)
 
 
 def test_a_heading_weighs_the_directory_it_names_more_than_prose_does(exceptions: Workspace) -> None:
@@ -627,14 +612,7 @@ SUBJECT_FILES = {
 
 @pytest.fixture(scope="module")
 def subject_ws(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
-    root = tmp_path_factory.mktemp("ranking-subject")
-    for rel, text in SUBJECT_FILES.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    index = tmp_path_factory.mktemp("ranking-subject-idx")
-    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
-    ws.index()
-    return ws
+    return _indexed(tmp_path_factory, "ranking-subject", SUBJECT_FILES, embedder)
 
 
 def test_a_question_is_answered_by_the_file_named_like_its_subject(subject_ws: Workspace) -> None:
@@ -719,13 +697,8 @@ def test_signature_only_chunks(language: str, content: str, signature: bool) -> 
 
 @pytest.fixture(scope="module")
 def overload_ws(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
-    root = tmp_path_factory.mktemp("ranking-overloads")
-    (root / "throttle.ts").write_text(TS_THROTTLE)
-    (root / "settings.py").write_text(PY_LOAD)
-    index = tmp_path_factory.mktemp("ranking-overloads-idx")
-    ws = Workspace(root, EngineConfig(index_dir=str(index)), embedder=embedder)
-    ws.index()
-    return ws
+    files = {"throttle.ts": TS_THROTTLE, "settings.py": PY_LOAD}
+    return _indexed(tmp_path_factory, "ranking-overloads", files, embedder)
 
 
 @pytest.mark.parametrize(
