@@ -81,6 +81,7 @@ LANCE_DIR = "lance"
 INDEX_CACHE_BYTES = 192 << 20
 METADATA_CACHE_BYTES = 64 << 20
 STALE_PREFIX = "lance.stale-"
+CARRY_DIR = "cache.carry"  # the embedding cache on its way from a stale index to its rebuild
 # From this many chunk rows index builds and compaction run in a child process when the store has a
 # ``maintainer`` (engine/maintenance.py): their native memory goes back to the system with the child.
 MAINTENANCE_CHILD_MIN_ROWS = 50_000
@@ -443,16 +444,57 @@ class ChunkStore:
         reason = reason or self.stale_reason or "a new index"
         log.warning("rebuilding the index at %s: %s", self.path, reason)
         lance = self.path / LANCE_DIR
+        carried = self._carry_embedding_cache(lance) if self._cache_survives() else None
         if lance.exists():
             # Moved aside in one rename: no reader ever opens a half-deleted table.
             os.replace(lance, self.path / f"{STALE_PREFIX}{os.getpid()}-{time.time_ns()}")
         fault_point("rebuild.mid")
         for old in self.path.glob(f"{STALE_PREFIX}*"):
             shutil.rmtree(old, ignore_errors=True)
+        if carried is not None:
+            lance.mkdir(parents=True, exist_ok=True)
+            os.replace(carried, lance / f"{EMBEDDINGS}.lance")
+            carried.parent.rmdir()
         self._write_meta()
         self._open_tables()
         self.stale_reason = None
         self.rebuilt_reason = reason
+
+    def _cache_survives(self) -> bool:
+        """Whether the vectors on disk are still valid: only the chunker changed, not the model or format.
+
+        The cache is keyed by the hash of the text the model embedded, so a new chunker simply finds the
+        texts it still produces and embeds the rest; dropping it would re-embed a whole workspace
+        (hours at 100K chunks) on every semcode upgrade that splits code differently.
+        """
+        try:
+            meta = json.loads((self.path / "meta.json").read_text())
+        except (OSError, ValueError):
+            return False
+        wanted = self._wanted_meta()
+        return isinstance(meta, dict) and all(
+            meta.get(key) == wanted[key] for key in ("schema", "fingerprint", "dimension")
+        )
+
+    def _carry_embedding_cache(self, lance: Path) -> Path | None:
+        """Copy the stale index's embedding cache aside (a file copy: LanceDB tables are directories).
+
+        Copied rather than moved, so a crash at any instant leaves the stale index whole (the next
+        rebuild starts over); a leftover copy is deleted with the next one. None: nothing to carry.
+        """
+        table = lance / f"{EMBEDDINGS}.lance"
+        staging = self.path / CARRY_DIR
+        if not table.is_dir():  # a rebuild that crashed after moving the stale index aside left its copy
+            return staging / table.name if (staging / table.name).is_dir() else None
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            shutil.copytree(table, staging / table.name)
+        except OSError as exc:
+            log.warning("the embedding cache could not be kept (%s): every chunk is embedded again", exc)
+            shutil.rmtree(staging, ignore_errors=True)
+            return None
+        fault_point("rebuild.carried")
+        return staging / table.name
 
     # ----------------------------------------------------------------- locking
     @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -260,7 +261,8 @@ def test_integrity_check_finds_and_repairs_injected_damage(workspace: Workspace)
 def test_a_different_model_rebuilds_the_index(tmp_path: Path) -> None:
     first = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="model-a", model_name="a")
     vector = np.ones((1, 4), dtype=np.float32) / 2
-    first.replace_files([FileRecord("a.py", 1, 1, "h", 1)], [Chunk("a.py", "python", 0, 0, "x")], vector, ["x"])
+    chunk = Chunk("a.py", "python", 0, 0, "x")
+    first.replace_files([FileRecord("a.py", 1, 1, "h", 1)], [chunk], vector, ["x"], new_vectors={chunk.hash: vector[0]})
     assert first.rebuilt_reason is None and first.count_chunks() == 1
     second = ChunkStore(tmp_path / "idx", dimension=8, fingerprint="model-b", model_name="b")
     # A reader of another model reads nothing and touches nothing; its first write rebuilds.
@@ -299,10 +301,20 @@ def test_memory_pressure_shrinks_batches_but_indexes_the_same(workspace: Workspa
 def test_a_different_chunker_version_rebuilds_the_index(tmp_path: Path) -> None:
     first = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="m", chunker_version=1)
     vector = np.ones((1, 4), dtype=np.float32) / 2
-    first.replace_files([FileRecord("a.py", 1, 1, "h", 1)], [Chunk("a.py", "python", 0, 0, "x")], vector, ["x"])
+    chunk = Chunk("a.py", "python", 0, 0, "x")
+    first.replace_files([FileRecord("a.py", 1, 1, "h", 1)], [chunk], vector, ["x"], new_vectors={chunk.hash: vector[0]})
     again = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="m", chunker_version=1)
     assert again.rebuilt_reason is None and again.count_chunks() == 1
     upgraded = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="m", chunker_version=2)
     upgraded.clear()  # any write takes the write lock, which rebuilds
     assert upgraded.rebuilt_reason == "this semcode version splits code into chunks differently"
     assert upgraded.count_files() == 0  # so every file is chunked again
+    # The vectors are the model's, not the chunker's: the cache survives, so unchanged texts embed nothing.
+    text_hash = chunk.hash
+    assert np.allclose(upgraded.cached_vectors([text_hash])[text_hash], vector[0])
+    meta = tmp_path / "idx" / "meta.json"
+    meta.write_text(json.dumps(json.loads(meta.read_text()) | {"schema": -1}))
+    reformatted = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="m", chunker_version=2)
+    reformatted.clear()
+    assert reformatted.cached_vectors([text_hash]) == {}  # another format: nothing on disk is trusted
+    assert not (tmp_path / "idx" / "cache.carry").exists()

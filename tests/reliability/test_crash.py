@@ -103,6 +103,8 @@ FAULTS = [
     ("remove.before", "full"),
     ("remove.after", "full"),
     ("rebuild.mid", "stale"),
+    ("rebuild.carried", "rechunk"),
+    ("rebuild.mid", "rechunk"),
     ("repair.mid", "repair"),
     ("evict.before", "evict"),
     ("evict.mid", "evict"),
@@ -142,6 +144,9 @@ def test_crash_at_every_commit_boundary(scene: Scene, workers: Workers, fault: s
     if where == "stale":  # an index of an older format: the writer moves it aside and rebuilds
         (meta,) = index_dir.glob("*/*/meta.json")
         meta.write_text(json.dumps(json.loads(meta.read_text()) | {"schema": 1}))
+    if where == "rechunk":  # an index of an older chunker: rebuilt, its embedding cache carried over
+        (meta,) = index_dir.glob("*/*/meta.json")
+        meta.write_text(json.dumps(json.loads(meta.read_text()) | {"chunker": -1}))
     if where == "repair":  # damage to repair: a manifest entry whose rows are gone
         ws = open_ws(root, index_dir, scene.embedder)
         victim = sorted(ws.store.manifest())[0]
@@ -150,7 +155,7 @@ def test_crash_at_every_commit_boundary(scene: Scene, workers: Workers, fault: s
         kwargs["repair"] = True
     run = workers.run(**kwargs)
     assert run.outcome == "fault", f"{fault} was never reached: {run}"
-    if where == "stale":
+    if where in ("stale", "rechunk"):
         assert not open_ws(root, index_dir, scene.embedder).check().ok  # a reader sees it is not usable yet
     got, how = recover(root, index_dir, scene.embedder)
     record(suite="fault", fault=fault, scene=where, outcome=run.outcome, **how)
