@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..config import EngineConfig
 from .base import Embedder, ModelInfo
+from .cpu_build import check_build
 from .gguf_file import GGUFInfo, inspect_gguf
 from .info import model_info
 from .provision import default_model_path
@@ -62,6 +63,9 @@ def load_embedder(config: EngineConfig, *, in_process: bool | None = None) -> Em
     if config.embeddings_url:  # a model server: no local model file is loaded at all
         return _remote(config)
     path, info, prefixes = _resolve(config)
+    # A build for instructions this CPU lacks (a venv shared with an AVX-512 machine) is named here, with
+    # the fix, before any process loads llama.cpp and dies of SIGILL (engine/models/cpu_build.py).
+    check_build()
     if in_process is None:
         in_process = os.environ.get("SEMCODE_INPROCESS_MODEL", "").strip().lower() in ("1", "true", "yes")
         # The worker's pipes use select() and POSIX signals; on Windows the model stays in-process.

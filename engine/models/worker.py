@@ -39,6 +39,7 @@ import numpy as np
 from .. import errors
 from ..errors import ModelError, ModelWorkerError
 from .base import Embedder, _normalise
+from .cpu_build import REBUILD
 from .gguf_file import GGUFInfo, inspect_gguf
 from .info import DEFAULT_MAX_TOKENS, model_info
 from .packing import packing_enabled
@@ -52,7 +53,7 @@ BACKOFF_MAX_S = 30.0
 START_TIMEOUT_S = 120.0  # loading a big model from a cold disk on a busy machine
 INDEX_NICE = 10
 INDEX_IDLE_EXIT_S = 120.0
-_REBUILD = "rebuild llama-cpp-python with `bash scripts/build-llama.sh .venv/bin/python` (portable flags)"
+_REBUILD = REBUILD  # the fix for a build made for another CPU (engine/models/cpu_build.py)
 
 
 def _request_timeout(texts: int) -> float:

@@ -1,0 +1,136 @@
+"""The install-time CPU choice (scripts/build-llama.sh) and the engine's check of it (engine/models/cpu_build.py).
+
+No other CPU is needed: the script reads a fake /proc/cpuinfo (SEMCODE_CPUINFO), and the engine's check
+takes cpuinfo text and a marker, so an AVX-512 build met by an AVX2-only CPU is tested on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.config import EngineConfig
+from engine.models import cpu_build, load_embedder
+from engine.models.cpu_build import LlamaBuildError, check, cpu_flags, parse_marker
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = "fpu sse2 pni ssse3 sse4_1 sse4_2 popcnt avx avx2 fma f16c bmi1 bmi2"
+AVX512 = "avx512f avx512cd avx512vl avx512dq avx512bw"
+CPUS = {
+    "haswell": BASE,  # AVX2 only
+    "old": "fpu sse2 pni ssse3 sse4_1 sse4_2 popcnt avx",  # Sandy Bridge: no AVX2
+    "skylake-x": f"{BASE} {AVX512}",  # AVX-512 without VNNI/BF16/VBMI
+    "epyc-zen4": f"{BASE} {AVX512} avx512ifma avx512vbmi avx512_vnni avx512_bf16 avx512_vbmi2",
+    "sapphire-rapids": f"{BASE} {AVX512} avx512vbmi avx512_vnni avx512_bf16 avx_vnni amx_bf16 amx_tile amx_int8",
+}
+
+
+def cpuinfo(flags: str, cores: int = 2) -> str:
+    return "".join(f"processor\t: {i}\nmodel name\t: test\nflags\t\t: {flags}\n\n" for i in range(cores))
+
+
+def script(tmp_path: Path, cpu: str, *args: str, **env: str) -> str:
+    fake = tmp_path / f"cpuinfo-{cpu}"
+    fake.write_text(cpuinfo(CPUS[cpu]))
+    full = {k: v for k, v in os.environ.items() if k not in ("CMAKE_ARGS", "SEMCODE_LLAMA_CPU")}
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build-llama.sh"), *args],
+        env={**full, "SEMCODE_CPUINFO": str(fake), **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def marker(requires: str, size: int = 1234) -> str:
+    return json.dumps({"requires": requires.split(), "cmake_args": "-DGGML_AVX512=ON", "lib": "x", "lib_size": size})
+
+
+pytestmark = pytest.mark.skipif(os.uname().machine not in ("x86_64", "amd64"), reason="x86-64 flag sets")
+
+
+def test_cpu_flags_reads_the_first_cpu() -> None:
+    assert cpu_flags(cpuinfo("avx avx2 avx512f")) == {"avx", "avx2", "avx512f"}
+    assert cpu_flags("processor : 0\nFeatures : fp asimd\n") == {"fp", "asimd"}  # ARM
+    assert cpu_flags("") == set()
+
+
+@pytest.mark.parametrize("cpu", ["skylake-x", "epyc-zen4", "sapphire-rapids"])
+def test_avx512_cpus_get_an_avx512_build_and_never_amx(tmp_path: Path, cpu: str) -> None:
+    args = script(tmp_path, cpu, "--print-cmake-args")
+    assert "-DGGML_NATIVE=OFF" in args and "-DGGML_AVX512=ON" in args and "-DGGML_AVX2=ON" in args
+    for amx in ("AMX_TILE", "AMX_INT8", "AMX_BF16"):
+        assert f"-DGGML_{amx}=OFF" in args
+    extras_on = {e for e in ("VBMI", "VNNI", "BF16") if f"-DGGML_AVX512_{e}=ON" in args}
+    assert extras_on == (set() if cpu == "skylake-x" else {"VBMI", "VNNI", "BF16"})
+
+
+@pytest.mark.parametrize("cpu", ["haswell", "old"])
+def test_other_cpus_get_the_portable_build(tmp_path: Path, cpu: str) -> None:
+    args = script(tmp_path, cpu, "--print-cmake-args")
+    assert "-DGGML_AVX512=OFF" in args and "-DGGML_AMX_TILE=OFF" in args and "-DGGML_AVX2=ON" in args
+
+
+def test_portable_can_be_forced_and_keeps_the_old_cache_key(tmp_path: Path) -> None:
+    forced = script(tmp_path, "epyc-zen4", "--print-cmake-args", SEMCODE_LLAMA_CPU="portable")
+    assert forced == script(tmp_path, "haswell", "--print-cmake-args")
+    py = sys.executable
+    assert script(tmp_path, "epyc-zen4", "--cache-key", py, SEMCODE_LLAMA_CPU="portable") == script(
+        tmp_path, "haswell", "--cache-key", py
+    )  # the wheel cache keeps one wheel per flag set: the two machines never share a wheel by accident
+    assert script(tmp_path, "epyc-zen4", "--cache-key", py) != script(tmp_path, "haswell", "--cache-key", py)
+
+
+def test_what_the_script_records_is_what_the_engine_checks(tmp_path: Path) -> None:
+    """The marker of each machine's build passes on that machine and, for AVX-512, fails on an AVX2 one."""
+    for cpu in ("haswell", "skylake-x", "epyc-zen4", "sapphire-rapids"):
+        requires = script(tmp_path, cpu, "--print-requires")
+        check(marker(requires), cpuinfo(CPUS[cpu]), 1234)  # its own machine: fine
+        if cpu != "haswell":
+            with pytest.raises(LlamaBuildError) as err:
+                check(marker(requires), cpuinfo(CPUS["haswell"]), 1234)
+            assert "avx512f" in str(err.value) and "build-llama.sh" in str(err.value)
+            assert "SEMCODE_LLAMA_CPU=portable" in str(err.value)
+    portable = script(tmp_path, "haswell", "--print-requires")
+    with pytest.raises(LlamaBuildError, match="avx2"):
+        check(marker(portable), cpuinfo(CPUS["old"]), 1234)
+
+
+def test_no_false_alarm_without_a_current_marker() -> None:
+    avx2_cpu = cpuinfo(CPUS["haswell"])
+    needs_avx512 = marker(f"avx avx2 {AVX512}", size=1234)
+    check(None, avx2_cpu, 1234)  # a plain pip install: no marker
+    check(needs_avx512, avx2_cpu, 999)  # llama-cpp-python reinstalled since: another library
+    check(needs_avx512, avx2_cpu, None)  # llama_cpp not installed
+    check("{not json", avx2_cpu, 1234)  # damaged marker
+    check(needs_avx512, "", 1234)  # flags unknown (no /proc/cpuinfo)
+    assert parse_marker('{"cmake_args": "x"}') is None
+
+
+def test_load_embedder_names_the_fix_before_llama_cpp_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A venv carrying an AVX-512 build to an AVX2-only CPU: a clear ModelError, no child, no SIGILL."""
+    _, size = cpu_build.installed_marker()
+    if size is None:
+        pytest.skip("llama_cpp is not installed")
+    prefix = tmp_path / "venv"
+    prefix.mkdir()
+    (prefix / cpu_build.MARKER_NAME).write_text(marker(f"avx avx2 {AVX512}", size=size))
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(cpuinfo(CPUS["haswell"]))
+    monkeypatch.setattr(sys, "prefix", str(prefix))
+    monkeypatch.setattr(cpu_build, "CPUINFO", fake)
+    model = ROOT / "tests" / "fixtures" / "missing-on-purpose.gguf"
+    monkeypatch.setattr("engine.models._resolve", lambda config: (model, None, None))
+    with pytest.raises(LlamaBuildError, match="avx512f"):
+        load_embedder(EngineConfig(), in_process=True)
+    fake.write_text(cpuinfo(CPUS["epyc-zen4"]))
+    cpu_build.check_build()  # the same marker on an AVX-512 CPU: fine
