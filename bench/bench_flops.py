@@ -121,7 +121,9 @@ def run_child(kind: str, payload: dict[str, Any], env: dict[str, str]) -> dict[s
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def settings(sweep: str, texts: int, builds: dict[str, str]) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
+def settings(
+    sweep: str, texts: int, builds: dict[str, str], bf16: str = ""
+) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
     product = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "group": 32, "texts": texts,
                "flash": True}  # fmt: skip
     out: list[tuple[str, dict[str, Any], dict[str, str]]] = [("product", product, PASSIVE)]
@@ -151,6 +153,13 @@ def settings(sweep: str, texts: int, builds: dict[str, str]) -> list[tuple[str, 
         ]
         if sweep == "builds":
             out += [(f"{name} F16", {**product, **f16, "python": python}, PASSIVE)]
+            if bf16:  # AVX512_BF16 dot products: 2 multiply-adds per lane and instruction where F32 has 1
+                out += [(f"{name} BF16", {**product, "model": bf16, "python": python}, PASSIVE)]
+            # Wider decodes (texts stay <= 512 tokens, the model's positions): bigger matmuls per decode.
+            out += [(f"{name} Q8_0 n_batch 1024", {**product, "python": python, "n_batch": 1024}, PASSIVE)]
+            # Each OpenMP thread pinned to its own core: no migration between the barriers of a decode.
+            bind = {**PASSIVE, "OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}
+            out += [(f"{name} Q8_0 threads pinned", {**product, "python": python}, bind)]
     return out
 
 
@@ -161,6 +170,7 @@ def main() -> int:
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--build", action="append", default=[], help="NAME=PYTHON: another llama-cpp-python build")
+    ap.add_argument("--bf16", default="", help="a BF16 GGUF of the model (--sweep builds)")
     ap.add_argument("--only", default="", help="comma-separated setting names to keep (besides the product)")
     ap.add_argument("--json-out")
     args = ap.parse_args()
@@ -171,7 +181,7 @@ def main() -> int:
         return 0
 
     builds = dict(b.split("=", 1) for b in args.build)
-    plan = settings(args.sweep, args.texts, builds)
+    plan = settings(args.sweep, args.texts, builds, args.bf16)
     if args.only:
         keep = set(args.only.split(","))
         plan = [p for p in plan if p[0] == "product" or p[0] in keep]
