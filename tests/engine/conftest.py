@@ -27,12 +27,12 @@ def llama_embedder(default_model_path: Path) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def minilm_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """all-MiniLM-L6-v2 as F32, F16 (our converter) and Q8_0, Q4_K_M (llama.cpp's quantizer)."""
+    """all-MiniLM-L6-v2 as F32, F16 (our converter) and Q8_0, Q4_K_M, BF16 (llama.cpp's quantizer)."""
     from engine.models.convert import convert, load_source, quantize
 
     out = tmp_path_factory.mktemp("minilm-variants")
     source = load_source()
     paths = {kind: convert(out / f"minilm-{kind}.gguf", outtype=kind, source=source) for kind in ("f32", "f16")}
-    for kind in ("q8_0", "q4_k_m"):
+    for kind in ("q8_0", "q4_k_m", "bf16"):
         paths[kind] = quantize(paths["f32"], out / f"minilm-{kind}.gguf", kind)
     return paths
