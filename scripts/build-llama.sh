@@ -26,7 +26,8 @@ case "${1:-}" in
   --cache-key) mode=key; shift ;;
 esac
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
-cpu_flags=" $(grep -m1 -E '^flags[[:space:]]*:' "${SEMCODE_CPUINFO:-/proc/cpuinfo}" 2>/dev/null | cut -d: -f2) "
+# (`|| true`: no cpuinfo, or no flags line, means the portable set, not an exit under `set -e -o pipefail`)
+cpu_flags=" $({ grep -m1 -E '^flags[[:space:]]*:' "${SEMCODE_CPUINFO:-/proc/cpuinfo}" 2>/dev/null || true; } | cut -d: -f2) "
 has() { for f in "$@"; do [[ $cpu_flags == *" $f "* ]] || return 1; done; }
 on_off() { if has "$1"; then echo ON; else echo OFF; fi; }
 requires=""  # the cpuinfo flags the chosen build runs on (the marker the engine checks)

@@ -78,6 +78,21 @@ def test_other_cpus_get_the_portable_build(tmp_path: Path, cpu: str) -> None:
     assert "-DGGML_AVX512=OFF" in args and "-DGGML_AMX_TILE=OFF" in args and "-DGGML_AVX2=ON" in args
 
 
+def test_no_cpuinfo_means_the_portable_build(tmp_path: Path) -> None:
+    for fake in (tmp_path / "missing", tmp_path / "no-flags"):
+        if fake.name == "no-flags":
+            fake.write_text("processor\t: 0\n")
+        env = {k: v for k, v in os.environ.items() if k not in ("CMAKE_ARGS", "SEMCODE_LLAMA_CPU")}
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "build-llama.sh"), "--print-cmake-args"],
+            env={**env, "SEMCODE_CPUINFO": str(fake)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0 and "-DGGML_AVX512=OFF" in done.stdout, (fake.name, done.stderr)
+
+
 def test_portable_can_be_forced_and_keeps_the_old_cache_key(tmp_path: Path) -> None:
     forced = script(tmp_path, "epyc-zen4", "--print-cmake-args", SEMCODE_LLAMA_CPU="portable")
     assert forced == script(tmp_path, "haswell", "--print-cmake-args")
