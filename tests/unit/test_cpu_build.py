@@ -149,3 +149,24 @@ def test_load_embedder_names_the_fix_before_llama_cpp_is_loaded(
         load_embedder(EngineConfig(), in_process=True)
     fake.write_text(cpuinfo(CPUS["epyc-zen4"]))
     cpu_build.check_build()  # the same marker on an AVX-512 CPU: fine
+
+
+def test_doctor_reports_the_marker_without_starting_llama_cpp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from semcode import doctor
+
+    _, size = cpu_build.installed_marker()
+    if size is None:
+        pytest.skip("llama_cpp is not installed")
+    (tmp_path / cpu_build.MARKER_NAME).write_text(marker(f"avx avx2 {AVX512}", size=size))
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(cpuinfo(CPUS["haswell"]))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.setattr(cpu_build, "CPUINFO", fake)
+
+    def no_child() -> str:
+        raise AssertionError("the doctor must not load this build in a child")
+
+    monkeypatch.setattr(doctor, "probe_system_info", no_child)
+    check_result = doctor._llama_build()
+    assert not check_result.ok and "avx512f" in check_result.detail and "SIGILL" in check_result.detail
+    assert "build-llama.sh" in check_result.fix
