@@ -126,7 +126,8 @@ COMPAT_FACTOR = 0.7
 STUB_FACTOR = 0.7
 PLATFORM_FACTOR = 0.8
 TINY_FACTOR = 0.85
-OLDER_VERSION_FACTOR = 0.7  # src/v3/ beside src/v4/, like a compat shim
+# src/v3/ beside src/v4/: a legacy copy (0.7, compat's factor, still put v3 definitions first: tsrank)
+OLDER_VERSION_FACTOR = 0.5
 
 _TEST_DIR = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec|specs|test_?utils|testdata|fixtures?|mocks?|__mocks__)(/|$)", re.I
@@ -179,6 +180,7 @@ class RankingOptions:
     file_words: bool = True  # sentences: files named like a query word join the candidates
     overloads: bool = True  # a bodiless overload signature stands for its implementation
     forms: bool = True  # questions and heading-like phrases are about areas and named types, prose about a function
+    forwarders: bool = True  # a thin wrapper that only calls a same-named function yields to that function
 
     @classmethod
     def off(cls) -> RankingOptions:
@@ -534,6 +536,8 @@ class Reranker:
                     signals.append(f"older version ×{OLDER_VERSION_FACTOR}")
             row.rank_score = score
             row.signals = signals
+        if opts.forwarders and query.kind != "symbol":
+            _forwarders_yield(rows, query)
         if opts.symbols and names:
             _first_window_stands_for_definition(rows)
         if opts.coherence and (query.kind != "symbol" or not COHERENCE_NATURAL_ONLY):
@@ -650,6 +654,110 @@ def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[
         impl.lexical = max(lexes) if lexes else None
         dropped.update(r.id for r in signatures)
     return [r for r in rows if r.id not in dropped], base, folded
+
+
+# A forwarding wrapper (``export function superRefine(fn) { return core._superRefine(fn); }``,
+# ``def get(x): return _get(x)``) is a few lines that call a function of the same name, modulo a
+# ``_`` / ``$`` prefix or a qualifier; a derived type (``interface ZodError extends $ZodError``) names
+# its same-named base in its signature. Their words are the original's words, so they match a
+# description as well as the original does, but the behaviour or structure asked about lives in the
+# original: when the original is a candidate too, the wrapper ranks below it.
+FORWARDER_MAX_LINES = 8
+FORWARDER_FACTOR = 0.5
+
+
+def _bare(name: str) -> str:
+    """A name without its qualifier and its ``_`` / ``$`` convention prefix, normalised."""
+    return _norm(_last(name).lstrip("_$"))
+
+
+def forwarder_suspects(rows: Iterable[Candidate]) -> list[Candidate]:
+    """Definitions whose bare name another candidate defines too: the rows whose text
+    ``_forwarders_yield`` must read (candidates arrive without their text)."""
+    rows = list(rows)
+    defined: dict[str, int] = defaultdict(int)
+    for row in rows:
+        if row.symbol and row.kind in DEFINITION_KINDS:
+            defined[_bare(row.symbol)] += 1
+    return [
+        row
+        for row in rows
+        if row.kind in DEFINITION_KINDS
+        and row.symbol
+        and not row.content
+        and (row.kind not in CALLABLE_KINDS or row.end_line - row.start_line + 1 <= FORWARDER_MAX_LINES)
+        and defined[_bare(row.symbol)] > 1
+    ]
+
+
+_CALL = re.compile(r"([A-Za-z_$][\w$]*(?:(?:\.|::|->)[A-Za-z_$][\w$]*)*)\s*\(")
+_NAME = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+def forwards_to(row: Candidate) -> str | None:
+    """The bare name a wrapper forwards to or a type derives from (its own bare name), or None.
+
+    A callable of a few lines that calls its own bare name spelt differently (``core._superRefine``
+    from ``superRefine``, ``superRefine`` from ``inst.superRefine``; the same spelling called by a
+    top-level function is recursion), or a type whose signature (up to its ``{``) names its own bare
+    name spelt differently (``interface ZodError<T> extends $ZodError<T> {``).
+    """
+    if row.kind not in DEFINITION_KINDS or not row.symbol or not row.content:
+        return None
+    lines = [line.strip() for line in row.content.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(_COMMENT_START) and not line.startswith("@")]
+    if not lines:
+        return None
+    own = _last(row.symbol)
+    bare = _bare(own)
+    if not bare:
+        return None
+    text = "\n".join(lines)
+    if row.kind not in CALLABLE_KINDS:
+        signature = text.split("{", 1)[0][:300]
+        for word in _NAME.findall(signature):
+            if word != own and _bare(word) == bare:
+                return bare
+        return None
+    if len(lines) > FORWARDER_MAX_LINES:
+        return None
+    # The body: what follows the signature's opening brace / arrow / colon (a one-liner is both).
+    cuts = [i for i in (text.find("{"), text.find("=>"), text.find(":\n")) if i >= 0]
+    body = text[min(cuts) + 1 :] if cuts else text
+    top_level = not row.parent and "." not in row.symbol
+    for match in _CALL.finditer(body):
+        callee = match.group(1)
+        if _bare(callee) != bare:
+            continue
+        if (callee == own and top_level) or callee in (f"this.{own}", f"self.{own}"):
+            continue  # recursion
+        return bare
+    return None
+
+
+def _asked_dirs(path: str, words: set[str]) -> frozenset[str]:
+    """The directories of ``path`` that a query word names (``classic`` in "classic Zod v4 ...")."""
+    return frozenset(d for d in _directories(path) if d and any(_related(d, w) for w in words))
+
+
+def _forwarders_yield(rows: list[Candidate], query: QueryInfo) -> None:
+    """Wrappers and derived types (``forwards_to``) rank below the original when it is a candidate,
+    unless the query names a directory of the wrapper's that the original lacks (it asks for that tree)."""
+    words = {w for w in query.words if len(w) > 2}
+    defined: dict[str, list[Candidate]] = defaultdict(list)
+    for row in rows:
+        if row.symbol and row.kind in DEFINITION_KINDS:
+            defined[_bare(row.symbol)].append(row)
+    derived = {row.id: target for row in rows if (target := forwards_to(row)) is not None}
+    for row in rows:
+        target = derived.get(row.id)
+        if target is None:
+            continue
+        originals = [r for r in defined[target] if r.id not in derived]
+        if not originals or _asked_dirs(row.path, words) - _asked_dirs(originals[0].path, words):
+            continue
+        row.rank_score *= FORWARDER_FACTOR
+        row.signals.append(f"forwards to {_last(originals[0].symbol)} ×{FORWARDER_FACTOR}")
 
 
 _VERSION_DIR = re.compile(r"^v(\d{1,3})$", re.I)

@@ -32,6 +32,7 @@ from .ranking import (
     analyse_query,
     file_lookup_words,
     file_word_lookup_where,
+    forwarder_suspects,
     overload_suspects,
     symbol_lookup_names,
     symbol_lookup_where,
@@ -444,6 +445,8 @@ class Searcher:
                 fused.setdefault(row.id, row)
             if options.overloads:  # the fold tells a signature from a body by its text
                 self._fill_contents(overload_suspects(fused.values()))
+            if options.forwarders and info.kind != "symbol":  # so does the forwarder rule a wrapper
+                self._fill_contents(forwarder_suspects(fused.values()))
             ordered = Reranker(options).rerank(list(fused.values()), scores, info)
             top = max(scores.values(), default=0.0) or 1.0
             # Re-ranked scores are in units of the best fused score; boosts can pass 1, so the

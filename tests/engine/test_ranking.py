@@ -720,3 +720,77 @@ def test_overload_signatures_fold_into_the_implementation(
     assert mine[0].start_line == implementation_line, [(h.start_line, h.signals) for h in mine]
     assert all(h.start_line >= implementation_line for h in mine), "no signature is listed beside it"
     assert any("overload" in s for s in mine[0].signals), mine[0].signals
+
+
+# --------------------------------------------------------------------------- forwarders (tsrank)
+
+# A public wrapper that only forwards to the implementation in core/, and a type that extends its
+# same-named core type (zod's classic/ over core/): the description matches both.
+FWD_PUBLIC = """import * as core from "../core/api.js";
+import { $Issue, $ValidationError } from "../core/base.js";
+
+/** Add a custom refinement that may report validation issues on the schema. */
+export function superRefine(refinement) {
+  return core._superRefine(refinement);
+}
+
+/** A validation error holding the issues found while parsing, with formatting helpers. */
+export interface ValidationError extends $ValidationError {
+  format(): string;
+  flatten(): Record<string, string[]>;
+}
+"""
+FWD_CORE_API = """import { $Issue } from "./base.js";
+
+/** Add a custom refinement that may report validation issues on the schema. */
+export function _superRefine(refinement) {
+  const check = { kind: "custom", run: undefined };
+  check.run = (payload) => {
+    payload.addIssue = (issue) => payload.issues.push({ code: "custom", input: payload.value, ...issue });
+    return refinement(payload.value, payload);
+  };
+  return check;
+}
+"""
+FWD_CORE_ERRORS = """/** One validation issue: where it was found and what went wrong. */
+export interface $Issue {
+  code: string;
+  path: (string | number)[];
+  message: string;
+}
+
+/** The error thrown by parse. */
+export interface $ValidationError extends Error {
+  issues: $Issue[];
+  name: string;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def forwarding(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    files = {"public/schemas.ts": FWD_PUBLIC, "core/api.ts": FWD_CORE_API, "core/base.ts": FWD_CORE_ERRORS}
+    return _indexed(tmp_path_factory, "ranking-forwarders", files, embedder)
+
+
+@pytest.mark.parametrize(
+    ("query", "original", "wrapper"),
+    [
+        ("superRefine custom refinement that reports validation issues", "core/api.ts", "superRefine"),
+        ("ValidationError issues found while parsing", "core/base.ts", "ValidationError"),
+    ],
+)
+def test_a_wrapper_or_derived_type_yields_to_its_original(
+    forwarding: Workspace, query: str, original: str, wrapper: str
+) -> None:
+    plain = forwarding.searcher.search(query, limit=5, ranking=RankingOptions().without("forwarders"))
+    assert (plain[0].path, plain[0].symbol) == ("public/schemas.ts", wrapper), [(h.path, h.symbol) for h in plain]
+    hits = forwarding.searcher.search(query, limit=5)
+    assert hits[0].path == original, [(h.path, h.symbol, h.signals) for h in hits]
+    moved = next(h for h in hits if h.symbol == wrapper)
+    assert any(s.startswith("forwards to") for s in moved.signals), moved.signals
+
+
+def test_a_query_naming_the_wrappers_tree_keeps_it_first(forwarding: Workspace) -> None:
+    hits = forwarding.searcher.search("public superRefine custom refinement that reports validation issues", limit=5)
+    assert (hits[0].path, hits[0].symbol) == ("public/schemas.ts", "superRefine"), [(h.path, h.signals) for h in hits]
