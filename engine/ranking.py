@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import PurePosixPath
+from posixpath import dirname, normpath, splitext
 from typing import Any
 
 from .chunking.identifiers import split_identifier
@@ -181,6 +182,7 @@ class RankingOptions:
     overloads: bool = True  # a bodiless overload signature stands for its implementation
     forms: bool = True  # questions and heading-like phrases are about areas and named types, prose about a function
     forwarders: bool = True  # a thin wrapper that only calls a same-named function yields to that function
+    twins: bool = True  # a query word naming files of one name in parallel trees is shared among them
 
     @classmethod
     def off(cls) -> RankingOptions:
@@ -425,8 +427,16 @@ class Reranker:
     def __init__(self, options: RankingOptions) -> None:
         self.options = options
 
-    def rerank(self, rows: list[Candidate], base: dict[str, float], query: QueryInfo) -> list[Candidate]:
-        """Rows sorted by their adjusted score, stored in ``row.rank_score``; ``row.signals`` says why."""
+    def rerank(
+        self,
+        rows: list[Candidate],
+        base: dict[str, float],
+        query: QueryInfo,
+        imports: Mapping[str, frozenset[str]] | None = None,
+    ) -> list[Candidate]:
+        """Rows sorted by their adjusted score, stored in ``row.rank_score``; ``row.signals`` says why.
+
+        ``imports``: the relative imports of the files of ``twin_files(rows)`` (``imported_paths``)."""
         opts = self.options
         folded: set[str] = set()
         if opts.overloads:
@@ -442,6 +452,7 @@ class Reranker:
         gates = _evidence_gates(rows)
         older = _older_version_dirs(rows) if opts.penalties and OLDER_VERSION_FACTOR < 1 else set()
         subject = _subject(query) if STEM_SUBJECT_BOOST else set()
+        stem_files = _files_per_stem(rows) if opts.twins else {}
         mixed = MIXED_FACTOR if query.form == "prose" else MIXED_FACTOR_HEADINGS
         for row in rows:
             score = base.get(row.id, 0.0) / top
@@ -498,6 +509,10 @@ class Reranker:
                         boost, label = STEM_JOINED_BOOST * gate, "file name"
                     elif any(_related(stem, w) for w in content_words):
                         boost, label = STEM_WORD_BOOST * gate, "file name"
+                        if opts.twins and stem_files[stem] > 1:
+                            # ``schemas.ts`` in classic/, mini/ and core/: the word names none of them
+                            boost /= stem_files[stem]
+                            label = f"file name (1 of {stem_files[stem]})"
                     if subject and (
                         stem in subject or any(stem in (w + "s", w + "es") or w == stem + "s" for w in subject)
                     ):
@@ -538,6 +553,8 @@ class Reranker:
             row.signals = signals
         if opts.forwarders and query.kind != "symbol":
             _forwarders_yield(rows, query)
+        if opts.twins and query.kind != "symbol" and imports:
+            _twins_yield(rows, query, imports)
         if opts.symbols and names:
             _first_window_stands_for_definition(rows)
         if opts.coherence and (query.kind != "symbol" or not COHERENCE_NATURAL_ONLY):
@@ -735,6 +752,16 @@ def forwards_to(row: Candidate) -> str | None:
     return None
 
 
+def _files_per_stem(rows: list[Candidate]) -> dict[str, int]:
+    """How many candidate files carry each (normalised) file stem: ``schemas`` -> 3 when
+    ``classic/schemas.ts``, ``mini/schemas.ts`` and ``core/schemas.ts`` all compete (parallel trees
+    of one library, like platform twins): a query word naming that stem names none of them."""
+    paths: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        paths[_norm(_stem(row.path))].add(row.path)
+    return defaultdict(int, {stem: len(found) for stem, found in paths.items()})
+
+
 def _asked_dirs(path: str, words: set[str]) -> frozenset[str]:
     """The directories of ``path`` that a query word names (``classic`` in "classic Zod v4 ...")."""
     return frozenset(d for d in _directories(path) if d and any(_related(d, w) for w in words))
@@ -758,6 +785,67 @@ def _forwarders_yield(rows: list[Candidate], query: QueryInfo) -> None:
             continue
         row.rank_score *= FORWARDER_FACTOR
         row.signals.append(f"forwards to {_last(originals[0].symbol)} ×{FORWARDER_FACTOR}")
+
+
+# Parallel trees of one library (zod's ``v4/classic/`` and ``v4/mini/`` over ``v4/core/``) define the
+# same names (``record`` / ``_record``, ``ZodObject`` / ``$ZodObject``) with nearly the same words, so
+# the embedding cannot tell them apart. The tree the others import is where the definitions come
+# from: a twin whose file imports the other twin's directory ranks below it, unless the query names
+# the importing tree ("classic Zod v4 string schema"). JS/TS relative imports only: other languages'
+# imports name packages that a path cannot be matched against without more structure.
+TWIN_FACTOR = 0.6
+TWIN_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
+_JS_EXTENSIONS = frozenset({".js", ".ts", ".mjs", ".cjs", ".jsx", ".tsx", ".mts", ".cts"})
+_RELATIVE_IMPORT = re.compile(r"""(?:\bfrom|\bimport|\brequire\s*\()\s*\(?\s*["'](\.{1,2}/[^"'\s]*)["']""")
+
+
+def _twin_groups(rows: Iterable[Candidate]) -> list[list[Candidate]]:
+    """Definitions of one bare name (``_bare``) in files of two or more directories."""
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for row in rows:
+        if row.symbol and row.kind in DEFINITION_KINDS and row.language in TWIN_LANGUAGES:
+            groups[_bare(row.symbol)].append(row)
+    return [g for g in groups.values() if len({dirname(r.path) for r in g}) > 1]
+
+
+def twin_files(rows: Iterable[Candidate]) -> list[str]:
+    """The files whose imports ``Reranker.rerank`` needs for the twin rule (``imported_paths``)."""
+    return sorted({r.path for group in _twin_groups(rows) for r in group})
+
+
+def imported_paths(path: str, text: str) -> frozenset[str]:
+    """The workspace paths a JS/TS file's relative imports name, without extension
+    (``v4/classic/schemas.ts`` importing ``"../core/index.js"`` -> ``v4/core/index``)."""
+    here = dirname(path)
+    found = set()
+    for spec in _RELATIVE_IMPORT.findall(text):
+        target = normpath(f"{here}/{spec}" if here else spec)
+        if not target.startswith(".."):
+            stem, ext = splitext(target)
+            found.add(stem if ext in _JS_EXTENSIONS else target)
+    return frozenset(found)
+
+
+def _imports_from(imports: frozenset[str], path: str) -> bool:
+    """Whether imports (``imported_paths``) reach ``path``'s file or its directory (``../core/index.js``
+    or ``../core`` for anything in ``core/``)."""
+    folder = dirname(path)
+    stem = splitext(path)[0]
+    return any(p in (stem, folder) or (dirname(p) == folder and PurePosixPath(p).name == "index") for p in imports)
+
+
+def _twins_yield(rows: list[Candidate], query: QueryInfo, imports: Mapping[str, frozenset[str]]) -> None:
+    words = {w for w in query.words if len(w) > 2}
+    for group in _twin_groups(rows):
+        for row in group:
+            mine = imports.get(row.path, frozenset())
+            origin = next(
+                (o for o in group if dirname(o.path) != dirname(row.path) and _imports_from(mine, o.path)), None
+            )
+            if origin is None or _asked_dirs(row.path, words) - _asked_dirs(origin.path, words):
+                continue
+            row.rank_score *= TWIN_FACTOR
+            row.signals.append(f"twin of {origin.path} ×{TWIN_FACTOR}")
 
 
 _VERSION_DIR = re.compile(r"^v(\d{1,3})$", re.I)

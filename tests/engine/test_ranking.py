@@ -794,3 +794,57 @@ def test_a_wrapper_or_derived_type_yields_to_its_original(
 def test_a_query_naming_the_wrappers_tree_keeps_it_first(forwarding: Workspace) -> None:
     hits = forwarding.searcher.search("public superRefine custom refinement that reports validation issues", limit=5)
     assert (hits[0].path, hits[0].symbol) == ("public/schemas.ts", "superRefine"), [(h.path, h.signals) for h in hits]
+
+
+# Parallel trees (zod's classic/ over core/): the same builder twice, nearly the same words; the
+# classic file imports core, so core's definition is the original.
+TWIN_CORE_API = """import * as schemas from "./schemas.js";
+import * as util from "./util.js";
+
+/** Build a record schema of keys and values. */
+export function _record(Class, keyType, valueType, params) {
+  return new Class({
+    type: "record",
+    keyType,
+    valueType,
+    ...util.normalizeParams(params),
+  });
+}
+"""
+TWIN_CLASSIC = """import * as core from "../core/index.js";
+import * as util from "../core/util.js";
+import { ZodType } from "./base.js";
+
+/** Build a record schema of keys and values. */
+export function record(keyType, valueType, params) {
+  return new ZodRecord({
+    type: "record",
+    keyType,
+    valueType,
+    ...util.normalizeParams(params),
+  });
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    files = {
+        "lib/core/api.ts": TWIN_CORE_API,
+        "lib/core/index.ts": 'export * from "./api.js";\nexport * from "./schemas.js";\nexport * from "./util.js";\n',
+        "lib/classic/schemas.ts": TWIN_CLASSIC,
+    }
+    return _indexed(tmp_path_factory, "ranking-twins", files, embedder)
+
+
+def test_a_twin_in_a_tree_that_imports_the_other_yields_to_it(twins: Workspace) -> None:
+    query = "record schema builder of keys and values"
+    plain = twins.searcher.search(query, limit=5, ranking=RankingOptions().without("twins"))
+    assert plain[0].path == "lib/classic/schemas.ts", [(h.path, h.symbol) for h in plain]
+    hits = twins.searcher.search(query, limit=5)
+    assert (hits[0].path, hits[0].symbol) == ("lib/core/api.ts", "_record"), [(h.path, h.signals) for h in hits]
+    moved = next(h for h in hits if h.symbol == "record")
+    assert any(s.startswith("twin of lib/core/api.ts") for s in moved.signals), moved.signals
+    # A query naming the importing tree asks for it.
+    asked = twins.searcher.search("classic " + query, limit=5)
+    assert asked[0].path == "lib/classic/schemas.ts", [(h.path, h.signals) for h in asked]
