@@ -500,8 +500,9 @@ class Reranker:
                 for name in names:
                     if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
                         weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else mixed)
-                        if weight > boost:
-                            boost, label = weight, "file name"
+                        shared = stem_files[stem] if opts.twins and query.kind != "symbol" else 1
+                        if weight / shared > boost:
+                            boost, label = weight / shared, "file name" if shared < 2 else f"file name (1 of {shared})"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
                         boost, label = STEM_PREFIX_BOOST, "file name prefix"
                 if not boost and query.kind != "symbol" and stem:

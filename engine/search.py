@@ -173,6 +173,9 @@ class Searcher:
         self.hybrid = hybrid
         self.ranking = RankingOptions() if ranking is None else ranking
         self.buffers = buffers  # an editor's unsaved buffers, searched in place of their files
+        # Files' relative imports (the twin rule), valid for one table version (one name table).
+        self._imports_of: dict[str, frozenset[str]] = {}
+        self._imports_table: object | None = None
 
     def _view(self) -> BufferView | None:
         view = self.buffers.view() if self.buffers is not None else None
@@ -277,13 +280,19 @@ class Searcher:
         chunks: where JS/TS files keep their imports."""
         if not paths or not isinstance(self.store, ChunkStore):
             return {}
-        texts: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        where = f"({sql_in('path', paths)}) AND start_line < {IMPORT_LINES}"
-        for row in self.store.rows(where, columns=["path", "start_line", "content"], limit=len(paths) * 8):
-            texts[row["path"]].append((int(row["start_line"]), row["content"] or ""))
-        return {
-            path: imported_paths(path, "\n".join(text for _, text in sorted(parts))) for path, parts in texts.items()
-        }
+        table = self.store.name_table()  # a new object for every table version
+        if table is None or table is not self._imports_table:
+            self._imports_of, self._imports_table = {}, table
+        known = self._imports_of
+        missing = [p for p in paths if p not in known]
+        if missing:
+            texts: dict[str, list[tuple[int, str]]] = defaultdict(list)
+            where = f"({sql_in('path', missing)}) AND start_line < {IMPORT_LINES}"
+            for row in self.store.rows(where, columns=["path", "start_line", "content"], limit=len(missing) * 8):
+                texts[row["path"]].append((int(row["start_line"]), row["content"] or ""))
+            for path in missing:
+                known[path] = imported_paths(path, "\n".join(text for _, text in sorted(texts.get(path, []))))
+        return {p: known[p] for p in paths}
 
     def _name_table(self) -> NameTable | None:
         # A ChunkStore has one; a snapshot overlay filters in LanceDB.
