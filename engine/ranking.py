@@ -764,8 +764,9 @@ def _files_per_stem(rows: list[Candidate]) -> dict[str, int]:
 
 
 def _asked_dirs(path: str, words: set[str]) -> frozenset[str]:
-    """The directories of ``path`` that a query word names (``classic`` in "classic Zod v4 ...")."""
-    return frozenset(d for d in _directories(path) if d and any(_related(d, w) for w in words))
+    """The directories of ``path`` that a query word names (``classic`` in "classic Zod v4 ..."), as
+    written or plural: not ``_related``'s word families ("class" is not a name of ``classic/``)."""
+    return frozenset(d for d in _directories(path) if d and any(d in (w, w + "s", w + "es") for w in words))
 
 
 def _forwarders_yield(rows: list[Candidate], query: QueryInfo) -> None:
