@@ -452,7 +452,7 @@ class Reranker:
         gates = _evidence_gates(rows)
         older = _older_version_dirs(rows) if opts.penalties and OLDER_VERSION_FACTOR < 1 else set()
         subject = _subject(query) if STEM_SUBJECT_BOOST else set()
-        stem_files = _files_per_stem(rows) if opts.twins else {}
+        stem_files = _files_per_stem(rows) if opts.twins and TWIN_STEM_SPLIT else defaultdict(int)
         mixed = MIXED_FACTOR if query.form == "prose" else MIXED_FACTOR_HEADINGS
         for row in rows:
             score = base.get(row.id, 0.0) / top
@@ -500,7 +500,7 @@ class Reranker:
                 for name in names:
                     if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
                         weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else mixed)
-                        shared = stem_files[stem] if opts.twins and query.kind != "symbol" else 1
+                        shared = max(1, stem_files[stem]) if query.kind != "symbol" else 1
                         if weight / shared > boost:
                             boost, label = weight / shared, "file name" if shared < 2 else f"file name (1 of {shared})"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
@@ -510,7 +510,7 @@ class Reranker:
                         boost, label = STEM_JOINED_BOOST * gate, "file name"
                     elif any(_related(stem, w) for w in content_words):
                         boost, label = STEM_WORD_BOOST * gate, "file name"
-                        if opts.twins and stem_files[stem] > 1:
+                        if stem_files[stem] > 1:
                             # ``schemas.ts`` in classic/, mini/ and core/: the word names none of them
                             boost /= stem_files[stem]
                             label = f"file name (1 of {stem_files[stem]})"
@@ -796,6 +796,9 @@ def _forwarders_yield(rows: list[Candidate], query: QueryInfo) -> None:
 # the importing tree ("classic Zod v4 string schema"). JS/TS relative imports only: other languages'
 # imports name packages that a path cannot be matched against without more structure.
 TWIN_FACTOR = 0.6
+# ... and a query word naming a file stem that several candidate files share (three ``schemas.ts``)
+# is split among them (bench/sembench_rank.py --set TWIN_STEM_SPLIT=0 measures it alone).
+TWIN_STEM_SPLIT = True
 TWIN_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 _JS_EXTENSIONS = frozenset({".js", ".ts", ".mjs", ".cjs", ".jsx", ".tsx", ".mts", ".cts"})
 _RELATIVE_IMPORT = re.compile(r"""(?:\bfrom|\bimport|\brequire\s*\()\s*\(?\s*["'](\.{1,2}/[^"'\s]*)["']""")
