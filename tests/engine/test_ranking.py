@@ -848,3 +848,29 @@ def test_a_twin_in_a_tree_that_imports_the_other_yields_to_it(twins: Workspace) 
     # A query naming the importing tree asks for it.
     asked = twins.searcher.search("classic " + query, limit=5)
     assert asked[0].path == "lib/classic/schemas.ts", [(h.path, h.signals) for h in asked]
+
+
+def test_imported_paths_resolve_relative_js_imports() -> None:
+    from engine.ranking import imported_paths
+
+    text = 'import * as core from "../core/index.js";\nimport { x } from "./util";\nconst y = require("lodash");\n'
+    assert imported_paths("src/v4/classic/schemas.ts", text) == {"src/v4/core/index", "src/v4/classic/util"}
+
+
+@pytest.mark.parametrize(
+    ("symbol", "kind", "content", "target"),
+    [
+        ("superRefine", "function", "function superRefine(fn) {\n  return core._superRefine(fn);\n}", "superrefine"),
+        ("inst.refine", "function", "inst.refine = (check) => inst.check(refine(check));", "refine"),
+        ("ZodError", "interface", "interface ZodError<T> extends $ZodError<T> {\n  format(): string;\n}", "zoderror"),
+        ("walk", "function", "function walk(node) {\n  return node.children.map((c) => walk(c));\n}", None),
+        ("get", "method", "get(key) {\n  return this.get(key);\n}", None),
+        ("parse", "function", "function parse(x) {\n  return tokenize(x).map(toNode);\n}", None),
+    ],
+)
+def test_forwards_to(symbol: str, kind: str, content: str, target: str | None) -> None:
+    from engine.ranking import forwards_to
+    from engine.records import Candidate
+
+    row = Candidate("id", "a.ts", "typescript", symbol, kind, "", 0, content.count("\n"), content)
+    assert forwards_to(row) == target
