@@ -461,6 +461,7 @@ class Reranker:
             sym_last = _norm(_last(row.symbol))
             parent_last = _norm(_owner(row))
             stem = _norm(_stem(row.path))
+            twin_row = row.language in TWIN_LANGUAGES  # the stem split: JS/TS files only (see TWIN_STEM_SPLIT)
             if opts.symbols and names:
                 boost, label = 0.0, ""
                 for name in names:
@@ -500,7 +501,7 @@ class Reranker:
                 for name in names:
                     if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
                         weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else mixed)
-                        shared = max(1, stem_files[stem]) if query.kind != "symbol" else 1
+                        shared = max(1, stem_files[stem]) if query.kind != "symbol" and twin_row else 1
                         if weight / shared > boost:
                             boost, label = weight / shared, "file name" if shared < 2 else f"file name (1 of {shared})"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
@@ -510,7 +511,7 @@ class Reranker:
                         boost, label = STEM_JOINED_BOOST * gate, "file name"
                     elif any(_related(stem, w) for w in content_words):
                         boost, label = STEM_WORD_BOOST * gate, "file name"
-                        if stem_files[stem] > 1:
+                        if stem_files[stem] > 1 and twin_row:
                             # ``schemas.ts`` in classic/, mini/ and core/: the word names none of them
                             boost /= stem_files[stem]
                             label = f"file name (1 of {stem_files[stem]})"
@@ -682,6 +683,9 @@ def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[
 # original: when the original is a candidate too, the wrapper ranks below it.
 FORWARDER_MAX_LINES = 8
 FORWARDER_FACTOR = 0.5
+# JS/TS only: in every language it was worth aeson +0.007 but plug -0.022 and serde -0.006 on the
+# development set (Elixir's and Rust's same-named delegations are often the answer: BENCHMARKS.md, tsrank).
+FORWARDER_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 
 
 def _bare(name: str) -> str:
@@ -701,6 +705,7 @@ def forwarder_suspects(rows: Iterable[Candidate]) -> list[Candidate]:
         row
         for row in rows
         if row.kind in DEFINITION_KINDS
+        and row.language in FORWARDER_LANGUAGES
         and row.symbol
         and not row.content
         and (row.kind not in CALLABLE_KINDS or row.end_line - row.start_line + 1 <= FORWARDER_MAX_LINES)
@@ -720,7 +725,7 @@ def forwards_to(row: Candidate) -> str | None:
     top-level function is recursion), or a type whose signature (up to its ``{``) names its own bare
     name spelt differently (``interface ZodError<T> extends $ZodError<T> {``).
     """
-    if row.kind not in DEFINITION_KINDS or not row.symbol or not row.content:
+    if row.kind not in DEFINITION_KINDS or row.language not in FORWARDER_LANGUAGES or not row.symbol or not row.content:
         return None
     lines = [line.strip() for line in row.content.splitlines()]
     lines = [line for line in lines if line and not line.startswith(_COMMENT_START) and not line.startswith("@")]
@@ -797,7 +802,8 @@ def _forwarders_yield(rows: list[Candidate], query: QueryInfo) -> None:
 # imports name packages that a path cannot be matched against without more structure.
 TWIN_FACTOR = 0.6
 # ... and a query word naming a file stem that several candidate files share (three ``schemas.ts``)
-# is split among them (bench/sembench_rank.py --set TWIN_STEM_SPLIT=0 measures it alone).
+# is split among them (bench/sembench_rank.py --set TWIN_STEM_SPLIT=0 measures it alone). JS/TS
+# files only: in every language it gave commons-lang +0.006 but flask -0.002 and zls -0.007.
 TWIN_STEM_SPLIT = True
 TWIN_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 _JS_EXTENSIONS = frozenset({".js", ".ts", ".mjs", ".cjs", ".jsx", ".tsx", ".mts", ".cts"})
