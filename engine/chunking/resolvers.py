@@ -94,6 +94,9 @@ _JS_FUNCTION_VALUES = frozenset(
 )
 
 
+_JS_FUNCTION_NODES = ("arrow_function", "function_expression", "function", "method_definition", "generator_function")
+
+
 def _js_module_binding(node: Node, kind: str) -> Resolved | None:
     """A top-level ``const NAME = <value>`` / ``let`` / ``var`` of one plain name, the JS/TS twin of a
     Python module assignment: ``export const ZodType = core.$constructor("ZodType", (inst, def) =>
@@ -101,8 +104,9 @@ def _js_module_binding(node: Node, kind: str) -> Resolved | None:
 
     Without it such a value has no symbol, so every ``inst.x = () => ...`` inside it became a root
     symbol and a chunk of its own (zod: forty one-line chunks per schema type), and the definition
-    itself had no name to be found by. Functions and classes bound to a name are named by their own
-    resolver; destructuring (``const { a, b } = ...``) binds no single name.
+    itself had no name to be found by. Only a value that holds functions: plain data (date-fns' locale
+    tables) stays in the gap's windows as before, so an upgrade re-embeds little. Functions and
+    classes bound to a name are named by their own resolver; destructuring binds no single name.
     """
     parent = node.parent
     if parent is not None and parent.type == "export_statement":
@@ -116,6 +120,8 @@ def _js_module_binding(node: Node, kind: str) -> Resolved | None:
     value = declarators[0].child_by_field_name("value")
     if name_node is None or name_node.type != "identifier" or value is None or value.type in _JS_FUNCTION_VALUES:
         return None
+    if _first_descendant(value, *_JS_FUNCTION_NODES) is None:
+        return None  # plain data (a locale's table, a config object) stays in the gap's windows
     name = _text(name_node)
     kind = "constant" if name.upper() == name and any(c.isalpha() for c in name) else "variable"
     return Resolved(name, name_node, kind, node)
