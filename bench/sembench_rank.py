@@ -9,7 +9,8 @@ the variants differ only in ranking. Scores use sembench's own NDCG@10 rule (imp
 
 Variant names: ``all`` (the defaults), ``every`` (every signal on), ``none`` (plain fusion: the
 ranking before engine/ranking.py), ``dense`` / ``dense-none`` (dense candidates only, with / without
-the signals), ``only-NAME`` (only that signal), ``no-NAME`` (the defaults without that signal), ``no-A+B`` (without both).
+the signals), ``only-NAME`` (only that signal), ``no-NAME`` (the defaults without that signal),
+``no-A+B`` (without both).
 """
 
 from __future__ import annotations
