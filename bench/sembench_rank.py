@@ -9,7 +9,8 @@ the variants differ only in ranking. Scores use sembench's own NDCG@10 rule (imp
 
 Variant names: ``all`` (the defaults), ``every`` (every signal on), ``none`` (plain fusion: the
 ranking before engine/ranking.py), ``dense`` / ``dense-none`` (dense candidates only, with / without
-the signals), ``only-NAME`` (only that signal), ``no-NAME`` (the defaults without that signal).
+the signals), ``only-NAME`` (only that signal), ``no-NAME`` (the defaults without that signal),
+``no-A+B`` (without both).
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def variant_options(name: str) -> tuple[RankingOptions, bool]:
         return RankingOptions.off(), False
     if name.startswith("only-") and name[5:] in SIGNALS:
         return RankingOptions.only(name[5:]), True
-    if name.startswith("no-") and name[3:] in SIGNALS:
-        return RankingOptions().without(name[3:]), True
+    if name.startswith("no-") and all(part in SIGNALS for part in name[3:].split("+")):
+        return RankingOptions().without(*name[3:].split("+")), True  # no-a+b: both left out
     raise SystemExit(f"unknown variant {name!r}; signals: {', '.join(SIGNALS)}")
 
 

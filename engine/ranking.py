@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import PurePosixPath
+from posixpath import dirname, normpath, splitext
 from typing import Any
 
 from .chunking.identifiers import split_identifier
@@ -126,7 +127,8 @@ COMPAT_FACTOR = 0.7
 STUB_FACTOR = 0.7
 PLATFORM_FACTOR = 0.8
 TINY_FACTOR = 0.85
-OLDER_VERSION_FACTOR = 0.7  # src/v3/ beside src/v4/, like a compat shim
+# src/v3/ beside src/v4/: a legacy copy (0.7, compat's factor, still put v3 definitions first: tsrank)
+OLDER_VERSION_FACTOR = 0.5
 
 _TEST_DIR = re.compile(
     r"(^|/)(tests?|testing|__tests__|spec|specs|test_?utils|testdata|fixtures?|mocks?|__mocks__)(/|$)", re.I
@@ -179,6 +181,8 @@ class RankingOptions:
     file_words: bool = True  # sentences: files named like a query word join the candidates
     overloads: bool = True  # a bodiless overload signature stands for its implementation
     forms: bool = True  # questions and heading-like phrases are about areas and named types, prose about a function
+    forwarders: bool = True  # a thin wrapper that only calls a same-named function yields to that function
+    twins: bool = True  # a query word naming files of one name in parallel trees is shared among them
 
     @classmethod
     def off(cls) -> RankingOptions:
@@ -423,8 +427,16 @@ class Reranker:
     def __init__(self, options: RankingOptions) -> None:
         self.options = options
 
-    def rerank(self, rows: list[Candidate], base: dict[str, float], query: QueryInfo) -> list[Candidate]:
-        """Rows sorted by their adjusted score, stored in ``row.rank_score``; ``row.signals`` says why."""
+    def rerank(
+        self,
+        rows: list[Candidate],
+        base: dict[str, float],
+        query: QueryInfo,
+        imports: Mapping[str, frozenset[str]] | None = None,
+    ) -> list[Candidate]:
+        """Rows sorted by their adjusted score, stored in ``row.rank_score``; ``row.signals`` says why.
+
+        ``imports``: the relative imports of the files of ``twin_files(rows)`` (``imported_paths``)."""
         opts = self.options
         folded: set[str] = set()
         if opts.overloads:
@@ -440,6 +452,7 @@ class Reranker:
         gates = _evidence_gates(rows)
         older = _older_version_dirs(rows) if opts.penalties and OLDER_VERSION_FACTOR < 1 else set()
         subject = _subject(query) if STEM_SUBJECT_BOOST else set()
+        stem_files = _files_per_stem(rows) if opts.twins and TWIN_STEM_SPLIT else defaultdict(int)
         mixed = MIXED_FACTOR if query.form == "prose" else MIXED_FACTOR_HEADINGS
         for row in rows:
             score = base.get(row.id, 0.0) / top
@@ -448,6 +461,7 @@ class Reranker:
             sym_last = _norm(_last(row.symbol))
             parent_last = _norm(_owner(row))
             stem = _norm(_stem(row.path))
+            twin_row = row.language in TWIN_LANGUAGES  # the stem split: JS/TS files only (see TWIN_STEM_SPLIT)
             if opts.symbols and names:
                 boost, label = 0.0, ""
                 for name in names:
@@ -487,8 +501,9 @@ class Reranker:
                 for name in names:
                     if stem == name or (len(name) >= 4 and _word_stem(stem) == _word_stem(name)):
                         weight = STEM_EXACT_BOOST * (1.0 if query.kind == "symbol" else mixed)
-                        if weight > boost:
-                            boost, label = weight, "file name"
+                        shared = max(1, stem_files[stem]) if query.kind != "symbol" and twin_row else 1
+                        if weight / shared > boost:
+                            boost, label = weight / shared, "file name" if shared < 2 else f"file name (1 of {shared})"
                     elif stem.startswith(name) and len(name) >= 3 and boost < STEM_PREFIX_BOOST:
                         boost, label = STEM_PREFIX_BOOST, "file name prefix"
                 if not boost and query.kind != "symbol" and stem:
@@ -496,6 +511,10 @@ class Reranker:
                         boost, label = STEM_JOINED_BOOST * gate, "file name"
                     elif any(_related(stem, w) for w in content_words):
                         boost, label = STEM_WORD_BOOST * gate, "file name"
+                        if stem_files[stem] > 1 and twin_row:
+                            # ``schemas.ts`` in classic/, mini/ and core/: the word names none of them
+                            boost /= stem_files[stem]
+                            label = f"file name (1 of {stem_files[stem]})"
                     if subject and (
                         stem in subject or any(stem in (w + "s", w + "es") or w == stem + "s" for w in subject)
                     ):
@@ -534,6 +553,10 @@ class Reranker:
                     signals.append(f"older version ×{OLDER_VERSION_FACTOR}")
             row.rank_score = score
             row.signals = signals
+        if opts.forwarders and query.kind != "symbol":
+            _forwarders_yield(rows, query)
+        if opts.twins and query.kind != "symbol" and imports:
+            _twins_yield(rows, query, imports)
         if opts.symbols and names:
             _first_window_stands_for_definition(rows)
         if opts.coherence and (query.kind != "symbol" or not COHERENCE_NATURAL_ONLY):
@@ -650,6 +673,190 @@ def fold_overloads(rows: list[Candidate], base: dict[str, float]) -> tuple[list[
         impl.lexical = max(lexes) if lexes else None
         dropped.update(r.id for r in signatures)
     return [r for r in rows if r.id not in dropped], base, folded
+
+
+# A forwarding wrapper (``export function superRefine(fn) { return core._superRefine(fn); }``,
+# ``def get(x): return _get(x)``) is a few lines that call a function of the same name, modulo a
+# ``_`` / ``$`` prefix or a qualifier; a derived type (``interface ZodError extends $ZodError``) names
+# its same-named base in its signature. Their words are the original's words, so they match a
+# description as well as the original does, but the behaviour or structure asked about lives in the
+# original: when the original is a candidate too, the wrapper ranks below it.
+FORWARDER_MAX_LINES = 8
+FORWARDER_FACTOR = 0.5
+# JS/TS only: in every language it was worth aeson +0.007 but plug -0.022 and serde -0.006 on the
+# development set (Elixir's and Rust's same-named delegations are often the answer: BENCHMARKS.md, tsrank).
+FORWARDER_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
+
+
+def _bare(name: str) -> str:
+    """A name without its qualifier and its ``_`` / ``$`` convention prefix, normalised."""
+    return _norm(_last(name).lstrip("_$"))
+
+
+def forwarder_suspects(rows: Iterable[Candidate]) -> list[Candidate]:
+    """Definitions whose bare name another candidate defines too: the rows whose text
+    ``_forwarders_yield`` must read (candidates arrive without their text)."""
+    rows = list(rows)
+    defined: dict[str, int] = defaultdict(int)
+    for row in rows:
+        if row.symbol and row.kind in DEFINITION_KINDS:
+            defined[_bare(row.symbol)] += 1
+    return [
+        row
+        for row in rows
+        if row.kind in DEFINITION_KINDS
+        and row.language in FORWARDER_LANGUAGES
+        and row.symbol
+        and not row.content
+        and (row.kind not in CALLABLE_KINDS or row.end_line - row.start_line + 1 <= FORWARDER_MAX_LINES)
+        and defined[_bare(row.symbol)] > 1
+    ]
+
+
+_CALL = re.compile(r"([A-Za-z_$][\w$]*(?:(?:\.|::|->)[A-Za-z_$][\w$]*)*)\s*\(")
+_NAME = re.compile(r"[A-Za-z_$][\w$]*")
+
+
+def forwards_to(row: Candidate) -> str | None:
+    """The bare name a wrapper forwards to or a type derives from (its own bare name), or None.
+
+    A callable of a few lines that calls its own bare name spelt differently (``core._superRefine``
+    from ``superRefine``, ``superRefine`` from ``inst.superRefine``; the same spelling called by a
+    top-level function is recursion), or a type whose signature (up to its ``{``) names its own bare
+    name spelt differently (``interface ZodError<T> extends $ZodError<T> {``).
+    """
+    if row.kind not in DEFINITION_KINDS or row.language not in FORWARDER_LANGUAGES or not row.symbol or not row.content:
+        return None
+    lines = [line.strip() for line in row.content.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(_COMMENT_START) and not line.startswith("@")]
+    if not lines:
+        return None
+    own = _last(row.symbol)
+    bare = _bare(own)
+    if not bare:
+        return None
+    text = "\n".join(lines)
+    if row.kind not in CALLABLE_KINDS:
+        signature = text.split("{", 1)[0][:300]
+        for word in _NAME.findall(signature):
+            if word != own and _bare(word) == bare:
+                return bare
+        return None
+    if len(lines) > FORWARDER_MAX_LINES:
+        return None
+    # The body: what follows the signature's opening brace / arrow / colon (a one-liner is both).
+    cuts = [i for i in (text.find("{"), text.find("=>"), text.find(":\n")) if i >= 0]
+    body = text[min(cuts) + 1 :] if cuts else text
+    top_level = not row.parent and "." not in row.symbol
+    for match in _CALL.finditer(body):
+        callee = match.group(1)
+        if _bare(callee) != bare:
+            continue
+        if (callee == own and top_level) or callee in (f"this.{own}", f"self.{own}"):
+            continue  # recursion
+        return bare
+    return None
+
+
+def _files_per_stem(rows: list[Candidate]) -> dict[str, int]:
+    """How many candidate files carry each (normalised) file stem: ``schemas`` -> 3 when
+    ``classic/schemas.ts``, ``mini/schemas.ts`` and ``core/schemas.ts`` all compete (parallel trees
+    of one library, like platform twins): a query word naming that stem names none of them."""
+    paths: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        paths[_norm(_stem(row.path))].add(row.path)
+    return defaultdict(int, {stem: len(found) for stem, found in paths.items()})
+
+
+def _asked_dirs(path: str, words: set[str]) -> frozenset[str]:
+    """The directories of ``path`` that a query word names (``classic`` in "classic Zod v4 ..."), as
+    written or plural: not ``_related``'s word families ("class" is not a name of ``classic/``)."""
+    return frozenset(d for d in _directories(path) if d and any(d in (w, w + "s", w + "es") for w in words))
+
+
+def _forwarders_yield(rows: list[Candidate], query: QueryInfo) -> None:
+    """Wrappers and derived types (``forwards_to``) rank below the original when it is a candidate,
+    unless the query names a directory of the wrapper's that the original lacks (it asks for that tree)."""
+    words = {w for w in query.words if len(w) > 2}
+    defined: dict[str, list[Candidate]] = defaultdict(list)
+    for row in rows:
+        if row.symbol and row.kind in DEFINITION_KINDS:
+            defined[_bare(row.symbol)].append(row)
+    derived = {row.id: target for row in rows if (target := forwards_to(row)) is not None}
+    for row in rows:
+        target = derived.get(row.id)
+        if target is None:
+            continue
+        originals = [r for r in defined[target] if r.id not in derived]
+        if not originals or _asked_dirs(row.path, words) - _asked_dirs(originals[0].path, words):
+            continue
+        row.rank_score *= FORWARDER_FACTOR
+        row.signals.append(f"forwards to {_last(originals[0].symbol)} ×{FORWARDER_FACTOR}")
+
+
+# Parallel trees of one library (zod's ``v4/classic/`` and ``v4/mini/`` over ``v4/core/``) define the
+# same names (``record`` / ``_record``, ``ZodObject`` / ``$ZodObject``) with nearly the same words, so
+# the embedding cannot tell them apart. The tree the others import is where the definitions come
+# from: a twin whose file imports the other twin's directory ranks below it, unless the query names
+# the importing tree ("classic Zod v4 string schema"). JS/TS relative imports only: other languages'
+# imports name packages that a path cannot be matched against without more structure.
+TWIN_FACTOR = 0.6
+# ... and a query word naming a file stem that several candidate files share (three ``schemas.ts``)
+# is split among them (bench/sembench_rank.py --set TWIN_STEM_SPLIT=0 measures it alone). JS/TS
+# files only: in every language it gave commons-lang +0.006 but flask -0.002 and zls -0.007.
+TWIN_STEM_SPLIT = True
+TWIN_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
+_JS_EXTENSIONS = frozenset({".js", ".ts", ".mjs", ".cjs", ".jsx", ".tsx", ".mts", ".cts"})
+_RELATIVE_IMPORT = re.compile(r"""(?:\bfrom|\bimport|\brequire\s*\()\s*\(?\s*["'](\.{1,2}/[^"'\s]*)["']""")
+
+
+def _twin_groups(rows: Iterable[Candidate]) -> list[list[Candidate]]:
+    """Definitions of one bare name (``_bare``) in files of two or more directories."""
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for row in rows:
+        if row.symbol and row.kind in DEFINITION_KINDS and row.language in TWIN_LANGUAGES:
+            groups[_bare(row.symbol)].append(row)
+    return [g for g in groups.values() if len({dirname(r.path) for r in g}) > 1]
+
+
+def twin_files(rows: Iterable[Candidate]) -> list[str]:
+    """The files whose imports ``Reranker.rerank`` needs for the twin rule (``imported_paths``)."""
+    return sorted({r.path for group in _twin_groups(rows) for r in group})
+
+
+def imported_paths(path: str, text: str) -> frozenset[str]:
+    """The workspace paths a JS/TS file's relative imports name, without extension
+    (``v4/classic/schemas.ts`` importing ``"../core/index.js"`` -> ``v4/core/index``)."""
+    here = dirname(path)
+    found = set()
+    for spec in _RELATIVE_IMPORT.findall(text):
+        target = normpath(f"{here}/{spec}" if here else spec)
+        if not target.startswith(".."):
+            stem, ext = splitext(target)
+            found.add(stem if ext in _JS_EXTENSIONS else target)
+    return frozenset(found)
+
+
+def _imports_from(imports: frozenset[str], path: str) -> bool:
+    """Whether imports (``imported_paths``) reach ``path``'s file or its directory (``../core/index.js``
+    or ``../core`` for anything in ``core/``)."""
+    folder = dirname(path)
+    stem = splitext(path)[0]
+    return any(p in (stem, folder) or (dirname(p) == folder and PurePosixPath(p).name == "index") for p in imports)
+
+
+def _twins_yield(rows: list[Candidate], query: QueryInfo, imports: Mapping[str, frozenset[str]]) -> None:
+    words = {w for w in query.words if len(w) > 2}
+    for group in _twin_groups(rows):
+        for row in group:
+            mine = imports.get(row.path, frozenset())
+            origin = next(
+                (o for o in group if dirname(o.path) != dirname(row.path) and _imports_from(mine, o.path)), None
+            )
+            if origin is None or _asked_dirs(row.path, words) - _asked_dirs(origin.path, words):
+                continue
+            row.rank_score *= TWIN_FACTOR
+            row.signals.append(f"twin of {origin.path} ×{TWIN_FACTOR}")
 
 
 _VERSION_DIR = re.compile(r"^v(\d{1,3})$", re.I)

@@ -11,6 +11,7 @@ import fnmatch
 import logging
 import re
 import threading
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,9 +33,12 @@ from .ranking import (
     analyse_query,
     file_lookup_words,
     file_word_lookup_where,
+    forwarder_suspects,
+    imported_paths,
     overload_suspects,
     symbol_lookup_names,
     symbol_lookup_where,
+    twin_files,
 )
 from .records import Candidate, SearchHit
 from .store import ChunkStore, sql_in, sql_string
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREVIEW_LINES = 12
+IMPORT_LINES = 60  # a JS/TS file's imports are in its first chunks (ranking's twin rule reads them)
 PREVIEW_CHARS = 600
 MAX_LIMIT = 200
 SIMILAR_RELATIVE_FLOOR = 0.5  # similar code scores at least half the best match (a cross-language twin: 0.55)
@@ -168,6 +173,9 @@ class Searcher:
         self.hybrid = hybrid
         self.ranking = RankingOptions() if ranking is None else ranking
         self.buffers = buffers  # an editor's unsaved buffers, searched in place of their files
+        # Files' relative imports (the twin rule), valid for one table version (one name table).
+        self._imports_of: dict[str, frozenset[str]] = {}
+        self._imports_table: object | None = None
 
     def _view(self) -> BufferView | None:
         view = self.buffers.view() if self.buffers is not None else None
@@ -266,6 +274,25 @@ class Searcher:
         if missing:
             for stored in self.store.rows(sql_in("id", list(missing)), columns=["id", "content"], limit=len(missing)):
                 missing[stored["id"]].content = stored["content"]
+
+    def _imports(self, paths: Sequence[str]) -> dict[str, frozenset[str]]:
+        """The relative imports of these files (``ranking.imported_paths``), read from their first
+        chunks: where JS/TS files keep their imports."""
+        if not paths or not isinstance(self.store, ChunkStore):
+            return {}
+        table = self.store.name_table()  # a new object for every table version
+        if table is None or table is not self._imports_table:
+            self._imports_of, self._imports_table = {}, table
+        known = self._imports_of
+        missing = [p for p in paths if p not in known]
+        if missing:
+            texts: dict[str, list[tuple[int, str]]] = defaultdict(list)
+            where = f"({sql_in('path', missing)}) AND start_line < {IMPORT_LINES}"
+            for row in self.store.rows(where, columns=["path", "start_line", "content"], limit=len(missing) * 8):
+                texts[row["path"]].append((int(row["start_line"]), row["content"] or ""))
+            for path in missing:
+                known[path] = imported_paths(path, "\n".join(text for _, text in sorted(texts.get(path, []))))
+        return {p: known[p] for p in paths}
 
     def _name_table(self) -> NameTable | None:
         # A ChunkStore has one; a snapshot overlay filters in LanceDB.
@@ -444,7 +471,10 @@ class Searcher:
                 fused.setdefault(row.id, row)
             if options.overloads:  # the fold tells a signature from a body by its text
                 self._fill_contents(overload_suspects(fused.values()))
-            ordered = Reranker(options).rerank(list(fused.values()), scores, info)
+            if options.forwarders and info.kind != "symbol":  # so does the forwarder rule a wrapper
+                self._fill_contents(forwarder_suspects(fused.values()))
+            imports = self._imports(twin_files(fused.values())) if options.twins and info.kind != "symbol" else None
+            ordered = Reranker(options).rerank(list(fused.values()), scores, info, imports)
             top = max(scores.values(), default=0.0) or 1.0
             # Re-ranked scores are in units of the best fused score; boosts can pass 1, so the
             # displayed scores are scaled back into (0, 1] (order unchanged).

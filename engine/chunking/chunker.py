@@ -22,7 +22,9 @@ from engine.errors import DependencyMissingError
 from engine.records import Chunk
 
 # Bump when chunk boundaries, headers or contents change: indexes built by another version are rebuilt.
-CHUNKER_VERSION = 6  # 6: multi-line Python module assignments are named chunks
+# 6: multi-line Python module assignments are named chunks; 7: so are JS/TS top-level bindings
+# (``export const X = factory(...)``), and the functions assigned inside them are their members.
+CHUNKER_VERSION = 7
 MIN_GAP_LINES = 3  # smaller gaps between symbols are not chunks of their own (see _Chunker.run)
 logger = logging.getLogger(__name__)
 
@@ -196,7 +198,10 @@ class _Chunker:
         name = f"{parent}.{sym.name}" if parent else sym.name
         content = self._rows_text(start, end)
         header = self._header(name, sym.kind, parent, sym.start_line)
-        members = self._split_members(sym) if sym.kind in CONTAINER_KINDS else []
+        # A module binding that holds functions (a JS ``const X = factory((inst) => { inst.a = ... })``)
+        # is split like a class: its multi-line functions are chunks, its one-liners stay with it.
+        splits = sym.kind in CONTAINER_KINDS or (sym.kind in VARIABLE_KINDS and bool(sym.children))
+        members = self._split_members(sym) if splits else []
         # A container is split even when it fits, so a hit names the method rather than the class;
         # but not a container whose only member is a few lines (it is that member plus a line or two).
         worth_splitting = len(members) >= 2 or any(m.end_line - m.start_line + 1 >= 5 for m in members)
@@ -219,7 +224,8 @@ class _Chunker:
         chunk: alone they would be chunks too small to mean anything.
         """
         members: list[SymbolNode] = []
-        floor = sym.sig_end + 1
+        # A binding has no body node: its value starts on its first line.
+        floor = sym.start_line + 1 if sym.kind in VARIABLE_KINDS else sym.sig_end + 1
         for child in sym.children:
             own_lines = child.attached_start >= floor and child.end_line <= sym.end_line
             if own_lines and child.has_body and child.end_line > child.start_line:

@@ -132,6 +132,9 @@ _JS_SYMBOLS: dict[str, str] = {
     # anonymous callbacks are dropped by the name resolver.
     "arrow_function": "function",
     "function_expression": "function",
+    # Top-level ``const NAME = ...`` of one name (resolvers._js_module_binding drops the rest).
+    "lexical_declaration": "variable",
+    "variable_declaration": "variable",
 }
 _TS_SYMBOLS: dict[str, str] = {
     **_JS_SYMBOLS,

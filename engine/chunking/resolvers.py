@@ -88,6 +88,45 @@ def _js_function_value(node: Node, kind: str) -> Resolved | None:
     return None
 
 
+# Values named by ``_js_function_value`` already (``const f = () => {}``), or by their own node.
+_JS_FUNCTION_VALUES = frozenset(
+    {"arrow_function", "function_expression", "function", "generator_function", "class", "class_expression"}
+)
+
+
+_JS_FUNCTION_NODES = ("arrow_function", "function_expression", "function", "method_definition", "generator_function")
+
+
+def _js_module_binding(node: Node, kind: str) -> Resolved | None:
+    """A top-level ``const NAME = <value>`` / ``let`` / ``var`` of one plain name, the JS/TS twin of a
+    Python module assignment: ``export const ZodType = core.$constructor("ZodType", (inst, def) =>
+    { inst.parse = ...; ... })``, ``export const useStore = create((set) => ({...}))``.
+
+    Without it such a value has no symbol, so every ``inst.x = () => ...`` inside it became a root
+    symbol and a chunk of its own (zod: forty one-line chunks per schema type), and the definition
+    itself had no name to be found by. Only a value that holds functions: plain data (date-fns' locale
+    tables) stays in the gap's windows as before, so an upgrade re-embeds little. Functions and
+    classes bound to a name are named by their own resolver; destructuring binds no single name.
+    """
+    parent = node.parent
+    if parent is not None and parent.type == "export_statement":
+        parent = parent.parent
+    if parent is None or parent.type != "program":
+        return None
+    declarators = [c for c in node.named_children if c.type == "variable_declarator"]
+    if len(declarators) != 1:
+        return None
+    name_node = declarators[0].child_by_field_name("name")
+    value = declarators[0].child_by_field_name("value")
+    if name_node is None or name_node.type != "identifier" or value is None or value.type in _JS_FUNCTION_VALUES:
+        return None
+    if _first_descendant(value, *_JS_FUNCTION_NODES) is None:
+        return None  # plain data (a locale's table, a config object) stays in the gap's windows
+    name = _text(name_node)
+    kind = "constant" if name.upper() == name and any(c.isalpha() for c in name) else "variable"
+    return Resolved(name, name_node, kind, node)
+
+
 def _python_assignment(node: Node, kind: str) -> Resolved | None:
     """A module-level ``NAME = ...`` / ``NAME: T = ...`` (flask's ``g``, ``request``, ``session``).
 
@@ -345,6 +384,8 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {}
 for _lang in ("javascript", "typescript", "tsx"):
     RESOLVERS[(_lang, "arrow_function")] = _js_function_value
     RESOLVERS[(_lang, "function_expression")] = _js_function_value
+    RESOLVERS[(_lang, "lexical_declaration")] = _js_module_binding
+    RESOLVERS[(_lang, "variable_declaration")] = _js_module_binding
 RESOLVERS[("go", "method_declaration")] = _go_method
 RESOLVERS[("python", "assignment")] = _python_assignment
 RESOLVERS[("go", "type_spec")] = _go_type

@@ -658,3 +658,46 @@ def test_haskell_instances_are_symbols_and_signatures_stick_to_their_equations()
     assert pair.content.startswith("-- | Render a pair.\ntoPair ::")
     assert any(c.symbol == "value" and c.kind == "function" for c in chunks)
     assert not [c for c in chunks if c.kind == "block" and "instance" in c.content]
+
+
+# A schema type built by a factory, the way zod writes its classes: before chunker v7 the binding had
+# no symbol, so each ``inst.x = ...`` line was a one-line root chunk and nothing was named ``ZodThing``.
+FACTORY_TS = """import * as core from "./core.js";
+
+export const ZodThing = core.$constructor("ZodThing", (inst, def) => {
+  core.$ZodType.init(inst, def);
+  inst.parse = (data, params) => parse.parse(inst, data, params);
+  inst.safeParse = (data, params) => parse.safeParse(inst, data, params);
+  inst.refine = (check, params) => inst.check(refine(check, params));
+  inst.check = (...checks) => {
+    const merged = [...(def.checks ?? [])];
+    for (const check of checks) {
+      merged.push(typeof check === "function" ? { _zod: { check, def: { check: "custom" } } } : check);
+    }
+    return inst.clone({ ...def, checks: merged });
+  };
+});
+
+export const LIMIT = 10;
+"""
+
+
+def test_a_js_module_binding_is_a_chunk_and_its_one_line_functions_stay_in_it() -> None:
+    rows = _rows(chunk_file("src/thing.ts", FACTORY_TS, max_tokens=512))
+    assert rows == [
+        (2, 14, "ZodThing", "variable", ""),
+        (7, 13, "ZodThing.inst.check", "function", "ZodThing"),
+    ], rows  # the one-line ``LIMIT`` stays out, like a Python one-line constant
+    symbols = {c.symbol: c for c in chunk_file("src/thing.ts", FACTORY_TS, max_tokens=512)}
+    binding = symbols["ZodThing"].content
+    assert "inst.refine = (check, params)" in binding and "inst.check = (...checks) => {\n    ..." in binding
+
+
+def test_js_bindings_of_functions_and_destructuring_are_not_module_bindings() -> None:
+    text = "export const f = (a) => {\n  return a + 1;\n};\n\n"
+    text += "const { a, b } = require('x');\nconst c = {\n  k: 1,\n};\n\n"
+    text += "const d = wrap({\n  run: (x) => x + 1,\n});\n"
+    rows = _rows(chunk_file("src/f.js", text, max_tokens=512))
+    assert (0, 2, "f", "function", "") in rows, rows
+    assert (9, 11, "d", "variable", "") in rows, rows  # a binding that holds functions
+    assert not any(r[2] in ("a", "b", "c") for r in rows), rows  # destructuring; plain data stays a block

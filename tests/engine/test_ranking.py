@@ -720,3 +720,157 @@ def test_overload_signatures_fold_into_the_implementation(
     assert mine[0].start_line == implementation_line, [(h.start_line, h.signals) for h in mine]
     assert all(h.start_line >= implementation_line for h in mine), "no signature is listed beside it"
     assert any("overload" in s for s in mine[0].signals), mine[0].signals
+
+
+# --------------------------------------------------------------------------- forwarders (tsrank)
+
+# A public wrapper that only forwards to the implementation in core/, and a type that extends its
+# same-named core type (zod's classic/ over core/): the description matches both.
+FWD_PUBLIC = """import * as core from "../core/api.js";
+import { $Issue, $ValidationError } from "../core/base.js";
+
+/** Add a custom refinement that may report validation issues on the schema. */
+export function superRefine(refinement) {
+  return core._superRefine(refinement);
+}
+
+/** A validation error holding the issues found while parsing, with formatting helpers. */
+export interface ValidationError extends $ValidationError {
+  format(): string;
+  flatten(): Record<string, string[]>;
+}
+"""
+FWD_CORE_API = """import { $Issue } from "./base.js";
+
+/** Add a custom refinement that may report validation issues on the schema. */
+export function _superRefine(refinement) {
+  const check = { kind: "custom", run: undefined };
+  check.run = (payload) => {
+    payload.addIssue = (issue) => payload.issues.push({ code: "custom", input: payload.value, ...issue });
+    return refinement(payload.value, payload);
+  };
+  return check;
+}
+"""
+FWD_CORE_ERRORS = """/** One validation issue: where it was found and what went wrong. */
+export interface $Issue {
+  code: string;
+  path: (string | number)[];
+  message: string;
+}
+
+/** The error thrown by parse. */
+export interface $ValidationError extends Error {
+  issues: $Issue[];
+  name: string;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def forwarding(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    files = {"public/schemas.ts": FWD_PUBLIC, "core/api.ts": FWD_CORE_API, "core/base.ts": FWD_CORE_ERRORS}
+    return _indexed(tmp_path_factory, "ranking-forwarders", files, embedder)
+
+
+@pytest.mark.parametrize(
+    ("query", "original", "wrapper"),
+    [
+        ("superRefine custom refinement that reports validation issues", "core/api.ts", "superRefine"),
+        ("ValidationError issues found while parsing", "core/base.ts", "ValidationError"),
+    ],
+)
+def test_a_wrapper_or_derived_type_yields_to_its_original(
+    forwarding: Workspace, query: str, original: str, wrapper: str
+) -> None:
+    plain = forwarding.searcher.search(query, limit=5, ranking=RankingOptions().without("forwarders"))
+    assert (plain[0].path, plain[0].symbol) == ("public/schemas.ts", wrapper), [(h.path, h.symbol) for h in plain]
+    hits = forwarding.searcher.search(query, limit=5)
+    assert hits[0].path == original, [(h.path, h.symbol, h.signals) for h in hits]
+    moved = next(h for h in hits if h.symbol == wrapper)
+    assert any(s.startswith("forwards to") for s in moved.signals), moved.signals
+
+
+def test_a_query_naming_the_wrappers_tree_keeps_it_first(forwarding: Workspace) -> None:
+    hits = forwarding.searcher.search("public superRefine custom refinement that reports validation issues", limit=5)
+    assert (hits[0].path, hits[0].symbol) == ("public/schemas.ts", "superRefine"), [(h.path, h.signals) for h in hits]
+
+
+# Parallel trees (zod's classic/ over core/): the same builder twice, nearly the same words; the
+# classic file imports core, so core's definition is the original.
+TWIN_CORE_API = """import * as schemas from "./schemas.js";
+import * as util from "./util.js";
+
+/** Build a record schema of keys and values. */
+export function _record(Class, keyType, valueType, params) {
+  return new Class({
+    type: "record",
+    keyType,
+    valueType,
+    ...util.normalizeParams(params),
+  });
+}
+"""
+TWIN_CLASSIC = """import * as core from "../core/index.js";
+import * as util from "../core/util.js";
+import { ZodType } from "./base.js";
+
+/** Build a record schema of keys and values. */
+export function record(keyType, valueType, params) {
+  return new ZodRecord({
+    type: "record",
+    keyType,
+    valueType,
+    ...util.normalizeParams(params),
+  });
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory: pytest.TempPathFactory, embedder) -> Workspace:
+    files = {
+        "lib/core/api.ts": TWIN_CORE_API,
+        "lib/core/index.ts": 'export * from "./api.js";\nexport * from "./schemas.js";\nexport * from "./util.js";\n',
+        "lib/classic/schemas.ts": TWIN_CLASSIC,
+    }
+    return _indexed(tmp_path_factory, "ranking-twins", files, embedder)
+
+
+def test_a_twin_in_a_tree_that_imports_the_other_yields_to_it(twins: Workspace) -> None:
+    query = "record schema builder of keys and values"
+    plain = twins.searcher.search(query, limit=5, ranking=RankingOptions().without("twins"))
+    assert plain[0].path == "lib/classic/schemas.ts", [(h.path, h.symbol) for h in plain]
+    hits = twins.searcher.search(query, limit=5)
+    assert (hits[0].path, hits[0].symbol) == ("lib/core/api.ts", "_record"), [(h.path, h.signals) for h in hits]
+    moved = next(h for h in hits if h.symbol == "record")
+    assert any(s.startswith("twin of lib/core/api.ts") for s in moved.signals), moved.signals
+    # A query naming the importing tree asks for it.
+    asked = twins.searcher.search("classic " + query, limit=5)
+    assert asked[0].path == "lib/classic/schemas.ts", [(h.path, h.signals) for h in asked]
+
+
+def test_imported_paths_resolve_relative_js_imports() -> None:
+    from engine.ranking import imported_paths
+
+    text = 'import * as core from "../core/index.js";\nimport { x } from "./util";\nconst y = require("lodash");\n'
+    assert imported_paths("src/v4/classic/schemas.ts", text) == {"src/v4/core/index", "src/v4/classic/util"}
+
+
+@pytest.mark.parametrize(
+    ("symbol", "kind", "content", "target"),
+    [
+        ("superRefine", "function", "function superRefine(fn) {\n  return core._superRefine(fn);\n}", "superrefine"),
+        ("inst.refine", "function", "inst.refine = (check) => inst.check(refine(check));", "refine"),
+        ("ZodError", "interface", "interface ZodError<T> extends $ZodError<T> {\n  format(): string;\n}", "zoderror"),
+        ("walk", "function", "function walk(node) {\n  return node.children.map((c) => walk(c));\n}", None),
+        ("get", "method", "get(key) {\n  return this.get(key);\n}", None),
+        ("parse", "function", "function parse(x) {\n  return tokenize(x).map(toNode);\n}", None),
+    ],
+)
+def test_forwards_to(symbol: str, kind: str, content: str, target: str | None) -> None:
+    from engine.ranking import forwards_to
+    from engine.records import Candidate
+
+    row = Candidate("id", "a.ts", "typescript", symbol, kind, "", 0, content.count("\n"), content)
+    assert forwards_to(row) == target
