@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
+from .agreement import name_agreement
 from .chunking.identifiers import split_identifier
 from .lexical import query_terms
 from .records import Candidate
@@ -50,6 +51,14 @@ OTHER_CASE_FACTOR = 0.6  # the name matches only across case or convention
 MEMBER_BOOST = 0.35  # the chunk is a member of the queried type
 PARTIAL_NAME_BOOST = 0.15  # the chunk's name starts with the queried name (FooBar for Foo)
 NAME_WORDS_BOOST = 0.2  # natural-language query whose words spell the chunk's name
+# A sentence spells part of a chunk's own name (rarity-weighted share, engine.agreement): the
+# graded form of NAME_WORDS_BOOST, for the docstring-style sentence that describes one function.
+NAME_AGREEMENT_BOOST = 0.5
+AGREEMENT_PROSE_ONLY = False  # True: only sentences written as prose (not questions or headings)
+AGREEMENT_SMOOTHING = 0.0  # a prior of this many average name words (a one-word name scores less for its one word)
+# Callables only: a sentence describing behaviour names a function by its words; its nouns name the
+# classes and types it mentions on its way ("... of the Notification", "... an Observable").
+AGREEMENT_CALLABLES_ONLY = True
 STEM_EXACT_BOOST = 0.6  # file stem == queried symbol (Foo.swift for Foo)
 STEM_PREFIX_BOOST = 0.1  # file stem starts with it (FooDelegate.swift)
 STEM_WORD_BOOST = 0.25  # natural-language query: a query word is the file stem
@@ -179,6 +188,7 @@ class RankingOptions:
     file_words: bool = True  # sentences: files named like a query word join the candidates
     overloads: bool = True  # a bodiless overload signature stands for its implementation
     forms: bool = True  # questions and heading-like phrases are about areas and named types, prose about a function
+    agreement: bool = True  # sentences: the share of a chunk's own name the query spells (engine.agreement)
 
     @classmethod
     def off(cls) -> RankingOptions:
@@ -441,6 +451,18 @@ class Reranker:
         older = _older_version_dirs(rows) if opts.penalties and OLDER_VERSION_FACTOR < 1 else set()
         subject = _subject(query) if STEM_SUBJECT_BOOST else set()
         mixed = MIXED_FACTOR if query.form == "prose" else MIXED_FACTOR_HEADINGS
+        agreement = (
+            name_agreement(
+                {r.id: r.symbol for r in rows if r.kind in CALLABLE_KINDS or not AGREEMENT_CALLABLES_ONLY},
+                query.words,
+                smoothing=AGREEMENT_SMOOTHING,
+            )
+            if opts.agreement
+            and query.kind != "symbol"
+            and (query.form == "prose" or not AGREEMENT_PROSE_ONLY)
+            and NAME_AGREEMENT_BOOST
+            else {}
+        )
         for row in rows:
             score = base.get(row.id, 0.0) / top
             signals: list[str] = ["overload signatures folded in"] if row.id in folded else []
@@ -482,6 +504,11 @@ class Reranker:
                 if len(own) >= 2 and own <= word_stems and gate > 0:
                     score += NAME_WORDS_BOOST * gate
                     signals.append(f"name words +{NAME_WORDS_BOOST * gate:.2f}")
+            if row.id in agreement and gate > 0:
+                lift = NAME_AGREEMENT_BOOST * agreement[row.id] * gate
+                if lift > 0.005:
+                    score += lift
+                    signals.append(f"name agreement +{lift:.2f}")
             if opts.filename:
                 boost, label = 0.0, ""
                 for name in names:
