@@ -36,9 +36,7 @@ def agreement_stem(word: str) -> str:
         w = w[:-2]
     elif w.endswith("ing") and len(w) > 5:
         w = w[:-3]
-    elif w.endswith("ed") and len(w) > 4:
-        w = w[:-2]
-    elif w.endswith("er") and len(w) > 4:
+    elif w.endswith(("ed", "er")) and len(w) > 4:
         w = w[:-2]
     elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
         w = w[:-1]

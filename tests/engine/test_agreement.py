@@ -12,9 +12,78 @@ from engine.config import EngineConfig
 from engine.ranking import RankingOptions
 from engine.workspace import Workspace
 
-PY_JAR = 'class CookieJar:\n    def __init__(self):\n        self._cookies = {}\n        self._domains = set()\n\n    def update(self, other):\n        if isinstance(other, CookieJar):\n            for name, value in other._cookies.items():\n                self._cookies[name] = value\n        else:\n            self._cookies.update(other)\n\n    def get_dict(self, domain=None, path=None):\n        result = {}\n        for name, value in self._cookies.items():\n            if domain is None or name.startswith(domain):\n                result[name] = value\n        return result\n\n    def merge_cookies_from(self, source):\n        for name in source:\n            self._cookies.setdefault(name, source[name])\n            self._domains.add(name.split(".")[0])\n        return self\n'
+PY_JAR = """\
+class CookieJar:
+    def __init__(self):
+        self._cookies = {}
+        self._domains = set()
 
-TS_SUBSCRIPTION = 'export class Subscription {\n  private finalizers: Array<() => void> | null = null;\n  public closed = false;\n\n  unsubscribe(): void {\n    if (this.closed) return;\n    this.closed = true;\n    for (const finalizer of this.finalizers ?? []) {\n      execFinalizer(finalizer);\n    }\n    this.finalizers = null;\n  }\n\n  add(teardown: () => void): void {\n    if (this.closed) {\n      execFinalizer(teardown);\n    } else {\n      (this.finalizers ??= []).push(teardown);\n    }\n  }\n\n  remove(teardown: () => void): void {\n    const list = this.finalizers;\n    if (list) {\n      const index = list.indexOf(teardown);\n      if (index >= 0) list.splice(index, 1);\n    }\n  }\n}\n\nfunction execFinalizer(finalizer: () => void): void {\n  try {\n    finalizer();\n  } catch (error) {\n    reportError(error);\n  }\n}\n\nfunction reportError(error: unknown): void {\n  setTimeout(() => {\n    throw error;\n  });\n}\n'
+    def update(self, other):
+        if isinstance(other, CookieJar):
+            for name, value in other._cookies.items():
+                self._cookies[name] = value
+        else:
+            self._cookies.update(other)
+
+    def get_dict(self, domain=None, path=None):
+        result = {}
+        for name, value in self._cookies.items():
+            if domain is None or name.startswith(domain):
+                result[name] = value
+        return result
+
+    def merge_cookies_from(self, source):
+        for name in source:
+            self._cookies.setdefault(name, source[name])
+            self._domains.add(name.split(".")[0])
+        return self
+"""
+
+TS_SUBSCRIPTION = """\
+export class Subscription {
+  private finalizers: Array<() => void> | null = null;
+  public closed = false;
+
+  unsubscribe(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const finalizer of this.finalizers ?? []) {
+      execFinalizer(finalizer);
+    }
+    this.finalizers = null;
+  }
+
+  add(teardown: () => void): void {
+    if (this.closed) {
+      execFinalizer(teardown);
+    } else {
+      (this.finalizers ??= []).push(teardown);
+    }
+  }
+
+  remove(teardown: () => void): void {
+    const list = this.finalizers;
+    if (list) {
+      const index = list.indexOf(teardown);
+      if (index >= 0) list.splice(index, 1);
+    }
+  }
+}
+
+function execFinalizer(finalizer: () => void): void {
+  try {
+    finalizer();
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+function reportError(error: unknown): void {
+  setTimeout(() => {
+    throw error;
+  });
+}
+"""
 
 
 @pytest.fixture(scope="module")
