@@ -263,6 +263,14 @@ def _form(tokens: list[str], lowered: set[str], text: str) -> str:
     return "prose"
 
 
+def _written_as_prose(text: str) -> bool:
+    """The query's own form is prose, whether or not the ``forms`` signal reads it (so the agreement
+    signal and the forms signal can each be switched off alone)."""
+    tokens = text.strip().split()
+    lowered = {t.lower().strip(".,;:?!()'\"`") for t in tokens}
+    return _form(tokens, lowered, text.strip()) == "prose"
+
+
 def analyse_query(query: str, *, forms: bool = True) -> QueryInfo:
     """``forms=False`` reads every sentence as prose (the ranking before query forms, for ablations)."""
     text = query.strip()
@@ -461,7 +469,7 @@ class Reranker:
             )
             if opts.agreement
             and query.kind != "symbol"
-            and (query.form == "prose" or not AGREEMENT_PROSE_ONLY)
+            and (not AGREEMENT_PROSE_ONLY or _written_as_prose(query.text))
             and NAME_AGREEMENT_BOOST
             else {}
         )
