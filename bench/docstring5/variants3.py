@@ -1,11 +1,15 @@
 # ruff: noqa
 # Variants for replay.py (exec'd inside it): the verb lead, prose only, other constants and each signal left out.
 import engine.agreement as A
+
 orig = A.name_agreement
+
+
 def lead(symbols, query_words, smoothing=0.0, factor=2.0):
     qw = list(query_words)
     res = orig(symbols, qw, smoothing=smoothing)
-    if not qw: return res
+    if not qw:
+        return res
     first = A.agreement_stem(qw[0])
     out = {}
     for cid, v in res.items():
@@ -14,6 +18,8 @@ def lead(symbols, query_words, smoothing=0.0, factor=2.0):
             v = min(1.0, v * factor)
         out[cid] = v
     return out
+
+
 for f in (1.3, 2.0):
     R.name_agreement = lambda s, q, smoothing=0.0, f=f: lead(s, q, smoothing, f)
     evaluate(f"lead verb x{f}")
