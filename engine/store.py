@@ -215,17 +215,31 @@ def ivf_partition_rows(rows: int) -> int:
     return max(1, -(-rows // ivf_partitions(rows)))
 
 
+# The vector index: IVF partitions of 8-bit scalar-quantised vectors (IVF_SQ), then the best
+# ``VECTOR_REFINE_FACTOR`` x limit candidates re-ranked by their exact vectors read from the table.
+# IVF_FLAT kept every float32 vector in the index (178K x 384 = 274 MB): more than the bounded index
+# cache, so a server's cache filled to its bound within 30 queries and each query still re-read ~50 MB
+# of partitions. IVF_SQ is a quarter of that (BENCHMARKS.md "memory (session 5)").
+VECTOR_INDEX_TYPE = "IvfSq"  # LanceDB's name for what ivf_config builds; another one is built again
+VECTOR_REFINE_FACTOR = 2
+
+
 def ivf_config(partition_rows: int) -> Any:
-    """The vector index (IVF_FLAT, cosine): one definition for this process and the maintenance child.
+    """The vector index (IVF_SQ, cosine): one definition for this process and the maintenance child.
 
     Sized by rows per partition, not by a partition count: LanceDB records the target size in the index
     and ``optimize`` keeps partitions near it. Built with ``num_partitions`` alone, the first optimize
     re-partitioned to LanceDB's default size: 421 partitions became 11 at 178K rows, every query then
     read all 274 MB of vectors (p50 65 ms instead of 12 ms; BENCHMARKS.md, ivfslow).
     """
-    from lancedb.index import IvfFlat
+    from lancedb.index import IvfSq
 
-    return IvfFlat(distance_type="cosine", target_partition_size=partition_rows)
+    return IvfSq(distance_type="cosine", target_partition_size=partition_rows)
+
+
+def ivf_current(index: Any) -> bool:
+    """Whether a vector index is what ``ivf_config`` builds now: its type and a target partition size."""
+    return getattr(index, "index_type", None) == VECTOR_INDEX_TYPE and ivf_sized(getattr(index, "index_details", None))
 
 
 def ivf_sized(index_details: dict[str, Any] | None) -> bool:
@@ -921,8 +935,8 @@ class ChunkStore:
     def ensure_indexes(self, *, vector_index_min_rows: int) -> None:
         """Full-text index as soon as there are rows; an IVF vector index once the table is large.
 
-        Flat search is exact and fast enough below a few ten thousand rows (13 ms at 10K here);
-        IVF_FLAT keeps recall high (0.96 measured vs 0.64 for IVF_PQ) and builds in about a second.
+        Flat search is exact and fast enough below a few ten thousand rows (13 ms at 10K here); above,
+        the index of ``ivf_config``, whose refine step keeps recall@10 against exact search above 0.95.
         """
         with self.writer(wait=True):
             rows = self._chunks.count_rows()
@@ -940,19 +954,20 @@ class ChunkStore:
                 fault_point("fts.after")
             # Partitions trained on placeholder vectors would be useless: wait for the dense tier.
             # An index built without a target partition size (older semcode) collapses to a few huge
-            # partitions at its first optimize (see ivf_config), or already has: built again.
+            # partitions at its first optimize (see ivf_config), or already has: built again; so is one
+            # of another type (older semcode's IVF_FLAT: four times the memory).
             vector = names.get("vector")
             stale = vector is not None and (
-                not ivf_sized(getattr(vector, "index_details", None))
-                or self._ivf_segments(vector.name) > IVF_MAX_SEGMENTS
+                not ivf_current(vector) or self._ivf_segments(vector.name) > IVF_MAX_SEGMENTS
             )
             if (vector is None or stale) and rows >= vector_index_min_rows and not self.pending_count():
                 partition_rows = ivf_partition_rows(rows)
                 log.info(
-                    "building IVF_FLAT vector index over %d rows (%d rows a partition%s)",
+                    "building the vector index (%s) over %d rows (%d rows a partition%s)",
+                    VECTOR_INDEX_TYPE,
                     rows,
                     partition_rows,
-                    ", replacing one sized by partition count" if stale else "",
+                    f", replacing a {getattr(vector, 'index_type', '?')} of another version" if stale else "",
                 )
                 if not self._in_child("ivf", {"partition_rows": partition_rows}, rows):
                     self._chunks.create_index("vector", replace=True, config=ivf_config(partition_rows))
@@ -1197,10 +1212,10 @@ def nearest(table: Table, vector: np.ndarray, limit: int, *, nprobes: int = 20) 
         query.distance_type("cosine")
         .limit(limit)
         # Used by the IVF index once there is one; a flat search ignores them (same results), so
-        # no per-query look-up of the table's indexes is needed. No refine factor: IVF_FLAT's
-        # distances are exact already, and re-reading 5 x limit vectors cost ~4 ms a query at 178K
-        # rows (BENCHMARKS.md, scalequery).
+        # no per-query look-up of the table's indexes is needed. The refine step re-ranks the
+        # quantised index's best candidates by their exact vectors (see VECTOR_REFINE_FACTOR).
         .nprobes(nprobes)
+        .refine_factor(VECTOR_REFINE_FACTOR)
     )
 
 
