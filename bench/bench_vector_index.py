@@ -11,8 +11,10 @@ transformer plus 70 chunk vectors of the table. ``run`` builds index KIND on tha
 connection (engine.store.connect: its bounded caches) and runs the product's query shape
 (engine.store.nearest, limit 40, the store's nprobes unless given) for every query after 10 warm-up ones,
 reporting recall@10 and recall@40 against exact search, latency, and the process's RSS before and after
-the queries (what serving this index costs). KIND: ivf_flat, ivf_sq, ivf_pq, ivf_rq, ivf_hnsw_sq, or
-``store`` (whatever engine.store.vector_index_config builds). Prints the load average with each figure.
+the queries (what serving this index costs). KIND: ivf_flat, ivf_sq, ivf_sq_s64 (k-means trained on 64
+rows a partition instead of 256), ivf_pq, ivf_rq, ivf_hnsw_sq, or ``store`` (engine.store.ivf_config).
+``--refine 0`` keeps the refine factor of engine.store.nearest; another value replaces it. Prints the load
+average with each figure.
 """
 
 from __future__ import annotations
@@ -96,10 +98,11 @@ def index_config(kind: str, rows: int) -> Any:
 
     target = store.ivf_partition_rows(rows)
     if kind == "store":
-        return getattr(store, "vector_index_config", store.ivf_config)(target)
+        return store.ivf_config(target)
     kinds = {
         "ivf_flat": lambda: IvfFlat(distance_type="cosine", target_partition_size=target),
         "ivf_sq": lambda: IvfSq(distance_type="cosine", target_partition_size=target),
+        "ivf_sq_s64": lambda: IvfSq(distance_type="cosine", target_partition_size=target, sample_rate=64),
         "ivf_pq": lambda: IvfPq(distance_type="cosine", target_partition_size=target),
         "ivf_rq": lambda: IvfRq(distance_type="cosine", target_partition_size=target),
         "ivf_hnsw_sq": lambda: IvfHnswSq(distance_type="cosine", target_partition_size=max(target, rows // 2)),
