@@ -627,20 +627,6 @@ class ChunkStore:
             found.update(self._path_rows(sql_in("path", wanted[start : start + 500])))
         return found
 
-    def _all_path_rows(self) -> dict[str, PathRows]:
-        """``path_rows()`` of the whole table, grouped batch by batch: a whole read of the 178K rows'
-        paths and file hashes peaked at +90 MB and left +68 MB with the process (+32 / +31 so)."""
-        counts: dict[str, int] = {}
-        hashes: dict[str, set[str]] = {}
-        import pyarrow as pa
-
-        for batch in self._chunks.search().select(["path", "file_hash"]).limit(None).to_batches(SCAN_BATCH_ROWS):
-            grouped = pa.Table.from_batches([batch]).group_by(["path", "file_hash"]).aggregate([("path", "count")])
-            for row in grouped.to_pylist():
-                counts[row["path"]] = counts.get(row["path"], 0) + row["path_count"]
-                hashes.setdefault(row["path"], set()).add(row["file_hash"])
-        return {p: PathRows(counts[p], frozenset(hashes[p])) for p in counts}
-
     def _path_rows(self, where: str | None) -> dict[str, PathRows]:
         query = self._chunks.search()
         if where:
@@ -667,6 +653,20 @@ class ChunkStore:
         return inconsistent({p: r for p, r in manifest.items() if p in wanted}, self.path_rows(wanted))
 
     # ----------------------------------------------------------------- embedding cache
+    def _all_path_rows(self) -> dict[str, PathRows]:
+        """``path_rows()`` of the whole table, grouped batch by batch: a whole read of the 178K rows'
+        paths and file hashes peaked at +90 MB and left +68 MB with the process (+32 / +31 so)."""
+        counts: dict[str, int] = {}
+        hashes: dict[str, set[str]] = {}
+        import pyarrow as pa
+
+        for batch in self._chunks.search().select(["path", "file_hash"]).limit(None).to_batches(SCAN_BATCH_ROWS):
+            grouped = pa.Table.from_batches([batch]).group_by(["path", "file_hash"]).aggregate([("path", "count")])
+            for row in grouped.to_pylist():
+                counts[row["path"]] = counts.get(row["path"], 0) + row["path_count"]
+                hashes.setdefault(row["path"], set()).add(row["file_hash"])
+        return {p: PathRows(counts[p], frozenset(hashes[p])) for p in counts}
+
     def cached_vectors(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Known vectors of these text hashes: the embedding cache, then the chunk rows' model vectors.
 
