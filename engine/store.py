@@ -929,35 +929,54 @@ class ChunkStore:
             raise StoreError("internal error: ids, text hashes and vectors differ in length")
         if len(vectors) and vectors.shape[1] != self.dimension:
             raise StoreError(f"vectors have dimension {vectors.shape[1]}, the index expects {self.dimension}")
-        import pyarrow as pa
 
         with self.writer(wait=wait):
             self._cache_vectors(new_vectors or {}, used_vectors)
             if not len(ids):
                 self._evict()
                 return 0
-            data = pa.Table.from_arrays(
-                [
-                    pa.array(list(ids), pa.string()),
-                    pa.array(list(text_hashes), pa.string()),
-                    pa.array([tier] * len(ids), pa.int8()),
-                    _vector_array(vectors, self.dimension),
-                ],
-                names=["id", "text_hash", "tier", "vector"],
-            )
+            data = self._full_rows(ids, text_hashes, vectors, tier)
             fault_point("vectors.before")
+            # The whole rows (read by id through its B-tree), so the join goes through that index too:
+            # LanceDB 0.40's indexed join panics on a partial-schema source ("Incorrect number of arrays
+            # for StructArray"), and its scan join read every row of the table, vectors and text
+            # included: +425 MB per 256-row commit at 179K rows (BENCHMARKS.md "memory (session 5)").
+            # The condition still keeps a row that another writer changed since it was read here.
             result = (
                 self._chunks.merge_insert("id")
                 .when_matched_update_all(where=f"target.tier < {int(tier)} AND target.text_hash = source.text_hash")
-                # LanceDB 0.40's join through the ``id`` scalar index panics on a partial-schema source
-                # ("Incorrect number of arrays for StructArray"): the scan join, as before that index.
-                .use_index(False)
                 .execute(data)
             )
             fault_point("vectors.after")
             self._evict()
             self._after_write(len(ids))
         return int(getattr(result, "num_updated_rows", len(ids)) or 0)
+
+    def _full_rows(self, ids: Sequence[str], text_hashes: Sequence[str], vectors: np.ndarray, tier: int) -> pa.Table:
+        """The current rows of ``ids`` that still carry ``text_hashes`` below ``tier``, with the new vectors."""
+        import pyarrow as pa
+
+        wanted = {row_id: (text_hash, i) for i, (row_id, text_hash) in enumerate(zip(ids, text_hashes, strict=True))}
+        parts = []
+        for part in _parts(list(wanted)):
+            parts.append(self._chunks.search().where(sql_in("id", part)).limit(len(part) + 16).to_arrow())
+        current = pa.concat_tables(parts) if parts else None
+        if current is None or not current.num_rows:
+            return self._chunks.schema.empty_table()
+        keep = [
+            row_id in wanted and wanted[row_id][0] == text_hash and row_tier < tier
+            for row_id, text_hash, row_tier in zip(
+                current["id"].to_pylist(), current["text_hash"].to_pylist(), current["tier"].to_pylist(), strict=True
+            )
+        ]
+        current = current.filter(pa.array(keep, pa.bool_()))
+        order = [wanted[row_id][1] for row_id in current["id"].to_pylist()]
+        current = current.set_column(
+            current.schema.get_field_index("tier"), "tier", pa.array([tier] * current.num_rows, pa.int8())
+        )
+        return current.set_column(
+            current.schema.get_field_index("vector"), "vector", _vector_array(vectors[order], self.dimension)
+        )
 
     # ----------------------------------------------------------------- indexes and maintenance
     def ensure_indexes(self, *, vector_index_min_rows: int) -> None:
