@@ -113,6 +113,7 @@ class RssSampler(threading.Thread):
         self.t0 = time.perf_counter()
         self.hwm: dict[int, float] = {}
         self.names: dict[int, str] = {}
+        self.stage_peaks: dict[str, dict[str, float]] = {}  # stage -> tree peak and each process's peak RSS
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -133,6 +134,40 @@ class RssSampler(threading.Thread):
                     except OSError:
                         self.names[p] = "?"
         self.samples.append((time.perf_counter() - self.t0, sum(each.values()), each))
+        peaks = self.stage_peaks.setdefault(self.stage or "-", {})
+        peaks["tree"] = max(peaks.get("tree", 0.0), sum(each.values()))
+        for p, mb in each.items():
+            key = f"{p} {self._role(p)}"
+            peaks[key] = max(peaks.get(key, 0.0), mb)
+
+    def _role(self, pid: int) -> str:
+        """A short name for a process of the tree: server, query/index worker, maintenance, chunker."""
+        name = self.names.get(pid, "")
+        if pid == self.pid:
+            return "server"
+        for needle, role in (
+            ("--nice 0", "query"),
+            ("--nice 10", "index"),
+            ("maintenance", "maint"),
+            ("chunk", "chunker"),
+        ):
+            if needle in name:
+                return role
+        return name.split(" -m ")[-1][:20] if " -m " in name else name[:20]
+
+    def smaps(self) -> dict[str, dict[str, int]]:
+        """/proc/<pid>/smaps_rollup of every process of the tree now (kB: Rss, Anonymous, file-backed)."""
+        out: dict[str, dict[str, int]] = {}
+        for p in [self.pid, *descendants(self.pid)]:
+            try:
+                text = Path(f"/proc/{p}/smaps_rollup").read_text()
+            except OSError:
+                continue
+            fields = {line.split(":")[0]: int(line.split()[1]) for line in text.splitlines()[1:] if line.endswith("kB")}
+            out[f"{p} {self._role(p)}"] = {
+                k: fields.get(k, 0) // 1024 for k in ("Rss", "Anonymous", "Shared_Clean", "Private_Clean")
+            }
+        return out
 
     def peak(self) -> float:
         return max((s[1] for s in self.samples), default=0.0)
@@ -141,6 +176,8 @@ class RssSampler(threading.Thread):
         return {
             "peak_tree_rss_mb": round(self.peak(), 1),
             "vmhwm_mb": {f"{p} {self.names.get(p, '')}".strip(): round(v, 1) for p, v in self.hwm.items()},
+            "vmhwm_sum_mb": round(sum(self.hwm.values()), 1),
+            "stage_peaks_mb": {k: {n: round(v) for n, v in d.items()} for k, d in self.stage_peaks.items()},
         }
 
 
@@ -431,6 +468,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     client = LspClient(command, env)
     sampler = RssSampler(client.proc.pid)
+    sampler.stage = "restart"
     sampler.start()
     result: dict[str, Any] = {"step": "serve", "load_start": round(load(), 2)}
     target = _edit_target(root)
@@ -463,7 +501,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         )
         result |= {"initialize_s": round(initialized, 2), "ready_s": round(ready, 2), "files": status["files"]}
         result |= {"chunks": status["chunks"], "vector_index": status["folders"][0].get("vectorIndex")}
-        rss_idle = sampler.report()
+        rss_idle = sampler.report() | {"smaps_mb": sampler.smaps()}
+        sampler.stage = "queries"
         # Queries over LSP (hybrid, as the editor sends them). First a warm-up round.
         for q in QUERIES[:5]:
             client.request("workspace/semanticSearch", {"query": q, "limit": 10})
@@ -479,7 +518,14 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         # didSave of one changed function: time until a search finds the new text.
         save_ms: list[float] = []
         if not args.saves:
+            sampler.stop.set()
+            sampler.join()
+            result["rss_ready"] = rss_idle
+            result["rss_end"] = sampler.report() | {"smaps_mb": sampler.smaps()}
+            print(f"RSS after restart: {json.dumps(rss_idle)}")
+            print(f"RSS at the end (queries): {json.dumps(result['rss_end'])}")
             return result
+        sampler.stage = "saves"
         commit_ms: list[float] = []  # didSave -> the server's update committed (its log line)
         logged_before = len(client.update_ms)
         lines = original.splitlines(keepends=True)
@@ -525,7 +571,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         sampler.stop.set()
         sampler.join()
         result["rss_ready"] = rss_idle
-        result["rss_end"] = sampler.report()
+        result["rss_end"] = sampler.report() | {"smaps_mb": sampler.smaps()}
         print(f"RSS after restart: {json.dumps(rss_idle)}")
         print(f"RSS at the end (queries + saves): {json.dumps(result['rss_end'])}")
     finally:

@@ -498,12 +498,10 @@ class Indexer:
         """
         started = time.perf_counter()
         stats = stats if stats is not None else IndexStats()
-        pending = self.store.pending_rows()
-        by_path: dict[str, list[str]] = {}
-        for row in sorted(pending, key=lambda r: (r["path"], r["start_line"])):
-            by_path.setdefault(row["path"], []).append(row["id"])
+        # Per path a count, not the rows: each batch reads its paths' placeholder ids when it starts.
+        by_path = self.store.pending_paths()
         total = self.store.count_chunks()
-        done = total - len(pending)
+        done = total - sum(by_path.values())
         manifest = self.store.manifest()
         order = iter(sorted(by_path, key=lambda p: (-(manifest[p].mtime_ns if p in manifest else 0), p)))
         wanted = priority if callable(priority) else (lambda fixed=list(priority): fixed)
@@ -515,12 +513,15 @@ class Indexer:
                 break
             if pause is not None and pause():
                 break
-            ids: list[str] = []
+            paths: list[str] = []
+            rows = 0
             first = [p for p in dict.fromkeys(wanted()) if p in by_path]
-            while by_path and len(ids) < limit:
+            while by_path and rows < limit:
                 path = first.pop(0) if first else next(p for p in order if p in by_path)
-                ids.extend(by_path.pop(path))
-            handled, stopped = self._embed_rows(ids, stats, cancel, pause, wait_for_lock)
+                rows += by_path.pop(path)
+                paths.append(path)
+            ids = self.store.pending_ids(paths)  # fewer than counted if another writer filled some in
+            handled, stopped = self._embed_rows(ids, stats, cancel, pause, wait_for_lock) if ids else (0, False)
             done += handled
             report(
                 IndexProgress(

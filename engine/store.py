@@ -85,6 +85,7 @@ CARRY_DIR = "cache.carry"  # the embedding cache on its way from a stale index t
 # From this many chunk rows index builds and compaction run in a child process when the store has a
 # ``maintainer`` (engine/maintenance.py): their native memory goes back to the system with the child.
 MAINTENANCE_CHILD_MIN_ROWS = 50_000
+SCAN_BATCH_ROWS = 8_192  # rows a whole-table scan holds at a time (path_rows of every path, pending_paths)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,17 +216,31 @@ def ivf_partition_rows(rows: int) -> int:
     return max(1, -(-rows // ivf_partitions(rows)))
 
 
+# The vector index: IVF partitions of 8-bit scalar-quantised vectors (IVF_SQ), then the best
+# ``VECTOR_REFINE_FACTOR`` x limit candidates re-ranked by their exact vectors read from the table.
+# IVF_FLAT kept every float32 vector in the index (178K x 384 = 274 MB): more than the bounded index
+# cache, so a server's cache filled to its bound within 30 queries and each query still re-read ~50 MB
+# of partitions. IVF_SQ is a quarter of that (BENCHMARKS.md "memory (session 5)").
+VECTOR_INDEX_TYPE = "IvfSq"  # LanceDB's name for what ivf_config builds; another one is built again
+VECTOR_REFINE_FACTOR = 2
+
+
 def ivf_config(partition_rows: int) -> Any:
-    """The vector index (IVF_FLAT, cosine): one definition for this process and the maintenance child.
+    """The vector index (IVF_SQ, cosine): one definition for this process and the maintenance child.
 
     Sized by rows per partition, not by a partition count: LanceDB records the target size in the index
     and ``optimize`` keeps partitions near it. Built with ``num_partitions`` alone, the first optimize
     re-partitioned to LanceDB's default size: 421 partitions became 11 at 178K rows, every query then
     read all 274 MB of vectors (p50 65 ms instead of 12 ms; BENCHMARKS.md, ivfslow).
     """
-    from lancedb.index import IvfFlat
+    from lancedb.index import IvfSq
 
-    return IvfFlat(distance_type="cosine", target_partition_size=partition_rows)
+    return IvfSq(distance_type="cosine", target_partition_size=partition_rows)
+
+
+def ivf_current(index: Any) -> bool:
+    """Whether a vector index is what ``ivf_config`` builds now: its type and a target partition size."""
+    return getattr(index, "index_type", None) == VECTOR_INDEX_TYPE and ivf_sized(getattr(index, "index_details", None))
 
 
 def ivf_sized(index_details: dict[str, Any] | None) -> bool:
@@ -605,7 +620,7 @@ class ChunkStore:
         if not self._ready():
             return {}
         if paths is None:
-            return self._path_rows(None)
+            return self._all_path_rows()
         wanted = sorted(set(paths))
         found: dict[str, PathRows] = {}
         for start in range(0, len(wanted), 500):
@@ -638,6 +653,20 @@ class ChunkStore:
         return inconsistent({p: r for p, r in manifest.items() if p in wanted}, self.path_rows(wanted))
 
     # ----------------------------------------------------------------- embedding cache
+    def _all_path_rows(self) -> dict[str, PathRows]:
+        """``path_rows()`` of the whole table, grouped batch by batch: a whole read of the 178K rows'
+        paths and file hashes peaked at +90 MB and left +68 MB with the process (+32 / +31 so)."""
+        counts: dict[str, int] = {}
+        hashes: dict[str, set[str]] = {}
+        import pyarrow as pa
+
+        for batch in self._chunks.search().select(["path", "file_hash"]).limit(None).to_batches(SCAN_BATCH_ROWS):
+            grouped = pa.Table.from_batches([batch]).group_by(["path", "file_hash"]).aggregate([("path", "count")])
+            for row in grouped.to_pylist():
+                counts[row["path"]] = counts.get(row["path"], 0) + row["path_count"]
+                hashes.setdefault(row["path"], set()).add(row["file_hash"])
+        return {p: PathRows(counts[p], frozenset(hashes[p])) for p in counts}
+
     def cached_vectors(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Known vectors of these text hashes: the embedding cache, then the chunk rows' model vectors.
 
@@ -851,19 +880,32 @@ class ChunkStore:
         self._pending = (version, count)
         return count
 
-    def pending_rows(self) -> list[dict[str, Any]]:
-        """id, path and start_line of every placeholder row (what the dense tier still has to embed)."""
+    def pending_paths(self) -> dict[str, int]:
+        """Placeholder rows per path (what the dense tier still has to embed), read in batches.
+
+        One count per path, not a row per placeholder: at 178K rows a whole read of their id, path
+        and start line peaked at +127 MB, and its ids stayed held for the whole dense tier (~65 MB).
+        """
         if not self._ready() or not self.pending_count():
+            return {}
+        counts: dict[str, int] = {}
+        query = self._chunks.search().where(f"tier = {TIER_PLACEHOLDER}").select(["path"]).limit(None)
+        for batch in query.to_batches(SCAN_BATCH_ROWS):
+            for path in batch.column("path").to_pylist():
+                counts[path] = counts.get(path, 0) + 1
+        return counts
+
+    def pending_ids(self, paths: Iterable[str]) -> list[str]:
+        """Ids of the placeholder rows of ``paths``, by path and start line (one dense-tier batch)."""
+        if not self._ready():
             return []
-        rows: list[dict[str, Any]] = (
-            self._chunks.search()
-            .where(f"tier = {TIER_PLACEHOLDER}")
-            .select(["id", "path", "start_line"])
-            .limit(None)
-            .to_arrow()
-            .to_pylist()
-        )
-        return rows
+        rows: list[dict[str, Any]] = []
+        for part in _parts(sorted(set(paths))):
+            where = f"tier = {TIER_PLACEHOLDER} AND {sql_in('path', part)}"
+            query = self._chunks.search().where(where).select(["id", "path", "start_line"]).limit(None)
+            rows.extend(query.to_arrow().to_pylist())
+        rows.sort(key=lambda r: (r["path"], r["start_line"]))
+        return [r["id"] for r in rows]
 
     def set_vectors(
         self,
@@ -887,29 +929,22 @@ class ChunkStore:
             raise StoreError("internal error: ids, text hashes and vectors differ in length")
         if len(vectors) and vectors.shape[1] != self.dimension:
             raise StoreError(f"vectors have dimension {vectors.shape[1]}, the index expects {self.dimension}")
-        import pyarrow as pa
 
         with self.writer(wait=wait):
             self._cache_vectors(new_vectors or {}, used_vectors)
             if not len(ids):
                 self._evict()
                 return 0
-            data = pa.Table.from_arrays(
-                [
-                    pa.array(list(ids), pa.string()),
-                    pa.array(list(text_hashes), pa.string()),
-                    pa.array([tier] * len(ids), pa.int8()),
-                    _vector_array(vectors, self.dimension),
-                ],
-                names=["id", "text_hash", "tier", "vector"],
-            )
+            data = self._full_rows(ids, text_hashes, vectors, tier)
             fault_point("vectors.before")
+            # The whole rows (read by id through its B-tree), so the join goes through that index too:
+            # LanceDB 0.40's indexed join panics on a partial-schema source ("Incorrect number of arrays
+            # for StructArray"), and its scan join read every row of the table, vectors and text
+            # included: +425 MB per 256-row commit at 179K rows (BENCHMARKS.md "memory (session 5)").
+            # The condition still keeps a row that another writer changed since it was read here.
             result = (
                 self._chunks.merge_insert("id")
                 .when_matched_update_all(where=f"target.tier < {int(tier)} AND target.text_hash = source.text_hash")
-                # LanceDB 0.40's join through the ``id`` scalar index panics on a partial-schema source
-                # ("Incorrect number of arrays for StructArray"): the scan join, as before that index.
-                .use_index(False)
                 .execute(data)
             )
             fault_point("vectors.after")
@@ -917,12 +952,38 @@ class ChunkStore:
             self._after_write(len(ids))
         return int(getattr(result, "num_updated_rows", len(ids)) or 0)
 
+    def _full_rows(self, ids: Sequence[str], text_hashes: Sequence[str], vectors: np.ndarray, tier: int) -> pa.Table:
+        """The current rows of ``ids`` that still carry ``text_hashes`` below ``tier``, with the new vectors."""
+        import pyarrow as pa
+
+        wanted = {row_id: (text_hash, i) for i, (row_id, text_hash) in enumerate(zip(ids, text_hashes, strict=True))}
+        parts = []
+        for part in _parts(list(wanted)):
+            parts.append(self._chunks.search().where(sql_in("id", part)).limit(len(part) + 16).to_arrow())
+        current = pa.concat_tables(parts) if parts else None
+        if current is None or not current.num_rows:
+            return self._chunks.schema.empty_table()
+        keep = [
+            row_id in wanted and wanted[row_id][0] == text_hash and row_tier < tier
+            for row_id, text_hash, row_tier in zip(
+                current["id"].to_pylist(), current["text_hash"].to_pylist(), current["tier"].to_pylist(), strict=True
+            )
+        ]
+        current = current.filter(pa.array(keep, pa.bool_()))
+        order = [wanted[row_id][1] for row_id in current["id"].to_pylist()]
+        current = current.set_column(
+            current.schema.get_field_index("tier"), "tier", pa.array([tier] * current.num_rows, pa.int8())
+        )
+        return current.set_column(
+            current.schema.get_field_index("vector"), "vector", _vector_array(vectors[order], self.dimension)
+        )
+
     # ----------------------------------------------------------------- indexes and maintenance
     def ensure_indexes(self, *, vector_index_min_rows: int) -> None:
         """Full-text index as soon as there are rows; an IVF vector index once the table is large.
 
-        Flat search is exact and fast enough below a few ten thousand rows (13 ms at 10K here);
-        IVF_FLAT keeps recall high (0.96 measured vs 0.64 for IVF_PQ) and builds in about a second.
+        Flat search is exact and fast enough below a few ten thousand rows (13 ms at 10K here); above,
+        the index of ``ivf_config``, whose refine step keeps recall@10 against exact search above 0.95.
         """
         with self.writer(wait=True):
             rows = self._chunks.count_rows()
@@ -940,19 +1001,20 @@ class ChunkStore:
                 fault_point("fts.after")
             # Partitions trained on placeholder vectors would be useless: wait for the dense tier.
             # An index built without a target partition size (older semcode) collapses to a few huge
-            # partitions at its first optimize (see ivf_config), or already has: built again.
+            # partitions at its first optimize (see ivf_config), or already has: built again; so is one
+            # of another type (older semcode's IVF_FLAT: four times the memory).
             vector = names.get("vector")
             stale = vector is not None and (
-                not ivf_sized(getattr(vector, "index_details", None))
-                or self._ivf_segments(vector.name) > IVF_MAX_SEGMENTS
+                not ivf_current(vector) or self._ivf_segments(vector.name) > IVF_MAX_SEGMENTS
             )
             if (vector is None or stale) and rows >= vector_index_min_rows and not self.pending_count():
                 partition_rows = ivf_partition_rows(rows)
                 log.info(
-                    "building IVF_FLAT vector index over %d rows (%d rows a partition%s)",
+                    "building the vector index (%s) over %d rows (%d rows a partition%s)",
+                    VECTOR_INDEX_TYPE,
                     rows,
                     partition_rows,
-                    ", replacing one sized by partition count" if stale else "",
+                    f", replacing a {getattr(vector, 'index_type', '?')} of another version" if stale else "",
                 )
                 if not self._in_child("ivf", {"partition_rows": partition_rows}, rows):
                     self._chunks.create_index("vector", replace=True, config=ivf_config(partition_rows))
@@ -1197,10 +1259,10 @@ def nearest(table: Table, vector: np.ndarray, limit: int, *, nprobes: int = 20) 
         query.distance_type("cosine")
         .limit(limit)
         # Used by the IVF index once there is one; a flat search ignores them (same results), so
-        # no per-query look-up of the table's indexes is needed. No refine factor: IVF_FLAT's
-        # distances are exact already, and re-reading 5 x limit vectors cost ~4 ms a query at 178K
-        # rows (BENCHMARKS.md, scalequery).
+        # no per-query look-up of the table's indexes is needed. The refine step re-ranks the
+        # quantised index's best candidates by their exact vectors (see VECTOR_REFINE_FACTOR).
         .nprobes(nprobes)
+        .refine_factor(VECTOR_REFINE_FACTOR)
     )
 
 

@@ -80,3 +80,20 @@ def test_the_delta_segments_of_the_vector_index_stay_few(tmp_path: Path) -> None
     assert store._ivf_segments("vector_idx") == 1
     assert store.count_chunks() == (FILES + store_module.IVF_MAX_SEGMENTS + 1) * PER_FILE
     assert len(store.vector_search(np.ones(DIM, dtype=np.float32), limit=10)) == 10
+
+
+def test_a_vector_index_of_another_type_is_built_again(tmp_path: Path) -> None:
+    # Older semcode built IVF_FLAT (every float32 vector in the index: 274 MB at 178K rows, more than
+    # the index cache holds); the next ensure_indexes replaces it by the store's own type, once.
+    store = ChunkStore(tmp_path / "idx", dimension=DIM, fingerprint="ivf-type")
+    _fill(store, FILES)
+    rows = FILES * PER_FILE
+    old = IvfFlat(distance_type="cosine", target_partition_size=store_module.ivf_partition_rows(rows))
+    store._chunks.create_index("vector", config=old)
+    assert [i.index_type for i in store._chunks.list_indices() if i.columns[0] == "vector"] == ["IvfFlat"]
+    store.ensure_indexes(vector_index_min_rows=1_000)
+    vector = [i for i in store._chunks.list_indices() if i.columns[0] == "vector"]
+    assert [i.index_type for i in vector] == [store_module.VECTOR_INDEX_TYPE]
+    assert store_module.ivf_current(vector[0])
+    assert _partitions(store) >= store_module.ivf_partitions(rows) * 0.8
+    assert len(store.vector_search(np.ones(DIM, dtype=np.float32), limit=10)) == 10

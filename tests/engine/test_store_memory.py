@@ -77,3 +77,29 @@ def test_vector_index_recall_holds_as_the_table_grows(tmp_path: Path) -> None:
         got = {hit["id"] for hit in store.vector_search(q, limit=10)}
         found.append(len(exact & got) / 10)
     assert np.mean(found) >= 0.95
+
+
+def test_whole_table_scans_in_batches_agree_with_reads_by_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # path_rows() of every path and the dense tier's pending_paths read the table batch by batch (a
+    # whole read of 178K rows held +90-130 MB at its peak); batches smaller than one file's rows here.
+    monkeypatch.setattr(store_module, "SCAN_BATCH_ROWS", 7)
+    store = ChunkStore(tmp_path / "idx", dimension=DIM, fingerprint="scans")
+    rng = np.random.default_rng(2)
+    for f in range(12):
+        path = f"pkg/m{f}.py"
+        n = 5 + f  # 5..16 rows a file
+        chunks = [Chunk(path, "python", i * 3, i * 3 + 2, f"def g{f}_{i}(): 1", symbol=f"g{f}_{i}") for i in range(n)]
+        # Every other row of the odd files still waits for its vector (a placeholder, phase 1).
+        tiers = [store_module.TIER_PLACEHOLDER if f % 2 and i % 2 else store_module.TIER_MODEL for i in range(n)]
+        vectors = rng.normal(size=(n, DIM)).astype(np.float32)
+        store.replace_files([FileRecord(path, 1, f, f"h{f}", n)], chunks, vectors, ["g"] * n, tiers=tiers)
+    paths = [f"pkg/m{f}.py" for f in range(12)]
+    assert store.path_rows() == store.path_rows(paths)
+    assert {p: r.count for p, r in store.path_rows().items()} == {f"pkg/m{f}.py": 5 + f for f in range(12)}
+    pending = store.pending_paths()
+    assert pending == {f"pkg/m{f}.py": (5 + f) // 2 for f in range(1, 12, 2)}
+    assert sum(pending.values()) == store.pending_count()
+    ids = store.pending_ids(["pkg/m3.py", "pkg/m1.py"])
+    rows = {r["id"]: r for r in store.rows("tier = 0", columns=["id", "path", "start_line"])}
+    want = [("pkg/m1.py", line) for line in (3, 9, 15)] + [("pkg/m3.py", line) for line in (3, 9, 15, 21)]
+    assert [(rows[i]["path"], rows[i]["start_line"]) for i in ids] == want
