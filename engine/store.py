@@ -742,17 +742,49 @@ class ChunkStore:
             fault_point("chunks.before")
             append = new_paths and not removed
             whole_table = False  # whether the commit joined the whole table (a merge's scratch memory)
-            if append:
-                if data.num_rows:
-                    self._chunks.add(data)
-            else:
-                whole_table = self._replace_rows(data, [f.path for f in files], ids, removed)
-            fault_point("chunks.after")
+            before = self._chunks.version
+            with self._names.writing():  # a query that sees these commits waits for the name table's patch
+                if append:
+                    if data.num_rows:
+                        self._chunks.add(data)
+                else:
+                    whole_table = self._replace_rows(data, [f.path for f in files], ids, removed)
+                fault_point("chunks.after")
+                self._after_chunk_commit(before, paths, tiers)
             fault_point("manifest.before")
             self._put_manifest(files, removed, append=append)
             fault_point("manifest.after")
             self._evict()
             self._after_write(TRIM_MIN_ROWS if whole_table else len(chunks))
+
+    def _after_chunk_commit(self, before: int, paths: Sequence[str], tiers: Sequence[int] | None) -> None:
+        """Carry what queries keep per table version over our own write instead of recounting it: the
+        name table (patched for ``paths``) and the count of placeholder rows (still none when there were
+        none and this write added none). Never fails the write: a query rebuilds what was not carried."""
+        after = self._chunks.version
+        if after == before:
+            return
+        try:
+            self._names.patch(before, after, paths, lambda: self._name_rows(paths), self._chunks.count_rows)
+        except Exception as exc:  # noqa: BLE001 - the next query rebuilds the table from a scan
+            log.debug("name table patch failed: %s", exc)
+        if self._pending == (before, 0) and (tiers is None or min(tiers, default=TIER_MODEL) > TIER_PLACEHOLDER):
+            self._pending = (after, 0)
+
+    def _name_rows(self, paths: Sequence[str]) -> pa.Table:
+        """The name columns of these paths' rows, with their row ids (through the ``path`` scalar index)."""
+        import pyarrow as pa
+
+        parts = [
+            self._chunks.search()
+            .where(sql_in("path", part))
+            .select(["id", *NAME_COLUMNS])
+            .with_row_id(True)
+            .limit(None)
+            .to_arrow()
+            for part in _parts(sorted(set(paths)))
+        ]
+        return pa.concat_tables(parts) if len(parts) != 1 else parts[0]
 
     def _replace_rows(self, data: pa.Table, written: list[str], ids: list[str], removed: Sequence[str]) -> bool:
         """The chunk commit of ``replace_files`` for paths that may hold rows (see engine/row_ids.py).
