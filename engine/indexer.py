@@ -476,6 +476,7 @@ class Indexer:
             used_vectors=used,
             tiers=tiers,
             new_paths=new_paths,
+            cache_last=interactive,
         )
 
     # ----------------------------------------------------------------- phase 2: the dense tier

@@ -295,6 +295,8 @@ class ChunkStore:
         self._writes = 0
         self._pending: tuple[int, int] | None = None  # (table version, placeholder rows) for queries
         self._rows: tuple[int, int] | None = None  # (table version, rows): the IVF probe count follows it
+        self._held_ids: tuple[int, frozenset[str], dict[str, set[str]]] | None = None  # see _row_ids
+        self._indexes_complete = False  # ensure_indexes found every index built (see there)
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
         # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
         self.maintainer: Callable[[Path, str, dict[str, Any]], bool] | None = None
@@ -409,6 +411,7 @@ class ChunkStore:
             )
         self._db = connect(self.path / LANCE_DIR, self._session)
         self._pending = self._rows = None
+        self._indexes_complete = False
         self._names.clear()
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
         self._files = self._open_or_create(FILES, self._file_schema())
@@ -607,18 +610,26 @@ class ChunkStore:
         if paths is None:
             return self._path_rows(None)
         wanted = sorted(set(paths))
+        version = self._chunks.version  # read first: a write in between only makes the ids look stale
         found: dict[str, PathRows] = {}
+        ids: dict[str, set[str]] = {}
         for start in range(0, len(wanted), 500):
-            found.update(self._path_rows(sql_in("path", wanted[start : start + 500])))
+            found.update(self._path_rows(sql_in("path", wanted[start : start + 500]), ids))
+        # A save reads these paths' rows here and their ids again for its upsert (``_row_ids``): one read.
+        self._held_ids = (version, frozenset(wanted), ids)
         return found
 
-    def _path_rows(self, where: str | None) -> dict[str, PathRows]:
+    def _path_rows(self, where: str | None, ids: dict[str, set[str]] | None = None) -> dict[str, PathRows]:
+        """``ids``: filled with the ids of the rows read, per path."""
         query = self._chunks.search()
         if where:
             query = query.where(where)
-        table = query.select(["path", "file_hash"]).limit(None).to_arrow()
+        table = query.select(["path", "file_hash", *(["id"] if ids is not None else [])]).limit(None).to_arrow()
         if table.num_rows == 0:
             return {}
+        if ids is not None:
+            for row_id, path in zip(table["id"].to_pylist(), table["path"].to_pylist(), strict=True):
+                ids.setdefault(path, set()).add(row_id)
         grouped = table.group_by(["path", "file_hash"]).aggregate([("path", "count")]).to_pylist()
         counts: dict[str, int] = {}
         hashes: dict[str, set[str]] = {}
@@ -686,6 +697,7 @@ class ChunkStore:
         used_vectors: dict[str, np.ndarray] | None = None,
         tiers: Sequence[int] | None = None,
         new_paths: bool = False,
+        cache_last: bool = False,
     ) -> None:
         """Atomically replace every chunk of ``files`` (and drop ``removed``) with ``chunks``.
 
@@ -695,6 +707,9 @@ class ChunkStore:
         ``new_paths``: the caller knows that neither the chunk table nor the manifest holds any of
         ``files`` (a first index), so both commits are plain appends: a ``merge_insert`` scans the
         whole table and costs more with every batch written.
+        ``cache_last``: the embedding-cache commit comes after the chunk and manifest commits, not first
+        (a save: its rows are searchable one commit sooner; a crash in between loses the cache entries of
+        a few vectors, which the rows still hold, so at worst they are embedded again).
         """
         if len(chunks) != len(vectors) or len(chunks) != len(lexical):
             raise StoreError("internal error: chunks, vectors and lexical rows differ in length")
@@ -719,7 +734,8 @@ class ChunkStore:
         import pyarrow as pa
 
         with self.writer(wait=True):
-            self._cache_vectors(new_vectors or {}, used_vectors)
+            if not cache_last:
+                self._cache_vectors(new_vectors or {}, used_vectors)
             data = pa.Table.from_arrays(
                 [
                     pa.array(ids, pa.string()),
@@ -754,6 +770,8 @@ class ChunkStore:
             fault_point("manifest.before")
             self._put_manifest(files, removed, append=append)
             fault_point("manifest.after")
+            if cache_last:
+                self._cache_vectors(new_vectors or {}, used_vectors)
             self._evict()
             self._after_write(TRIM_MIN_ROWS if whole_table else len(chunks))
 
@@ -819,7 +837,12 @@ class ChunkStore:
         return False
 
     def _row_ids(self, paths: Sequence[str]) -> dict[str, set[str]]:
-        """The ids of the chunk rows of these paths (through the ``path`` scalar index)."""
+        """The ids of the chunk rows of these paths (through the ``path`` scalar index), or as ``path_rows``
+        read them for the same table version (the save's first read, under the same write lock)."""
+        known = self._held_ids
+        self._held_ids = None
+        if known is not None and known[0] == self._chunks.version and known[1].issuperset(paths):
+            return {path: known[2][path] for path in paths if path in known[2]}
         held: dict[str, set[str]] = {}
         for part in _parts(sorted(set(paths))):
             table = self._chunks.search().where(sql_in("path", part)).select(["id", "path"]).limit(None).to_arrow()
@@ -956,17 +979,20 @@ class ChunkStore:
         Flat search is exact and fast enough below a few ten thousand rows (13 ms at 10K here);
         IVF_FLAT keeps recall high (0.96 measured vs 0.64 for IVF_PQ) and builds in about a second.
         """
+        if self._indexes_complete:  # nothing to build since the last check (see _indexes_complete)
+            return
         with self.writer(wait=True):
             rows = self._chunks.count_rows()
             if rows == 0:
                 return
-            self._ensure_scalar_indexes()
+            built = self._ensure_scalar_indexes()
             names = {idx.columns[0]: idx for idx in self._chunks.list_indices()}
             fts = names.get(FTS_COLUMN)
             fts_stem = (getattr(fts, "index_details", None) or {}).get("stem") if fts else None
             # In this process: at 85K rows the full-text build adds ~60 MB (178K: ~200 MB), less than a
             # child process's own ~165 MB would add to the peak (BENCHMARKS.md "writes (session 4)").
             if fts is None or fts_stem != FTS_STEM:
+                built = True
                 fault_point("fts.before")
                 self._chunks.create_index(FTS_COLUMN, replace=True, config=fts_config())
                 fault_point("fts.after")
@@ -988,6 +1014,10 @@ class ChunkStore:
                 )
                 if not self._in_child("ivf", {"partition_rows": partition_rows}, rows):
                     self._chunks.create_index("vector", replace=True, config=ivf_config(partition_rows))
+                built = True
+            # Every index there and current: a save does not look again (5 look-ups of index lists and
+            # stats, ~5-30 ms a save under load) until a compaction adds segments or the tables reopen.
+            self._indexes_complete = not built and vector is not None and not stale
 
     def _ivf_segments(self, name: str) -> int:
         """Segments of the vector index (the built one and the deltas optimize added)."""
@@ -1006,12 +1036,14 @@ class ChunkStore:
             return False
         return self.maintainer(self.path / LANCE_DIR, operation, params)
 
-    def _ensure_scalar_indexes(self) -> None:
+    def _ensure_scalar_indexes(self) -> bool:
         """B-tree indexes on the columns writes look rows up by (see ``SCALAR_INDEXES``); built once.
+        True when one was built.
 
         Rows written after a build are not in the index until the next ``optimize``; LanceDB scans
         them alongside, so a look-up is always complete.
         """
+        built = False
         for table, columns in (
             (self._chunks, ("id", "path")),
             (self._files, ("path",)),
@@ -1019,14 +1051,20 @@ class ChunkStore:
         ):
             have = {idx.columns[0] for idx in table.list_indices()}
             for column in columns:
-                if column not in have and table.count_rows():
+                if column not in have:
+                    if not table.count_rows():
+                        built = True  # not complete: built once the table has rows
+                        continue
                     fault_point("scalar.before")
                     table.create_scalar_index(column, index_type="BTREE")
                     fault_point("scalar.after")
+                    built = True
+        return built
 
     def optimize(self) -> None:
         """Compact fragments, fold new rows into the indexes, drop old versions."""
         with self.writer(wait=True):
+            self._indexes_complete = False  # the vector index gained a segment: ensure_indexes counts them
             if not self._in_child("optimize", {}):
                 optimize_tables([self._chunks, self._files, self._embeddings])
 
