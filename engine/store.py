@@ -68,6 +68,7 @@ SCHEMA_VERSION = 2
 CHUNKS, FILES, EMBEDDINGS = "chunks", "files", "embeddings"
 COMPACT_EVERY_WRITES = 64
 TRIM_MIN_ROWS = 1024  # writes of fewer rows skip malloc_trim (see _after_write)
+OWN_WRITE_PATHS = 8  # writes of this many paths at most keep what they wrote for the next save's reads
 FTS_COLUMN = "lex"
 # English stemming on both sides ("formatted dates" meets format/date): +0.06 to +0.10 MRR for BM25
 # on the benchmark corpora. An index built without it gets its full-text index rebuilt, nothing else.
@@ -163,6 +164,18 @@ def chunk_id(chunk: Chunk, ordinal: int = 0) -> str:
     from .records import text_hash
 
     return text_hash(f"{chunk.path}\0{ordinal}")
+
+
+def _rows_by_path(table: pa.Table) -> tuple[dict[str, set[str]], dict[str, PathRows]]:
+    """Ids and ``PathRows`` per path of chunk rows (``id``, ``path``, ``file_hash`` columns)."""
+    ids: dict[str, set[str]] = {}
+    hashes: dict[str, set[str]] = {}
+    for row_id, path, file_hash in zip(
+        table["id"].to_pylist(), table["path"].to_pylist(), table["file_hash"].to_pylist(), strict=True
+    ):
+        ids.setdefault(path, set()).add(row_id)
+        hashes.setdefault(path, set()).add(file_hash)
+    return ids, {p: PathRows(len(ids[p]), frozenset(hashes[p])) for p in ids}
 
 
 def inconsistent(manifest: dict[str, FileRecord], rows: dict[str, PathRows]) -> set[str]:
@@ -296,6 +309,10 @@ class ChunkStore:
         self._pending: tuple[int, int] | None = None  # (table version, placeholder rows) for queries
         self._rows: tuple[int, int] | None = None  # (table version, rows): the IVF probe count follows it
         self._held_ids: tuple[int, frozenset[str], dict[str, set[str]]] | None = None  # see _row_ids
+        # What our last small write left (table version, paths, ids, rows; manifest entries): the next
+        # save of the same files reads nothing again while the table is still at that version.
+        self._own_rows: tuple[int, frozenset[str], dict[str, set[str]], dict[str, PathRows]] | None = None
+        self._own_manifest: tuple[int, dict[str, FileRecord | None]] | None = None
         self._indexes_complete = False  # ensure_indexes found every index built (see there)
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
         # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
@@ -411,6 +428,7 @@ class ChunkStore:
             )
         self._db = connect(self.path / LANCE_DIR, self._session)
         self._pending = self._rows = None
+        self._own_rows = self._own_manifest = self._held_ids = None
         self._indexes_complete = False
         self._names.clear()
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
@@ -553,8 +571,12 @@ class ChunkStore:
         if paths is None:
             table = self._files.to_arrow()
             return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+        wanted = set(paths)
+        own = self._own_manifest
+        if own is not None and wanted <= own[1].keys() and own[0] == self._files.version:
+            return {p: r for p in wanted if (r := own[1][p]) is not None}  # what our last write left there
         found: dict[str, FileRecord] = {}
-        for part in _parts(sorted(set(paths))):
+        for part in _parts(sorted(wanted)):
             rows = self._files.search().where(sql_in("path", part)).limit(None).to_arrow().to_pylist()
             found.update((row["path"], FileRecord(**row)) for row in rows)
         return found
@@ -580,6 +602,7 @@ class ChunkStore:
         import pyarrow as pa
 
         data = pa.Table.from_pylist(rows, schema=self._file_schema())
+        self._own_manifest = None
         if append:  # paths the manifest does not hold (the caller knows): no merge, no scan
             self._files.add(data)
             return
@@ -592,6 +615,10 @@ class ChunkStore:
             fault_point("manifest.mid")
             for part in _parts(list(removed)):
                 self._files.delete(sql_in("path", part))
+        if len(paths) <= OWN_WRITE_PATHS:  # the next save of these files reads its entries from here
+            entries: dict[str, FileRecord | None] = {p: None for p in removed}
+            entries.update((r.path, r) for r in records)
+            self._own_manifest = (self._files.version, entries)
 
     def touch_files(self, records: Sequence[FileRecord]) -> None:
         """Record a new mtime for files whose content did not change."""
@@ -611,6 +638,10 @@ class ChunkStore:
             return self._path_rows(None)
         wanted = sorted(set(paths))
         version = self._chunks.version  # read first: a write in between only makes the ids look stale
+        own = self._own_rows
+        if own is not None and own[0] == version and own[1].issuperset(wanted):
+            self._held_ids = own[:3]
+            return {p: own[3][p] for p in wanted if p in own[3]}  # what our last write left there
         found: dict[str, PathRows] = {}
         ids: dict[str, set[str]] = {}
         for start in range(0, len(wanted), 500):
@@ -780,10 +811,20 @@ class ChunkStore:
         name table (patched for ``paths``) and the count of placeholder rows (still none when there were
         none and this write added none). Never fails the write: a query rebuilds what was not carried."""
         after = self._chunks.version
+        self._own_rows = None
         if after == before:
             return
+        read: list[pa.Table] = []
+
+        def rows() -> pa.Table:
+            if not read:
+                read.append(self._name_rows(paths))
+            return read[0]
+
         try:
-            self._names.patch(before, after, paths, lambda: self._name_rows(paths), self._chunks.count_rows)
+            self._names.patch(before, after, paths, rows, self._chunks.count_rows)
+            if len(paths) <= OWN_WRITE_PATHS:
+                self._own_rows = (after, frozenset(paths), *_rows_by_path(rows()))
         except Exception as exc:  # noqa: BLE001 - the next query rebuilds the table from a scan
             log.debug("name table patch failed: %s", exc)
         if self._pending == (before, 0) and (tiers is None or min(tiers, default=TIER_MODEL) > TIER_PLACEHOLDER):
@@ -796,7 +837,7 @@ class ChunkStore:
         parts = [
             self._chunks.search()
             .where(sql_in("path", part))
-            .select(["id", *NAME_COLUMNS])
+            .select(["id", "file_hash", *NAME_COLUMNS])
             .with_row_id(True)
             .limit(None)
             .to_arrow()
@@ -842,7 +883,7 @@ class ChunkStore:
         known = self._held_ids
         self._held_ids = None
         if known is not None and known[0] == self._chunks.version and known[1].issuperset(paths):
-            return {path: known[2][path] for path in paths if path in known[2]}
+            return {path: set(known[2][path]) for path in paths if path in known[2]}
         held: dict[str, set[str]] = {}
         for part in _parts(sorted(set(paths))):
             table = self._chunks.search().where(sql_in("path", part)).select(["id", "path"]).limit(None).to_arrow()
