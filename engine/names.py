@@ -353,7 +353,7 @@ class NameIndex:
         self._building = False
         self._lock = threading.Lock()
         self._patched = threading.Condition(self._lock)
-        self._writing = 0  # writes in progress that patch the table when they have committed
+        self._writing: int | None = None  # the table version a write in progress (ours) started from
         self._log: list[_Patch] = []  # the latest patches, replayed on a table built meanwhile
 
     def current(self, version: int) -> NameTable | None:
@@ -361,12 +361,12 @@ class NameIndex:
         if table is not None and table.version == version:
             return table
         with self._lock:
-            if self._writing:  # our own write committed and is patching the table: milliseconds
-                self._patched.wait_for(lambda: not self._writing, timeout=PATCH_WAIT_S)
+            if table is not None and self._writing == table.version:  # our write is patching it: milliseconds
+                self._patched.wait_for(lambda: self._writing is None, timeout=PATCH_WAIT_S)
                 table = self._table
                 if table is not None and table.version == version:
                     return table
-                if self._writing:
+                if self._writing is not None:
                     return None  # slow: filter in LanceDB this once, the patch comes
             if self._building:
                 return None
@@ -387,15 +387,16 @@ class NameIndex:
             self._log = []
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Around a write that ends with ``patch``: queries that see its commit wait for the patch."""
+    def writing(self, before: int) -> Iterator[None]:
+        """Around our write from table version ``before`` that ends with ``patch`` (one at a time: the
+        caller holds the write lock): a query that sees its commit waits for the patch."""
         with self._lock:
-            self._writing += 1
+            self._writing = before
         try:
             yield
         finally:
             with self._lock:
-                self._writing -= 1
+                self._writing = None
                 self._patched.notify_all()
 
     def patch(

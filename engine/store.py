@@ -790,7 +790,7 @@ class ChunkStore:
             append = new_paths and not removed
             whole_table = False  # whether the commit joined the whole table (a merge's scratch memory)
             before = self._chunks.version
-            with self._names.writing():  # a query that sees these commits waits for the name table's patch
+            with self._names.writing(before):  # a query that sees these commits waits for the table's patch
                 if append:
                     if data.num_rows:
                         self._chunks.add(data)

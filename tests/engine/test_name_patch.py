@@ -8,6 +8,7 @@ row ids a rebuilt table sees, and answer the look-ups as the LanceDB filters do.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,9 +145,10 @@ def test_a_write_that_is_not_a_save_rebuilds_the_table(tmp_path: Path) -> None:
     # And our next save starts from a version our table does not describe: no patch on a stale table.
     _write(store, {"Request.cs": ["Request", "Request.Send", "Request.Cancel"]})
     assert store._names._table is stale and stale.version != store._chunks.version
-    assert store.name_table() is None  # so the LanceDB filters answer while it is rebuilt
-    store._names._log = []  # (that query started a build in the background; this one is waited for)
-    store._names.build_now()
+    assert store.name_table() is None  # so the LanceDB filters answer while it is rebuilt, in the background
+    deadline = time.monotonic() + 60
+    while store._names._building and time.monotonic() < deadline:
+        time.sleep(0.01)
     table = _assert_current_equals_rebuilt(store)
     assert table.defining(["other_writer"]) and table.defining(["cancel"])
 
