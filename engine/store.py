@@ -9,7 +9,8 @@ Three tables live in one LanceDB directory, one directory per (workspace folder,
   evicted first (engine/embedding_cache.py).
 ``meta.json`` records the schema version, the model fingerprint and the dimension.
 
-Crash safety. A batch is written in three commits: embedding cache, chunk rows, manifest. The chunk
+Crash safety. A batch is written in three commits: embedding cache, chunk rows, manifest (a save
+writes the cache last: its rows hold the few new vectors anyway, and are searchable sooner). The chunk
 commit replaces each file's rows at once, so a reader sees a file's old rows or its new ones, never
 both or neither: an update-and-insert keyed on ``id`` through its scalar index when every old row of
 the batch's files is overwritten (row ids are path + ordinal: a file that did not shrink), else one
