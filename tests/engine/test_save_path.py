@@ -15,6 +15,7 @@ import pytest
 
 import engine.store as store_module
 from engine.config import EngineConfig
+from engine.errors import ModelError
 from engine.records import text_hash
 from engine.row_ids import take_over_ids
 from engine.workspace import Workspace
@@ -252,7 +253,16 @@ def test_a_saves_new_chunks_are_embedded_on_the_interactive_path(
     ws.index()
     assert recording.calls and all(kind == "batch" for kind, _ in recording.calls)  # indexing: the index worker
     recording.calls.clear()
+    before = rows_by_path(ws)[EDITED]
+    # The model fails while the save reads the embedding cache (its new text is embedded meanwhile):
+    # the save fails with the model's error and the file's rows stay as they were.
+    failing = ModelError("the query worker died")
+    recording.embed_interactive = lambda texts: (_ for _ in ()).throw(failing)  # type: ignore[method-assign]
     _append_function(workspace_copy)
+    with pytest.raises(ModelError):
+        ws.update_files([EDITED])
+    assert same_rows(rows_by_path(ws)[EDITED], before)
+    del recording.embed_interactive
     ws.update_files([EDITED])
     assert recording.calls == [("interactive", 1)]  # the save's one new chunk, on the query worker
     assert ws.search("zq_saved_helper", limit=3)[0].symbol == "zq_saved_helper"
