@@ -64,6 +64,7 @@ HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk heade
 EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
 INTERACTIVE_EMBED_MAX = 32  # new chunks of a save embedded on the query worker (more: the index worker)
 SPECULATIVE_EMBED_MAX = 8  # a save's texts not in memory embedded while the store's cache is read
+SAVE_VECTOR_PATHS = 8  # saves of this many files at most read their rows' vectors with the rows
 _PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
 
 
@@ -211,7 +212,10 @@ class Indexer:
         """``index_paths`` once each of ``wanted`` is known to be an indexable file or ``gone``."""
         # The entries of these paths only: reading the whole manifest cost a one-file save ~80 ms at 13.6K files.
         manifest = self.store.manifest(wanted)
-        rows = self.store.path_rows(wanted)
+        held: dict[str, np.ndarray] = {}
+        rows = self.store.path_rows(wanted, vectors=held if len(wanted) <= SAVE_VECTOR_PATHS else None)
+        for key, vector in held.items():  # the vectors of the files' unchanged chunks, for this save
+            self.cache.put(key, vector)
         removed: list[str] = []
         for rel in gone:
             if rel in manifest or rel in rows:
