@@ -464,7 +464,9 @@ def _edit_target(root: Path) -> Path:
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(args.workspace).resolve()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "lsp_server", "--log-level", "warning"]
+    # --server-script: the server through a wrapper (e.g. one that times the save path's steps).
+    entry = [args.server_script] if args.server_script else ["-m", "lsp_server"]
+    command = [sys.executable, *entry, "--log-level", args.server_log_level]
     t0 = time.perf_counter()
     client = LspClient(command, env)
     sampler = RssSampler(client.proc.pid)
@@ -594,6 +596,8 @@ def main() -> int:
         help="serve: after didSave, poll searches (default) or wait for the server's re-index log line first",
     )
     parser.add_argument("--saves", type=int, default=20, help="serve: 0 = queries only (no file is edited)")
+    parser.add_argument("--server-script", help="serve: run this Python script instead of `-m lsp_server`")
+    parser.add_argument("--server-log-level", default="warning", help="serve: the server's --log-level")
     parser.add_argument("--settle", type=float, default=2.0, help="serve: seconds between warm-up and queries")
     parser.add_argument("--index-types", default="ivf_flat,ivf_hnsw_sq")
     parser.add_argument("--nprobes", default="10,20,40")

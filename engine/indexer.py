@@ -63,6 +63,8 @@ CHUNK_WORKER_MIN_FILES = 300
 HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk header and prefix
 EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
 INTERACTIVE_EMBED_MAX = 32  # new chunks of a save embedded on the query worker (more: the index worker)
+SPECULATIVE_EMBED_MAX = 8  # a save's texts not in memory embedded while the store's cache is read
+SAVE_VECTOR_PATHS = 8  # saves of this many files at most read their rows' vectors with the rows
 _PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
 
 
@@ -210,7 +212,10 @@ class Indexer:
         """``index_paths`` once each of ``wanted`` is known to be an indexable file or ``gone``."""
         # The entries of these paths only: reading the whole manifest cost a one-file save ~80 ms at 13.6K files.
         manifest = self.store.manifest(wanted)
-        rows = self.store.path_rows(wanted)
+        held: dict[str, np.ndarray] = {}
+        rows = self.store.path_rows(wanted, vectors=held if len(wanted) <= SAVE_VECTOR_PATHS else None)
+        for key, vector in held.items():  # the vectors of the files' unchanged chunks, for this save
+            self.cache.put(key, vector)
         removed: list[str] = []
         for rel in gone:
             if rel in manifest or rel in rows:
@@ -415,6 +420,30 @@ class Indexer:
         vectors.update(self.store.cached_vectors(k for k in hashes if k not in vectors))
         return vectors
 
+    def _known_or_ahead(self, chunks: Sequence[Chunk]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``_known_vectors`` for a save, and the model's vectors of the few texts not in memory, embedded
+        on the query worker *while* the store's cache is read (a save under load waited ~40-80 ms for
+        each in turn), kept for those the store does not know. Returns (known, newly embedded)."""
+        vectors: dict[str, np.ndarray] = {}
+        for c in chunks:
+            hit = self.cache.get(c.hash)
+            if hit is not None:
+                vectors[c.hash] = hit
+        unknown = list({c.hash: c for c in chunks if c.hash not in vectors}.values())
+        if not 0 < len(unknown) <= SPECULATIVE_EMBED_MAX:
+            vectors.update(self.store.cached_vectors(c.hash for c in unknown))
+            return vectors, {}
+        ahead = _in_thread(self.embedder.embed_interactive, [c.embed_text for c in unknown])
+        try:
+            vectors.update(self.store.cached_vectors(c.hash for c in unknown))
+        finally:
+            ahead.exception()  # waits: never leaves the embedding running behind the caller
+        needed = [i for i, c in enumerate(unknown) if c.hash not in vectors]
+        if not needed:
+            return vectors, {}
+        embedded = ahead.result()  # the model's error, if it failed, now that its vectors are needed
+        return vectors, {unknown[i].hash: embedded[i] for i in needed}
+
     def _flush(
         self,
         pending: _Pending,
@@ -430,11 +459,17 @@ class Indexer:
         new_paths = known is not None and not pending.removed and not any(f.path in known for f in pending.files)
         chunks = pending.chunks
         hashes = [c.hash for c in chunks]
-        vectors = self._known_vectors(hashes)
+        if interactive and embed:
+            vectors, new_vectors = self._known_or_ahead(chunks)
+        else:
+            vectors, new_vectors = self._known_vectors(hashes), {}
         used = dict(vectors)  # marked used in the persistent cache, so its LRU bound keeps them
-        unique_missing = list({c.hash: c for c in chunks if c.hash not in vectors}.values())
         stats.chunks_cached += sum(1 for h in hashes if h in vectors)
-        new_vectors: dict[str, np.ndarray] = {}
+        if new_vectors:
+            stats.chunks_embedded += len(new_vectors)
+            stats.chunks_cached += sum(1 for h in hashes if h in new_vectors) - len(new_vectors)
+            vectors.update(new_vectors)
+        unique_missing = list({c.hash: c for c in chunks if c.hash not in vectors}.values())
         if unique_missing and embed:
             batch_size = self.monitor.batch_size(self.config.batch_size)
             texts = [c.embed_text for c in unique_missing]
@@ -476,6 +511,7 @@ class Indexer:
             used_vectors=used,
             tiers=tiers,
             new_paths=new_paths,
+            cache_last=interactive,
         )
 
     # ----------------------------------------------------------------- phase 2: the dense tier
@@ -633,3 +669,17 @@ class Indexer:
             log.warning("could not chunk %s again: %s", path, exc)
             return {}
         return {c.hash: c.embed_text for c in chunks}
+
+
+def _in_thread(call: Callable[[list[str]], np.ndarray], texts: list[str]) -> Future[np.ndarray]:
+    """``call(texts)`` on a thread of its own (a save's few texts, next to a store read)."""
+    future: Future[np.ndarray] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call(texts))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it if it needs the vectors
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="semcode-save-embed", daemon=True).start()
+    return future

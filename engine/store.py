@@ -9,7 +9,8 @@ Three tables live in one LanceDB directory, one directory per (workspace folder,
   evicted first (engine/embedding_cache.py).
 ``meta.json`` records the schema version, the model fingerprint and the dimension.
 
-Crash safety. A batch is written in three commits: embedding cache, chunk rows, manifest. The chunk
+Crash safety. A batch is written in three commits: embedding cache, chunk rows, manifest (a save
+writes the cache last: its rows hold the few new vectors anyway, and are searchable sooner). The chunk
 commit replaces each file's rows at once, so a reader sees a file's old rows or its new ones, never
 both or neither: an update-and-insert keyed on ``id`` through its scalar index when every old row of
 the batch's files is overwritten (row ids are path + ordinal: a file that did not shrink), else one
@@ -68,6 +69,7 @@ SCHEMA_VERSION = 2
 CHUNKS, FILES, EMBEDDINGS = "chunks", "files", "embeddings"
 COMPACT_EVERY_WRITES = 64
 TRIM_MIN_ROWS = 1024  # writes of fewer rows skip malloc_trim (see _after_write)
+OWN_WRITE_PATHS = 8  # writes of this many paths at most keep what they wrote for the next save's reads
 FTS_COLUMN = "lex"
 # English stemming on both sides ("formatted dates" meets format/date): +0.06 to +0.10 MRR for BM25
 # on the benchmark corpora. An index built without it gets its full-text index rebuilt, nothing else.
@@ -164,6 +166,18 @@ def chunk_id(chunk: Chunk, ordinal: int = 0) -> str:
     from .records import text_hash
 
     return text_hash(f"{chunk.path}\0{ordinal}")
+
+
+def _rows_by_path(table: pa.Table) -> tuple[dict[str, set[str]], dict[str, PathRows]]:
+    """Ids and ``PathRows`` per path of chunk rows (``id``, ``path``, ``file_hash`` columns)."""
+    ids: dict[str, set[str]] = {}
+    hashes: dict[str, set[str]] = {}
+    for row_id, path, file_hash in zip(
+        table["id"].to_pylist(), table["path"].to_pylist(), table["file_hash"].to_pylist(), strict=True
+    ):
+        ids.setdefault(path, set()).add(row_id)
+        hashes.setdefault(path, set()).add(file_hash)
+    return ids, {p: PathRows(len(ids[p]), frozenset(hashes[p])) for p in ids}
 
 
 def inconsistent(manifest: dict[str, FileRecord], rows: dict[str, PathRows]) -> set[str]:
@@ -310,6 +324,12 @@ class ChunkStore:
         self._writes = 0
         self._pending: tuple[int, int] | None = None  # (table version, placeholder rows) for queries
         self._rows: tuple[int, int] | None = None  # (table version, rows): the IVF probe count follows it
+        self._held_ids: tuple[int, frozenset[str], dict[str, set[str]]] | None = None  # see _row_ids
+        # What our last small write left (table version, paths, ids, rows; manifest entries): the next
+        # save of the same files reads nothing again while the table is still at that version.
+        self._own_rows: tuple[int, frozenset[str], dict[str, set[str]], dict[str, PathRows]] | None = None
+        self._own_manifest: tuple[int, dict[str, FileRecord | None]] | None = None
+        self._indexes_complete = False  # ensure_indexes found every index built (see there)
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
         # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
         self.maintainer: Callable[[Path, str, dict[str, Any]], bool] | None = None
@@ -424,6 +444,8 @@ class ChunkStore:
             )
         self._db = connect(self.path / LANCE_DIR, self._session)
         self._pending = self._rows = None
+        self._own_rows = self._own_manifest = self._held_ids = None
+        self._indexes_complete = False
         self._names.clear()
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
         self._files = self._open_or_create(FILES, self._file_schema())
@@ -565,8 +587,12 @@ class ChunkStore:
         if paths is None:
             table = self._files.to_arrow()
             return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+        wanted = set(paths)
+        own = self._own_manifest
+        if own is not None and wanted <= own[1].keys() and own[0] == self._files.version:
+            return {p: r for p in wanted if (r := own[1][p]) is not None}  # what our last write left there
         found: dict[str, FileRecord] = {}
-        for part in _parts(sorted(set(paths))):
+        for part in _parts(sorted(wanted)):
             rows = self._files.search().where(sql_in("path", part)).limit(None).to_arrow().to_pylist()
             found.update((row["path"], FileRecord(**row)) for row in rows)
         return found
@@ -592,6 +618,7 @@ class ChunkStore:
         import pyarrow as pa
 
         data = pa.Table.from_pylist(rows, schema=self._file_schema())
+        self._own_manifest = None
         if append:  # paths the manifest does not hold (the caller knows): no merge, no scan
             self._files.add(data)
             return
@@ -604,6 +631,10 @@ class ChunkStore:
             fault_point("manifest.mid")
             for part in _parts(list(removed)):
                 self._files.delete(sql_in("path", part))
+        if len(paths) <= OWN_WRITE_PATHS:  # the next save of these files reads its entries from here
+            entries: dict[str, FileRecord | None] = {p: None for p in removed}
+            entries.update((r.path, r) for r in records)
+            self._own_manifest = (self._files.version, entries)
 
     def touch_files(self, records: Sequence[FileRecord]) -> None:
         """Record a new mtime for files whose content did not change."""
@@ -615,25 +646,58 @@ class ChunkStore:
             fault_point("touch.after")
             self._after_write()
 
-    def path_rows(self, paths: Iterable[str] | None = None) -> dict[str, PathRows]:
-        """Per path: the number of chunk rows and the file hashes they carry (all paths when None)."""
+    def path_rows(
+        self, paths: Iterable[str] | None = None, *, vectors: dict[str, np.ndarray] | None = None
+    ) -> dict[str, PathRows]:
+        """Per path: the number of chunk rows and the file hashes they carry (all paths when None).
+
+        ``vectors`` (with ``paths``): filled with the model vectors those rows hold, by text hash, read
+        in the same query: a save's unchanged chunks then need no look-up in the embedding cache (16
+        hashes took a first save after a restart ~75 ms under load). Not filled when the rows are the
+        ones our last write left (``_own_rows``): their vectors are in the caller's memory already.
+        """
         if not self._ready():
             return {}
         if paths is None:
             return self._all_path_rows()
         wanted = sorted(set(paths))
+        version = self._chunks.version  # read first: a write in between only makes the ids look stale
+        own = self._own_rows
+        if own is not None and own[0] == version and own[1].issuperset(wanted):
+            self._held_ids = own[:3]
+            return {p: own[3][p] for p in wanted if p in own[3]}  # what our last write left there
         found: dict[str, PathRows] = {}
+        ids: dict[str, set[str]] = {}
         for start in range(0, len(wanted), 500):
-            found.update(self._path_rows(sql_in("path", wanted[start : start + 500])))
+            found.update(self._path_rows(sql_in("path", wanted[start : start + 500]), ids, vectors))
+        # A save reads these paths' rows here and their ids again for its upsert (``_row_ids``): one read.
+        self._held_ids = (version, frozenset(wanted), ids)
         return found
 
-    def _path_rows(self, where: str | None) -> dict[str, PathRows]:
+    def _path_rows(
+        self,
+        where: str | None,
+        ids: dict[str, set[str]] | None = None,
+        vectors: dict[str, np.ndarray] | None = None,
+    ) -> dict[str, PathRows]:
+        """``ids``: filled with the ids of the rows read, per path; ``vectors``: with their model vectors."""
         query = self._chunks.search()
         if where:
             query = query.where(where)
-        table = query.select(["path", "file_hash"]).limit(None).to_arrow()
+        columns = ["path", "file_hash", *(["id"] if ids is not None else [])]
+        columns += ["text_hash", "tier", "vector"] if vectors is not None else []
+        table = query.select(columns).limit(None).to_arrow()
         if table.num_rows == 0:
             return {}
+        if vectors is not None:
+            matrix = _vectors(table)
+            tiers = table["tier"].to_pylist()
+            for i, key in enumerate(table["text_hash"].to_pylist()):
+                if tiers[i] == TIER_MODEL:
+                    vectors[key] = matrix[i]
+        if ids is not None:
+            for row_id, path in zip(table["id"].to_pylist(), table["path"].to_pylist(), strict=True):
+                ids.setdefault(path, set()).add(row_id)
         grouped = table.group_by(["path", "file_hash"]).aggregate([("path", "count")]).to_pylist()
         counts: dict[str, int] = {}
         hashes: dict[str, set[str]] = {}
@@ -715,6 +779,7 @@ class ChunkStore:
         used_vectors: dict[str, np.ndarray] | None = None,
         tiers: Sequence[int] | None = None,
         new_paths: bool = False,
+        cache_last: bool = False,
     ) -> None:
         """Atomically replace every chunk of ``files`` (and drop ``removed``) with ``chunks``.
 
@@ -724,6 +789,9 @@ class ChunkStore:
         ``new_paths``: the caller knows that neither the chunk table nor the manifest holds any of
         ``files`` (a first index), so both commits are plain appends: a ``merge_insert`` scans the
         whole table and costs more with every batch written.
+        ``cache_last``: the embedding-cache commit comes after the chunk and manifest commits, not first
+        (a save: its rows are searchable one commit sooner; a crash in between loses the cache entries of
+        a few vectors, which the rows still hold, so at worst they are embedded again).
         """
         if len(chunks) != len(vectors) or len(chunks) != len(lexical):
             raise StoreError("internal error: chunks, vectors and lexical rows differ in length")
@@ -748,7 +816,8 @@ class ChunkStore:
         import pyarrow as pa
 
         with self.writer(wait=True):
-            self._cache_vectors(new_vectors or {}, used_vectors)
+            if not cache_last:
+                self._cache_vectors(new_vectors or {}, used_vectors)
             data = pa.Table.from_arrays(
                 [
                     pa.array(ids, pa.string()),
@@ -771,17 +840,61 @@ class ChunkStore:
             fault_point("chunks.before")
             append = new_paths and not removed
             whole_table = False  # whether the commit joined the whole table (a merge's scratch memory)
-            if append:
-                if data.num_rows:
-                    self._chunks.add(data)
-            else:
-                whole_table = self._replace_rows(data, [f.path for f in files], ids, removed)
-            fault_point("chunks.after")
+            before = self._chunks.version
+            with self._names.writing(before):  # a query that sees these commits waits for the table's patch
+                if append:
+                    if data.num_rows:
+                        self._chunks.add(data)
+                else:
+                    whole_table = self._replace_rows(data, [f.path for f in files], ids, removed)
+                fault_point("chunks.after")
+                self._after_chunk_commit(before, paths, tiers)
             fault_point("manifest.before")
             self._put_manifest(files, removed, append=append)
             fault_point("manifest.after")
+            if cache_last:
+                self._cache_vectors(new_vectors or {}, used_vectors)
             self._evict()
             self._after_write(TRIM_MIN_ROWS if whole_table else len(chunks))
+
+    def _after_chunk_commit(self, before: int, paths: Sequence[str], tiers: Sequence[int] | None) -> None:
+        """Carry what queries keep per table version over our own write instead of recounting it: the
+        name table (patched for ``paths``) and the count of placeholder rows (still none when there were
+        none and this write added none). Never fails the write: a query rebuilds what was not carried."""
+        after = self._chunks.version
+        self._own_rows = None
+        if after == before:
+            return
+        read: list[pa.Table] = []
+
+        def rows() -> pa.Table:
+            if not read:
+                read.append(self._name_rows(paths))
+            return read[0]
+
+        try:
+            self._names.patch(before, after, paths, rows, self._chunks.count_rows)
+            if len(paths) <= OWN_WRITE_PATHS:
+                self._own_rows = (after, frozenset(paths), *_rows_by_path(rows()))
+        except Exception as exc:  # noqa: BLE001 - the next query rebuilds the table from a scan
+            log.debug("name table patch failed: %s", exc)
+        if self._pending == (before, 0) and (tiers is None or min(tiers, default=TIER_MODEL) > TIER_PLACEHOLDER):
+            self._pending = (after, 0)
+
+    def _name_rows(self, paths: Sequence[str]) -> pa.Table:
+        """The name columns of these paths' rows, with their row ids (through the ``path`` scalar index)."""
+        import pyarrow as pa
+
+        parts = [
+            self._chunks.search()
+            .where(sql_in("path", part))
+            .select(["id", "file_hash", *NAME_COLUMNS])
+            .with_row_id(True)
+            .limit(None)
+            .to_arrow()
+            for part in _parts(sorted(set(paths)))
+        ]
+        return pa.concat_tables(parts) if len(parts) != 1 else parts[0]
 
     def _replace_rows(self, data: pa.Table, written: list[str], ids: list[str], removed: Sequence[str]) -> bool:
         """The chunk commit of ``replace_files`` for paths that may hold rows (see engine/row_ids.py).
@@ -816,7 +929,12 @@ class ChunkStore:
         return False
 
     def _row_ids(self, paths: Sequence[str]) -> dict[str, set[str]]:
-        """The ids of the chunk rows of these paths (through the ``path`` scalar index)."""
+        """The ids of the chunk rows of these paths (through the ``path`` scalar index), or as ``path_rows``
+        read them for the same table version (the save's first read, under the same write lock)."""
+        known = self._held_ids
+        self._held_ids = None
+        if known is not None and known[0] == self._chunks.version and known[1].issuperset(paths):
+            return {path: set(known[2][path]) for path in paths if path in known[2]}
         held: dict[str, set[str]] = {}
         for part in _parts(sorted(set(paths))):
             table = self._chunks.search().where(sql_in("path", part)).select(["id", "path"]).limit(None).to_arrow()
@@ -985,17 +1103,20 @@ class ChunkStore:
         Flat search is exact and fast enough below a few ten thousand rows (13 ms at 10K here); above,
         the index of ``ivf_config``, whose refine step keeps recall@10 against exact search above 0.95.
         """
+        if self._indexes_complete:  # nothing to build since the last check (see _indexes_complete)
+            return
         with self.writer(wait=True):
             rows = self._chunks.count_rows()
             if rows == 0:
                 return
-            self._ensure_scalar_indexes()
+            built = self._ensure_scalar_indexes()
             names = {idx.columns[0]: idx for idx in self._chunks.list_indices()}
             fts = names.get(FTS_COLUMN)
             fts_stem = (getattr(fts, "index_details", None) or {}).get("stem") if fts else None
             # In this process: at 85K rows the full-text build adds ~60 MB (178K: ~200 MB), less than a
             # child process's own ~165 MB would add to the peak (BENCHMARKS.md "writes (session 4)").
             if fts is None or fts_stem != FTS_STEM:
+                built = True
                 fault_point("fts.before")
                 self._chunks.create_index(FTS_COLUMN, replace=True, config=fts_config())
                 fault_point("fts.after")
@@ -1018,6 +1139,10 @@ class ChunkStore:
                 )
                 if not self._in_child("ivf", {"partition_rows": partition_rows}, rows):
                     self._chunks.create_index("vector", replace=True, config=ivf_config(partition_rows))
+                built = True
+            # Every index there and current: a save does not look again (5 look-ups of index lists and
+            # stats, ~5-30 ms a save under load) until a compaction adds segments or the tables reopen.
+            self._indexes_complete = not built and vector is not None and not stale
 
     def _ivf_segments(self, name: str) -> int:
         """Segments of the vector index (the built one and the deltas optimize added)."""
@@ -1036,12 +1161,14 @@ class ChunkStore:
             return False
         return self.maintainer(self.path / LANCE_DIR, operation, params)
 
-    def _ensure_scalar_indexes(self) -> None:
+    def _ensure_scalar_indexes(self) -> bool:
         """B-tree indexes on the columns writes look rows up by (see ``SCALAR_INDEXES``); built once.
+        True when one was built.
 
         Rows written after a build are not in the index until the next ``optimize``; LanceDB scans
         them alongside, so a look-up is always complete.
         """
+        built = False
         for table, columns in (
             (self._chunks, ("id", "path")),
             (self._files, ("path",)),
@@ -1049,14 +1176,20 @@ class ChunkStore:
         ):
             have = {idx.columns[0] for idx in table.list_indices()}
             for column in columns:
-                if column not in have and table.count_rows():
+                if column not in have:
+                    if not table.count_rows():
+                        built = True  # not complete: built once the table has rows
+                        continue
                     fault_point("scalar.before")
                     table.create_scalar_index(column, index_type="BTREE")
                     fault_point("scalar.after")
+                    built = True
+        return built
 
     def optimize(self) -> None:
         """Compact fragments, fold new rows into the indexes, drop old versions."""
         with self.writer(wait=True):
+            self._indexes_complete = False  # the vector index gained a segment: ensure_indexes counts them
             if not self._in_child("optimize", {}):
                 optimize_tables([self._chunks, self._files, self._embeddings])
 

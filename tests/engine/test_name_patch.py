@@ -1,0 +1,167 @@
+"""The name table patched after our own saves equals one built from a scan of the same table version
+(real LanceDB on disk; the look-ups need no model). Writes by anyone else still rebuild it.
+
+A save that changes, adds and deletes names, a file that shrinks (the whole-table merge), a file that is
+new, a file that is deleted, a rename: after each, the patched table must see exactly the rows, names and
+row ids a rebuilt table sees, and answer the look-ups as the LanceDB filters do.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.names import NameTable
+from engine.ranking import RankingOptions, analyse_query
+from engine.records import Chunk
+from engine.search import Searcher, SearchFilters
+from engine.store import ChunkStore, FileRecord
+
+DIM = 8
+START = {
+    "src/session.py": ["Session", "Session.request", "Session.send", "merge_setting", "run"],
+    "src/adapters/__init__.py": ["get_adapter", "HTTPAdapter.send", "run"],
+    "src/default/index.js": ["defaults", "$defaults", "run"],
+    "lua/picker.lua": ["Picker", "Picker:find", "Picker:get_selection"],
+    "rust/parser/mod.rs": ["Parser", "Parser.parse", "run"],
+    "Request.cs": ["Request", "Request.Send"],
+    "docs/request.md": [""],
+}
+BULK = {f"bulk/m{i}.py": ["run", f"Task{i}.run", f"Task{i}"] for i in range(40)}
+QUERIES = [
+    "Session", "request", "send", "get_adapter", "HTTPAdapter", "defaults", "find", "parse", "Parser",
+    "Request", "run", "Task7.run", "merge_setting", "rename_me", "Renamed", "brand_new", "Widget",
+    "how the Session sends a request", "where are widgets created", "helpers for the picker", "m3",
+]  # fmt: skip
+_version = [0]
+
+
+def _chunks(path: str, symbols: list[str]) -> list[Chunk]:
+    language = "python" if path.endswith(".py") else path.rsplit(".", 1)[-1]
+    kinds = ["class" if s[:1].isupper() and "." not in s else "function" for s in symbols]
+    return [
+        Chunk(path, language, i * 5, i * 5 + 4, f"{s} body {i}", symbol=s, kind=k)
+        for i, (s, k) in enumerate(zip(symbols, kinds, strict=True))
+    ]
+
+
+def _write(store: ChunkStore, files: dict[str, list[str]], removed: tuple[str, ...] = (), **kw: bool) -> None:
+    """One ``replace_files`` call, as the indexer makes for a save of these files."""
+    _version[0] += 1
+    records = [FileRecord(p, 1, _version[0], f"h{p}{_version[0]}", len(s)) for p, s in files.items()]
+    chunks = [c for p, s in files.items() for c in _chunks(p, s)]
+    vectors = np.random.default_rng(_version[0]).normal(size=(len(chunks), DIM)).astype(np.float32)
+    store.replace_files(records, chunks, vectors, [c.content for c in chunks], removed=list(removed), **kw)
+
+
+def _store(path: Path) -> ChunkStore:
+    store = ChunkStore(path, dimension=DIM, fingerprint="names")
+    _write(store, START, new_paths=True)
+    _write(store, BULK, new_paths=True)
+    store._ensure_scalar_indexes()  # as a server's index run leaves it: saves read rows through the B-tree
+    return store
+
+
+def _rebuilt(store: ChunkStore) -> NameTable:
+    return NameTable(*store._load_names())
+
+
+def _assert_current_equals_rebuilt(store: ChunkStore) -> NameTable:
+    version = store._chunks.version
+    table = store._names._table
+    assert table is not None and table.version == version, "the write was not patched into the table"
+    assert store.name_table() is table  # a query takes it as is: no rebuild, no LanceDB filters
+    fresh = _rebuilt(store)
+    assert fresh.version == version
+    assert table.snapshot() == fresh.snapshot()
+    assert table.rows == fresh.rows == store.count_chunks()
+    searcher = Searcher(store, embedder=None)  # type: ignore[arg-type]  # look-ups only
+    for filters in (SearchFilters(), SearchFilters(language="python"), SearchFilters(kind="class")):
+        for query in QUERIES:
+            info, options, columns = analyse_query(query), RankingOptions(), ["id", "path", "symbol"]
+            patched = searcher._lookup_in_table(table, info, filters, options, None, columns)
+            filtered = searcher._lookup_filtered(info, filters, options, None, columns)
+            assert patched is not None, query
+            assert [r["id"] for r in patched] == [r["id"] for r in filtered], (query, filters)
+    return table
+
+
+def test_saves_patch_the_name_table_to_what_a_rebuild_gives(tmp_path: Path) -> None:
+    store = _store(tmp_path / "idx")
+    built = store._names.build_now()
+    assert built is not None and built.version == store._chunks.version
+    # Same number of chunks, one name changed and one renamed: the keyed upsert (ids taken over).
+    _write(store, {"src/session.py": ["Session", "Session.request", "Session.receive", "merge_setting", "rename_me"]})
+    first = _assert_current_equals_rebuilt(store)
+    assert first is not built
+    # Names added (the file grew), in a second file at once.
+    _write(
+        store,
+        {
+            "src/session.py": ["Session", "Session.request", "Session.receive", "merge_setting", "rename_me", "extra"],
+            "lua/picker.lua": ["Picker", "Picker:find", "Picker:get_selection", "Picker:close", "Widget"],
+        },
+    )
+    _assert_current_equals_rebuilt(store)
+    # Names deleted (the file shrank: the whole-table merge with its source delete).
+    _write(store, {"rust/parser/mod.rs": ["Parser"]})
+    _assert_current_equals_rebuilt(store)
+    # A file the table never had, next to a deleted one (its own delete commit): two versions, one patch.
+    version = store._chunks.version
+    _write(store, {"src/brand_new/index.ts": ["brand_new", "Brand.new"]}, removed=("src/adapters/__init__.py",))
+    assert store._chunks.version >= version + 2
+    table = _assert_current_equals_rebuilt(store)
+    assert table.defining(["get_adapter"]) == [] and table.defining(["brand_new"])
+    # A rename: the old path's rows go, the new path's come, in one write.
+    _write(store, {"src/renamed.py": ["Renamed", "Renamed.run"]}, removed=("src/default/index.js",))
+    _assert_current_equals_rebuilt(store)
+    # A file emptied, then the same path written again, then many saves of one file in a row.
+    _write(store, {"docs/request.md": []})
+    _assert_current_equals_rebuilt(store)
+    _write(store, {"docs/request.md": ["", ""]})
+    _assert_current_equals_rebuilt(store)
+    for i in range(6):
+        _write(store, {f"bulk/m{i}.py": ["run", f"Task{i}.run", f"Task{i}", f"helper{i}"][: 2 + i % 3]})
+        _assert_current_equals_rebuilt(store)
+
+
+def test_a_write_that_is_not_a_save_rebuilds_the_table(tmp_path: Path) -> None:
+    store = _store(tmp_path / "idx")
+    store._names.build_now()
+    _write(store, {"src/session.py": ["Session", "Session.request"]})
+    _assert_current_equals_rebuilt(store)
+    # Compaction moves every row: never patched; the next query starts a rebuild (and filters meanwhile).
+    store.optimize()
+    assert store._names._table is not None and store._names._table.version != store._chunks.version
+    store._names.build_now()
+    _assert_current_equals_rebuilt(store)
+    # Another process's write (its own ChunkStore on the same index) is never patched here either.
+    other = ChunkStore(tmp_path / "idx", dimension=DIM, fingerprint="names")
+    _write(other, {"src/session.py": ["Session", "Session.request", "Session.send", "other_writer"]})
+    stale = store._names._table
+    assert stale is not None and stale.version != store._chunks.version  # a query would rebuild it
+    # And our next save starts from a version our table does not describe: no patch on a stale table.
+    _write(store, {"Request.cs": ["Request", "Request.Send", "Request.Cancel"]})
+    assert store._names._table is stale and stale.version != store._chunks.version
+    assert store.name_table() is None  # so the LanceDB filters answer while it is rebuilt, in the background
+    deadline = time.monotonic() + 60
+    while store._names._building and time.monotonic() < deadline:
+        time.sleep(0.01)
+    table = _assert_current_equals_rebuilt(store)
+    assert table.defining(["other_writer"]) and table.defining(["cancel"])
+
+
+def test_saves_during_a_rebuild_are_replayed_on_the_built_table(tmp_path: Path) -> None:
+    store = _store(tmp_path / "idx")
+    store.optimize()  # the table is rebuilt after a compaction; saves come in while its scan runs
+    scanned = store._load_names()  # what the build's scan read, before the saves below
+    names = store._names
+    names._building = True  # a build is running: our saves must be logged for it
+    _write(store, {"src/session.py": ["Session", "Session.request", "Session.receive", "merge_setting", "run"]})
+    _write(store, {"rust/parser/mod.rs": ["Parser"], "new/thing.py": ["Thing"]}, removed=("Request.cs",))
+    assert names._table is None
+    names._load = lambda: scanned
+    names.build_now()
+    _assert_current_equals_rebuilt(store)
