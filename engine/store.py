@@ -1077,7 +1077,17 @@ class ChunkStore:
         """Rows by LanceDB row id (``NameTable`` look-ups), any order; rows moved since are missing."""
         if not self._ready() or not row_ids:
             return []
-        rows: list[dict[str, Any]] = self._chunks.take_row_ids(list(row_ids)).select(list(columns)).to_list()
+        table = self._chunks.take_row_ids(list(row_ids)).select(list(columns)).to_arrow()
+        if "vector" not in columns:
+            rows: list[dict[str, Any]] = table.to_pylist()
+            return rows
+        # A vector as a float32 row of one matrix, not a Python list of 384 floats: the look-ups read
+        # up to 260 rows a query, and the list round trip (Arrow -> floats -> numpy for the cosine)
+        # cost ~14 ms of a query's CPU at 178K chunks (BENCHMARKS.md, querylat).
+        matrix = _vectors(table)
+        rows = table.drop_columns(["vector"]).to_pylist()
+        for row, vector in zip(rows, matrix, strict=True):
+            row["vector"] = vector
         return rows
 
     def contents(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
