@@ -532,8 +532,9 @@ def query_vector(embedder: Embedder, query: str) -> np.ndarray:
         known = cache.get(query)
         if known is not None:
             cache.move_to_end(query)
-            return known.copy()
-    vector = np.asarray(embedder.embed_query(query))
+            copy: np.ndarray = known.copy()
+            return copy
+    vector: np.ndarray = np.asarray(embedder.embed_query(query))
     with _query_vectors_lock:
         cache[query] = vector.copy()
         while len(cache) > QUERY_VECTOR_CACHE:
