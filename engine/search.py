@@ -441,7 +441,7 @@ class Searcher:
         for rank, row in enumerate(lexical):
             entry = fused.setdefault(row.id, row)
             entry.lexical = row.lexical
-            entry.terms = _matched(terms, row.lex)
+            entry.lex = row.lex  # the matched terms are worked out for the shown hits only (below)
             scores[row.id] = scores.get(row.id, 0.0) + weights.lexical / (weights.k + rank + 1)
         # The score of a chunk ranked first by every list in play: results are scaled to (0, 1].
         best = (weights.dense * bool(dense) + weights.lexical * bool(lexical)) / (weights.k + 1)
@@ -489,6 +489,10 @@ class Searcher:
             if len(picked) >= limit:
                 break
         picked = picked[:limit]
+        matched = {row.id for row in lexical}
+        for row in picked:
+            if row.id in matched:
+                row.terms = _matched(terms, row.lex)
         self._fill_contents(picked)
         return [self._hit(row, score=scores[row.id] / best) for row in picked]
 
