@@ -554,11 +554,15 @@ def _settle_heap(table: NameTable) -> None:
     of the cyclic collector's reach, once per name table. A full collection walked all of it: a 90 ms
     pause inside a query at 178K chunks, the largest single stall of the query path (BENCHMARKS.md,
     querylat). Frozen objects are still freed by reference counting (the name table holds no cycles, so
-    an old table goes when the next replaces it); ``gc.freeze`` is O(1).
+    an old table goes when the next replaces it); ``gc.freeze`` is O(1). The young generations are
+    collected first (a few ms), so the only garbage frozen with it is cycles that had already reached the
+    oldest generation: kept, not collected (bounded per table version; the next step is to freeze on the
+    name table's build thread after a full collection there).
     """
     global _settled
     if _settled != id(table):
         _settled = id(table)
+        gc.collect(1)
         gc.freeze()
 
 
