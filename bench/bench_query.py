@@ -3,6 +3,7 @@
 Usage (heavy on a large index: hold the shared lock):
     python bench/bench_query.py stages WS --index-dir DIR [--recall]   # per stage, whole search; recall@10
     python bench/bench_query.py lookups INDEX_PATH                     # name table vs LIKE filters: same rows?
+    python bench/bench_query.py path WS --index-dir DIR [--queries N]  # per query: where its time went, GC
 
 ``stages`` times each part of ``Searcher.search`` alone over the 30 questions of bench_scale.py (query
 vector given unless said), then the whole search; ``--recall`` compares the store's vector search with
@@ -133,6 +134,73 @@ def cmd_lookups(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_path(args: argparse.Namespace) -> None:
+    """Whole searches as the server runs them (query worker, thread pool), each stage's time inside each
+    query (threads overlap, so stages do not add up), collector pauses, and the slowest queries' stages."""
+    import functools
+    import gc
+    from collections import defaultdict
+
+    import engine.search as search_module
+    from engine.ranking import Reranker
+
+    spent: defaultdict[str, float] = defaultdict(float)
+
+    def timed(owner: object, name: str) -> None:
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def wrapper(*a: object, **k: object) -> object:
+            s = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += (time.perf_counter() - s) * 1000
+
+        setattr(owner, name, wrapper)
+
+    for name in ("vector_search", "text_search", "take_rows", "contents", "name_table", "pending_count"):
+        timed(ChunkStore, name)
+    for name in ("_dense", "_lexical", "_lookup", "_fuse", "_fill_contents"):
+        timed(Searcher, name)
+    timed(search_module, "query_vector")
+    timed(Reranker, "rerank")
+    pauses: list[float] = []
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append((time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(on_gc)
+    ws = Workspace(Path(args.workspace), EngineConfig(index_dir=args.index_dir))
+    ws.open()
+    ws.store._names.build_now()
+    for q in QUERIES[:5]:
+        ws.search(q)
+    pauses.clear()  # opening and the name table's build are not a query's
+    total: list[float] = []
+    stages: list[dict[str, float]] = []
+    for i in range(args.queries):
+        spent.clear()
+        before = len(pauses)
+        s = time.perf_counter()
+        ws.search(QUERIES[i % len(QUERIES)], limit=10)
+        total.append((time.perf_counter() - s) * 1000)
+        stages.append({**spent, "gc": sum(pauses[before:])})
+    print(f"search p50 {statistics.median(total):.1f} p95 {percentile(total, 0.95):.1f} max {max(total):.1f} ms "
+          f"(load {os.getloadavg()[0]:.2f})")  # fmt: skip
+    for key in sorted({k for d in stages for k in d}):
+        v = [d.get(key, 0.0) for d in stages]
+        print(f"  {key:16s} p50 {statistics.median(v):7.2f} p95 {percentile(v, 0.95):7.2f} max {max(v):7.2f}")
+    for i in sorted(range(len(total)), key=lambda i: -total[i])[:5]:
+        worst = sorted(stages[i].items(), key=lambda kv: -kv[1])[:6]
+        print(f"  slowest {total[i]:.1f} ms: " + ", ".join(f"{k} {v:.1f}" for k, v in worst))
+    print(f"collector: {len(pauses)} pauses, longest {max(pauses, default=0.0):.1f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="step", required=True)
@@ -142,8 +210,12 @@ def main() -> int:
     stages.add_argument("--recall", action="store_true")
     lookups = sub.add_parser("lookups")
     lookups.add_argument("index", help="an index directory (the one holding meta.json)")
+    path = sub.add_parser("path")
+    path.add_argument("workspace")
+    path.add_argument("--index-dir", required=True)
+    path.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
-    {"stages": cmd_stages, "lookups": cmd_lookups}[args.step](args)
+    {"stages": cmd_stages, "lookups": cmd_lookups, "path": cmd_path}[args.step](args)
     return 0
 
 

@@ -122,6 +122,12 @@ class NameTable:
                 self._by_name[which].setdefault(name, []).append(p)
         self._name_extra: tuple[dict[str, list[int]], ...] = ({}, {}, {})  # paths added by patches
 
+    @property
+    def scan_key(self) -> int:
+        """The same for a table built by a scan and every copy ``patched`` made from it (they share the
+        scan's structures), so per-scan work (the query path's ``_settle_heap``) is not redone per save."""
+        return id(self._by_name)
+
     # ----------------------------------------------------------------- matching
     def defining(self, names: Iterable[str]) -> list[int]:
         """Rows (scan order) whose symbol is one of ``names`` or ends with ``.name`` / ``:name`` (lower case)."""

@@ -8,10 +8,12 @@ file are collapsed into the best one, so a symbol is not listed twice.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import logging
 import re
 import threading
-from collections import defaultdict
+import weakref
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -213,7 +215,7 @@ class Searcher:
             lexical_job = _pool().submit(self._lexical, terms, pool, filters, view)
         if options.active and (options.symbols or options.filename or options.file_words):
             lookup_job = _pool().submit(self._lookup, info, filters, options, view)
-        vector = self.embedder.embed_query(query) if vector is None else vector
+        vector = query_vector(self.embedder, query) if vector is None else vector
         dense = self._dense(vector, pool, filters, view)
         lexical = lexical_job.result() if lexical_job is not None else []
         looked_up = lookup_job.result() if lookup_job is not None else []
@@ -296,7 +298,10 @@ class Searcher:
 
     def _name_table(self) -> NameTable | None:
         # A ChunkStore has one; a snapshot overlay filters in LanceDB.
-        return self.store.name_table() if isinstance(self.store, ChunkStore) else None
+        table = self.store.name_table() if isinstance(self.store, ChunkStore) else None
+        if table is not None:
+            _settle_heap(table)
+        return table
 
     def _lookup_in_table(
         self,
@@ -462,7 +467,7 @@ class Searcher:
         for rank, row in enumerate(lexical):
             entry = fused.setdefault(row.id, row)
             entry.lexical = row.lexical
-            entry.terms = _matched(terms, row.lex)
+            entry.lex = row.lex  # the matched terms are worked out for the shown hits only (below)
             scores[row.id] = scores.get(row.id, 0.0) + weights.lexical / (weights.k + rank + 1)
         # The score of a chunk ranked first by every list in play: results are scaled to (0, 1].
         best = (weights.dense * bool(dense) + weights.lexical * bool(lexical)) / (weights.k + 1)
@@ -513,6 +518,10 @@ class Searcher:
             if len(picked) >= limit:
                 break
         picked = picked[:limit]
+        matched = {row.id for row in lexical}
+        for row in picked:
+            if row.id in matched:
+                row.terms = _matched(terms, row.lex)
         self._fill_contents(picked)
         return [self._hit(row, score=scores[row.id] / best) for row in picked]
 
@@ -535,6 +544,57 @@ class Searcher:
             signals=tuple(row.signals),
             source=row.source,
         )
+
+
+QUERY_VECTOR_CACHE = 256  # query embeddings kept per embedder (an editor re-sends a query as its user pages)
+_query_vectors: weakref.WeakKeyDictionary[Embedder, OrderedDict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+_query_vectors_lock = threading.Lock()
+
+
+def query_vector(embedder: Embedder, query: str) -> np.ndarray:
+    """``embedder.embed_query(query)``, remembered for the last ``QUERY_VECTOR_CACHE`` queries.
+
+    A query's vector depends only on the model and the text, so a repeated query (the same search sent
+    again, another page of it, an agent asking twice) skips the round trip to the query worker, ~6-13 ms
+    of a query at load 2 (BENCHMARKS.md, querylat). Each caller gets its own copy.
+    """
+    with _query_vectors_lock:
+        cache = _query_vectors.get(embedder)
+        if cache is None:
+            cache = _query_vectors[embedder] = OrderedDict()
+        known = cache.get(query)
+        if known is not None:
+            cache.move_to_end(query)
+            copy: np.ndarray = known.copy()
+            return copy
+    vector: np.ndarray = np.asarray(embedder.embed_query(query))
+    with _query_vectors_lock:
+        cache[query] = vector.copy()
+        while len(cache) > QUERY_VECTOR_CACHE:
+            cache.popitem(last=False)
+    return vector
+
+
+_settled: int | None = None  # scan_key of the last name table the collector was told about
+
+
+def _settle_heap(table: NameTable) -> None:
+    """Move what the process holds now (a fresh name table: ~10^5 lists at 178K chunks, the modules) out
+    of the cyclic collector's reach, once per name table built by a scan. A full collection walked all of it: a 90 ms
+    pause inside a query at 178K chunks, the largest single stall of the query path (BENCHMARKS.md,
+    querylat). Frozen objects are still freed by reference counting (the name table holds no cycles, so
+    an old table goes when the next replaces it); ``gc.freeze`` is O(1). The young generations are
+    collected first (a few ms), so the only garbage frozen with it is cycles that had already reached the
+    oldest generation: kept, not collected (bounded per table version; the next step is to freeze on the
+    name table's build thread after a full collection there).
+    """
+    global _settled
+    # Once per scan, not per save: a save's patched copy shares the scan's objects, and freezing after
+    # every save would keep each save's old-generation cycles for good.
+    if _settled != table.scan_key:
+        _settled = table.scan_key
+        gc.collect(1)
+        gc.freeze()
 
 
 _POOL: ThreadPoolExecutor | None = None

@@ -985,12 +985,12 @@ class ChunkStore:
             trim_malloc()
 
     # ----------------------------------------------------------------- the dense tier
-    def pending_count(self) -> int:
+    def pending_count(self, version: int | None = None) -> int:
         """Rows still holding a placeholder vector; counted once per table version, so a query pays
-        one version look-up (well under a millisecond) and no scan."""
+        one version look-up (well under a millisecond) and no scan. ``version``: the caller read it."""
         if not self._ready():
             return 0
-        version = self._chunks.version
+        version = self._chunks.version if version is None else version
         known = self._pending
         if known is not None and known[0] == version:
             return known[1]
@@ -1193,9 +1193,9 @@ class ChunkStore:
             if not self._in_child("optimize", {}):
                 optimize_tables([self._chunks, self._files, self._embeddings])
 
-    def _row_count(self) -> int:
+    def _row_count(self, version: int | None = None) -> int:
         """Rows of the chunk table, counted once per table version (as ``pending_count``)."""
-        version = self._chunks.version
+        version = self._chunks.version if version is None else version
         known = self._rows
         if known is not None and known[0] == version:
             return known[1]
@@ -1225,9 +1225,12 @@ class ChunkStore:
         """``content=False``: rows without their text, with ``_rowid`` for ``contents`` (the final hits)."""
         if not self._ready():
             return []
-        if self.pending_count():  # a placeholder is no answer; no filter at all once none is left
+        # One version read for both counts: each is a round trip to LanceDB's event-loop thread, ~1 ms
+        # of a query's critical path when the search's other threads hold the GIL (BENCHMARKS.md, querylat).
+        version = self._chunks.version
+        if self.pending_count(version):  # a placeholder is no answer; no filter at all once none is left
             where = f"tier > {TIER_PLACEHOLDER}" + (f" AND ({where})" if where else "")
-        query = nearest(self._chunks, vector, limit, nprobes=ivf_nprobes(self._row_count()))
+        query = nearest(self._chunks, vector, limit, nprobes=ivf_nprobes(self._row_count(version)))
         if where:
             query = query.where(where, prefilter=True)
         if not content:
@@ -1272,7 +1275,17 @@ class ChunkStore:
         """Rows by LanceDB row id (``NameTable`` look-ups), any order; rows moved since are missing."""
         if not self._ready() or not row_ids:
             return []
-        rows: list[dict[str, Any]] = self._chunks.take_row_ids(list(row_ids)).select(list(columns)).to_list()
+        table = self._chunks.take_row_ids(list(row_ids)).select(list(columns)).to_arrow()
+        if "vector" not in columns:
+            rows: list[dict[str, Any]] = table.to_pylist()
+            return rows
+        # A vector as a float32 row of one matrix, not a Python list of 384 floats: the look-ups read
+        # up to 260 rows a query, and the list round trip (Arrow -> floats -> numpy for the cosine)
+        # cost ~14 ms of a query's CPU at 178K chunks (BENCHMARKS.md, querylat).
+        matrix = _vectors(table)
+        rows = table.drop_columns(["vector"]).to_pylist()
+        for row, vector in zip(rows, matrix, strict=True):
+            row["vector"] = vector
         return rows
 
     def contents(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]]:

@@ -1,0 +1,106 @@
+"""The query path's speed-ups keep answers the same: the query-vector cache, look-up vectors read as
+numpy rows, and the collector settling on a fresh name table (BENCHMARKS.md, querylat)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine import search as search_module
+from engine.search import QUERY_VECTOR_CACHE, query_vector
+from engine.workspace import Workspace
+
+
+@pytest.fixture
+def counting(fake_embedder: Any) -> Callable[[], Any]:
+    """New fake embedders (the conftest's kind) that record the queries they embed."""
+
+    def make() -> Any:
+        embedder = type(fake_embedder)()
+        embedder.queries = []
+        original = embedder.embed_query
+
+        def embed_query(query: str) -> np.ndarray:
+            embedder.queries.append(query)
+            return original(query)
+
+        embedder.embed_query = embed_query
+        return embedder
+
+    return make
+
+
+def test_a_repeated_query_is_embedded_once_per_embedder(counting: Callable[[], Any]) -> None:
+    embedder, other = counting(), counting()
+    first = query_vector(embedder, "retry a request")
+    again = query_vector(embedder, "retry a request")
+    assert embedder.queries == ["retry a request"]
+    assert np.array_equal(first, again) and np.array_equal(first, embedder.embed_query("retry a request"))
+    again[:] = 0  # each caller owns its copy: the cached vector is not changed
+    assert np.array_equal(query_vector(embedder, "retry a request"), first)
+    query_vector(other, "retry a request")  # another model embeds for itself
+    assert other.queries == ["retry a request"]
+
+
+def test_the_query_vector_cache_is_bounded(counting: Callable[[], Any]) -> None:
+    embedder = counting()
+    for i in range(QUERY_VECTOR_CACHE + 1):
+        query_vector(embedder, f"query {i}")
+    query_vector(embedder, f"query {QUERY_VECTOR_CACHE}")  # the newest stayed
+    query_vector(embedder, "query 0")  # the oldest was dropped: embedded again
+    assert embedder.queries.count("query 0") == 2 and embedder.queries.count(f"query {QUERY_VECTOR_CACHE}") == 1
+
+
+def test_search_twice_embeds_once_and_answers_alike(small_root: Any, config: Any, counting: Callable[[], Any]) -> None:
+    embedder = counting()
+    workspace = Workspace(small_root, config, embedder=embedder)
+    workspace.index()
+    first = workspace.search("retry request backoff", limit=3)
+    second = workspace.search("retry request backoff", limit=3)
+    assert embedder.queries == ["retry request backoff"]
+    assert first == second and first[0].path == "net/retry.py"
+
+
+def test_lookup_rows_carry_numpy_vectors_equal_to_the_stored_ones(workspace: Workspace) -> None:
+    workspace.index()
+    store = workspace.store
+    table = store._names.build_now()
+    assert table is not None
+    row_ids = [int(r) for r in table._row_ids]
+    rows = store.take_rows(row_ids, columns=["id", "vector", "tier"])
+    stored = {r["id"]: r["vector"] for r in store.rows("true", columns=["id", "vector"])}
+    assert len(rows) == len(row_ids) == len(stored)
+    for row in rows:
+        assert isinstance(row["vector"], np.ndarray) and row["vector"].dtype == np.float32
+        assert np.array_equal(row["vector"], np.asarray(stored[row["id"]], dtype=np.float32))
+    assert "vector" not in store.take_rows(row_ids[:1], columns=["id", "path"])[0]
+
+
+def test_a_new_name_table_freezes_the_heap_once(workspace: Workspace) -> None:
+    workspace.index()
+    table = workspace.store._names.build_now()
+    assert table is not None
+    gc.unfreeze()
+    search_module._settled = None
+    try:
+        workspace.search("slug title", limit=2)
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        workspace.search("format a date", limit=2)  # same table: no second freeze
+        assert gc.get_freeze_count() == frozen
+        # A save patches the table into a new copy of the same scan: still no freeze (one per save
+        # would keep every save's old-generation garbage cycles for good).
+        saved = sorted(workspace.store.manifest())[0]
+        path = workspace.root / saved
+        path.write_text(path.read_text() + "\n\ndef added_after_a_save():\n    return 1\n")
+        workspace.update_files([saved])
+        patched = workspace.store.name_table()
+        assert patched is not None and patched is not table and patched.scan_key == table.scan_key
+        workspace.search("added after a save", limit=2)
+        assert gc.get_freeze_count() <= frozen  # frozen objects the save freed are gone; none were added
+    finally:
+        gc.unfreeze()
