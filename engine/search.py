@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREVIEW_LINES = 12
+TEXT_CACHE_CHUNKS = 4096  # chunk texts kept between queries (a few MB)
 IMPORT_LINES = 60  # a JS/TS file's imports are in its first chunks (ranking's twin rule reads them)
 PREVIEW_CHARS = 600
 MAX_LIMIT = 200
@@ -178,6 +179,12 @@ class Searcher:
         # Files' relative imports (the twin rule), valid for one table version (one name table).
         self._imports_of: dict[str, frozenset[str]] = {}
         self._imports_table: object | None = None
+        # Chunk texts read for the re-ranking's suspects and the shown hits, by chunk id, for one table
+        # version too: queries share most of their candidates, and in the language server every LanceDB
+        # read costs 5-10 ms (BENCHMARKS.md, "Integration (lead), session 5").
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._texts_table: object | None = None
+        self._texts_lock = threading.Lock()
 
     def _view(self) -> BufferView | None:
         view = self.buffers.view() if self.buffers is not None else None
@@ -261,21 +268,54 @@ class Searcher:
     def _fill_contents(self, rows: Sequence[Candidate]) -> None:
         """Read the text of the final hits: a ``ChunkStore``'s candidates come without it (~300 rows
         read per query, 10 shown)."""
-        pending = {r.row_id: r for r in rows if r.row_id is not None}
-        if not pending or not isinstance(self.store, ChunkStore):
+        if not isinstance(self.store, ChunkStore):
             return
+        table = self.store.name_table()  # a new object for every table version (None: not known yet)
+        pending: dict[int, Candidate] = {}
+        with self._texts_lock:  # searches of several requests run in threads at once
+            if table is None or table is not self._texts_table:
+                self._texts, self._texts_table = OrderedDict(), table
+            texts = self._texts
+            for r in rows:
+                if r.row_id is None:
+                    continue
+                known = texts.get(r.id)
+                if known is not None:
+                    r.content, r.row_id = known, None
+                    texts.move_to_end(r.id)
+                else:
+                    pending[r.row_id] = r
+        if not pending:
+            return
+        read = self._read_contents(pending)
+        if table is None:
+            return
+        with self._texts_lock:
+            if self._texts is texts:
+                for row in read:
+                    texts[row.id] = row.content
+                while len(texts) > TEXT_CACHE_CHUNKS:
+                    texts.popitem(last=False)
+
+    def _read_contents(self, pending: dict[int, Candidate]) -> list[Candidate]:
+        """Read these candidates' texts (by row id, by chunk id for rows moved since); those read."""
+        assert isinstance(self.store, ChunkStore)
         found = self.store.contents(list(pending))
+        read: list[Candidate] = []
         missing: dict[str, Candidate] = {}
         for row_id, row in pending.items():
             got = found.get(row_id)
             if got is not None and got[0] == row.id:
                 row.content = got[1]
+                read.append(row)
             else:  # the row moved (a compaction in between): read it by id
                 missing[row.id] = row
             row.row_id = None
         if missing:
             for stored in self.store.rows(sql_in("id", list(missing)), columns=["id", "content"], limit=len(missing)):
                 missing[stored["id"]].content = stored["content"]
+                read.append(missing[stored["id"]])
+        return read
 
     def _imports(self, paths: Sequence[str]) -> dict[str, frozenset[str]]:
         """The relative imports of these files (``ranking.imported_paths``), read from their first

@@ -114,6 +114,7 @@ class Workspace:
         self.config = config or EngineConfig()
         self._embedder = embedder
         self._store: ChunkStore | None = None
+        self._searcher: Searcher | None = None
         self._model_info: ModelInfo | None = None
         self._open_lock = threading.Lock()
         self.monitor = MemoryMonitor(self.config.memory_limit_mb)
@@ -184,7 +185,19 @@ class Workspace:
 
     @property
     def searcher(self) -> Searcher:
-        return Searcher(self.open().store, self.embedder, hybrid=self.config.hybrid, buffers=self.buffers)
+        """One searcher while the store, model and buffers stay: it keeps per-table-version caches
+        (chunk texts, JS/TS imports) across queries, each of which would otherwise cost a LanceDB read."""
+        store = self.open().store
+        kept = self._searcher
+        if (
+            kept is None
+            or kept.store is not store
+            or kept.embedder is not self.embedder
+            or kept.buffers is not self.buffers
+            or kept.hybrid != self.config.hybrid
+        ):
+            kept = self._searcher = Searcher(store, self.embedder, hybrid=self.config.hybrid, buffers=self.buffers)
+        return kept
 
     def _indexer(self) -> Indexer:
         return Indexer(self.root, self.config, self.store, self.embedder, monitor=self.monitor, cache=self.cache)

@@ -104,3 +104,31 @@ def test_a_new_name_table_freezes_the_heap_once(workspace: Workspace) -> None:
         assert gc.get_freeze_count() <= frozen  # frozen objects the save freed are gone; none were added
     finally:
         gc.unfreeze()
+
+
+def test_chunk_texts_are_read_once_per_table_version(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace.index()
+    assert workspace.store._names.build_now() is not None
+    reads: list[int] = []
+    original = type(workspace.store).contents
+
+    def contents(store: Any, row_ids: Any) -> Any:
+        reads.append(len(row_ids))
+        return original(store, row_ids)
+
+    monkeypatch.setattr(type(workspace.store), "contents", contents)
+    first = workspace.search("slug title", limit=3)
+    assert reads and all(hit.preview for hit in first)
+    reads.clear()
+    again = workspace.search("slug title", limit=3)
+    assert reads == [] and [(h.path, h.start_line, h.preview) for h in again] == [
+        (h.path, h.start_line, h.preview) for h in first
+    ]
+    # A save is a new table version: its new text is read, never the cached one.
+    saved = first[0].path
+    path = workspace.root / saved
+    path.write_text(path.read_text().replace("slug", "slug_changed_by_a_save"))
+    workspace.update_files([saved])
+    after = workspace.search("slug title", limit=3)
+    assert reads, "the texts of a new table version were not read again"
+    assert any("slug_changed_by_a_save" in h.preview for h in after if h.path == saved)
