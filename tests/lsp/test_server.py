@@ -139,7 +139,13 @@ async def test_save_after_an_edit_reembeds_only_the_changed_chunk(client: Langua
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("the saved change never reached the index")
-    after = plain(await client.protocol.send_request_async("semcode/status", {}))["folders"][0]
+    # A save commits its rows first and its embedding-cache entry right after (searchable one commit
+    # sooner): the status may be read in between, so wait for the cache to catch up.
+    for _ in range(100):
+        after = plain(await client.protocol.send_request_async("semcode/status", {}))["folders"][0]
+        if after["cachedEmbeddings"] != before["cachedEmbeddings"]:
+            break
+        await asyncio.sleep(0.05)
     assert after["cachedEmbeddings"] - before["cachedEmbeddings"] == 1  # the one changed function
     assert after["chunks"] == before["chunks"]
 
