@@ -155,8 +155,12 @@ class Workspace:
                 # process, so the import runs meanwhile (the first search comes that much sooner).
                 preload = threading.Thread(target=_import_store_modules, name="semcode-import-lancedb", daemon=True)
                 preload.start()
-                info = self.embedder.info
-                preload.join()
+                try:
+                    info = self.embedder.info
+                finally:
+                    # Also when the model fails to load: a process that exits while a daemon thread is
+                    # inside pyarrow's or LanceDB's native import aborts (SIGABRT at finalization).
+                    preload.join()
                 self._store = ChunkStore(
                     self.index_path,
                     dimension=info.dimension,

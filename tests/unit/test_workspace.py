@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.config import EngineConfig
 from engine.errors import ConfigError, SourceFileError, StoreError
 from engine.search import SearchFilters
 from engine.workspace import Workspace
@@ -85,3 +86,27 @@ def test_the_project_has_no_import_cycles() -> None:
     import check_imports
 
     assert check_imports.check() == []
+
+
+def test_a_model_that_fails_to_load_leaves_no_import_thread_behind(
+    small_root: Path, config: EngineConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process exiting while the LanceDB preload thread is inside a native import aborts (SIGABRT):
+    ``open`` waits for it even when the model fails."""
+    import threading
+    import time
+
+    from engine import workspace as workspace_module
+    from engine.errors import ModelError
+
+    monkeypatch.setattr(workspace_module, "_import_store_modules", lambda: time.sleep(0.5))
+
+    class BrokenModel:
+        @property
+        def info(self) -> object:
+            raise ModelError("model file not found: nope.gguf")
+
+    ws = Workspace(small_root, config, embedder=BrokenModel())  # type: ignore[arg-type]
+    with pytest.raises(ModelError):
+        ws.open()
+    assert not [t for t in threading.enumerate() if t.name == "semcode-import-lancedb" and t.is_alive()]
