@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# Build (once) and install llama-cpp-python into the given Python, for the CPU of this machine.
+# Build (once) and install llama-cpp-python into the given Python, portable across x86-64 CPUs.
 #   bash scripts/build-llama.sh .venv/bin/python
-# Why not a plain `pip install llama-cpp-python`: that compiles with -march=native, which on an Intel Xeon
-# with AMX enables llama.cpp's AMX kernel, and that build died at the first embedding (SIGILL/SIGSEGV in
-# the kernel). So the flags are chosen here, from /proc/cpuinfo, and AMX is always off:
-# - "avx512": AVX, AVX2, FMA, F16C, BMI2 + AVX-512 (F/CD/VL/DQ/BW), and VBMI/VNNI/BF16 where the CPU has them,
-#   when it has avx512f avx512cd avx512vl avx512dq avx512bw (+25-30% embedding throughput on an AMD EPYC
-#   with AVX-512, BENCHMARKS.md "flops (session 5)");
-# - "portable" otherwise: the x86-64-v3 set (AVX, AVX2, FMA, F16C, BMI2), which every x86-64 CPU sold
-#   since ~2015 runs.
-# SEMCODE_LLAMA_CPU=portable forces the portable set: use it for a venv that several machines share
-# (a home directory on NFS, say), since an AVX-512 build dies of SIGILL on a CPU without AVX-512. The
-# engine checks the marker written below against the CPU before loading llama.cpp and says so instead.
-# Set CMAKE_ARGS yourself to choose another set. The wheel cache is keyed by the flags, so a machine
-# never reuses a wheel built with other flags.
+# Why not a plain `pip install llama-cpp-python`: that compiles with -march=native, so a wheel carries the
+# build CPU's instructions. On an Intel Xeon with AMX that build died at the first embedding (SIGILL/SIGSEGV
+# in llama.cpp's AMX kernel); a wheel with AVX-512 dies on a CPU without it (a venv or wheel cache shared
+# between machines, a CI image built on one host and run on another). So the flags are chosen here:
+# - "portable", the default: the x86-64-v3 set (AVX, AVX2, FMA, F16C, BMI2), AVX-512 and AMX off, which
+#   every x86-64 CPU sold since ~2015 runs;
+# - "avx512", only when asked (SEMCODE_LLAMA_CPU=avx512) and only on a CPU that has avx512f/cd/vl/dq/bw:
+#   + AVX-512 and VBMI/VNNI/BF16 where the CPU has them (+13-33% embedding throughput on an AMD EPYC,
+#   BENCHMARKS.md "flops (session 5)"). Such a build runs on this CPU family only; the engine checks the
+#   marker written below against the CPU before loading llama.cpp and says so instead of dying of SIGILL.
+# AMX is always off. Set CMAKE_ARGS yourself to choose another set. The wheel cache is keyed by the flags,
+# so a machine never reuses a wheel built with other flags.
 #   bash scripts/build-llama.sh --print-cmake-args    # the flags, for a plain `pip install` (README)
 #   bash scripts/build-llama.sh --print-requires      # the /proc/cpuinfo flags a build with them needs
 #   bash scripts/build-llama.sh --cache-key PYTHON     # the wheel cache key (scripts/install-test.sh)
@@ -34,10 +33,11 @@ requires=""  # the cpuinfo flags the chosen build runs on (the marker the engine
 if [[ -z "${CMAKE_ARGS:-}" ]]; then
   case "$(uname -m)" in
     x86_64|amd64)
-      target="${SEMCODE_LLAMA_CPU:-auto}"
+      target="${SEMCODE_LLAMA_CPU:-portable}"
       avx512=(avx512f avx512cd avx512vl avx512dq avx512bw)
-      if [[ $target == auto ]]; then
-        if has avx avx2 fma f16c bmi2 "${avx512[@]}"; then target=avx512; else target=portable; fi
+      if [[ $target == avx512 ]] && ! has avx avx2 fma f16c bmi2 "${avx512[@]}"; then
+        echo "build-llama.sh: SEMCODE_LLAMA_CPU=avx512 needs a CPU with ${avx512[*]}; this one lacks some" >&2
+        exit 2
       fi
       CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
       requires="pni ssse3 avx avx2 fma f16c bmi2"
@@ -53,7 +53,7 @@ if [[ -z "${CMAKE_ARGS:-}" ]]; then
         portable)
           CMAKE_ARGS+=" -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF"
           ;;
-        *) echo "build-llama.sh: SEMCODE_LLAMA_CPU must be auto, portable or avx512, not '$target'" >&2; exit 2 ;;
+        *) echo "build-llama.sh: SEMCODE_LLAMA_CPU must be portable or avx512, not '$target'" >&2; exit 2 ;;
       esac
       # AMX always off: llama.cpp's AMX kernel crashed on an Intel Xeon (see the top of this file).
       CMAKE_ARGS+=" -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The install suite: what a new user gets from `pip install semcode`, nothing else.
 #   bash scripts/install-test.sh
-# A fresh venv in a temp dir gets the llama-cpp-python wheel that scripts/build-llama.sh cached for this CPU
+# A fresh venv in a temp dir gets the llama-cpp-python wheel that scripts/build-llama.sh cached for its flag set
 # (a plain pip install would compile a -march=native copy: see README "Install"), then
 # `pip install <a copy of this tree>` (not editable, no setup.sh, no weights package). Then, with the
 # network cut off (a user+network namespace, `unshare -rn`, where the kernel allows it) and a fresh
@@ -56,7 +56,7 @@ llama_wheel() {
   key="$(bash scripts/build-llama.sh --cache-key "$tmp/venv/bin/python")" || return 1
   cache="${XDG_CACHE_HOME:-$HOME/.cache}/semcode/wheels/llama-$key"
   compgen -G "$cache/llama_cpp_python-*.whl" >/dev/null \
-    || { echo "no cached llama-cpp-python wheel for this CPU's flags in $cache: run scripts/setup.sh first"; return 1; }
+    || { echo "no cached llama-cpp-python wheel for these flags in $cache: run scripts/setup.sh first"; return 1; }
   bash scripts/build-llama.sh "$tmp/venv/bin/python"
 }
 

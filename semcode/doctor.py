@@ -187,12 +187,12 @@ def compare_features(features: list[str], flags: set[str]) -> list[str]:
 
 def _llama_build() -> Check:
     """llama.cpp's compiled CPU features, probed in a child process, next to the CPU's own flags."""
-    from engine.models.cpu_build import LlamaBuildError, check_build
+    from engine.models.cpu_build import REBUILD, LlamaBuildError, check_build
 
     try:
         check_build()  # the install marker against /proc/cpuinfo: names the fix without a crash
     except LlamaBuildError as exc:
-        return Check("llama.cpp build", False, str(exc), "bash scripts/build-llama.sh .venv/bin/python")
+        return Check("llama.cpp build", False, str(exc), REBUILD)
     text = probe_system_info()
     features = build_features(text)
     flags = cpu_flags()
@@ -209,8 +209,7 @@ def _llama_build() -> Check:
             "llama.cpp build",
             False,
             f"{detail}. The build uses {', '.join(missing)}, which this CPU lacks: embedding would die of SIGILL",
-            "bash scripts/build-llama.sh .venv/bin/python (it picks the flags this CPU has; "
-            "SEMCODE_LLAMA_CPU=portable before it for a venv shared between machines)",
+            REBUILD,
         )
     return Check("llama.cpp build", True, detail)
 

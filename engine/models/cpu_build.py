@@ -1,7 +1,7 @@
 """Can this CPU run the installed llama.cpp build? Read from files, before llama.cpp is loaded.
 
-``scripts/build-llama.sh`` picks llama.cpp's instruction set from ``/proc/cpuinfo`` at install time
-(AVX-512 where the CPU has it, the portable x86-64-v3 set otherwise) and writes, beside the venv, a
+``scripts/build-llama.sh`` builds llama.cpp with the portable x86-64-v3 set, or with AVX-512 when asked
+(``SEMCODE_LLAMA_CPU=avx512``, on a CPU that has it), and writes, beside the venv, a
 marker (``semcode-llama-cpu.json``) with the cpuinfo flags that build needs and the size of the
 library it describes. A venv or home directory shared between machines can carry an AVX-512 build to a
 CPU without AVX-512, where the first embedding dies of SIGILL. ``check_build`` compares the marker with
@@ -26,8 +26,8 @@ from ..errors import ModelError
 MARKER_NAME = "semcode-llama-cpu.json"
 CPUINFO = Path("/proc/cpuinfo")
 REBUILD = (
-    "rebuild llama-cpp-python on this machine: `bash scripts/build-llama.sh .venv/bin/python` picks the "
-    "instructions this CPU has (`SEMCODE_LLAMA_CPU=portable` before it for a venv shared between machines)"
+    "rebuild llama-cpp-python portable: `SEMCODE_LLAMA_CPU=portable bash scripts/build-llama.sh .venv/bin/python` "
+    "(the default: the x86-64-v3 set every x86-64 CPU since ~2015 runs)"
 )
 
 

@@ -53,7 +53,6 @@ BACKOFF_MAX_S = 30.0
 START_TIMEOUT_S = 120.0  # loading a big model from a cold disk on a busy machine
 INDEX_NICE = 10
 INDEX_IDLE_EXIT_S = 120.0
-_REBUILD = REBUILD  # the fix for a build made for another CPU (engine/models/cpu_build.py)
 
 
 def _request_timeout(texts: int) -> float:
@@ -69,7 +68,7 @@ def describe_exit(returncode: int, stderr_tail: Sequence[str] = ()) -> str:
         if sig == signal.SIGILL:
             return (
                 f"the embedding worker died of {name}: this CPU lacks an instruction the llama.cpp build uses; "
-                f"{_REBUILD}"
+                f"{REBUILD}"
             )
         if sig == signal.SIGKILL:
             return (
@@ -86,7 +85,7 @@ def describe_exit(returncode: int, stderr_tail: Sequence[str] = ()) -> str:
         if sig == signal.SIGSEGV:
             return (
                 f"the embedding worker crashed ({name}) inside llama.cpp: usually a llama-cpp-python build for "
-                f"another CPU; {_REBUILD}, and report it with the model name if it persists"
+                f"another CPU; {REBUILD}, and report it with the model name if it persists"
             )
         if sig == signal.SIGBUS:
             return (

@@ -34,17 +34,21 @@ def cpuinfo(flags: str, cores: int = 2) -> str:
     return "".join(f"processor\t: {i}\nmodel name\t: test\nflags\t\t: {flags}\n\n" for i in range(cores))
 
 
-def script(tmp_path: Path, cpu: str, *args: str, **env: str) -> str:
+def run_script(tmp_path: Path, cpu: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     fake = tmp_path / f"cpuinfo-{cpu}"
     fake.write_text(cpuinfo(CPUS[cpu]))
     full = {k: v for k, v in os.environ.items() if k not in ("CMAKE_ARGS", "SEMCODE_LLAMA_CPU")}
-    done = subprocess.run(
+    return subprocess.run(
         ["bash", str(ROOT / "scripts" / "build-llama.sh"), *args],
         env={**full, "SEMCODE_CPUINFO": str(fake), **env},
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def script(tmp_path: Path, cpu: str, *args: str, **env: str) -> str:
+    done = run_script(tmp_path, cpu, *args, **env)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -62,9 +66,17 @@ def test_cpu_flags_reads_the_first_cpu() -> None:
     assert cpu_flags("") == set()
 
 
-@pytest.mark.parametrize("cpu", ["skylake-x", "epyc-zen4", "sapphire-rapids"])
-def test_avx512_cpus_get_an_avx512_build_and_never_amx(tmp_path: Path, cpu: str) -> None:
+@pytest.mark.parametrize("cpu", sorted(CPUS))
+def test_every_cpu_gets_the_portable_build_by_default(tmp_path: Path, cpu: str) -> None:
+    """A wheel may run on another CPU than the one it was built on: the default carries no AVX-512."""
     args = script(tmp_path, cpu, "--print-cmake-args")
+    assert "-DGGML_NATIVE=OFF" in args and "-DGGML_AVX512=OFF" in args and "-DGGML_AVX2=ON" in args
+    assert "-DGGML_AMX_TILE=OFF" in args
+
+
+@pytest.mark.parametrize("cpu", ["skylake-x", "epyc-zen4", "sapphire-rapids"])
+def test_avx512_cpus_get_an_avx512_build_when_asked_and_never_amx(tmp_path: Path, cpu: str) -> None:
+    args = script(tmp_path, cpu, "--print-cmake-args", SEMCODE_LLAMA_CPU="avx512")
     assert "-DGGML_NATIVE=OFF" in args and "-DGGML_AVX512=ON" in args and "-DGGML_AVX2=ON" in args
     for amx in ("AMX_TILE", "AMX_INT8", "AMX_BF16"):
         assert f"-DGGML_{amx}=OFF" in args
@@ -73,9 +85,9 @@ def test_avx512_cpus_get_an_avx512_build_and_never_amx(tmp_path: Path, cpu: str)
 
 
 @pytest.mark.parametrize("cpu", ["haswell", "old"])
-def test_other_cpus_get_the_portable_build(tmp_path: Path, cpu: str) -> None:
-    args = script(tmp_path, cpu, "--print-cmake-args")
-    assert "-DGGML_AVX512=OFF" in args and "-DGGML_AMX_TILE=OFF" in args and "-DGGML_AVX2=ON" in args
+def test_avx512_is_refused_on_a_cpu_without_it(tmp_path: Path, cpu: str) -> None:
+    done = run_script(tmp_path, cpu, "--print-cmake-args", SEMCODE_LLAMA_CPU="avx512")
+    assert done.returncode == 2 and "avx512f" in done.stderr and not done.stdout
 
 
 def test_no_cpuinfo_means_the_portable_build(tmp_path: Path) -> None:
@@ -93,20 +105,22 @@ def test_no_cpuinfo_means_the_portable_build(tmp_path: Path) -> None:
         assert done.returncode == 0 and "-DGGML_AVX512=OFF" in done.stdout, (fake.name, done.stderr)
 
 
-def test_portable_can_be_forced_and_keeps_the_old_cache_key(tmp_path: Path) -> None:
-    forced = script(tmp_path, "epyc-zen4", "--print-cmake-args", SEMCODE_LLAMA_CPU="portable")
-    assert forced == script(tmp_path, "haswell", "--print-cmake-args")
+def test_the_portable_build_is_one_wheel_for_every_cpu(tmp_path: Path) -> None:
+    assert script(tmp_path, "epyc-zen4", "--print-cmake-args") == script(tmp_path, "haswell", "--print-cmake-args")
     py = sys.executable
-    assert script(tmp_path, "epyc-zen4", "--cache-key", py, SEMCODE_LLAMA_CPU="portable") == script(
+    assert script(tmp_path, "epyc-zen4", "--cache-key", py) == script(tmp_path, "haswell", "--cache-key", py)
+    # the wheel cache keeps one wheel per flag set: an AVX-512 wheel is never handed to the portable install
+    assert script(tmp_path, "epyc-zen4", "--cache-key", py, SEMCODE_LLAMA_CPU="avx512") != script(
         tmp_path, "haswell", "--cache-key", py
-    )  # the wheel cache keeps one wheel per flag set: the two machines never share a wheel by accident
-    assert script(tmp_path, "epyc-zen4", "--cache-key", py) != script(tmp_path, "haswell", "--cache-key", py)
+    )
 
 
 def test_what_the_script_records_is_what_the_engine_checks(tmp_path: Path) -> None:
     """The marker of each machine's build passes on that machine and, for AVX-512, fails on an AVX2 one."""
     for cpu in ("haswell", "skylake-x", "epyc-zen4", "sapphire-rapids"):
-        requires = script(tmp_path, cpu, "--print-requires")
+        requires = script(
+            tmp_path, cpu, "--print-requires", **({} if cpu == "haswell" else {"SEMCODE_LLAMA_CPU": "avx512"})
+        )
         check(marker(requires), cpuinfo(CPUS[cpu]), 1234)  # its own machine: fine
         if cpu != "haswell":
             with pytest.raises(LlamaBuildError) as err:
