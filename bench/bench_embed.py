@@ -104,7 +104,11 @@ def main() -> None:
 
     import llama_cpp
 
+    from engine.models.backend import ensure_cpu_backend
+
     quiet_llama_logs()
+    backend = ensure_cpu_backend(llama_cpp)  # a dispatch build: the variant for this CPU (no-op otherwise)
+    print(f"llama.cpp CPU backend (raw side): {backend.describe()}")
     with contextlib.redirect_stderr(io.StringIO()):
         raw = llama_cpp.Llama(
             model_path=model_path, embedding=True, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,

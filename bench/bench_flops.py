@@ -78,9 +78,11 @@ def _calls(pairs: list[tuple[str, int]], cfg: dict[str, Any]) -> tuple[list[list
 def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
     import llama_cpp
 
+    from engine.models.backend import ensure_cpu_backend
     from engine.models.llama import quiet_llama_logs
 
     quiet_llama_logs()
+    backend = ensure_cpu_backend(llama_cpp)  # a dispatch build: the variant for this CPU (no-op otherwise)
     n_batch = cfg["n_batch"]
     with contextlib.redirect_stderr(io.StringIO()):
         llm = llama_cpp.Llama(
@@ -105,7 +107,7 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"tokens": tokens, "texts": len(pairs), "seconds": seconds, "tokens_per_s": tokens / seconds,
             "tokens_per_cpu_s": tokens / cpu if cpu else 0.0, "mean_tokens": tokens / len(pairs),
             "calls": len(calls), "decodes": decodes, "other_cores": other_cores,
-            "avx512": "AVX512 = 1" in system}  # fmt: skip
+            "avx512": "AVX512 = 1" in system, "cpu_variant": backend.variant or "built in"}  # fmt: skip
 
 
 def run_child(kind: str, payload: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:

@@ -67,9 +67,11 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
     import llama_cpp
     from bench_embed import stdlib_functions
 
+    from engine.models.backend import ensure_cpu_backend
     from engine.models.llama import quiet_llama_logs
 
     quiet_llama_logs()
+    ensure_cpu_backend(llama_cpp)  # a dispatch build: the variant for this CPU (no-op otherwise)
     n_batch = cfg["n_batch"]
     with contextlib.redirect_stderr(io.StringIO()):
         llm = llama_cpp.Llama(

@@ -193,7 +193,8 @@ def _llama_build() -> Check:
         check_build()  # the install marker against /proc/cpuinfo: names the fix without a crash
     except LlamaBuildError as exc:
         return Check("llama.cpp build", False, str(exc), REBUILD)
-    text = probe_system_info()
+    probed = probe_llama()
+    text = probed.get("text", "")
     features = build_features(text)
     flags = cpu_flags()
     missing = compare_features(features, flags)
@@ -204,6 +205,8 @@ def _llama_build() -> Check:
     if other:
         detail += f" ({', '.join(other)})"
     detail += f"; this CPU has {shown}"
+    if probed.get("cpu_backend"):  # which CPU backend the worker loaded (a dispatch build: the variant)
+        detail += f"; CPU backend {probed['cpu_backend']}"
     if missing:
         return Check(
             "llama.cpp build",
@@ -216,6 +219,12 @@ def _llama_build() -> Check:
 
 def probe_system_info(timeout: float = 60.0) -> str:
     """``llama_print_system_info()`` from a worker child: a build that crashes on import is reported."""
+    return probe_llama(timeout).get("text", "")
+
+
+def probe_llama(timeout: float = 60.0) -> dict[str, str]:
+    """A worker child's ``system_info`` reply: llama.cpp's system info (``text``) and the CPU backend it
+    loaded (``cpu_backend``, ``variant``). A build that crashes on import is reported as ModelWorkerError."""
     import subprocess
 
     from engine.errors import ModelWorkerError
@@ -255,7 +264,7 @@ def probe_system_info(timeout: float = 60.0) -> str:
         raise ModelWorkerError(f"the llama.cpp probe failed: {reply[1:].decode('utf-8', errors='replace')}")
     import json
 
-    return str(json.loads(reply[1:])["text"])
+    return {str(k): str(v) for k, v in json.loads(reply[1:]).items()}
 
 
 def _model(config: EngineConfig) -> Check:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError, missing_dependency
+from .backend import ensure_cpu_backend
 from .base import Embedder
 from .gguf_file import GGUFInfo, inspect_gguf
 from .info import DEFAULT_MAX_TOKENS, context_tokens, model_info, pooling_for
@@ -108,6 +109,9 @@ class LlamaEmbedder(Embedder):
         meta = gguf_info or inspect_gguf(path)  # precise errors before llama.cpp sees the file
         llama_cpp = _import_llama_cpp()
         quiet_llama_logs()
+        # A dispatch build has no CPU backend until one is loaded (engine/models/backend.py): the best
+        # variant for this CPU, never AMX, never a library from the current directory.
+        self.cpu_backend = ensure_cpu_backend(llama_cpp)
 
         # n_ctx = n_batch = n_ubatch: one text per decode never needs more, and n_ubatch < n_batch aborts.
         # Derived in models.info, shared with describe_model(), so both report the same ModelInfo.

@@ -126,12 +126,17 @@ def _error_frame(exc: BaseException) -> bytes:
     return encode_json(b"E", {"type": kind, "message": message})
 
 
-def _system_info() -> str:
-    from .llama import _import_llama_cpp
+def _system_info() -> dict[str, str]:
+    """llama.cpp's system info (the CPU backend's compiled features) and which CPU backend is loaded."""
+    from .backend import ensure_cpu_backend
+    from .llama import _import_llama_cpp, quiet_llama_logs
 
     llama_cpp = _import_llama_cpp()
+    quiet_llama_logs()
+    backend = ensure_cpu_backend(llama_cpp)  # a dispatch build lists no CPU features before this
     raw = llama_cpp.llama_print_system_info()
-    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    return {"text": text, "cpu_backend": backend.describe(), "variant": backend.variant or ""}
 
 
 def _write_to_stdout_every_way(text: str) -> None:
@@ -208,7 +213,7 @@ def _serve(stdin: int, proto: int, embedder: Any, idle_exit: float) -> int:
                     raise ValueError("this worker has no model")
                 reply = encode_vectors(embedder._embed_texts(list(request["texts"])))
             elif op == "system_info":
-                reply = encode_json(b"J", {"op": "system_info", "text": _system_info()})
+                reply = encode_json(b"J", {"op": "system_info", **_system_info()})
             elif op == "stdout_probe":  # proves the isolation (tests): every way of writing to stdout
                 _write_to_stdout_every_way(str(request.get("text", "probe")))
                 reply = encode_json(b"J", {"op": "stdout_probe"})

@@ -19,6 +19,7 @@ from engine.models import cpu_build, load_embedder
 from engine.models.cpu_build import LlamaBuildError, check, cpu_flags, parse_marker
 
 ROOT = Path(__file__).resolve().parents[2]
+SCRIPT_ENV = ("CMAKE_ARGS", "SEMCODE_LLAMA_CPU", "SEMCODE_LLAMA_VARIANTS")  # what the tests set themselves
 BASE = "fpu sse2 pni ssse3 sse4_1 sse4_2 popcnt avx avx2 fma f16c bmi1 bmi2"
 AVX512 = "avx512f avx512cd avx512vl avx512dq avx512bw"
 CPUS = {
@@ -37,7 +38,7 @@ def cpuinfo(flags: str, cores: int = 2) -> str:
 def run_script(tmp_path: Path, cpu: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     fake = tmp_path / f"cpuinfo-{cpu}"
     fake.write_text(cpuinfo(CPUS[cpu]))
-    full = {k: v for k, v in os.environ.items() if k not in ("CMAKE_ARGS", "SEMCODE_LLAMA_CPU")}
+    full = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV}
     return subprocess.run(
         ["bash", str(ROOT / "scripts" / "build-llama.sh"), *args],
         env={**full, "SEMCODE_CPUINFO": str(fake), **env},
@@ -53,8 +54,16 @@ def script(tmp_path: Path, cpu: str, *args: str, **env: str) -> str:
     return done.stdout.strip()
 
 
-def marker(requires: str, size: int = 1234) -> str:
-    return json.dumps({"requires": requires.split(), "cmake_args": "-DGGML_AVX512=ON", "lib": "x", "lib_size": size})
+def marker(requires: str, size: int = 1234, lib: str = "x") -> str:
+    return json.dumps({"requires": requires.split(), "cmake_args": "-DGGML_AVX512=ON", "lib": lib, "lib_size": size})
+
+
+def installed_lib() -> tuple[str, int | None]:
+    """The library the installed marker describes (libggml-cpu.so, or a dispatch build's lowest variant)
+    and its size: a fake marker naming it counts as current."""
+    text, size = cpu_build.installed_marker()
+    parsed = cpu_build.parse_marker(text) if text else None
+    return (Path(parsed.lib).name if parsed and parsed.lib else cpu_build.DEFAULT_LIB), size
 
 
 pytestmark = pytest.mark.skipif(os.uname().machine not in ("x86_64", "amd64"), reason="x86-64 flag sets")
@@ -67,11 +76,21 @@ def test_cpu_flags_reads_the_first_cpu() -> None:
 
 
 @pytest.mark.parametrize("cpu", sorted(CPUS))
-def test_every_cpu_gets_the_portable_build_by_default(tmp_path: Path, cpu: str) -> None:
-    """A wheel may run on another CPU than the one it was built on: the default carries no AVX-512."""
+def test_every_cpu_gets_the_dispatch_build_by_default(tmp_path: Path, cpu: str) -> None:
+    """A wheel may run on another CPU than the one it was built on: the default picks its CPU code at load
+    (one backend per level), so it fixes no instruction set at build time."""
     args = script(tmp_path, cpu, "--print-cmake-args")
+    assert "-DGGML_NATIVE=OFF" in args and "-DGGML_BACKEND_DL=ON" in args and "-DGGML_CPU_ALL_VARIANTS=ON" in args
+    assert "AVX512=ON" not in args and "AMX" not in args  # the variants set their own; AMX's is never built
+    assert "sapphirerapids" not in script(tmp_path, cpu, "--print-variants")
+    assert script(tmp_path, cpu, "--print-requires") == ""  # x64 is built: any x86-64 CPU runs one
+
+
+@pytest.mark.parametrize("cpu", sorted(CPUS))
+def test_the_portable_build_when_asked(tmp_path: Path, cpu: str) -> None:
+    args = script(tmp_path, cpu, "--print-cmake-args", SEMCODE_LLAMA_CPU="portable")
     assert "-DGGML_NATIVE=OFF" in args and "-DGGML_AVX512=OFF" in args and "-DGGML_AVX2=ON" in args
-    assert "-DGGML_AMX_TILE=OFF" in args
+    assert "-DGGML_AMX_TILE=OFF" in args and "BACKEND_DL" not in args
 
 
 @pytest.mark.parametrize("cpu", ["skylake-x", "epyc-zen4", "sapphire-rapids"])
@@ -90,11 +109,11 @@ def test_avx512_is_refused_on_a_cpu_without_it(tmp_path: Path, cpu: str) -> None
     assert done.returncode == 2 and "avx512f" in done.stderr and not done.stdout
 
 
-def test_no_cpuinfo_means_the_portable_build(tmp_path: Path) -> None:
+def test_no_cpuinfo_means_the_same_default_build(tmp_path: Path) -> None:
     for fake in (tmp_path / "missing", tmp_path / "no-flags"):
         if fake.name == "no-flags":
             fake.write_text("processor\t: 0\n")
-        env = {k: v for k, v in os.environ.items() if k not in ("CMAKE_ARGS", "SEMCODE_LLAMA_CPU")}
+        env = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV}
         done = subprocess.run(
             ["bash", str(ROOT / "scripts" / "build-llama.sh"), "--print-cmake-args"],
             env={**env, "SEMCODE_CPUINFO": str(fake)},
@@ -102,24 +121,32 @@ def test_no_cpuinfo_means_the_portable_build(tmp_path: Path) -> None:
             text=True,
             timeout=30,
         )
-        assert done.returncode == 0 and "-DGGML_AVX512=OFF" in done.stdout, (fake.name, done.stderr)
+        assert done.returncode == 0 and "-DGGML_CPU_ALL_VARIANTS=ON" in done.stdout, (fake.name, done.stderr)
 
 
-def test_the_portable_build_is_one_wheel_for_every_cpu(tmp_path: Path) -> None:
+def test_the_default_and_portable_builds_are_one_wheel_for_every_cpu(tmp_path: Path) -> None:
     assert script(tmp_path, "epyc-zen4", "--print-cmake-args") == script(tmp_path, "haswell", "--print-cmake-args")
     py = sys.executable
     assert script(tmp_path, "epyc-zen4", "--cache-key", py) == script(tmp_path, "haswell", "--cache-key", py)
-    # the wheel cache keeps one wheel per flag set: an AVX-512 wheel is never handed to the portable install
-    assert script(tmp_path, "epyc-zen4", "--cache-key", py, SEMCODE_LLAMA_CPU="avx512") != script(
-        tmp_path, "haswell", "--cache-key", py
+    portable = {"SEMCODE_LLAMA_CPU": "portable"}
+    assert script(tmp_path, "epyc-zen4", "--cache-key", py, **portable) == script(
+        tmp_path, "haswell", "--cache-key", py, **portable
     )
+    # the wheel cache keeps one wheel per flag set and variant list: never another build's wheel
+    keys = {
+        script(tmp_path, "epyc-zen4", "--cache-key", py, SEMCODE_LLAMA_CPU="avx512"),
+        script(tmp_path, "haswell", "--cache-key", py, **portable),
+        script(tmp_path, "haswell", "--cache-key", py),
+        script(tmp_path, "haswell", "--cache-key", py, SEMCODE_LLAMA_VARIANTS="x64 haswell zen4"),
+    }
+    assert len(keys) == 4
 
 
 def test_what_the_script_records_is_what_the_engine_checks(tmp_path: Path) -> None:
     """The marker of each machine's build passes on that machine and, for AVX-512, fails on an AVX2 one."""
     for cpu in ("haswell", "skylake-x", "epyc-zen4", "sapphire-rapids"):
         requires = script(
-            tmp_path, cpu, "--print-requires", **({} if cpu == "haswell" else {"SEMCODE_LLAMA_CPU": "avx512"})
+            tmp_path, cpu, "--print-requires", SEMCODE_LLAMA_CPU="portable" if cpu == "haswell" else "avx512"
         )
         check(marker(requires), cpuinfo(CPUS[cpu]), 1234)  # its own machine: fine
         if cpu != "haswell":
@@ -127,9 +154,10 @@ def test_what_the_script_records_is_what_the_engine_checks(tmp_path: Path) -> No
                 check(marker(requires), cpuinfo(CPUS["haswell"]), 1234)
             assert "avx512f" in str(err.value) and "build-llama.sh" in str(err.value)
             assert "SEMCODE_LLAMA_CPU=portable" in str(err.value)
-    portable = script(tmp_path, "haswell", "--print-requires")
+    portable = script(tmp_path, "haswell", "--print-requires", SEMCODE_LLAMA_CPU="portable")
     with pytest.raises(LlamaBuildError, match="avx2"):
         check(marker(portable), cpuinfo(CPUS["old"]), 1234)
+    check(marker(script(tmp_path, "haswell", "--print-requires")), cpuinfo(CPUS["old"]), 1234)  # dispatch: fine
 
 
 def test_no_false_alarm_without_a_current_marker() -> None:
@@ -147,12 +175,12 @@ def test_load_embedder_names_the_fix_before_llama_cpp_is_loaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A venv carrying an AVX-512 build to an AVX2-only CPU: a clear ModelError, no child, no SIGILL."""
-    _, size = cpu_build.installed_marker()
+    lib, size = installed_lib()
     if size is None:
         pytest.skip("llama_cpp is not installed")
     prefix = tmp_path / "venv"
     prefix.mkdir()
-    (prefix / cpu_build.MARKER_NAME).write_text(marker(f"avx avx2 {AVX512}", size=size))
+    (prefix / cpu_build.MARKER_NAME).write_text(marker(f"avx avx2 {AVX512}", size=size, lib=lib))
     fake = tmp_path / "cpuinfo"
     fake.write_text(cpuinfo(CPUS["haswell"]))
     monkeypatch.setattr(sys, "prefix", str(prefix))
@@ -168,19 +196,19 @@ def test_load_embedder_names_the_fix_before_llama_cpp_is_loaded(
 def test_doctor_reports_the_marker_without_starting_llama_cpp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from semcode import doctor
 
-    _, size = cpu_build.installed_marker()
+    lib, size = installed_lib()
     if size is None:
         pytest.skip("llama_cpp is not installed")
-    (tmp_path / cpu_build.MARKER_NAME).write_text(marker(f"avx avx2 {AVX512}", size=size))
+    (tmp_path / cpu_build.MARKER_NAME).write_text(marker(f"avx avx2 {AVX512}", size=size, lib=lib))
     fake = tmp_path / "cpuinfo"
     fake.write_text(cpuinfo(CPUS["haswell"]))
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     monkeypatch.setattr(cpu_build, "CPUINFO", fake)
 
-    def no_child() -> str:
+    def no_child() -> dict[str, str]:
         raise AssertionError("the doctor must not load this build in a child")
 
-    monkeypatch.setattr(doctor, "probe_system_info", no_child)
+    monkeypatch.setattr(doctor, "probe_llama", no_child)
     check_result = doctor._llama_build()
     assert not check_result.ok and "avx512f" in check_result.detail and "SIGILL" in check_result.detail
     assert "build-llama.sh" in check_result.fix
