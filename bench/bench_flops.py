@@ -17,6 +17,8 @@ one first-fit-decreasing plan per write batch of 256 texts, the portable build):
 - ``levers``: per-decode token cap (one ``embed`` call per bin of 128/256 tokens: a decode's attention
   spans at most that many tokens), flash off, 1 thread, OpenMP spinning, F32, F16, and the native build.
 - ``builds``: the product against a CPU-specific build (``--build NAME=PYTHON``), Q8_0 and F32.
+- ``formats``: Q8_0, F32 and (``--bf16 FILE``) BF16 on the product's build and on each ``--build`` (the
+  runtime-dispatch build of session 6 against the portable one); each row names the CPU backend loaded.
 """
 
 from __future__ import annotations
@@ -152,6 +154,16 @@ def settings(
             ("F32", {**product, **f32}, PASSIVE),
             ("F16", {**product, **f16}, PASSIVE),
         ]
+    if sweep == "formats":  # every format on the product's build and on each other build (dispatch: session 6)
+        out += [("portable F32", {**product, **f32}, PASSIVE)]
+        out += [("portable BF16", {**product, "model": bf16}, PASSIVE)] if bf16 else []
+        for name, python in builds.items():
+            out += [
+                (f"{name} Q8_0", {**product, "python": python}, PASSIVE),
+                (f"{name} F32", {**product, **f32, "python": python}, PASSIVE),
+            ]
+            out += [(f"{name} BF16", {**product, "model": bf16, "python": python}, PASSIVE)] if bf16 else []
+        return out
     for name, python in builds.items():
         out += [
             (f"{name} Q8_0", {**product, "python": python}, PASSIVE),
@@ -171,7 +183,7 @@ def settings(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    ap.add_argument("--sweep", default="levers", choices=("attention", "levers", "builds"))
+    ap.add_argument("--sweep", default="levers", choices=("attention", "levers", "builds", "formats"))
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--build", action="append", default=[], help="NAME=PYTHON: another llama-cpp-python build")
@@ -209,7 +221,8 @@ def main() -> int:
                      ceiling=ceiling, pct=100 * r["tokens_per_s"] / ceiling, load=os.getloadavg()[0])  # fmt: skip
             rows.append(r)
             print(f"  {name:<32} {r['tokens_per_s']:7,.0f} tok/s {r['pct']:5.1f}% of {ceiling:,.0f}  "
-                  f"{r['tokens_per_cpu_s']:6,.0f}/CPU-s  {r['decodes']} decodes  others {r['other_cores']:.2f}",
+                  f"{r['tokens_per_cpu_s']:6,.0f}/CPU-s  {r['decodes']} decodes  others {r['other_cores']:.2f}  "
+                  f"CPU backend {r.get('cpu_variant', '?')}",
                   flush=True)  # fmt: skip
     print(f"# summary (median over rounds; ratio = to the product in the same round); load {os.getloadavg()}")
     products = {}

@@ -159,9 +159,10 @@ if ! compgen -G "$cache/llama_cpp_python-*.whl" >/dev/null; then
     done
     # every variant wanted is still there, and nothing else of the x86 list (the sdist is the one we know)
     left="$(grep -oE "^[[:space:]]*ggml_add_cpu_backend_variant\(($(tr ' ' '|' <<<"$variant_order"))[[:space:])]" "$list" \
-      | sed -E 's/.*\(([a-z0-9]+).*/\1/' | tr '\n' ' ')"
-    if [[ "$left" != "$variants " ]]; then
+      | sed -E 's/.*\(([a-z0-9]+).*/\1/' | sort | tr '\n' ' ')"
+    if [[ "$left" != "$(tr ' ' '\n' <<<"$variants" | sort | tr '\n' ' ')" ]]; then
       echo "build-llama.sh: ggml's CPU variant list is not the expected one (left: '$left', wanted: '$variants')" >&2
+      rm -rf "$tmp"
       exit 1
     fi
     "$PY" -m pip wheel --quiet --no-cache-dir --no-deps "$src" -w "$tmp"

@@ -2,7 +2,7 @@
 # Create .venv with semcode and everything it needs. Idempotent: quick when already done.
 #   bash scripts/setup.sh          # the product
 #   bash scripts/setup.sh --dev    # plus the test tools
-# llama-cpp-python builds from source the first time (about 7 minutes on 2 cores), portable across x86-64 CPUs (see build-llama.sh);
+# llama-cpp-python builds from source the first time (about BUILDMIN minutes on 2 cores), for any x86-64 CPU (runtime dispatch, see build-llama.sh);
 # the wheel is cached under ~/.cache/semcode/wheels, keyed by its build flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-# llama-cpp-python first, with portable flags (see build-llama.sh; SEMCODE_LLAMA_CPU=avx512 opts in to AVX-512), so the install below never compiles a
+# llama-cpp-python first, with runtime CPU dispatch (see build-llama.sh; SEMCODE_LLAMA_CPU=portable or avx512 for one fixed set), so the install below never compiles a
 # -march=native copy of it.
 bash scripts/build-llama.sh .venv/bin/python
 .venv/bin/python -m pip install --quiet -e ".${extras}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semcode.doctor import build_features, compare_features, cpu_flags, probe_system_info
+from semcode.doctor import build_features, compare_features, cpu_flags, probe_llama, probe_system_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +87,7 @@ def test_the_full_doctor_reports_a_bad_model_without_loading_it(tmp_path: Path, 
     assert not checks["model file"]["ok"] and words in checks["model file"]["detail"]
     assert not checks["model"]["ok"] and words in checks["model"]["detail"]
     assert checks["llama.cpp build"]["ok"] and checks["store"]["ok"]
+    assert "CPU backend" in checks["llama.cpp build"]["detail"]  # which one the worker loaded
 
 
 def test_build_features_are_compared_with_the_cpu():
@@ -104,6 +105,22 @@ def test_the_real_build_runs_on_this_cpu():
     features = build_features(text)
     assert "AVX2" in features or "NEON" in features or features, text
     assert compare_features(features, cpu_flags()) == [], text
+
+
+def test_the_doctor_names_the_cpu_backend_the_worker_loaded():
+    """A dispatch build: the variant this CPU's flags call for (never AMX); else the linked-in one."""
+    from engine.models.cpu_variants import pick
+
+    got = probe_llama()
+    if got.get("variant"):
+        path = Path(got["cpu_backend"].rsplit("(", 1)[-1].rstrip(")"))
+        files = [p.name[len("libggml-cpu-") : -len(".so")] for p in path.parent.glob("libggml-cpu-*.so")]
+        best = pick(files, cpu_flags())
+        assert best is not None and got["variant"] == best.name and not best.uses_amx, got
+        assert got["cpu_backend"].startswith(f"{best.name}, picked at load from"), got
+    else:
+        assert got["cpu_backend"].startswith("built in"), got
+    assert build_features(got["text"]), got  # the loaded backend's features are listed
 
 
 def test_doctor_survives_a_llama_cpp_that_dies_of_sigill(tmp_path: Path, default_model_path: Path):
