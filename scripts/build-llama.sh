@@ -140,8 +140,8 @@ if [[ -f "$marker" && "$(cat "$marker")" == "$key" ]] && "$PY" -c "import llama_
   exit 0
 fi
 if ! compgen -G "$cache/llama_cpp_python-*.whl" >/dev/null; then
-  echo "setup: building llama-cpp-python $VERSION (about 7 minutes on 2 cores, once; dispatch: ~2 more per" \
-    "variant); CMAKE_ARGS=$CMAKE_ARGS${variants:+; CPU variants: $variants}" >&2
+  echo "setup: building llama-cpp-python $VERSION (about 7 minutes on 2 cores, once; the dispatch" \
+    "build ~30% more: one ggml-cpu compile per variant); CMAKE_ARGS=$CMAKE_ARGS${variants:+; CPU variants: $variants}" >&2
   tmp="$cache.tmp.$$"
   rm -rf "$tmp"
   if [[ -z $variants ]]; then

@@ -2,7 +2,7 @@
 # Create .venv with semcode and everything it needs. Idempotent: quick when already done.
 #   bash scripts/setup.sh          # the product
 #   bash scripts/setup.sh --dev    # plus the test tools
-# llama-cpp-python builds from source the first time (about BUILDMIN minutes on 2 cores), for any x86-64 CPU (runtime dispatch, see build-llama.sh);
+# llama-cpp-python builds from source the first time (about 10 minutes on 2 cores), for any x86-64 CPU (runtime dispatch, see build-llama.sh);
 # the wheel is cached under ~/.cache/semcode/wheels, keyed by its build flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
