@@ -120,7 +120,7 @@ mcp_api() {
 
 t_start=$SECONDS
 check "copy of the tree" copy_tree || finish
-check "fresh venv + cached portable llama-cpp-python wheel" llama_wheel || finish
+check "fresh venv + cached llama-cpp-python wheel (build-llama.sh default: runtime CPU dispatch)" llama_wheel || finish
 check "pip install <repo> (not editable)" pip_install || finish
 check "semcode doctor + index + search offline with the shipped default model" run_offline
 check "the MCP server's imports" mcp_api
