@@ -166,6 +166,14 @@ class NameTable:
             return patched
         return self._path_order[self._path_starts[path] : self._path_starts[path + 1]]
 
+    def leading_rows(self, path: str, count: int) -> list[int]:
+        """LanceDB row ids of the first ``count`` live rows of ``path`` in scan order: its first chunks,
+        since a file's chunks are written together and in order (an index run, a save's upsert)."""
+        p = self._path_index.get(path)
+        if p is None:
+            return []
+        return [int(self._row_ids[row]) for row in self._rows_of(p)[:count]]
+
     def take(self, rows: Sequence[int], keep: RowFilter, limit: int) -> list[tuple[int, str]]:
         """The first ``limit`` of ``rows`` that pass ``keep``: (LanceDB row id, chunk id) pairs."""
         language = self._code(self._language_names, keep.language)
@@ -366,6 +374,8 @@ class NameIndex:
         table = self._table
         if table is not None and table.version == version:
             return table
+        if table is not None and table.version > version:
+            return None  # the caller read the version before our latest write: no rebuild for that
         with self._lock:
             if table is not None and self._writing == table.version:  # our write is patching it: milliseconds
                 self._patched.wait_for(lambda: self._writing is None, timeout=PATCH_WAIT_S)

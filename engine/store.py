@@ -1220,14 +1220,21 @@ class ChunkStore:
         return self._cache.count() if self._ready() else 0
 
     def vector_search(
-        self, vector: np.ndarray, *, limit: int, where: str | None = None, content: bool = True
+        self,
+        vector: np.ndarray,
+        *,
+        limit: int,
+        where: str | None = None,
+        content: bool = True,
+        version: int | None = None,
     ) -> list[dict[str, Any]]:
-        """``content=False``: rows without their text, with ``_rowid`` for ``contents`` (the final hits)."""
+        """``content=False``: rows without their text, with ``_rowid`` for ``contents`` (the final hits).
+        ``version``: the table version the caller read (``chunk_version``), else read here."""
         if not self._ready():
             return []
         # One version read for both counts: each is a round trip to LanceDB's event-loop thread, ~1 ms
         # of a query's critical path when the search's other threads hold the GIL (BENCHMARKS.md, querylat).
-        version = self._chunks.version
+        version = self._chunks.version if version is None else version
         if self.pending_count(version):  # a placeholder is no answer; no filter at all once none is left
             where = f"tier > {TIER_PLACEHOLDER}" + (f" AND ({where})" if where else "")
         query = nearest(self._chunks, vector, limit, nprobes=ivf_nprobes(self._row_count(version)))
@@ -1259,12 +1266,18 @@ class ChunkStore:
         query = self._chunks.search().where(where).limit(limit)
         return query.select(list(columns or _RESULT_COLUMNS)).to_list()
 
-    def name_table(self) -> NameTable | None:
-        """The in-memory names of the current table version, or None while it is (re)built in the
-        background (the caller then filters in LanceDB). One version look-up per call."""
+    def chunk_version(self) -> int | None:
+        """The chunk table's version, None while the index is unreadable. A query reads it once and
+        passes it to ``name_table`` and ``vector_search``: each read is a round trip to LanceDB's
+        event-loop thread, and a query made five of them (BENCHMARKS.md, "Integration (lead), session 6")."""
+        return self._chunks.version if self._ready() else None
+
+    def name_table(self, version: int | None = None) -> NameTable | None:
+        """The in-memory names of the current table version (or of ``version``, read by the caller),
+        or None while it is (re)built in the background (the caller then filters in LanceDB)."""
         if not self._ready():
             return None
-        return self._names.current(self._chunks.version)
+        return self._names.current(self._chunks.version if version is None else version)
 
     def _load_names(self) -> tuple[int, pa.Table]:
         version = self._chunks.version  # read first: a write in between only makes the table look stale
