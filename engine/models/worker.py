@@ -214,7 +214,8 @@ class _Slot:
         o = self.owner
         argv = [
             sys.executable, "-m", "engine.models.worker_main",
-            "--model", o.info.path, "--threads", str(o.threads), "--max-tokens", str(o.max_tokens),
+            "--model", o.info.path, "--threads", str(o.query_threads if self.role == "query" else o.threads),
+            "--max-tokens", str(o.max_tokens),
             "--nice", str(self.nice), "--idle-exit", str(self.idle_exit),
             "--log-level", logging.getLevelName(max(logging.INFO, _child_log.getEffectiveLevel())),
         ]  # fmt: skip
@@ -354,6 +355,11 @@ class WorkerEmbedder(Embedder):
         from ..config import EngineConfig
 
         self.threads = threads or EngineConfig().effective_threads()
+        # The query worker gets half of them: a query's BM25 and name look-ups (and LanceDB's native
+        # threads) run beside its embedding, and a llama.cpp thread that loses its core stalls every
+        # barrier of the graph. On 2 cores one thread answered rxjs's docstring queries faster over LSP,
+        # p50 35-40 vs 42 ms, p95 49-56 vs 55-58 (BENCHMARKS.md, "Integration (lead), session 6").
+        self.query_threads = max(1, self.threads // 2)
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.info = model_info(
