@@ -142,9 +142,9 @@ class IntegrityReport:
 
 def _lancedb() -> Any:
     from .lazy_imports import defer_rest_client
-    from .memory import limit_malloc_arenas
+    from .memory import prepare_native_memory
 
-    limit_malloc_arenas()  # before lancedb starts its threads
+    prepare_native_memory()  # before lancedb starts its threads (arenas) and allocates (Arrow's pool)
     defer_rest_client()  # ~40% of the import, never used for local tables (engine/lazy_imports.py)
     try:
         import lancedb
