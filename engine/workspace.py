@@ -379,6 +379,11 @@ class Workspace:
                 return self.store.check(self.root, repair=True)
         return self.store.check(self.root)
 
+    def release_query_worker(self) -> None:
+        """No search follows for a while (an index-only run): stop the model's query worker until one
+        needs it (``Embedder.release_query_worker``)."""
+        self.embedder.release_query_worker()
+
     # ----------------------------------------------------------------- reading
     def warm(self) -> None:
         """Start building what queries read from memory (the look-ups' name table) in the background,
