@@ -306,6 +306,7 @@ class _Slot:
             if self.child is not None:
                 self.child.stop()
                 self.child = None
+                log.info("embedding %s worker stopped until it is needed", self.role)
 
     def stop(self) -> None:
         if not self.lock.acquire(blocking=False):
