@@ -517,6 +517,11 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
             assert hits, "no hits"
         print(f"workspace/semanticSearch over LSP, {args.queries} queries: {summary(latencies)} (load {load():.2f})")
         result["query_ms"] = {"p50": statistics.median(latencies), "p95": percentile(latencies, 0.95)}
+        # The tree right after the queries (the stage peak above also holds the name table's build).
+        after_queries = sampler.smaps()
+        result["rss_after_queries_mb"] = {k: v["Rss"] for k, v in after_queries.items()}
+        tree_now = sum(v["Rss"] for v in after_queries.values())
+        print(f"RSS right after the queries: tree {tree_now} MB, {result['rss_after_queries_mb']}")
         # didSave of one changed function: time until a search finds the new text.
         save_ms: list[float] = []
         if not args.saves:
