@@ -171,10 +171,18 @@ class Workspace:
                     chunker_version=CHUNKER_VERSION,
                     cache_limit=self.config.embedding_cache_vectors,
                 )
-                from .maintenance import in_child
-
-                self._store.maintainer = in_child  # large index builds and compaction in a child process
+                self._store.maintainer = self._maintain  # large index builds and compaction in a child process
         return self
+
+    def _maintain(self, lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
+        """The store's maintenance in a child process (engine/maintenance.py), the model's index worker
+        stopped first: idle meanwhile, it only added its ~150 MB to the child's peak. The next document
+        batch starts it again (~1 s, against minutes of embedding between two compactions)."""
+        from .maintenance import in_child
+
+        if self._embedder is not None:
+            self._embedder.release_index_worker()
+        return in_child(lance_dir, operation, params)
 
     @property
     def embedder(self) -> Embedder:

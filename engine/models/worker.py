@@ -451,6 +451,11 @@ class WorkerEmbedder(Embedder):
         started with the embedder all the same, so a model or build that cannot load fails there."""
         self._query.release()
 
+    def release_index_worker(self) -> None:
+        """Stop the index worker (~150 MB) until the next document batch: it idled beside the index's
+        maintenance child (compaction, the vector index's build), whose peak it added to."""
+        self._index.release()
+
     def system_info(self) -> str:
         """llama.cpp's ``llama_print_system_info()`` as the query worker sees it."""
         reply = self._query.call(encode_json(b"J", {"op": "system_info"}), 30.0)
