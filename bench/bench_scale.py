@@ -408,7 +408,14 @@ def cmd_cli(args: argparse.Namespace) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"semcode index failed ({proc.returncode}): {err[-2000:]}")
     summary = json.loads(out)
-    result = {"step": "cli", "seconds": round(seconds, 1), "summary": summary, **sampler.report()}
+    # Every ~5 s: the tree and each process (which phase holds what).
+    profile, next_t = [], 0.0
+    for t, tree, each in sampler.samples:
+        if t >= next_t:
+            next_t = t + 5.0
+            profile.append([round(t), round(tree), {sampler._role(p): round(mb) for p, mb in each.items() if mb}])
+    print("  t s, tree MB, per process: " + "; ".join(f"{t} {tree} {each}" for t, tree, each in profile))
+    result = {"step": "cli", "seconds": round(seconds, 1), "summary": summary, "profile": profile, **sampler.report()}
     print(
         f"semcode index: {summary.get('files_indexed')} files, {summary.get('chunks_total')} chunks "
         f"in {seconds:.0f} s; "
