@@ -56,7 +56,9 @@ def test_a_search_after_a_host_index_keeps_its_query_worker(
         embedder.close()
 
 
-def test_the_index_command_stops_the_query_worker(workspace_copy: Path, tmp_path: Path, default_model_path: Path) -> None:
+def test_the_index_command_stops_the_query_worker(
+    workspace_copy: Path, tmp_path: Path, default_model_path: Path
+) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "semcode", "-v", "index", str(workspace_copy), "--index-dir", str(tmp_path / "index")],
         capture_output=True,
