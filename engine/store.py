@@ -142,9 +142,9 @@ class IntegrityReport:
 
 def _lancedb() -> Any:
     from .lazy_imports import defer_rest_client
-    from .memory import limit_malloc_arenas
+    from .memory import prepare_native_memory
 
-    limit_malloc_arenas()  # before lancedb starts its threads
+    prepare_native_memory()  # before lancedb starts its threads (arenas) and allocates (Arrow's pool)
     defer_rest_client()  # ~40% of the import, never used for local tables (engine/lazy_imports.py)
     try:
         import lancedb
@@ -270,6 +270,10 @@ def optimize_tables(tables: Sequence[Table]) -> None:
             table.optimize(cleanup_older_than=timedelta(minutes=5))
         except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
             log.warning("compaction of %s failed: %s", table.name, exc)
+        # What one table's compaction freed goes back before the next one allocates: glibc kept ~240 MB
+        # of the chunk table's, on which the embedding cache's compaction stacked its own (child peak
+        # 631 MB at 179K rows; BENCHMARKS.md, "memory6 (session 6)").
+        trim_malloc()
         fault_point("optimize.mid")
     fault_point("optimize.after")
 
@@ -1159,7 +1163,28 @@ class ChunkStore:
             return False
         if (self._chunks.count_rows() if rows is None else rows) < MAINTENANCE_CHILD_MIN_ROWS:
             return False
-        return self.maintainer(self.path / LANCE_DIR, operation, params)
+        # The child's peak (~500 MB at 178K rows) adds to this process's: what this process freed goes
+        # back to the system before the child starts, not after (phase 2 wrote 256-row batches, which
+        # skip the trim of ``_after_write``).
+        trim_malloc()
+        done = self.maintainer(self.path / LANCE_DIR, operation, params)
+        if done:
+            self._fresh_caches()
+        return done
+
+    def _fresh_caches(self) -> None:
+        """Open the tables again with new LanceDB caches, after a child rewrote fragments and indexes.
+
+        What the caches held describes the versions before it (each compaction writes the indexes anew),
+        and their LRU bound kept it: 31 -> 62 -> 87 MB over the three compactions of a phase 2 at 179K
+        rows (BENCHMARKS.md, "memory6 (session 6)"). Called with the write lock held; a reader in
+        another thread finishes on the table object it holds.
+        """
+        evicted = self._cache.evicted
+        self._session = None
+        self._open_tables()
+        self._cache.evicted = evicted
+        trim_malloc()
 
     def _ensure_scalar_indexes(self) -> bool:
         """B-tree indexes on the columns writes look rows up by (see ``SCALAR_INDEXES``); built once.
