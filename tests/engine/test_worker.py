@@ -359,7 +359,7 @@ def test_the_query_worker_runs_half_the_threads(worker: WorkerEmbedder) -> None:
 
     def threads_of(pid: int | None) -> str:
         assert pid is not None
-        argv = open(f"/proc/{pid}/cmdline").read().split("\0")
+        argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
         return argv[argv.index("--threads") + 1]
 
     assert threads_of(worker.pids["query"]) == "1"
