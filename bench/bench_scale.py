@@ -5,6 +5,7 @@ Usage (each step is one heavy take; hold the shared lock):
     python bench/bench_scale.py recall WS --index-dir DIR         # vector index vs flat: recall@10, latency
     python bench/bench_scale.py restart WS --index-dir DIR        # re-index with nothing changed (profiled)
     python bench/bench_scale.py serve WS --index-dir DIR          # over LSP: restart, queries, didSave, RSS
+    python bench/bench_scale.py cli WS --index-dir DIR --cli-full # `semcode index --full`, its tree's RSS
 
 The dense column. Embedding 100K chunks with the transformer takes ~1.5 h of both cores, so ``build``
 fills it with the **static tier distilled from the same GGUF model** (engine/models/static.py) without PCA,
@@ -381,6 +382,48 @@ def cmd_restart(args: argparse.Namespace) -> dict[str, Any]:
     return {"step": "restart", "open_s": round(opened, 2), "runs_s": [round(r, 2) for r in runs]}
 
 
+# --------------------------------------------------------------------------------------------- cli index
+def cmd_cli(args: argparse.Namespace) -> dict[str, Any]:
+    """``semcode index WS`` (``--full`` with ``--cli-full``) as a user runs it, its process tree sampled.
+
+    With the index's embedding cache holding every vector (a chunker change, or ``--full`` over an
+    index the model built), the run is phase 1, phase 2 from the cache, the vector index and the
+    compaction, with the real model's workers: the memory of a whole index run in minutes."""
+    command = [sys.executable, "-m", "semcode", "-v", "index", args.workspace, "--index-dir", args.index_dir, "--json"]
+    if args.cli_full:
+        command.append("--full")
+    env = dict(os.environ, PYTHONPATH=args.code or str(ROOT))
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    sampler = RssSampler(proc.pid)
+    sampler.stage = "index"
+    sampler.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - started
+    sampler.stop.set()
+    sampler.join()
+    for line in err.splitlines():
+        if "worker started" in line or "worker stopped" in line or "vector index" in line:
+            print("  " + line[:160])
+    if proc.returncode != 0:
+        raise SystemExit(f"semcode index failed ({proc.returncode}): {err[-2000:]}")
+    summary = json.loads(out)
+    # Every ~5 s: the tree and each process (which phase holds what).
+    profile, next_t = [], 0.0
+    for t, tree, each in sampler.samples:
+        if t >= next_t:
+            next_t = t + 5.0
+            profile.append([round(t), round(tree), {sampler._role(p): round(mb) for p, mb in each.items() if mb}])
+    print("  t s, tree MB, per process: " + "; ".join(f"{t} {tree} {each}" for t, tree, each in profile))
+    result = {"step": "cli", "seconds": round(seconds, 1), "summary": summary, "profile": profile, **sampler.report()}
+    print(
+        f"semcode index: {summary.get('files_indexed')} files, {summary.get('chunks_total')} chunks "
+        f"in {seconds:.0f} s; "
+        f"tree peak {result['peak_tree_rss_mb']} MB; per process VmHWM {json.dumps(result['vmhwm_mb'])}"
+    )
+    return result
+
+
 # --------------------------------------------------------------------------------------------- serve (LSP)
 class LspClient:
     """A minimal LSP client over stdio: requests with ids, replies to the server's own requests."""
@@ -463,7 +506,7 @@ def _edit_target(root: Path) -> Path:
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(args.workspace).resolve()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=args.code or str(ROOT))
     # --server-script: the server through a wrapper (e.g. one that times the save path's steps).
     entry = [args.server_script] if args.server_script else ["-m", "lsp_server"]
     command = [sys.executable, *entry, "--log-level", args.server_log_level]
@@ -517,6 +560,11 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
             assert hits, "no hits"
         print(f"workspace/semanticSearch over LSP, {args.queries} queries: {summary(latencies)} (load {load():.2f})")
         result["query_ms"] = {"p50": statistics.median(latencies), "p95": percentile(latencies, 0.95)}
+        # The tree right after the queries (the stage peak above also holds the name table's build).
+        after_queries = sampler.smaps()
+        result["rss_after_queries_mb"] = {k: v["Rss"] for k, v in after_queries.items()}
+        tree_now = sum(v["Rss"] for v in after_queries.values())
+        print(f"RSS right after the queries: tree {tree_now} MB, {result['rss_after_queries_mb']}")
         # didSave of one changed function: time until a search finds the new text.
         save_ms: list[float] = []
         if not args.saves:
@@ -585,7 +633,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["build", "recall", "restart", "serve"])
+    parser.add_argument("step", choices=["build", "recall", "restart", "serve", "cli"])
     parser.add_argument("workspace")
     parser.add_argument("--index-dir", required=True)
     parser.add_argument("--queries", type=int, default=100)
@@ -607,10 +655,15 @@ def main() -> int:
     parser.add_argument("--phase1-only", action="store_true", help="build: chunks + lexical tier, no vectors")
     parser.add_argument("--fill", type=int, default=0, help="build: only phase 2, N rows per commit")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--cli-full", action="store_true", help="cli: semcode index --full (drop the rows, keep the cache)"
+    )
+    parser.add_argument("--code", help="serve, cli: run the server / CLI from this source tree (default: this one)")
     parser.add_argument("--out", help="append the result as one JSON line to this file")
     args = parser.parse_args()
     print(f"{args.step}: {os.cpu_count()} cores, load {load():.2f}, {time.strftime('%H:%M:%S', time.gmtime())} UTC")
-    step = {"build": cmd_build, "recall": cmd_recall, "restart": cmd_restart, "serve": cmd_serve}[args.step]
+    step = {"build": cmd_build, "recall": cmd_recall, "restart": cmd_restart, "serve": cmd_serve, "cli": cmd_cli}
+    step = step[args.step]
     result = step(args)
     result |= {"load_end": round(load(), 2), "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     if args.out:

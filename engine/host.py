@@ -364,15 +364,19 @@ class IndexHost:
         progress: ProgressCallback | None = None,
         retry_locked: bool = False,
         on_waiting: Callable[[], None] | None = None,
+        queries: bool = True,
     ) -> IndexStats:
         """Index now, in the caller's thread: both phases, so the index is complete when it returns.
+
+        ``queries=False``: nothing in this process searches afterwards (``semcode index``): the model's
+        query worker is stopped while it runs and the name table is not built after it.
 
         Another process's lock raises ``IndexLockedError`` at once (before the model loads) unless
         ``retry_locked``: then wait, retrying every ``lock_retry_seconds``, until the lock is free or
         the run is cancelled (then the stats say ``cancelled``). ``HostBusyError`` when this process
         is writing already (a background run included, until its dense tier is done).
         """
-        return self._index_loop(full, progress, retry_locked, on_waiting, embed=True, run=None)
+        return self._index_loop(full, progress, retry_locked, on_waiting, embed=True, run=None, queries=queries)
 
     def _index_loop(
         self,
@@ -383,12 +387,13 @@ class IndexHost:
         *,
         embed: bool,
         run: _Run | None,
+        queries: bool = True,
     ) -> IndexStats:
         while True:
             if self._closed.is_set():
                 return IndexStats(cancelled=True)
             try:
-                return self._index_once(full, progress, embed=embed, run=run)
+                return self._index_once(full, progress, embed=embed, run=run, queries=queries)
             except IndexLockedError:
                 if not retry_locked:
                     raise
@@ -402,7 +407,13 @@ class IndexHost:
                     return IndexStats(cancelled=True)
 
     def _index_once(
-        self, full: bool, progress: ProgressCallback | None, *, embed: bool = True, run: _Run | None = None
+        self,
+        full: bool,
+        progress: ProgressCallback | None,
+        *,
+        embed: bool = True,
+        run: _Run | None = None,
+        queries: bool = True,
     ) -> IndexStats:
         ws = self.workspace
         try:
@@ -419,6 +430,8 @@ class IndexHost:
             self._cancel.clear()  # a cancel is for the run in progress, not for the next one
         try:
             self.open()
+            if not queries:
+                ws.release_query_worker()
             self.state, self.progress = "indexing", None
 
             def on_progress(p: IndexProgress) -> None:
@@ -449,7 +462,8 @@ class IndexHost:
         else:
             self.progress = None
             self.state = self._resting_state()
-            ws.warm()
+            if queries:
+                ws.warm()
         self._probe = (time.monotonic(), False)
         log.info(
             "indexed %s: %d files, %d chunks (%d embedded, %d pending) in %.1fs%s",

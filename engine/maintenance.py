@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT = 3600.0  # seconds; an IVF build of a very large index is minutes, never an hour
 OPERATIONS = ("ivf", "optimize")
+# Lance's I/O threads bound its scans' read-ahead (fragments in flight: twice the threads). The
+# compaction of a 179K-row chunk table peaked at 517-559 MB with the local store's default, 447 MB with
+# 2, in the same time (BENCHMARKS.md, "memory6 (session 6)"); a child reads a local disk, and only it.
+# A user's own setting wins.
+CHILD_ENV = {"LANCE_IO_THREADS": "2"}
 
 
 def in_child(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
@@ -36,6 +41,8 @@ def in_child(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
     package_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    for key, value in CHILD_ENV.items():
+        env.setdefault(key, value)
     plan = faults.child_spec()
     if plan is not None:
         env[faults.ENV_VAR] = plan

@@ -129,6 +129,37 @@ def limit_malloc_arenas() -> None:
         libc.mallopt(_M_ARENA_MAX, _ARENA_MAX)  # type: ignore[attr-defined]
 
 
+# Arrow's default pool is mimalloc, whose pages freed by LanceDB's reader threads stayed resident in its
+# 1 GiB arena (~45 MB of a serving process after 30 queries, 0-7 MB of it allocated) and out of reach of
+# ``malloc_trim``. With the system pool, Arrow's buffers come from glibc like LanceDB's own (Rust's
+# global allocator): one allocator, trimmed together (BENCHMARKS.md, "memory6 (session 6)").
+ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+
+
+def use_system_arrow_pool() -> None:
+    """Make glibc's malloc Arrow's default pool; a user's own ``ARROW_DEFAULT_MEMORY_POOL`` wins.
+
+    Arrow C++ reads the variable once, at its first allocation, so it is set before then (before
+    pyarrow is imported, in practice); child processes (the maintenance child) inherit it. Should
+    something have allocated through pyarrow before, its pyarrow-level default is switched too.
+    """
+    import os
+
+    if os.environ.get(ARROW_POOL_ENV):
+        return
+    os.environ[ARROW_POOL_ENV] = "system"
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
+def prepare_native_memory() -> None:
+    """Before LanceDB and Arrow start allocating: cap glibc's arenas, Arrow on the system pool."""
+    limit_malloc_arenas()
+    use_system_arrow_pool()
+
+
 def trim_malloc() -> None:
     """Give memory freed by native code back to the system (glibc ``malloc_trim``); no-op elsewhere."""
     libc = _glibc()

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 PREVIEW_LINES = 12
 TEXT_CACHE_CHUNKS = 4096  # chunk texts kept between queries (a few MB)
 IMPORT_LINES = 60  # a JS/TS file's imports are in its first chunks (ranking's twin rule reads them)
+IMPORT_CHUNKS = 8  # chunks read per file for them, at most
 PREVIEW_CHARS = 600
 MAX_LIMIT = 200
 SIMILAR_RELATIVE_FLOOR = 0.5  # similar code scores at least half the best match (a cross-language twin: 0.55)
@@ -214,6 +215,7 @@ class Searcher:
         terms = query_terms(query)
         info = analyse_query(query, forms=options.forms)
         view = self._view()  # one state of the unsaved buffers for the three candidate lists
+        version = self.store.chunk_version() if isinstance(self.store, ChunkStore) else None
         # The full-text search and the symbol look-up do not need the query vector: they run on a
         # worker thread while the query is embedded and the vector search runs (LanceDB and llama.cpp
         # release the GIL), so the look-up adds little to a query's latency.
@@ -221,9 +223,9 @@ class Searcher:
         if use_hybrid and terms:
             lexical_job = _pool().submit(self._lexical, terms, pool, filters, view)
         if options.active and (options.symbols or options.filename or options.file_words):
-            lookup_job = _pool().submit(self._lookup, info, filters, options, view)
+            lookup_job = _pool().submit(self._lookup, info, filters, options, view, version)
         vector = query_vector(self.embedder, query) if vector is None else vector
-        dense = self._dense(vector, pool, filters, view)
+        dense = self._dense(vector, pool, filters, view, version)
         lexical = lexical_job.result() if lexical_job is not None else []
         looked_up = lookup_job.result() if lookup_job is not None else []
         if looked_up and _ranking.LOOKUP_COSINE:
@@ -232,7 +234,9 @@ class Searcher:
             lookup = [row.candidate for row in looked_up]
         if weights is None:
             weights = IDENTIFIER_WEIGHTS if looks_like_identifier(query) else SENTENCE_WEIGHTS
-        return self._fuse(dense, lexical, terms, limit, filters, weights, options=options, info=info, lookup=lookup)
+        return self._fuse(
+            dense, lexical, terms, limit, filters, weights, options=options, info=info, lookup=lookup, version=version
+        )
 
     def _lexical(
         self, terms: list[str], pool: int, filters: SearchFilters, view: BufferView | None = None
@@ -248,7 +252,12 @@ class Searcher:
         return [Candidate.from_row(r) for r in found]
 
     def _lookup(
-        self, info: QueryInfo, filters: SearchFilters, options: RankingOptions, view: BufferView | None = None
+        self,
+        info: QueryInfo,
+        filters: SearchFilters,
+        options: RankingOptions,
+        view: BufferView | None = None,
+        version: int | None = None,
     ) -> list[LookupRow]:
         """Chunks that define, belong to or share a file name with an identifier of the query.
 
@@ -256,7 +265,7 @@ class Searcher:
         every use of it scores alike. A direct look-up by name puts it among the candidates.
         """
         columns = [*_LOOKUP_COLUMNS, "vector", "tier"]
-        table = self._name_table()
+        table = self._name_table(version)
         if table is not None and isinstance(self.store, ChunkStore):
             columns.remove("content")
         found = self._lookup_in_table(table, info, filters, options, view, columns) if table is not None else None
@@ -265,12 +274,12 @@ class Searcher:
             rows = view.lookup(info, filters, rows)
         return [LookupRow(Candidate.from_row(r), r.get("vector"), r.get("tier", _TIER_MODEL)) for r in rows]
 
-    def _fill_contents(self, rows: Sequence[Candidate]) -> None:
+    def _fill_contents(self, rows: Sequence[Candidate], version: int | None = None) -> None:
         """Read the text of the final hits: a ``ChunkStore``'s candidates come without it (~300 rows
-        read per query, 10 shown)."""
+        read per query, 10 shown). ``version``: the chunk table version the query read."""
         if not isinstance(self.store, ChunkStore):
             return
-        table = self.store.name_table()  # a new object for every table version (None: not known yet)
+        table = self.store.name_table(version)  # a new object for every table version (None: not known yet)
         pending: dict[int, Candidate] = {}
         with self._texts_lock:  # searches of several requests run in threads at once
             if table is None or table is not self._texts_table:
@@ -317,28 +326,46 @@ class Searcher:
                 read.append(missing[stored["id"]])
         return read
 
-    def _imports(self, paths: Sequence[str]) -> dict[str, frozenset[str]]:
+    def _imports(self, paths: Sequence[str], version: int | None = None) -> dict[str, frozenset[str]]:
         """The relative imports of these files (``ranking.imported_paths``), read from their first
         chunks: where JS/TS files keep their imports."""
         if not paths or not isinstance(self.store, ChunkStore):
             return {}
-        table = self.store.name_table()  # a new object for every table version
+        table = self.store.name_table(version)  # a new object for every table version
         if table is None or table is not self._imports_table:
             self._imports_of, self._imports_table = {}, table
         known = self._imports_of
         missing = [p for p in paths if p not in known]
         if missing:
-            texts: dict[str, list[tuple[int, str]]] = defaultdict(list)
-            where = f"({sql_in('path', missing)}) AND start_line < {IMPORT_LINES}"
-            for row in self.store.rows(where, columns=["path", "start_line", "content"], limit=len(missing) * 8):
-                texts[row["path"]].append((int(row["start_line"]), row["content"] or ""))
+            texts = self._leading_texts(table, missing)
             for path in missing:
                 known[path] = imported_paths(path, "\n".join(text for _, text in sorted(texts.get(path, []))))
         return {p: known[p] for p in paths}
 
-    def _name_table(self) -> NameTable | None:
+    def _leading_texts(self, table: NameTable | None, paths: list[str]) -> dict[str, list[tuple[int, str]]]:
+        """(start line, text) of the chunks that start in the first ``IMPORT_LINES`` lines of each path.
+
+        By row id through the name table (one take: ~1 ms where the filter below scanned the table,
+        up to 60 ms at p95 inside the server); by filter while there is no table or rows moved since."""
+        assert isinstance(self.store, ChunkStore)
+        texts: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        if table is not None:
+            wanted = {row_id: path for path in paths for row_id in table.leading_rows(path, IMPORT_CHUNKS)}
+            found = self.store.take_rows(list(wanted), columns=["path", "start_line", "content"]) if wanted else []
+            asked = set(paths)
+            if len(found) == len(wanted) and all(row["path"] in asked for row in found):
+                for row in found:
+                    if int(row["start_line"]) < IMPORT_LINES:
+                        texts[row["path"]].append((int(row["start_line"]), row["content"] or ""))
+                return texts
+        where = f"({sql_in('path', paths)}) AND start_line < {IMPORT_LINES}"
+        for row in self.store.rows(where, columns=["path", "start_line", "content"], limit=len(paths) * IMPORT_CHUNKS):
+            texts[row["path"]].append((int(row["start_line"]), row["content"] or ""))
+        return texts
+
+    def _name_table(self, version: int | None = None) -> NameTable | None:
         # A ChunkStore has one; a snapshot overlay filters in LanceDB.
-        table = self.store.name_table() if isinstance(self.store, ChunkStore) else None
+        table = self.store.name_table(version) if isinstance(self.store, ChunkStore) else None
         if table is not None:
             _settle_heap(table)
         return table
@@ -471,11 +498,16 @@ class Searcher:
 
     # ----------------------------------------------------------------- internals
     def _dense(
-        self, vector: np.ndarray, limit: int, filters: SearchFilters, view: BufferView | None = None
+        self,
+        vector: np.ndarray,
+        limit: int,
+        filters: SearchFilters,
+        view: BufferView | None = None,
+        version: int | None = None,
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
         if isinstance(self.store, ChunkStore):
-            found = self.store.vector_search(vector, limit=limit, where=where, content=False)
+            found = self.store.vector_search(vector, limit=limit, where=where, content=False, version=version)
         else:
             found = self.store.vector_search(vector, limit=limit, where=where)
         found = [r for r in found if filters.accepts_path(r["path"])]
@@ -498,6 +530,7 @@ class Searcher:
         options: RankingOptions | None = None,
         info: QueryInfo | None = None,
         lookup: list[Candidate] | None = None,
+        version: int | None = None,
     ) -> list[SearchHit]:
         fused: dict[str, Candidate] = {}
         scores: dict[str, float] = {}
@@ -514,11 +547,19 @@ class Searcher:
         if options is not None and options.active and info is not None:
             for row in lookup or ():
                 fused.setdefault(row.id, row)
+            # The texts the re-ranking reads, in one take, beside the twin rule's imports (another
+            # take, on a pool thread): each LanceDB read is a few ms inside the server, and they were
+            # three reads one after another.
+            twins = twin_files(fused.values()) if options.twins and info.kind != "symbol" else None
+            imports_job = _pool().submit(self._imports, twins, version) if twins else None
+            suspects: dict[str, Candidate] = {}
             if options.overloads:  # the fold tells a signature from a body by its text
-                self._fill_contents(overload_suspects(fused.values()))
+                suspects.update((row.id, row) for row in overload_suspects(fused.values()))
             if options.forwarders and info.kind != "symbol":  # so does the forwarder rule a wrapper
-                self._fill_contents(forwarder_suspects(fused.values()))
-            imports = self._imports(twin_files(fused.values())) if options.twins and info.kind != "symbol" else None
+                suspects.update((row.id, row) for row in forwarder_suspects(fused.values()))
+            if suspects:
+                self._fill_contents(list(suspects.values()), version)
+            imports = imports_job.result() if imports_job is not None else ({} if twins is not None else None)
             ordered = Reranker(options).rerank(list(fused.values()), scores, info, imports)
             top = max(scores.values(), default=0.0) or 1.0
             # Re-ranked scores are in units of the best fused score; boosts can pass 1, so the
@@ -562,7 +603,7 @@ class Searcher:
         for row in picked:
             if row.id in matched:
                 row.terms = _matched(terms, row.lex)
-        self._fill_contents(picked)
+        self._fill_contents(picked, version)
         return [self._hit(row, score=scores[row.id] / best) for row in picked]
 
     @staticmethod

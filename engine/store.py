@@ -142,9 +142,9 @@ class IntegrityReport:
 
 def _lancedb() -> Any:
     from .lazy_imports import defer_rest_client
-    from .memory import limit_malloc_arenas
+    from .memory import prepare_native_memory
 
-    limit_malloc_arenas()  # before lancedb starts its threads
+    prepare_native_memory()  # before lancedb starts its threads (arenas) and allocates (Arrow's pool)
     defer_rest_client()  # ~40% of the import, never used for local tables (engine/lazy_imports.py)
     try:
         import lancedb
@@ -270,6 +270,10 @@ def optimize_tables(tables: Sequence[Table]) -> None:
             table.optimize(cleanup_older_than=timedelta(minutes=5))
         except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
             log.warning("compaction of %s failed: %s", table.name, exc)
+        # What one table's compaction freed goes back before the next one allocates: glibc kept ~240 MB
+        # of the chunk table's, on which the embedding cache's compaction stacked its own (child peak
+        # 631 MB at 179K rows; BENCHMARKS.md, "memory6 (session 6)").
+        trim_malloc()
         fault_point("optimize.mid")
     fault_point("optimize.after")
 
@@ -1159,7 +1163,28 @@ class ChunkStore:
             return False
         if (self._chunks.count_rows() if rows is None else rows) < MAINTENANCE_CHILD_MIN_ROWS:
             return False
-        return self.maintainer(self.path / LANCE_DIR, operation, params)
+        # The child's peak (~500 MB at 178K rows) adds to this process's: what this process freed goes
+        # back to the system before the child starts, not after (phase 2 wrote 256-row batches, which
+        # skip the trim of ``_after_write``).
+        trim_malloc()
+        done = self.maintainer(self.path / LANCE_DIR, operation, params)
+        if done:
+            self._fresh_caches()
+        return done
+
+    def _fresh_caches(self) -> None:
+        """Open the tables again with new LanceDB caches, after a child rewrote fragments and indexes.
+
+        What the caches held describes the versions before it (each compaction writes the indexes anew),
+        and their LRU bound kept it: 31 -> 62 -> 87 MB over the three compactions of a phase 2 at 179K
+        rows (BENCHMARKS.md, "memory6 (session 6)"). Called with the write lock held; a reader in
+        another thread finishes on the table object it holds.
+        """
+        evicted = self._cache.evicted
+        self._session = None
+        self._open_tables()
+        self._cache.evicted = evicted
+        trim_malloc()
 
     def _ensure_scalar_indexes(self) -> bool:
         """B-tree indexes on the columns writes look rows up by (see ``SCALAR_INDEXES``); built once.
@@ -1220,14 +1245,21 @@ class ChunkStore:
         return self._cache.count() if self._ready() else 0
 
     def vector_search(
-        self, vector: np.ndarray, *, limit: int, where: str | None = None, content: bool = True
+        self,
+        vector: np.ndarray,
+        *,
+        limit: int,
+        where: str | None = None,
+        content: bool = True,
+        version: int | None = None,
     ) -> list[dict[str, Any]]:
-        """``content=False``: rows without their text, with ``_rowid`` for ``contents`` (the final hits)."""
+        """``content=False``: rows without their text, with ``_rowid`` for ``contents`` (the final hits).
+        ``version``: the table version the caller read (``chunk_version``), else read here."""
         if not self._ready():
             return []
         # One version read for both counts: each is a round trip to LanceDB's event-loop thread, ~1 ms
         # of a query's critical path when the search's other threads hold the GIL (BENCHMARKS.md, querylat).
-        version = self._chunks.version
+        version = self._chunks.version if version is None else version
         if self.pending_count(version):  # a placeholder is no answer; no filter at all once none is left
             where = f"tier > {TIER_PLACEHOLDER}" + (f" AND ({where})" if where else "")
         query = nearest(self._chunks, vector, limit, nprobes=ivf_nprobes(self._row_count(version)))
@@ -1259,12 +1291,18 @@ class ChunkStore:
         query = self._chunks.search().where(where).limit(limit)
         return query.select(list(columns or _RESULT_COLUMNS)).to_list()
 
-    def name_table(self) -> NameTable | None:
-        """The in-memory names of the current table version, or None while it is (re)built in the
-        background (the caller then filters in LanceDB). One version look-up per call."""
+    def chunk_version(self) -> int | None:
+        """The chunk table's version, None while the index is unreadable. A query reads it once and
+        passes it to ``name_table`` and ``vector_search``: each read is a round trip to LanceDB's
+        event-loop thread, and a query made five of them (BENCHMARKS.md, "Integration (lead), session 6")."""
+        return self._chunks.version if self._ready() else None
+
+    def name_table(self, version: int | None = None) -> NameTable | None:
+        """The in-memory names of the current table version (or of ``version``, read by the caller),
+        or None while it is (re)built in the background (the caller then filters in LanceDB)."""
         if not self._ready():
             return None
-        return self._names.current(self._chunks.version)
+        return self._names.current(self._chunks.version if version is None else version)
 
     def _load_names(self) -> tuple[int, pa.Table]:
         version = self._chunks.version  # read first: a write in between only makes the table look stale

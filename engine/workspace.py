@@ -53,9 +53,11 @@ def shared_embedder(config: EngineConfig) -> Embedder:
 def _import_store_modules() -> None:
     """Import what opening a ChunkStore imports; a failure is left for ChunkStore to report."""
     from .lazy_imports import defer_rest_client
+    from .memory import prepare_native_memory
 
     defer_rest_client()  # as ChunkStore's own import does (engine/lazy_imports.py)
     try:
+        prepare_native_memory()  # as ChunkStore's own import does: before LanceDB's threads start
         import lancedb  # noqa: F401
         import pyarrow  # noqa: F401
     except Exception:  # reported (with its fix) by the store's own import
@@ -169,10 +171,18 @@ class Workspace:
                     chunker_version=CHUNKER_VERSION,
                     cache_limit=self.config.embedding_cache_vectors,
                 )
-                from .maintenance import in_child
-
-                self._store.maintainer = in_child  # large index builds and compaction in a child process
+                self._store.maintainer = self._maintain  # large index builds and compaction in a child process
         return self
+
+    def _maintain(self, lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
+        """The store's maintenance in a child process (engine/maintenance.py), the model's index worker
+        stopped first: idle meanwhile, it only added its ~150 MB to the child's peak. The next document
+        batch starts it again (~1 s, against minutes of embedding between two compactions)."""
+        from .maintenance import in_child
+
+        if self._embedder is not None:
+            self._embedder.release_index_worker()
+        return in_child(lance_dir, operation, params)
 
     @property
     def embedder(self) -> Embedder:
@@ -376,6 +386,11 @@ class Workspace:
             with self.store.writer(wait=True):
                 return self.store.check(self.root, repair=True)
         return self.store.check(self.root)
+
+    def release_query_worker(self) -> None:
+        """No search follows for a while (an index-only run): stop the model's query worker until one
+        needs it (``Embedder.release_query_worker``)."""
+        self.embedder.release_query_worker()
 
     # ----------------------------------------------------------------- reading
     def warm(self) -> None:

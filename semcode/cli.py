@@ -67,10 +67,11 @@ def _stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def run_index(host: IndexHost, *, full: bool = False, quiet: bool = False) -> IndexStats:
+def run_index(host: IndexHost, *, full: bool = False, quiet: bool = False, queries: bool = True) -> IndexStats:
     """Index with a rich progress bar on stderr; Ctrl-C cancels cleanly (finished files are kept).
 
-    A lock held by another process fails at once, before the model loads.
+    A lock held by another process fails at once, before the model loads. ``queries=False``: no search
+    follows in this process (``semcode index``), so the model's query worker does not stay up meanwhile.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -91,14 +92,14 @@ def run_index(host: IndexHost, *, full: bool = False, quiet: bool = False) -> In
         def progress(p: IndexProgress) -> None:
             bar.update(task, completed=p.done_files, total=p.total_files, description=p.current[-50:])
 
-        return host.index(full=full, progress=progress)
+        return host.index(full=full, progress=progress, queries=queries)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     from engine.results import stats_record
 
     host = _host(args)
-    stats = run_index(host, full=args.full, quiet=args.json)
+    stats = run_index(host, full=args.full, quiet=args.json, queries=False)
     ws = host.workspace
     if args.publish:
         from engine.shared_index import publish

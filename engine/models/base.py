@@ -124,6 +124,14 @@ class Embedder(ABC):
         ``embed_documents``; an embedder with a separate query worker runs them there, ahead of indexing."""
         return self.embed_documents(texts)
 
+    def release_query_worker(self) -> None:  # noqa: B027 - optional hook
+        """No query comes for a while (an index-only run): free what only queries use; the next query
+        brings it back. Nothing to free here."""
+
+    def release_index_worker(self) -> None:  # noqa: B027 - optional hook
+        """No document batch comes for a while (the index's maintenance runs): free what only indexing
+        uses; the next batch brings it back. Nothing to free here."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release native resources."""
 

@@ -214,7 +214,8 @@ class _Slot:
         o = self.owner
         argv = [
             sys.executable, "-m", "engine.models.worker_main",
-            "--model", o.info.path, "--threads", str(o.threads), "--max-tokens", str(o.max_tokens),
+            "--model", o.info.path, "--threads", str(o.query_threads if self.role == "query" else o.threads),
+            "--max-tokens", str(o.max_tokens),
             "--nice", str(self.nice), "--idle-exit", str(self.idle_exit),
             "--log-level", logging.getLevelName(max(logging.INFO, _child_log.getEffectiveLevel())),
         ]  # fmt: skip
@@ -300,6 +301,14 @@ class _Slot:
         child = self.child
         return child.pid if child is not None and child.proc.poll() is None else None
 
+    def release(self) -> None:
+        """Stop the child after the call in flight, if any; the next call starts a new one (no restart)."""
+        with self.lock:
+            if self.child is not None:
+                self.child.stop()
+                self.child = None
+                log.info("embedding %s worker stopped until it is needed", self.role)
+
     def stop(self) -> None:
         if not self.lock.acquire(blocking=False):
             # a call is in flight (a long index batch): kill its child so that close() need not wait for it
@@ -354,6 +363,11 @@ class WorkerEmbedder(Embedder):
         from ..config import EngineConfig
 
         self.threads = threads or EngineConfig().effective_threads()
+        # The query worker gets half of them: a query's BM25 and name look-ups (and LanceDB's native
+        # threads) run beside its embedding, and a llama.cpp thread that loses its core stalls every
+        # barrier of the graph. On 2 cores one thread answered rxjs's docstring queries faster over LSP,
+        # p50 35-40 vs 42 ms, p95 49-56 vs 55-58 (BENCHMARKS.md, "Integration (lead), session 6").
+        self.query_threads = max(1, self.threads // 2)
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.info = model_info(
@@ -436,6 +450,17 @@ class WorkerEmbedder(Embedder):
         if not texts:
             return np.zeros((0, self.info.dimension), dtype=np.float32)
         return _normalise(self._embed_on(self._query, [self.cap(self.info.document_prefix + t) for t in texts]))
+
+    def release_query_worker(self) -> None:
+        """Stop the query worker (~110 MB with MiniLM) until a query or save needs it: a CLI ``semcode
+        index`` kept it idle for the whole run, beside the index worker and the maintenance child. It
+        started with the embedder all the same, so a model or build that cannot load fails there."""
+        self._query.release()
+
+    def release_index_worker(self) -> None:
+        """Stop the index worker (~150 MB) until the next document batch: it idled beside the index's
+        maintenance child (compaction, the vector index's build), whose peak it added to."""
+        self._index.release()
 
     def system_info(self) -> str:
         """llama.cpp's ``llama_print_system_info()`` as the query worker sees it."""

@@ -874,3 +874,28 @@ def test_forwards_to(symbol: str, kind: str, content: str, target: str | None) -
 
     row = Candidate("id", "a.ts", "typescript", symbol, kind, "", 0, content.count("\n"), content)
     assert forwards_to(row) == target
+
+
+def test_imports_read_through_the_name_table_equal_the_filters(twins: Workspace) -> None:
+    """The twin rule reads a file's first chunks by row id (name table) instead of a filtered scan: both
+    ways must give the same texts, on a table built by a scan and on one a save patched."""
+    searcher, store = twins.searcher, twins.store
+    paths = ["lib/core/api.ts", "lib/core/index.ts", "lib/classic/schemas.ts", "lib/not/there.ts"]
+    table = store._names.build_now()
+    assert table is not None
+    by_rows = searcher._leading_texts(table, paths)
+    assert by_rows == searcher._leading_texts(None, paths)
+    assert set(by_rows) == set(paths[:3])
+    saved = twins.root / "lib/classic/schemas.ts"
+    original = saved.read_text()
+    try:
+        saved.write_text('import { extra } from "../extra/thing.js";\n' + original)
+        twins.update_files(["lib/classic/schemas.ts"])
+        patched = store.name_table()
+        assert patched is not None and patched is not table
+        again = searcher._leading_texts(patched, paths)
+        assert again == searcher._leading_texts(None, paths)
+        assert "../extra/thing.js" in again["lib/classic/schemas.ts"][0][1]
+    finally:
+        saved.write_text(original)
+        twins.update_files(["lib/classic/schemas.ts"])

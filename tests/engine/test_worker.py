@@ -348,3 +348,19 @@ def test_close_during_a_long_batch_does_not_wait_for_it(default_model_path: Path
     t.join(30)
     assert not t.is_alive() and errors and "closed" in str(errors[0])
     assert _gone(pid) and emb.last_error is None  # closing is not a crash
+
+
+def test_the_query_worker_runs_half_the_threads(worker: WorkerEmbedder) -> None:
+    """A query's BM25 and look-ups run beside its embedding: the query child leaves them half the cores,
+    the index child uses them all (it runs niced, when nobody waits)."""
+    assert worker.threads == 2 and worker.query_threads == 1
+    worker.embed_query("warm the query child")
+    worker.embed_documents(["and start the index child"])
+
+    def threads_of(pid: int | None) -> str:
+        assert pid is not None
+        argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+        return argv[argv.index("--threads") + 1]
+
+    assert threads_of(worker.pids["query"]) == "1"
+    assert threads_of(worker.pids["index"]) == "2"
