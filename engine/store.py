@@ -755,6 +755,34 @@ class ChunkStore:
                 found.setdefault(key, vectors[i])
         return found
 
+    def row_vectors(self, path: str) -> dict[str, np.ndarray]:
+        """The model vectors the chunk rows of ``path`` hold, by text hash (through the ``path`` index).
+        A plain read for a save's preparation (engine/save_ahead.py): it keeps nothing, unlike ``path_rows``."""
+        if not self._ready():
+            return {}
+        table = (
+            self._chunks.search()
+            .where(f"{sql_in('path', [path])} AND tier = {TIER_MODEL}")
+            .select(["text_hash", "vector"])
+            .limit(None)
+            .to_arrow()
+        )
+        matrix = _vectors(table)
+        return {key: matrix[i] for i, key in enumerate(table["text_hash"].to_pylist())}
+
+    def warm_save(self, path: str, ids: Sequence[str], hashes: Sequence[str]) -> None:
+        """Read-only probes of the index pages a save of ``path`` will use: its manifest entry (``files.path``),
+        the ids its rows will have (``chunks.id``, which the upsert joins through) and the embedding cache's
+        entries of its texts (``embeddings.text_hash``, which the cache commit joins through). Made during
+        the save's debounce (engine/save_ahead.py): a save's first commits after a restart were 2-10x slower
+        than the next ones', reading those pages cold. Keeps nothing of what it reads."""
+        if not self._ready():
+            return
+        self.manifest([path])
+        for part in _parts(sorted(set(ids))):
+            self._chunks.search().where(sql_in("id", part)).select(["id"]).limit(None).to_arrow()
+        self._cache.lookup(hashes)
+
     def _cache_vectors(self, vectors: dict[str, np.ndarray], used: dict[str, np.ndarray] | None = None) -> None:
         self._cache.put(vectors, used)
 
