@@ -436,6 +436,8 @@ class NameIndex:
                 log.debug("name table: the write to version %d is not a patch; built again", after)
                 return False
             self._table = patched
+            if self._writing == before:  # the write goes on from here (a shrink's delete): queries wait again
+                self._writing = after
             return True
 
     def _build(self) -> None:
