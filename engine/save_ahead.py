@@ -133,14 +133,12 @@ class SaveAhead:
             while len(self._kept) > MAX_FILES:
                 self._kept.popitem(last=False)
         cache = indexer.cache
-        missing = {c.hash: c for c in chunks if cache.get(c.hash) is None}
-        if missing:  # the vectors the file's rows hold (its unchanged chunks), one read by its path
-            for key, vector in indexer.store.row_vectors(path).items():
-                cache.put(key, vector)
-                missing.pop(key, None)
-        if 0 < len(missing) <= MAX_NEW_TEXTS:
-            new = list(missing.values())
-            for chunk, vector in zip(new, indexer.embedder.embed_interactive([c.embed_text for c in new]), strict=True):
-                cache.put(chunk.hash, vector)
         ids = [chunk_id(c, ordinal) for ordinal, c in enumerate(chunks)]
-        indexer.store.warm_save(path, ids, [c.hash for c in chunks])
+        # The vectors the file's rows hold (its unchanged chunks), with what its re-index reads first.
+        for key, vector in indexer.store.read_ahead(path, ids, [c.hash for c in chunks]).items():
+            cache.put(key, vector)
+        missing = list({c.hash: c for c in chunks if cache.get(c.hash) is None}.values())
+        if 0 < len(missing) <= MAX_NEW_TEXTS:
+            embedded = indexer.embedder.embed_interactive([c.embed_text for c in missing])
+            for chunk, vector in zip(missing, embedded, strict=True):
+                cache.put(chunk.hash, vector)

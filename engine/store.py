@@ -334,6 +334,7 @@ class ChunkStore:
         # save of the same files reads nothing again while the table is still at that version.
         self._own_rows: tuple[int, frozenset[str], dict[str, set[str]], dict[str, PathRows]] | None = None
         self._own_manifest: tuple[int, dict[str, FileRecord | None]] | None = None
+        self._ahead_rows: tuple[int, frozenset[str], dict[str, set[str]], dict[str, PathRows]] | None = None
         self._indexes_complete = False  # ensure_indexes found every index built (see there)
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
         # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
@@ -449,7 +450,7 @@ class ChunkStore:
             )
         self._db = connect(self.path / LANCE_DIR, self._session)
         self._pending = self._rows = None
-        self._own_rows = self._own_manifest = self._held_ids = None
+        self._own_rows = self._own_manifest = self._held_ids = self._ahead_rows = None
         self._indexes_complete = False
         self._names.clear()
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
@@ -667,10 +668,11 @@ class ChunkStore:
             return self._all_path_rows()
         wanted = sorted(set(paths))
         version = self._chunks.version  # read first: a write in between only makes the ids look stale
-        own = self._own_rows
-        if own is not None and own[0] == version and own[1].issuperset(wanted):
-            self._held_ids = own[:3]
-            return {p: own[3][p] for p in wanted if p in own[3]}  # what our last write left there
+        for own in (self._own_rows, self._ahead_rows):
+            if own is not None and own[0] == version and own[1].issuperset(wanted):
+                # What our last write left there, or a save's preparation read (its vectors are in memory).
+                self._held_ids = own[:3]
+                return {p: own[3][p] for p in wanted if p in own[3]}
         found: dict[str, PathRows] = {}
         ids: dict[str, set[str]] = {}
         for start in range(0, len(wanted), 500):
@@ -760,33 +762,30 @@ class ChunkStore:
                 found.setdefault(key, vectors[i])
         return found
 
-    def row_vectors(self, path: str) -> dict[str, np.ndarray]:
-        """The model vectors the chunk rows of ``path`` hold, by text hash (through the ``path`` index).
-        A plain read for a save's preparation (engine/save_ahead.py): it keeps nothing, unlike ``path_rows``."""
+    def read_ahead(self, path: str, ids: Sequence[str], hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """For a save of ``path`` about to be made (engine/save_ahead.py, during its debounce): read what
+        its re-index reads first, and probe the index pages its commits use. Returns the model vectors
+        the file's rows hold, by text hash.
+
+        The path's rows (counts, file hashes, ids) are kept with the table version they were read at:
+        ``path_rows`` and ``_row_ids`` of that version take them instead of reading again, as they take
+        what our last write left (``_own_rows``). The probes: the manifest entry (``files.path``), the
+        ids the new rows will have (``chunks.id``, which the upsert joins through) and the embedding
+        cache's entries of the file's texts (``embeddings.text_hash``, the cache commit's join): the
+        first save after a restart read those pages cold, its commits 2-10x slower than the next ones'.
+        """
         if not self._ready():
             return {}
-        table = (
-            self._chunks.search()
-            .where(f"{sql_in('path', [path])} AND tier = {TIER_MODEL}")
-            .select(["text_hash", "vector"])
-            .limit(None)
-            .to_arrow()
-        )
-        matrix = _vectors(table)
-        return {key: matrix[i] for i, key in enumerate(table["text_hash"].to_pylist())}
-
-    def warm_save(self, path: str, ids: Sequence[str], hashes: Sequence[str]) -> None:
-        """Read-only probes of the index pages a save of ``path`` will use: its manifest entry (``files.path``),
-        the ids its rows will have (``chunks.id``, which the upsert joins through) and the embedding cache's
-        entries of its texts (``embeddings.text_hash``, which the cache commit joins through). Made during
-        the save's debounce (engine/save_ahead.py): a save's first commits after a restart were 2-10x slower
-        than the next ones', reading those pages cold. Keeps nothing of what it reads."""
-        if not self._ready():
-            return
+        version = self._chunks.version  # read first: a write in between only makes the rows look stale
+        held: dict[str, set[str]] = {}
+        vectors: dict[str, np.ndarray] = {}
+        rows = self._path_rows(sql_in("path", [path]), held, vectors)
+        self._ahead_rows = (version, frozenset([path]), held, rows)
         self.manifest([path])
         for part in _parts(sorted(set(ids))):
             self._chunks.search().where(sql_in("id", part)).select(["id"]).limit(None).to_arrow()
         self._cache.lookup(hashes)
+        return vectors
 
     def _cache_vectors(self, vectors: dict[str, np.ndarray], used: dict[str, np.ndarray] | None = None) -> None:
         self._cache.put(vectors, used)

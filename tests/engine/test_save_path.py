@@ -376,3 +376,18 @@ def test_a_save_prepared_during_its_debounce_only_writes(indexed: Workspace, tmp
     assert "zq_written_later" in symbols and "zq_prepared_only" not in symbols
     assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED])
     assert indexed.check().ok
+    # Prepared, then another writer (its own store on the same index) changes the file's rows: the rows the
+    # preparation read describe an older table version, and the re-index reads them again.
+    indexed.prepare_update([EDITED])
+    indexed.save_ahead.wait([EDITED])
+    ahead = indexed.store._ahead_rows
+    assert ahead is not None and EDITED in ahead[1]
+    other = make_ws(indexed.root, tmp_path / "index", embedder)
+    prepared_text = target.read_text()
+    target.write_text(prepared_text + "\n\ndef zq_other_one():\n    return 2\n\n\ndef zq_other_two():\n    return 3\n")
+    other.update_files([EDITED])  # two rows more than the preparation read: stale ids would leave one behind
+    target.write_text(prepared_text + "\n\ndef zq_ours_again():\n    return 4\n")
+    indexed.store._chunks.checkout_latest()  # this process sees the other's commit (a reader's refresh)
+    indexed.update_files([EDITED])
+    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED])
+    assert indexed.check().ok
