@@ -615,6 +615,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         if inside:
             print(f"the server's update_files itself (index_paths, {len(inside)} saves): {summary(inside)}")
             result["save_index_paths_ms"] = {"p50": statistics.median(inside), "p95": percentile(inside, 0.95)}
+        print(f"each save, didSave -> searchable minus the debounce: {[round(v) for v in net]}; "
+              f"update_files: {[round(v) for v in inside]}")  # fmt: skip
         result["save_ms"] = {"p50": statistics.median(save_ms), "p95": percentile(save_ms, 0.95)}
         result["save_net_ms"] = {"p50": statistics.median(net), "p95": percentile(net, 0.95)}
         time.sleep(1.0)

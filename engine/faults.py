@@ -24,6 +24,7 @@ BOUNDARIES: tuple[str, ...] = (
     "evict.mid",  # between the delete by age and the delete of rows tied at the cutoff
     "evict.after",
     "chunks.before",  # chunk rows merge (replace a batch of files)
+    "chunks.vanished",  # a shrinking file's rows replaced, its surplus rows blank (store.VANISHED_PATH), not deleted
     "chunks.mid",  # one-file fast path: written files' rows replaced, removed files' rows not yet deleted
     "chunks.after",
     "manifest.before",  # manifest merge for that batch

@@ -42,6 +42,7 @@ from .store import TIER_MODEL, TIER_PLACEHOLDER, ChunkStore, FileRecord, inconsi
 
 if TYPE_CHECKING:
     from .chunk_worker import ChunkWorker
+    from .save_ahead import SaveAhead
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ CHUNK_WORKER_MIN_FILES = 300
 HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk header and prefix
 EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
 INTERACTIVE_EMBED_MAX = 32  # new chunks of a save embedded on the query worker (more: the index worker)
-SPECULATIVE_EMBED_MAX = 8  # a save's texts not in memory embedded while the store's cache is read
+SPECULATIVE_EMBED_MAX = 8  # a save's texts not in memory embedded without a look-up in the store
 SAVE_VECTOR_PATHS = 8  # saves of this many files at most read their rows' vectors with the rows
 _PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
 
@@ -75,28 +76,34 @@ VECTOR_CACHE_SIZE = 8_192
 
 
 class VectorCache:
-    """In-memory LRU of text hash -> vector in front of the store's persistent cache."""
+    """In-memory LRU of text hash -> vector in front of the store's persistent cache.
+
+    Thread-safe: a save's preparation (engine/save_ahead.py) fills it while the host's thread indexes."""
 
     def __init__(self, capacity: int = VECTOR_CACHE_SIZE) -> None:
         self.capacity = capacity
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> np.ndarray | None:
-        vector = self._items.get(key)
-        if vector is not None:
-            self._items.move_to_end(key)
-        return vector
+        with self._lock:
+            vector = self._items.get(key)
+            if vector is not None:
+                self._items.move_to_end(key)
+            return vector
 
     def put(self, key: str, vector: np.ndarray) -> None:
-        self._items[key] = vector
-        self._items.move_to_end(key)
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[key] = vector
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
 
     def shrink(self, capacity: int) -> None:
-        self.capacity = capacity
-        while len(self._items) > capacity:
-            self._items.popitem(last=False)
+        with self._lock:
+            self.capacity = capacity
+            while len(self._items) > capacity:
+                self._items.popitem(last=False)
 
 
 @dataclass(slots=True)
@@ -129,6 +136,7 @@ class Indexer:
         *,
         monitor: MemoryMonitor | None = None,
         cache: VectorCache | None = None,
+        ahead: SaveAhead | None = None,
     ) -> None:
         self.root = root
         self.config = config
@@ -136,6 +144,7 @@ class Indexer:
         self.embedder = embedder
         self.monitor = monitor or MemoryMonitor(config.memory_limit_mb)
         self.cache = cache or VectorCache()
+        self.ahead = ahead  # chunks a save's preparation made during its debounce (engine/save_ahead.py)
         self.max_chunk_tokens = max(64, embedder.info.context_length - HEADER_TOKEN_BUDGET)
 
     # ----------------------------------------------------------------- entry points
@@ -361,6 +370,10 @@ class Indexer:
         pending: _Pending,
         stats: IndexStats,
     ) -> None:
+        prepared = self.ahead.take(file.path, content_hash, self.max_chunk_tokens) if self.ahead else None
+        if prepared is not None:  # chunked while the save's debounce ran, from this very text
+            self._add(file, content_hash, prepared.chunks, prepared.lexical, pending, stats)
+            return
         try:
             chunks = chunk_file(
                 file.path, text, max_tokens=self.max_chunk_tokens, count_tokens=self.embedder.count_tokens
@@ -421,9 +434,11 @@ class Indexer:
         return vectors
 
     def _known_or_ahead(self, chunks: Sequence[Chunk]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """``_known_vectors`` for a save, and the model's vectors of the few texts not in memory, embedded
-        on the query worker *while* the store's cache is read (a save under load waited ~40-80 ms for
-        each in turn), kept for those the store does not know. Returns (known, newly embedded)."""
+        """``_known_vectors`` for a save: a few texts not in memory (a save's new chunks, at most
+        ``SPECULATIVE_EMBED_MAX``) are embedded on the query worker without asking the store first. The
+        store's look-up (the cache's B-tree, its row count and, once the cache is near its bound, a scan
+        of the chunk rows' text hashes) took as long as the model under load, 40-120 ms beside a user's
+        queries, and it mostly found nothing: a new chunk is new. Returns (known, newly embedded)."""
         vectors: dict[str, np.ndarray] = {}
         for c in chunks:
             hit = self.cache.get(c.hash)
@@ -433,16 +448,8 @@ class Indexer:
         if not 0 < len(unknown) <= SPECULATIVE_EMBED_MAX:
             vectors.update(self.store.cached_vectors(c.hash for c in unknown))
             return vectors, {}
-        ahead = _in_thread(self.embedder.embed_interactive, [c.embed_text for c in unknown])
-        try:
-            vectors.update(self.store.cached_vectors(c.hash for c in unknown))
-        finally:
-            ahead.exception()  # waits: never leaves the embedding running behind the caller
-        needed = [i for i, c in enumerate(unknown) if c.hash not in vectors]
-        if not needed:
-            return vectors, {}
-        embedded = ahead.result()  # the model's error, if it failed, now that its vectors are needed
-        return vectors, {unknown[i].hash: embedded[i] for i in needed}
+        embedded = self.embedder.embed_interactive([c.embed_text for c in unknown])
+        return vectors, {c.hash: embedded[i] for i, c in enumerate(unknown)}
 
     def _flush(
         self,
@@ -669,17 +676,3 @@ class Indexer:
             log.warning("could not chunk %s again: %s", path, exc)
             return {}
         return {c.hash: c.embed_text for c in chunks}
-
-
-def _in_thread(call: Callable[[list[str]], np.ndarray], texts: list[str]) -> Future[np.ndarray]:
-    """``call(texts)`` on a thread of its own (a save's few texts, next to a store read)."""
-    future: Future[np.ndarray] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(call(texts))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it if it needs the vectors
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="semcode-save-embed", daemon=True).start()
-    return future

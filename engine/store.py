@@ -12,10 +12,11 @@ Three tables live in one LanceDB directory, one directory per (workspace folder,
 Crash safety. A batch is written in three commits: embedding cache, chunk rows, manifest (a save
 writes the cache last: its rows hold the few new vectors anyway, and are searchable sooner). The chunk
 commit replaces each file's rows at once, so a reader sees a file's old rows or its new ones, never
-both or neither: an update-and-insert keyed on ``id`` through its scalar index when every old row of
-the batch's files is overwritten (row ids are path + ordinal: a file that did not shrink), else one
-``merge_insert`` whose "not matched by source" clause deletes the old rows of exactly those files
-(it joins the whole table: ~0.5 s at 178K rows). Deleted files' rows go in a delete of their own. A crash between
+both or neither: an update-and-insert keyed on ``id`` through its scalar index (row ids are path +
+ordinal). A file that shrank has its surplus rows overwritten in that commit by blank rows no search
+finds, deleted by id in the next (``_replace_rows``; the "not matched by source" merge that did it in one
+commit joined the whole table, 1.5 s and +350 MB at 179K rows). Deleted files' rows go in a delete of
+their own. A crash between
 the chunk and manifest commits leaves rows whose ``file_hash`` (or count, or presence) disagrees with
 the manifest; every index run compares the two (``inconsistent_paths``) and indexes such files again,
 and ``check`` reports and ``--repair`` drops them. Every commit boundary has a fault point
@@ -88,6 +89,10 @@ CARRY_DIR = "cache.carry"  # the embedding cache on its way from a stale index t
 # ``maintainer`` (engine/maintenance.py): their native memory goes back to the system with the child.
 MAINTENANCE_CHILD_MIN_ROWS = 50_000
 SCAN_BATCH_ROWS = 8_192  # rows a whole-table scan holds at a time (path_rows of every path, pending_paths)
+# The path of the blank rows a shrinking file's surplus rows become for one commit (see ``_replace_rows``).
+# Never a workspace path (those are relative), and no path name of it matches a look-up (no dot in it).
+# A crash before their delete leaves them: every index run drops rows of paths the manifest does not know.
+VANISHED_PATH = "/semcode/vanished-rows"
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +338,7 @@ class ChunkStore:
         # save of the same files reads nothing again while the table is still at that version.
         self._own_rows: tuple[int, frozenset[str], dict[str, set[str]], dict[str, PathRows]] | None = None
         self._own_manifest: tuple[int, dict[str, FileRecord | None]] | None = None
+        self._ahead_rows: tuple[int, frozenset[str], dict[str, set[str]], dict[str, PathRows]] | None = None
         self._indexes_complete = False  # ensure_indexes found every index built (see there)
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
         # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
@@ -448,7 +454,7 @@ class ChunkStore:
             )
         self._db = connect(self.path / LANCE_DIR, self._session)
         self._pending = self._rows = None
-        self._own_rows = self._own_manifest = self._held_ids = None
+        self._own_rows = self._own_manifest = self._held_ids = self._ahead_rows = None
         self._indexes_complete = False
         self._names.clear()
         self._chunks = self._open_or_create(CHUNKS, self._chunk_schema())
@@ -666,10 +672,11 @@ class ChunkStore:
             return self._all_path_rows()
         wanted = sorted(set(paths))
         version = self._chunks.version  # read first: a write in between only makes the ids look stale
-        own = self._own_rows
-        if own is not None and own[0] == version and own[1].issuperset(wanted):
-            self._held_ids = own[:3]
-            return {p: own[3][p] for p in wanted if p in own[3]}  # what our last write left there
+        for own in (self._own_rows, self._ahead_rows):
+            if own is not None and own[0] == version and own[1].issuperset(wanted):
+                # What our last write left there, or a save's preparation read (its vectors are in memory).
+                self._held_ids = own[:3]
+                return {p: own[3][p] for p in wanted if p in own[3]}
         found: dict[str, PathRows] = {}
         ids: dict[str, set[str]] = {}
         for start in range(0, len(wanted), 500):
@@ -759,6 +766,31 @@ class ChunkStore:
                 found.setdefault(key, vectors[i])
         return found
 
+    def read_ahead(self, path: str, ids: Sequence[str], hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """For a save of ``path`` about to be made (engine/save_ahead.py, during its debounce): read what
+        its re-index reads first, and probe the index pages its commits use. Returns the model vectors
+        the file's rows hold, by text hash.
+
+        The path's rows (counts, file hashes, ids) are kept with the table version they were read at:
+        ``path_rows`` and ``_row_ids`` of that version take them instead of reading again, as they take
+        what our last write left (``_own_rows``). The probes: the manifest entry (``files.path``), the
+        ids the new rows will have (``chunks.id``, which the upsert joins through) and the embedding
+        cache's entries of the file's texts (``embeddings.text_hash``, the cache commit's join): the
+        first save after a restart read those pages cold, its commits 2-10x slower than the next ones'.
+        """
+        if not self._ready():
+            return {}
+        version = self._chunks.version  # read first: a write in between only makes the rows look stale
+        held: dict[str, set[str]] = {}
+        vectors: dict[str, np.ndarray] = {}
+        rows = self._path_rows(sql_in("path", [path]), held, vectors)
+        self._ahead_rows = (version, frozenset([path]), held, rows)
+        self.manifest([path])
+        for part in _parts(sorted(set(ids))):
+            self._chunks.search().where(sql_in("id", part)).select(["id"]).limit(None).to_arrow()
+        self._cache.lookup(hashes)
+        return vectors
+
     def _cache_vectors(self, vectors: dict[str, np.ndarray], used: dict[str, np.ndarray] | None = None) -> None:
         self._cache.put(vectors, used)
 
@@ -843,28 +875,35 @@ class ChunkStore:
             )
             fault_point("chunks.before")
             append = new_paths and not removed
-            whole_table = False  # whether the commit joined the whole table (a merge's scratch memory)
             before = self._chunks.version
             with self._names.writing(before):  # a query that sees these commits waits for the table's patch
+                patched_from, patched, blanks = before, paths, 0
                 if append:
                     if data.num_rows:
                         self._chunks.add(data)
                 else:
-                    whole_table = self._replace_rows(data, [f.path for f in files], ids, removed)
+                    patched_from, blanks = self._replace_rows(
+                        before, data, [f.path for f in files], ids, removed, tiers
+                    )
+                    if blanks:  # a shrink: its blank rows' version was patched, now they are gone
+                        patched = [*paths, VANISHED_PATH]
                 fault_point("chunks.after")
-                self._after_chunk_commit(before, paths, tiers)
+                self._after_chunk_commit(patched_from, patched, tiers, placeholders=blanks)
             fault_point("manifest.before")
             self._put_manifest(files, removed, append=append)
             fault_point("manifest.after")
             if cache_last:
                 self._cache_vectors(new_vectors or {}, used_vectors)
             self._evict()
-            self._after_write(TRIM_MIN_ROWS if whole_table else len(chunks))
+            self._after_write(len(chunks))
 
-    def _after_chunk_commit(self, before: int, paths: Sequence[str], tiers: Sequence[int] | None) -> None:
+    def _after_chunk_commit(
+        self, before: int, paths: Sequence[str], tiers: Sequence[int] | None, *, placeholders: int = 0
+    ) -> None:
         """Carry what queries keep per table version over our own write instead of recounting it: the
-        name table (patched for ``paths``) and the count of placeholder rows (still none when there were
-        none and this write added none). Never fails the write: a query rebuilds what was not carried."""
+        name table (patched for ``paths``) and the count of placeholder rows (none when there were none
+        but the ``placeholders`` this write deleted, and it added none). Never fails the write: a query
+        rebuilds what was not carried."""
         after = self._chunks.version
         self._own_rows = None
         if after == before:
@@ -882,7 +921,9 @@ class ChunkStore:
                 self._own_rows = (after, frozenset(paths), *_rows_by_path(rows()))
         except Exception as exc:  # noqa: BLE001 - the next query rebuilds the table from a scan
             log.debug("name table patch failed: %s", exc)
-        if self._pending == (before, 0) and (tiers is None or min(tiers, default=TIER_MODEL) > TIER_PLACEHOLDER):
+        if self._pending == (before, placeholders) and (
+            tiers is None or min(tiers, default=TIER_MODEL) > TIER_PLACEHOLDER
+        ):
             self._pending = (after, 0)
 
     def _name_rows(self, paths: Sequence[str]) -> pa.Table:
@@ -900,37 +941,69 @@ class ChunkStore:
         ]
         return pa.concat_tables(parts) if len(parts) != 1 else parts[0]
 
-    def _replace_rows(self, data: pa.Table, written: list[str], ids: list[str], removed: Sequence[str]) -> bool:
+    def _replace_rows(
+        self,
+        before: int,
+        data: pa.Table,
+        written: list[str],
+        ids: list[str],
+        removed: Sequence[str],
+        tiers: Sequence[int] | None,
+    ) -> tuple[int, int]:
         """The chunk commit of ``replace_files`` for paths that may hold rows (see engine/row_ids.py).
 
         Each written file's old rows are all overwritten by new ones (ids taken over) in one indexed
-        ``merge_insert``, and removed files go in one delete: each file changes in one commit. Only when
-        some file shrank does the commit fall back to the whole-table merge with its source delete
-        (returns True then).
+        ``merge_insert``, and removed files go in one delete: each file changes in one commit. A file
+        that shrank leaves old rows no new row takes over: the same commit overwrites them with blank
+        rows under ``VANISHED_PATH`` (found by no search: no text, no terms, no names, a placeholder vector,
+        which vector search leaves out), and a delete by id follows. Returns the table version the
+        commits after the last name-table patch started from (``before``, or the blank rows' version) and
+        the number of blank rows deleted since.
         """
         import pyarrow as pa
 
-        from .row_ids import take_over_ids
+        from .row_ids import plan_ids
 
         old = self._row_ids(written)
-        taken = take_over_ids(data["path"].to_pylist(), ids, old)
-        if taken is None:
-            (
-                self._chunks.merge_insert("id")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .when_not_matched_by_source_delete(sql_in("path", [*written, *removed]))
-                .execute(data)
-            )
-            return True
+        taken, surplus = plan_ids(data["path"].to_pylist(), ids, old)
+        data = data.set_column(data.schema.get_field_index("id"), "id", pa.array(taken, pa.string()))
+        if surplus:
+            data = pa.concat_tables([data, self._blank_rows(surplus)])
         if data.num_rows:
-            data = data.set_column(data.schema.get_field_index("id"), "id", pa.array(taken, pa.string()))
             self._chunks.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(data)
+        base = before
+        if surplus:
+            base = self._chunks.version
+            # The name table of that version (blank rows included), so a query reading it needs no rebuild.
+            self._after_chunk_commit(before, [*written, VANISHED_PATH], tiers)
+            if self._pending == (base, 0):  # carried as "none" over rows that are all placeholders: not so
+                self._pending = (base, len(surplus))
+            fault_point("chunks.vanished")  # every file new; blank rows wait for their delete
+            for part in _parts(surplus):
+                self._chunks.delete(sql_in("id", part))
         if removed:
             fault_point("chunks.mid")  # written files new, removed ones not yet gone: the manifest says both
             for part in _parts(list(removed)):
                 self._chunks.delete(sql_in("path", part))
-        return False
+        return base, len(surplus)
+
+    def _blank_rows(self, ids: Sequence[str]) -> pa.Table:
+        """Rows no search finds, under ``VANISHED_PATH``: what a shrinking file's surplus rows become."""
+        import pyarrow as pa
+
+        count = len(ids)
+        empty = pa.array([""] * count, pa.string())
+        zero = pa.array([0] * count, pa.int32())
+        columns = {
+            "id": pa.array(list(ids), pa.string()),
+            "path": pa.array([VANISHED_PATH] * count, pa.string()),
+            "start_line": zero,
+            "end_line": zero,
+            "tier": pa.array([TIER_PLACEHOLDER] * count, pa.int8()),
+            "vector": _vector_array(np.zeros((count, self.dimension), dtype=np.float32), self.dimension),
+        }
+        schema = self._chunk_schema()
+        return pa.Table.from_arrays([columns.get(f.name, empty) for f in schema], schema=schema)
 
     def _row_ids(self, paths: Sequence[str]) -> dict[str, set[str]]:
         """The ids of the chunk rows of these paths (through the ``path`` scalar index), or as ``path_rows``

@@ -26,6 +26,7 @@ from .memory import MemoryMonitor
 from .metrics import metrics
 from .models.base import Embedder, ModelInfo
 from .records import Chunk, IndexStats, SearchHit
+from .save_ahead import SaveAhead
 from .search import Searcher, SearchFilters
 from .store import ChunkStore, IntegrityReport, sql_string
 
@@ -123,6 +124,7 @@ class Workspace:
         self.cache = VectorCache()
         self.last_stats: IndexStats | None = None
         self.buffers = UnsavedBuffers(self)  # an editor's unsaved texts, searched in place of the files
+        self.save_ahead = SaveAhead()  # a save's chunks and vectors made during its debounce
         self._prewalk: _Prewalk | None = None
 
     # ----------------------------------------------------------------- opening
@@ -214,7 +216,15 @@ class Workspace:
         return kept
 
     def _indexer(self) -> Indexer:
-        return Indexer(self.root, self.config, self.store, self.embedder, monitor=self.monitor, cache=self.cache)
+        return Indexer(
+            self.root,
+            self.config,
+            self.store,
+            self.embedder,
+            monitor=self.monitor,
+            cache=self.cache,
+            ahead=self.save_ahead,
+        )
 
     # ----------------------------------------------------------------- what front ends show
     @property
@@ -350,6 +360,16 @@ class Workspace:
         """Chunks searchable lexically whose model vector is not written yet (0 when not open)."""
         return self._store.pending_count() if self._store is not None else 0
 
+    def prepare_update(self, rel_paths: list[str]) -> None:
+        """Start chunking and embedding files an ``update_files`` will re-index soon (a save during its
+        debounce; engine/save_ahead.py). Never blocks, never fails; does nothing before ``open()``."""
+        if self._store is None:
+            return
+        paths = [p for p in (self._relative(p) for p in rel_paths) if p is not None]
+        if paths:
+            self.save_ahead.attach(self._indexer())
+            self.save_ahead.request(paths)
+
     def update_files(self, rel_paths: list[str], *, wait_for_lock: bool = True) -> IndexStats:
         """Re-index files that changed, appeared or disappeared (save, file watcher)."""
         paths = [p for p in (self._relative(p) for p in rel_paths) if p is not None]
@@ -358,6 +378,7 @@ class Workspace:
         if not wait_for_lock:
             self.ensure_writable()
         self.open()
+        self.save_ahead.wait(paths)  # its preparation, if one is running: its results are this update's
         self.buffers.share_vectors(self.cache, paths)  # a saved buffer's chunks were embedded already
         with self.store.writer(wait=wait_for_lock):
             stats = self._indexer().index_paths(paths)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 REPORT_INTERVAL = 0.2
 BULK_UPDATE_FILES = 32  # changed files in one burst from which the whole folder is re-indexed instead
 MAX_UPDATE_DELAY = 2.0  # seconds a stream of file events may postpone its update
+PREPARE_MAX_FILES = 4  # the first files of a burst are prepared during the debounce; a branch switch is not
 
 
 def supports_progress(ls: SemcodeServer) -> bool:
@@ -144,6 +145,8 @@ def schedule_update(ls: SemcodeServer, uri: str) -> None:
     pending = ls.pending_updates.setdefault(key, {})
     first = not pending
     pending[str(path)] = None
+    if len(pending) <= PREPARE_MAX_FILES:  # chunk and embed it while the debounce runs (engine/save_ahead.py)
+        host.workspace.prepare_update([str(path)])
     previous = ls.save_tasks.get(key)
     if previous is not None and not previous.done():
         if not first and time.monotonic() - ls.update_started.get(key, 0.0) >= MAX_UPDATE_DELAY:

@@ -165,3 +165,34 @@ def test_saves_during_a_rebuild_are_replayed_on_the_built_table(tmp_path: Path) 
     names._load = lambda: scanned
     names.build_now()
     _assert_current_equals_rebuilt(store)
+
+
+def test_a_shrinking_save_patches_its_blank_rows_version_too(tmp_path: Path, monkeypatch) -> None:
+    """A file that shrinks changes in two commits: its surplus rows blank (under ``VANISHED_PATH``), then
+    deleted. The table of the version in between is patched as well, so a query that reads that version
+    takes it (no rebuild); it equals a rebuild of that version, and the look-ups find no blank row."""
+    import engine.store as store_module
+
+    store = _store(tmp_path / "idx")
+    store._names.build_now()
+    seen: list[int] = []
+    real_fault_point = store_module.fault_point
+
+    def at(name: str) -> None:
+        real_fault_point(name)
+        if name == "chunks.vanished":
+            table = _assert_current_equals_rebuilt(store)
+            blank = store.rows(f"path = '{store_module.VANISHED_PATH}'", columns=["id"])
+            assert len(blank) == 3  # session.py went from 5 chunks to 2
+            # Placeholders, so vector search leaves them out: the carried count says so without a recount.
+            assert store.pending_count() == store._chunks.count_rows("tier = 0") == 3
+            seen.append(table.version)
+
+    monkeypatch.setattr(store_module, "fault_point", at)
+    assert store.pending_count() == 0
+    _write(store, {"src/session.py": ["Session", "Session.request"]})
+    assert seen, "the shrink never took the blank-row path"
+    table = _assert_current_equals_rebuilt(store)
+    assert table.version > seen[0]
+    assert not store.rows(f"path = '{store_module.VANISHED_PATH}'", columns=["id"])
+    assert store._pending == (store._chunks.version, 0)  # no placeholder left, none recounted

@@ -107,6 +107,55 @@ def test_a_save_that_shrinks_a_file_drops_its_surplus_rows(indexed: Workspace, t
     assert indexed.check().ok
 
 
+def test_a_shrinking_save_joins_no_whole_table_and_no_search_sees_its_blank_rows(
+    indexed: Workspace, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The surplus rows of a file that shrank are blanked in the rows' commit and deleted by id next, not
+    by the whole-table merge (1.5 s and +350 MB at 179K rows). Between the two commits a search sees the
+    file's new version only: no old text of it, and no blank row, by meaning, words or name."""
+    from lancedb.merge import LanceMergeInsertBuilder
+
+    whole_table: list[str] = []
+    real_delete_clause = LanceMergeInsertBuilder.when_not_matched_by_source_delete
+
+    def spy(self: Any, condition: Any = None) -> Any:
+        whole_table.append(str(condition))
+        return real_delete_clause(self, condition)
+
+    monkeypatch.setattr(LanceMergeInsertBuilder, "when_not_matched_by_source_delete", spy)
+    target = indexed.root / EDITED
+    lines = target.read_text().splitlines(keepends=True)
+    last_def = max(i for i, line in enumerate(lines) if line.startswith("def "))
+    dropped = lines[last_def].split("(")[0].removeprefix("def ").strip()
+    kept = next(line for line in lines[:last_def] if line.startswith("def ")).split("(")[0].removeprefix("def ")
+    target.write_text("".join(lines[:last_def]))
+    seen: list[list[Any]] = []
+    real_fault_point = store_module.fault_point
+
+    def at(name: str) -> None:
+        real_fault_point(name)
+        if name == "chunks.vanished":
+            assert indexed.store.rows(f"path = '{store_module.VANISHED_PATH}'", columns=["id"])  # blank, not gone
+            for query in (dropped, kept, "checksum of a file", "def", ""):
+                if query:
+                    seen.append(indexed.search(query, limit=20))
+            seen.append([r["path"] for r in indexed.store.vector_search(embedder.embed_query(kept), limit=200)])
+
+    monkeypatch.setattr(store_module, "fault_point", at)
+    indexed.update_files([EDITED])
+    assert seen, "the shrink never took the blank-row path"
+    assert not whole_table
+    *hits, nearest = seen
+    assert store_module.VANISHED_PATH not in nearest
+    for found in hits:
+        assert all(h.path != store_module.VANISHED_PATH for h in found)
+        assert not any(h.path == EDITED and h.symbol == dropped for h in found)  # the old version is gone
+    assert any(h.path == EDITED for h in hits[1])  # the new one is there
+    assert not indexed.store.rows(f"path = '{store_module.VANISHED_PATH}'", columns=["id"])
+    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED])
+    assert indexed.check().ok
+
+
 def test_a_save_next_to_a_deleted_file_and_folder(indexed: Workspace, tmp_path: Path, embedder) -> None:
     _append_function(indexed.root)
     (indexed.root / "web" / "strings.js").unlink()
@@ -278,7 +327,7 @@ def test_repeated_saves_of_one_file_read_back_what_they_wrote(indexed: Workspace
         original + "\n\ndef zq_one(value):\n    return value + 1\n",  # grew
         original + "\n\ndef zq_two(value):\n    return value + 2\n",  # same length, other text
         original + "\n\ndef zq_two(value):\n    return value + 2\n\n\ndef zq_three():\n    return 3\n",
-        original,  # shrank: the whole-table merge
+        original,  # shrank: surplus rows blanked, then deleted
     ]
     for n, text in enumerate(versions):
         target.write_text(text)
@@ -301,4 +350,44 @@ def test_repeated_saves_of_one_file_read_back_what_they_wrote(indexed: Workspace
     target.unlink()
     indexed.update_files([EDITED])
     assert EDITED not in rows_by_path(indexed) and EDITED not in indexed.indexed_paths()
+    assert indexed.check().ok
+
+
+def test_a_save_prepared_during_its_debounce_only_writes(indexed: Workspace, tmp_path: Path, embedder) -> None:
+    """``prepare_update`` (a server calls it on didSave, before the debounce) chunks the file and embeds its
+    new chunk ahead; the re-index then takes both from memory. A text changed after its preparation is
+    chunked and embedded again: what is kept is only ever used for the exact text it was made from."""
+    _append_function(indexed.root)
+    indexed.prepare_update([EDITED])
+    indexed.save_ahead.wait([EDITED])
+    stats = indexed.update_files([EDITED])
+    assert stats.files_indexed == 1 and stats.chunks_embedded == 0  # embedded ahead, not by the re-index
+    assert indexed.search("zq_saved_helper", limit=3)[0].symbol == "zq_saved_helper"
+    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED])
+    # Prepared, then changed again before the re-index: the later text is what gets indexed.
+    target = indexed.root / EDITED
+    target.write_text(target.read_text() + "\n\ndef zq_prepared_only():\n    return 1\n")
+    indexed.prepare_update([EDITED])
+    indexed.save_ahead.wait([EDITED])
+    target.write_text(target.read_text().replace("zq_prepared_only", "zq_written_later"))
+    stats = indexed.update_files([EDITED])
+    assert stats.chunks_embedded == 1
+    symbols = {r["symbol"] for r in rows_by_path(indexed)[EDITED]}
+    assert "zq_written_later" in symbols and "zq_prepared_only" not in symbols
+    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED])
+    assert indexed.check().ok
+    # Prepared, then another writer (its own store on the same index) changes the file's rows: the rows the
+    # preparation read describe an older table version, and the re-index reads them again.
+    indexed.prepare_update([EDITED])
+    indexed.save_ahead.wait([EDITED])
+    ahead = indexed.store._ahead_rows
+    assert ahead is not None and EDITED in ahead[1]
+    other = make_ws(indexed.root, tmp_path / "index", embedder)
+    prepared_text = target.read_text()
+    target.write_text(prepared_text + "\n\ndef zq_other_one():\n    return 2\n\n\ndef zq_other_two():\n    return 3\n")
+    other.update_files([EDITED])  # two rows more than the preparation read: stale ids would leave one behind
+    target.write_text(prepared_text + "\n\ndef zq_ours_again():\n    return 4\n")
+    indexed.store._chunks.checkout_latest()  # this process sees the other's commit (a reader's refresh)
+    indexed.update_files([EDITED])
+    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED])
     assert indexed.check().ok

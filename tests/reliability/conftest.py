@@ -51,6 +51,8 @@ def _source(i: int, version: int) -> tuple[str, str]:
         )
         return f"pkg{i % 4}/mod_{i}.py", body + "\n"
     if kind == "js":
+        if version == 2 and i % 6 == 4:
+            names = names[:2]  # this edit drops a function: the file shrinks (store.VANISHED_PATH's blank rows)
         body = "\n\n".join(
             f"function {n.replace('_', '')}(list) {{\n  // {' '.join(rng.sample(WORDS, 5))}\n"
             f"  return list.filter((x) => x > {k}).map((x) => x * {i});\n}}"
