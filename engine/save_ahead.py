@@ -29,6 +29,7 @@ from .chunking import chunk_file
 from .errors import SemcodeError
 from .files import read_source, secret_reason, source_file
 from .lexical import document_terms
+from .metrics import metrics
 from .records import Chunk, text_hash
 from .store import chunk_id
 
@@ -140,5 +141,8 @@ class SaveAhead:
         missing = list({c.hash: c for c in chunks if cache.get(c.hash) is None}.values())
         if 0 < len(missing) <= MAX_NEW_TEXTS:
             embedded = indexer.embedder.embed_interactive([c.embed_text for c in missing])
+            # Counted here: the re-index finds these in memory, and the model did the work (the
+            # embeddings metric counts what the model embedded, whoever asked).
+            metrics().embeddings.labels("model").inc(len(missing))
             for chunk, vector in zip(missing, embedded, strict=True):
                 cache.put(chunk.hash, vector)

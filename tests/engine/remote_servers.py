@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.models.backend import backend_path
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -65,8 +67,14 @@ class LlamaServer:
             "--n_ctx", "512", "--n_batch", "512", "--n_ubatch", "512", "--flash_attn", "true",
             "--n_threads", "1", "--n_threads_batch", "1", *extra,
         ]  # fmt: skip
+        # A dispatch build has no CPU backend linked in, and llama-cpp-python's server loads none by
+        # itself: ggml loads the one named by GGML_BACKEND_PATH (engine/models/backend.py).
+        env = dict(os.environ)
+        backend = backend_path()
+        if backend is not None:
+            env["GGML_BACKEND_PATH"] = backend
         handle = self.log.open("ab")
-        self.proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         handle.close()
         _wait_http(f"{self.url}/v1/models", self.proc, self.log)
         return self

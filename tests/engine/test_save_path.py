@@ -356,14 +356,16 @@ def test_repeated_saves_of_one_file_read_back_what_they_wrote(indexed: Workspace
 def test_a_save_prepared_during_its_debounce_only_writes(indexed: Workspace, tmp_path: Path, embedder) -> None:
     """``prepare_update`` (a server calls it on didSave, before the debounce) chunks the file and embeds its
     new chunk ahead; the re-index then takes both from memory. A text changed after its preparation is
-    chunked and embedded again: what is kept is only ever used for the exact text it was made from."""
+    chunked and embedded again: what is kept is only ever used for the exact text it was made from.
+    Vectors compare at 0.999: a text embedded alone (ahead, or a save) and in a rebuild's batch differ a
+    little, more with the AVX-512 kernels of the dispatch build (as in the test above)."""
     _append_function(indexed.root)
     indexed.prepare_update([EDITED])
     indexed.save_ahead.wait([EDITED])
     stats = indexed.update_files([EDITED])
     assert stats.files_indexed == 1 and stats.chunks_embedded == 0  # embedded ahead, not by the re-index
     assert indexed.search("zq_saved_helper", limit=3)[0].symbol == "zq_saved_helper"
-    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED])
+    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED], tolerance=0.999)
     # Prepared, then changed again before the re-index: the later text is what gets indexed.
     target = indexed.root / EDITED
     target.write_text(target.read_text() + "\n\ndef zq_prepared_only():\n    return 1\n")
@@ -374,7 +376,7 @@ def test_a_save_prepared_during_its_debounce_only_writes(indexed: Workspace, tmp
     assert stats.chunks_embedded == 1
     symbols = {r["symbol"] for r in rows_by_path(indexed)[EDITED]}
     assert "zq_written_later" in symbols and "zq_prepared_only" not in symbols
-    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED])
+    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED], tolerance=0.999)
     assert indexed.check().ok
     # Prepared, then another writer (its own store on the same index) changes the file's rows: the rows the
     # preparation read describe an older table version, and the re-index reads them again.
@@ -389,5 +391,5 @@ def test_a_save_prepared_during_its_debounce_only_writes(indexed: Workspace, tmp
     target.write_text(prepared_text + "\n\ndef zq_ours_again():\n    return 4\n")
     indexed.store._chunks.checkout_latest()  # this process sees the other's commit (a reader's refresh)
     indexed.update_files([EDITED])
-    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED])
+    assert same_rows(rows_by_path(indexed)[EDITED], rebuilt(indexed.root, tmp_path, embedder)[EDITED], tolerance=0.999)
     assert indexed.check().ok
