@@ -376,8 +376,6 @@ class NameIndex:
         table = self._table
         if table is not None and table.version == version:
             return table
-        if table is not None and table.version > version:
-            return None  # the caller read the version before our latest write: no rebuild for that
         with self._lock:
             # Again under the lock: a patch may have landed since the read above (a query that read the new
             # version just before the save's patch was assigned): without this look it started a rebuild,
@@ -386,7 +384,7 @@ class NameIndex:
             if table is not None and table.version == version:
                 return table
             if table is not None and table.version > version:
-                return None  # as above: the patch that landed meanwhile is newer than the caller's read
+                return None  # the caller read the version before our latest write: no rebuild for that
             if table is not None and self._writing == table.version:  # our write is patching it: milliseconds
                 self._patched.wait_for(lambda: self._writing is None, timeout=PATCH_WAIT_S)
                 table = self._table

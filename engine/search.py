@@ -350,8 +350,8 @@ class Searcher:
         assert isinstance(self.store, ChunkStore)
         texts: dict[str, list[tuple[int, str]]] = defaultdict(list)
         if table is not None:
-            wanted = {row_id: path for path in paths for row_id in table.leading_rows(path, IMPORT_CHUNKS)}
-            found = self.store.take_rows(list(wanted), columns=["path", "start_line", "content"]) if wanted else []
+            wanted = [row_id for path in paths for row_id in table.leading_rows(path, IMPORT_CHUNKS)]
+            found = self.store.take_rows(wanted, columns=["path", "start_line", "content"]) if wanted else []
             asked = set(paths)
             if len(found) == len(wanted) and all(row["path"] in asked for row in found):
                 for row in found:

@@ -117,12 +117,8 @@ def backend_path() -> str | None:
     """The CPU backend file this CPU should load, for a llama.cpp process the engine does not start
     itself (llama-cpp-python's own ``python -m llama_cpp.server``): give it as ``GGML_BACKEND_PATH``,
     which ggml's ``ggml_backend_load_all`` loads. None on a build with the backend linked in."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    files = variant_files(Path(next(iter(spec.submodule_search_locations))) / "lib")
+    lib_dir = cpu_build.llama_lib_dir()
+    files = variant_files(lib_dir) if lib_dir is not None else {}
     if not files:
         return None
     variant = cpu_variants.pick(files, cpu_build.cpu_flags(cpu_build.read_cpuinfo()))

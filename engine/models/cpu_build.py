@@ -118,17 +118,25 @@ def installed_marker() -> tuple[str | None, int | None]:
     parsed = parse_marker(text) if text is not None else None
     name = Path(parsed.lib).name if parsed is not None and parsed.lib else DEFAULT_LIB
     size: int | None = None
+    lib_dir = llama_lib_dir()
+    if lib_dir is not None:
+        try:
+            size = (lib_dir / name).stat().st_size
+        except OSError:
+            size = None
+    return text, size
+
+
+def llama_lib_dir() -> Path | None:
+    """llama_cpp's ``lib`` directory (its libllama, libggml and CPU backends), found without importing
+    llama_cpp; None when llama_cpp is not installed."""
     try:
         spec = importlib.util.find_spec("llama_cpp")
     except (ImportError, ValueError):
         spec = None
-    if spec is not None and spec.submodule_search_locations:
-        lib = Path(next(iter(spec.submodule_search_locations))) / "lib" / name
-        try:
-            size = lib.stat().st_size
-        except OSError:
-            size = None
-    return text, size
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "lib"
 
 
 def read_cpuinfo() -> str:
