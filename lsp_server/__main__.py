@@ -39,6 +39,9 @@ def serve(*, log_file: str | None = None, log_level: str = "info") -> int:
     )
     if log_level != "debug":
         logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
+    from engine.lance_io import prepare_interactive_writes
+
+    prepare_interactive_writes()  # before LanceDB runs anything: saves commit without waiting on the disk
     from .app import create_server
 
     server = create_server()

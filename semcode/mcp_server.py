@@ -584,8 +584,10 @@ def main(root: Path, config: EngineConfig, *, index_on_start: bool = True) -> in
     """Serve ``semcode mcp`` for ``root`` until stdin closes (the CLI parses the command line)."""
     if not root.is_dir():
         raise SemcodeError(f"not a folder: {root}")
+    from engine.lance_io import prepare_interactive_writes
     from engine.shared_index import open_workspace  # on a team snapshot when sharedIndex is set
 
+    prepare_interactive_writes()  # before LanceDB runs anything: writes commit without waiting on the disk
     host = IndexHost(open_workspace(root, config))
     server = build_server(host, index_on_start=index_on_start)
     log.info("semcode MCP server for %s (index %s)", host.root, host.status()["index_path"])
