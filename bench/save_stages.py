@@ -125,6 +125,20 @@ def serve() -> None:
         module = importlib.import_module(module_name)
         if hasattr(module, "trim_malloc"):
             module.trim_malloc = trim  # type: ignore[attr-defined]
+    import gc
+
+    gc_started: dict[str, float] = {}
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:  # a full collection is a pause of every thread
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            gc_started["t"], gc_started["c"] = time.perf_counter(), time.thread_time()
+        elif "t" in gc_started:
+            t0, c0 = gc_started.pop("t"), gc_started.pop("c")
+            rec.event("gc.collect(2)", t0, time.perf_counter() - t0, time.thread_time() - c0, info.get("collected"))
+
+    gc.callbacks.append(on_gc)
     import lsp_server.features.indexing as indexing
 
     schedule = indexing.schedule_update
@@ -138,6 +152,27 @@ def serve() -> None:
             rec.event("schedule_update", t0, time.perf_counter() - t0, time.thread_time() - c0)
 
     indexing.schedule_update = schedule_update
+    # RSS after each save (and with SP_TRIM=1, after a malloc_trim right after it: freed or held?)
+    host_mod = importlib.import_module("engine.host")
+    update = host_mod.IndexHost.update_files
+
+    def rss_kb() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def update_files(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return update(self, *args, **kwargs)
+        finally:
+            before = rss_kb()
+            t0 = time.perf_counter()
+            if os.environ.get("SP_TRIM") == "1":
+                trim()
+            rec.event("rss_after_update", t0, time.perf_counter() - t0, 0.0, [before, rss_kb()])
+
+    host_mod.IndexHost.update_files = update_files
     runpy.run_module("lsp_server", run_name="__main__")
 
 
