@@ -240,13 +240,13 @@ def report(files: list[str], top: int) -> None:
             for sv in ordered[:top]:
                 u = sv["update"]
                 print(f"  -- save {sv['save']}: update_files at {u[2] - sv['at']:.0f} ms, takes {u[3]:.0f} ms; "
-                      f"searchable at {sv['searchable']} ms")  # fmt: skip
+                      f"searchable at {sv['searchable'] or 0:.0f} ms")  # fmt: skip
                 for e in sv["events"]:
                     if e[0] == "Searcher.search":
                         if e[3] >= 40 or (len(e) > 5 and e[5][1]):
-                            print(
-                                f"     {e[2] - sv['at']:8.1f} +{e[3]:7.1f} ms (cpu {e[4]:6.1f})  search found={e[5][1] if len(e) > 5 else '?'} [{e[1]}]"
-                            )
+                            found = e[5][1] if len(e) > 5 else "?"
+                            at = e[2] - sv["at"]
+                            print(f"     {at:8.1f} +{e[3]:7.1f} ms (cpu {e[4]:6.1f})  search found={found} [{e[1]}]")
                         continue
                     if e[3] < 3 and e[0] not in SHOWN:
                         continue
