@@ -285,6 +285,15 @@ def is_virtualenv(directory: Path) -> bool:
 def walk(root: Path, config: EngineConfig, skipped: list[tuple[str, str]] | None = None) -> Iterator[SourceFile]:
     """Yield the files to index under ``root``, sorted within each directory for stable order."""
     root_real = Path(os.path.realpath(root))
+    for rel, abspath, size, mtime_ns in walk_entries(root_real, config, skipped):
+        yield SourceFile(rel, Path(abspath), size, mtime_ns, root_real)
+
+
+def walk_entries(
+    root_real: Path, config: EngineConfig, skipped: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[str, str, int, int]]:
+    """``walk`` under a real root, as (path, real path, size, mtime_ns): no Path per file (engine/walk_child.py
+    sends these as they are)."""
     file_filter = FileFilter(root_real, config)
 
     def skip(rel: str, reason: str, *, level: int = logging.INFO) -> None:
@@ -332,11 +341,11 @@ def walk(root: Path, config: EngineConfig, skipped: list[tuple[str, str]] | None
                     if real is None:
                         skip(rel, "symlink to a path outside the workspace (or a loop)")
                         continue
-                    abspath = real
+                    abspath = str(real)
                     info = os.stat(abspath, follow_symlinks=False)
                 else:
-                    info = entry.stat(follow_symlinks=False)  # the lstat of root_real / rel
-                    abspath = root_real / rel
+                    abspath = entry.path  # root_real / rel, as a string
+                    info = entry.stat(follow_symlinks=False)  # its lstat
             except OSError as exc:
                 skip(rel, f"cannot stat: {exc.strerror or exc}")
                 continue
@@ -347,7 +356,7 @@ def walk(root: Path, config: EngineConfig, skipped: list[tuple[str, str]] | None
             if info.st_size > max_size:
                 skip(rel, f"larger than max_file_size ({info.st_size} > {max_size} bytes)")
                 continue
-            yield SourceFile(rel, abspath, info.st_size, info.st_mtime_ns, root_real)
+            yield rel, abspath, info.st_size, info.st_mtime_ns
         stack.extend(reversed(subdirs))
 
 

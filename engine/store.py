@@ -596,7 +596,9 @@ class ChunkStore:
             return {}
         if paths is None:
             table = self._files.to_arrow()
-            return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+            # Column by column: ``to_pylist`` builds a dict per row first (13.6K entries).
+            columns = [table[name].to_pylist() for name in ("path", "size", "mtime_ns", "content_hash", "chunk_count")]
+            return {fields[0]: FileRecord(*fields) for fields in zip(*columns, strict=True)}
         wanted = set(paths)
         own = self._own_manifest
         if own is not None and wanted <= own[1].keys() and own[0] == self._files.version:
