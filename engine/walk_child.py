@@ -59,12 +59,12 @@ def walk_in_child(root: Path, config: EngineConfig) -> tuple[list[SourceFile], l
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
         raise RuntimeError(f"the walk child exited with {done.returncode}: {tail[0]}")
-    answer: dict[str, Any] = pickle.loads(done.stdout)  # noqa: S301 - our own child's answer
+    answer: dict[str, Any] = pickle.loads(done.stdout)  # our own child's answer
     files_log = logging.getLogger("engine.files")
     for level, message in answer["logs"]:
         files_log.log(level, "%s", message)
     real_root = Path(answer["root"])
-    files = [SourceFile(rel, Path(abspath), size, mtime_ns, real_root) for rel, abspath, size, mtime_ns in answer["files"]]
+    files = [SourceFile(rel, Path(real), size, mtime_ns, real_root) for rel, real, size, mtime_ns in answer["files"]]
     return files, [(rel, reason) for rel, reason in answer["skipped"]]
 
 

@@ -314,7 +314,8 @@ class Workspace:
             if full:
                 self.store.clear()
             indexer = self._indexer()
-            stats = indexer.index_all(progress, cancel, embed=False, walked=self._take_prewalk if self._prewalk else None)
+            early = self._take_prewalk if self._prewalk is not None else None
+            stats = indexer.index_all(progress, cancel, embed=False, walked=early)
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
             if embed and not stats.cancelled and stats.chunks_pending:
                 indexer.embed_pending(progress, cancel, priority=list(priority), stats=stats)
