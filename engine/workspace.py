@@ -315,6 +315,8 @@ class Workspace:
                 self.store.clear()
             indexer = self._indexer()
             early = self._take_prewalk if self._prewalk is not None else None
+            if early is None:  # a blocking run (the CLI's) walks here: the vocabulary loads meanwhile, as before
+                self.embedder.prepare_tokens()
             stats = indexer.index_all(progress, cancel, embed=False, walked=early)
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
             if embed and not stats.cancelled and stats.chunks_pending:
