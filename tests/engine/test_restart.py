@@ -119,30 +119,36 @@ def test_cap_without_counting_is_what_counting_gives(embedder) -> None:
 
 
 def test_a_restart_loads_the_vocabulary_only_after_ready_and_a_save_still_chunks(
-    root: Path, tmp_path: Path, default_model_path: Path
+    root: Path, tmp_path: Path, default_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The vocabulary (token counts) is no part of a restart's check: it loads once the host is ready."""
     from engine.models import load_embedder
+    from engine.models.worker import WorkerEmbedder
 
     index_dir = tmp_path / "idx"
     first, _ = start(root, index_dir)
     first.close()
     first.join(10)
+    hosts: list[IndexHost] = []
+    loads: list[str] = []  # the host's state at each vocabulary load of the new embedder
+    real = WorkerEmbedder._vocabulary
+
+    def noting(self: WorkerEmbedder):  # type: ignore[no-untyped-def]
+        if not own_box or self is own_box[0]:  # the shared embedder of other tests is not ours
+            loads.append(hosts[0].state if hosts else "no host yet")
+        return real(self)
+
+    own_box: list[WorkerEmbedder] = []
+    monkeypatch.setattr(WorkerEmbedder, "_vocabulary", noting)
     own = load_embedder(EngineConfig(model_path=str(default_model_path)))  # its own worker, nothing loaded yet
+    own_box.append(own)  # type: ignore[arg-type]
     host = IndexHost(Workspace(root, EngineConfig(index_dir=str(index_dir)), embedder=own))
-    loads: list[str] = []
-    real = own._vocabulary  # type: ignore[attr-defined]
-
-    def noting():  # type: ignore[no-untyped-def]
-        loads.append(host.state)
-        return real()
-
-    own._vocabulary = noting  # type: ignore[attr-defined,method-assign]
+    hosts.append(host)
     try:
         stats = host.start().result(timeout=300)
         assert stats is not None and stats.files_indexed == 0
         assert host.workspace.search("original version of helper", limit=3)[0].path == "edited.py"
-        assert all(state == "ready" for state in loads), loads  # none during the check
+        assert all(state == "ready" for state in loads), loads  # none while constructing or checking
         (root / "edited.py").write_text("def saved_after_the_restart(value):\n    return value * 7\n")
         assert host.update_files([str(root / "edited.py")]).files_indexed == 1
         assert loads  # the save counted tokens
