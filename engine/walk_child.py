@@ -64,7 +64,7 @@ def walk_in_child(root: Path, config: EngineConfig) -> tuple[list[SourceFile], l
     for level, message in answer["logs"]:
         files_log.log(level, "%s", message)
     real_root = Path(answer["root"])
-    files = [SourceFile(rel, Path(real), size, mtime_ns, real_root) for rel, real, size, mtime_ns in answer["files"]]
+    files = [SourceFile(rel, real, size, mtime_ns, real_root) for rel, real, size, mtime_ns in answer["files"]]
     return files, [(rel, reason) for rel, reason in answer["skipped"]]
 
 
