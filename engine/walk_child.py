@@ -11,7 +11,7 @@ Protocol: the request is one JSON object on stdin (``root``, ``include``, ``excl
 ``max_file_size``); the answer is one pickle on stdout: ``{"files": [(path, abspath, size, mtime_ns)],
 "skipped": [(path, reason)], "root": real root, "logs": [(level, message)]}`` (the walk's own log lines,
 logged again by the parent). Pickle is safe here: both ends are this package. Anything else (no answer,
-a non-zero exit, a timeout) makes the parent walk on its thread instead: the same files, only later.
+a non-zero exit) makes the parent walk on its thread instead: the same files, only later.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from .config import EngineConfig
 from .files import SourceFile, walk_entries
 
 log = logging.getLogger(__name__)
-
-TIMEOUT_S = 120.0  # a cold disk under a large workspace; the thread's walk takes over after it
 
 
 def walk_in_child(root: Path, config: EngineConfig) -> tuple[list[SourceFile], list[tuple[str, str]]]:
@@ -53,8 +51,7 @@ def walk_in_child(root: Path, config: EngineConfig) -> tuple[list[SourceFile], l
         capture_output=True,
         env=env,
         cwd=os.path.abspath(os.sep),  # never the workspace: nothing is written there
-        timeout=TIMEOUT_S,
-        check=False,
+        check=False,  # no timeout: a walk that hangs (a dead network mount) would hang on a thread too
     )
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
