@@ -166,6 +166,7 @@ class Indexer:
         """
         started = time.perf_counter()
         stats = IndexStats()
+        self._prefetched = None  # only ever this call's
         if callable(walked):
             self._prefetch()
             walked = walked()
