@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .memory import trim_malloc
+from .row_payload import RowPayload
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -123,6 +124,10 @@ class NameTable:
             for which, name in _path_names(path):
                 self._by_name[which].setdefault(name, []).append(p)
         self._name_extra: tuple[dict[str, list[int]], ...] = ({}, {}, {})  # paths added by patches
+        # A small table's vectors and candidate columns (engine/row_payload.py): its dense search and
+        # look-up rows from memory. None on a large table, or one read without them.
+        self._payload = RowPayload.of(table)
+        self._sorted_row_ids: tuple[np.ndarray, np.ndarray] | None = None  # for ``contents``, made on first use
 
     @property
     def scan_key(self) -> int:
@@ -178,9 +183,74 @@ class NameTable:
 
     def take(self, rows: Sequence[int], keep: RowFilter, limit: int) -> list[tuple[int, str]]:
         """The first ``limit`` of ``rows`` that pass ``keep``: (LanceDB row id, chunk id) pairs."""
+        return [(int(self._row_ids[row]), self._ids[row].as_py()) for row in self._passing(rows, keep, limit)]
+
+    @property
+    def has_payload(self) -> bool:
+        return self._payload is not None
+
+    def take_rows(self, rows: Sequence[int], keep: RowFilter, limit: int) -> list[dict[str, Any]] | None:
+        """``take``'s rows with every candidate column and the vector, from memory (as the store's
+        ``take_rows`` reads them, plus ``_rowid``); None without a payload."""
+        if self._payload is None:
+            return None
+        positions = self._passing(rows, keep, limit)
+        return self._row_dicts(np.asarray(positions, dtype=np.int64), vectors=True)
+
+    def nearest(self, vector: np.ndarray, keep: RowFilter, limit: int) -> list[dict[str, Any]] | None:
+        """The ``limit`` live rows nearest to ``vector`` (cosine) that pass ``keep``, with ``_distance``
+        and ``_rowid``: an exact vector search from memory, None without a payload."""
+        if self._payload is None:
+            return None
+        positions, distances = self._payload.nearest(vector, self._mask(keep), limit)
+        found = self._row_dicts(positions, vectors=False)
+        for row, distance in zip(found, distances.tolist(), strict=True):
+            row["_distance"] = distance
+        return found
+
+    def contents(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]] | None:
+        """``ChunkStore.contents`` from memory: row id -> (chunk id, text) of the live rows among
+        ``row_ids``; None when the table keeps no texts."""
+        if self._payload is None or not self._payload.has_texts:
+            return None
+        if self._sorted_row_ids is None:
+            # Live rows only: a file patched twice in one save (a shrink's two commits) has its rows'
+            # ids twice, once dead.
+            live = np.flatnonzero(self._alive) if self._alive is not None else np.arange(len(self._row_ids))
+            order = live[np.argsort(self._row_ids[live], kind="stable")]
+            self._sorted_row_ids = (self._row_ids[order], order)
+        ordered, order = self._sorted_row_ids
+        asked = np.asarray(row_ids, dtype=self._row_ids.dtype)
+        if not len(ordered):
+            return {}
+        at = np.minimum(np.searchsorted(ordered, asked), len(ordered) - 1)
+        found = ordered[at] == asked
+        positions, asked = order[at[found]], asked[found]
+        texts = self._payload.texts(positions)
+        return {
+            int(row_id): (self._ids[position].as_py(), text)
+            for row_id, position, text in zip(asked.tolist(), positions.tolist(), texts, strict=True)
+        }
+
+    def leading_texts(self, row_ids: Sequence[int]) -> list[dict[str, Any]] | None:
+        """Path, start line and text of these rows (``leading_rows``' ids) from memory, None when the
+        table keeps no texts or a row is not live in it."""
+        texts = self.contents(row_ids)
+        if texts is None or len(texts) != len(set(row_ids)):
+            return None
+        assert self._sorted_row_ids is not None and self._payload is not None
+        ordered, order = self._sorted_row_ids
+        positions = order[np.searchsorted(ordered, np.asarray(row_ids, dtype=self._row_ids.dtype))]
+        starts = self._payload.columns["start_line"].take(positions).to_pylist()
+        return [
+            {"path": self._paths[self._path_of_row[position]], "start_line": start, "content": texts[row_id][1]}
+            for row_id, position, start in zip(row_ids, positions.tolist(), starts, strict=True)
+        ]
+
+    def _passing(self, rows: Sequence[int], keep: RowFilter, limit: int) -> list[int]:
         language = self._code(self._language_names, keep.language)
         kind = self._code(self._kind_names, keep.kind)
-        out: list[tuple[int, str]] = []
+        out: list[int] = []
         for row in rows:
             if language is not None and self._languages[row] != language:
                 continue
@@ -189,10 +259,43 @@ class NameTable:
             path = self._paths[self._path_of_row[row]]
             if path in keep.hidden or (keep.path_like is not None and not keep.path_like.fullmatch(path)):
                 continue
-            out.append((int(self._row_ids[row]), self._ids[row].as_py()))
+            out.append(row)
             if len(out) >= limit:
                 break
         return out
+
+    def _mask(self, keep: RowFilter) -> np.ndarray:
+        """Live rows that pass ``keep``, as a boolean mask over the table's positions."""
+        mask = self._alive.copy() if self._alive is not None else np.ones(len(self._row_ids), dtype=bool)
+        language = self._code(self._language_names, keep.language)
+        if language is not None:
+            mask &= self._languages == language
+        kind = self._code(self._kind_names, keep.kind)
+        if kind is not None:
+            mask &= self._kinds == kind
+        if keep.path_like is not None or keep.hidden:
+            like = keep.path_like
+            paths_ok = np.fromiter(
+                (p not in keep.hidden and (like is None or like.fullmatch(p) is not None) for p in self._paths),
+                dtype=bool,
+                count=len(self._paths),
+            )
+            mask &= paths_ok[self._path_of_row]
+        return mask
+
+    def _row_dicts(self, positions: np.ndarray, *, vectors: bool) -> list[dict[str, Any]]:
+        assert self._payload is not None
+        found = self._payload.rows(positions)
+        matrix = self._payload.vectors(positions) if vectors else None
+        for i, (row, position) in enumerate(zip(found, positions.tolist(), strict=True)):
+            row["id"] = self._ids[position].as_py()
+            row["path"] = self._paths[self._path_of_row[position]]
+            row["kind"] = self._kind_names[self._kinds[position]]
+            row["language"] = self._language_names[self._languages[position]]
+            row["_rowid"] = int(self._row_ids[position])
+            if matrix is not None:
+                row["vector"] = matrix[i]
+        return found
 
     @staticmethod
     def _code(names: list[str], value: str | None) -> int | None:
@@ -238,7 +341,14 @@ class NameTable:
                 if first <= max_fragment:
                     return None  # not appended after every other row: its place in a scan is unknown
             max_fragment = max(max_fragment, int(new_row_ids[-1] >> 32))
+        payload = None
+        if self._payload is not None:
+            payload = self._payload.extended(rows)
+            if payload is None:
+                return None  # read without the payload's columns: a scan builds the table with them
         table = copy.copy(self)
+        table._payload = payload
+        table._sorted_row_ids = None
         path_index, path_list = self._path_index, self._paths
         name_extra = self._name_extra
         path_of_new = np.empty(added, dtype=np.int32)
@@ -311,7 +421,24 @@ class NameTable:
                 found = self._rows_of_paths(paths)
                 if found:
                     names[f"{which}:{key}"] = [int(self._row_ids[r]) for r in found]
-        return {"rows": rows, "tails": tails, "names": names}
+        payload = []
+        if self._payload is not None:  # a patched payload must equal a scanned one too
+            extra = self._row_dicts(live.astype(np.int64), vectors=True)
+            texts = self._payload.texts(live.astype(np.int64)) if self._payload.has_texts else [None] * len(extra)
+            payload = [
+                (
+                    row["_rowid"],
+                    row["symbol"],
+                    row["parent"],
+                    row["start_line"],
+                    row["end_line"],
+                    row["tier"],
+                    tuple(np.round(row["vector"], 5).tolist()),
+                    text,
+                )
+                for row, text in zip(extra, texts, strict=True)
+            ]
+        return {"rows": rows, "tails": tails, "names": names, "payload": payload}
 
 
 _FILE, _FIRST_FILE, _MODULE_DIR = 0, 1, 2  # the kinds of path names (NameTable._by_name)

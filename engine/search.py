@@ -296,7 +296,7 @@ class Searcher:
                     pending[r.row_id] = r
         if not pending:
             return
-        read = self._read_contents(pending)
+        read = self._read_contents(pending, table)
         if table is None:
             return
         with self._texts_lock:
@@ -306,10 +306,12 @@ class Searcher:
                 while len(texts) > TEXT_CACHE_CHUNKS:
                     texts.popitem(last=False)
 
-    def _read_contents(self, pending: dict[int, Candidate]) -> list[Candidate]:
+    def _read_contents(self, pending: dict[int, Candidate], table: NameTable | None = None) -> list[Candidate]:
         """Read these candidates' texts (by row id, by chunk id for rows moved since); those read."""
         assert isinstance(self.store, ChunkStore)
-        found = self.store.contents(list(pending))
+        found = table.contents(list(pending)) if table is not None else None
+        if found is None:  # the table keeps no texts (a large index): read them
+            found = self.store.contents(list(pending))
         read: list[Candidate] = []
         missing: dict[str, Candidate] = {}
         for row_id, row in pending.items():
@@ -351,7 +353,9 @@ class Searcher:
         texts: dict[str, list[tuple[int, str]]] = defaultdict(list)
         if table is not None:
             wanted = [row_id for path in paths for row_id in table.leading_rows(path, IMPORT_CHUNKS)]
-            found = self.store.take_rows(wanted, columns=["path", "start_line", "content"]) if wanted else []
+            found = table.leading_texts(wanted)
+            if found is None:
+                found = self.store.take_rows(wanted, columns=["path", "start_line", "content"]) if wanted else []
             asked = set(paths)
             if len(found) == len(wanted) and all(row["path"] in asked for row in found):
                 for row in found:
@@ -383,12 +387,7 @@ class Searcher:
 
         None when the rows read back are not the ones the table named (the table changed in between).
         """
-        keep = RowFilter(
-            language=filters.language,
-            kind=filters.kind,
-            path_like=RowFilter.like(_glob_to_like(filters.path)) if filters.path else None,
-            hidden=frozenset(view.paths) if view else frozenset(),
-        )
+        keep = _row_filter(filters, view)
         groups: list[tuple[list[int], int]] = []
         names = symbol_lookup_names(info) if options.symbols or options.filename else []
         if names:
@@ -397,6 +396,13 @@ class Searcher:
         words = file_lookup_words(info) if options.file_words else []
         if words:
             groups.append((table.in_files_named(words, module_dirs=True), LOOKUP_WORD_FILE_CHUNKS))
+        if table.has_payload and "content" not in columns:  # every column in memory: no read
+            in_memory: list[dict[str, Any]] = []
+            for candidates, limit in groups:
+                in_memory.extend(table.take_rows(candidates, keep, limit) or ())
+            rows: list[dict[str, Any]] = []
+            _add_accepted(rows, set(), in_memory, filters)
+            return rows
         wanted: list[tuple[int, str]] = []
         for candidates, limit in groups:
             wanted.extend(table.take(candidates, keep, limit))
@@ -409,7 +415,7 @@ class Searcher:
             return None
         if "content" not in columns:
             read = [{**row, "_rowid": row_id} for row, (row_id, _) in zip(read, wanted, strict=True)]
-        rows: list[dict[str, Any]] = []
+        rows = []
         _add_accepted(rows, set(), read, filters)
         return rows
 
@@ -506,7 +512,11 @@ class Searcher:
         version: int | None = None,
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
-        if isinstance(self.store, ChunkStore):
+        table = self._name_table(version) if isinstance(self.store, ChunkStore) else None
+        found_in_memory = table.nearest(vector, _row_filter(filters, view), limit) if table is not None else None
+        if found_in_memory is not None:  # a small table's vectors are in memory (engine/row_payload.py)
+            found = found_in_memory
+        elif isinstance(self.store, ChunkStore):
             found = self.store.vector_search(vector, limit=limit, where=where, content=False, version=version)
         else:
             found = self.store.vector_search(vector, limit=limit, where=where)
@@ -657,6 +667,16 @@ def query_vector(embedder: Embedder, query: str) -> np.ndarray:
 
 
 _settled: int | None = None  # scan_key of the last name table the collector was told about
+
+
+def _row_filter(filters: SearchFilters, view: BufferView | None) -> RowFilter:
+    """The query's filters (and the unsaved buffers' hidden files) for rows of the name table."""
+    return RowFilter(
+        language=filters.language,
+        kind=filters.kind,
+        path_like=RowFilter.like(_glob_to_like(filters.path)) if filters.path else None,
+        hidden=frozenset(view.paths) if view else frozenset(),
+    )
 
 
 def _settle_heap(table: NameTable) -> None:

@@ -55,6 +55,7 @@ from .lance_rows import vectors_of as _vectors
 from .memory import trim_malloc
 from .names import NAME_COLUMNS, NameIndex, NameTable
 from .records import Chunk
+from .row_payload import PAYLOAD_COLUMNS, payload_fits, texts_fit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -935,7 +936,7 @@ class ChunkStore:
         parts = [
             self._chunks.search()
             .where(sql_in("path", part))
-            .select(["id", "file_hash", *NAME_COLUMNS])
+            .select(["id", "file_hash", *NAME_COLUMNS, *_PATCH_PAYLOAD])
             .with_row_id(True)
             .limit(None)
             .to_arrow()
@@ -1381,7 +1382,11 @@ class ChunkStore:
 
     def _load_names(self) -> tuple[int, pa.Table]:
         version = self._chunks.version  # read first: a write in between only makes the table look stale
-        table = self._chunks.search().select(["id", *NAME_COLUMNS]).with_row_id(True).limit(None).to_arrow()
+        columns = ["id", *NAME_COLUMNS]
+        rows = self._row_count(version)
+        if payload_fits(rows, self.dimension):  # a small table: vectors too, and maybe the texts
+            columns += [c for c in PAYLOAD_COLUMNS if c not in columns] + (["content"] if texts_fit(rows) else [])
+        table = self._chunks.search().select(columns).with_row_id(True).limit(None).to_arrow()
         return version, table
 
     def take_rows(self, row_ids: Sequence[int], *, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -1525,5 +1530,7 @@ def nearest(table: Table, vector: np.ndarray, limit: int, *, nprobes: int = 20) 
     )
 
 
+# A save's rows carry the payload's columns whatever the table's size: a patch of a small table needs them.
+_PATCH_PAYLOAD = [*(c for c in PAYLOAD_COLUMNS if c not in NAME_COLUMNS), "content"]
 _RESULT_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
 _LIGHT_COLUMNS = [c for c in _RESULT_COLUMNS if c != "content"]

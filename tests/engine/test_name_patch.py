@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.names import NameTable
+from engine.names import NameTable, RowFilter
 from engine.ranking import RankingOptions, analyse_query
 from engine.records import Chunk
 from engine.search import Searcher, SearchFilters
@@ -75,8 +75,20 @@ def _assert_current_equals_rebuilt(store: ChunkStore) -> NameTable:
     assert store.name_table() is table  # a query takes it as is: no rebuild, no LanceDB filters
     fresh = _rebuilt(store)
     assert fresh.version == version
-    assert table.snapshot() == fresh.snapshot()
+    assert table.snapshot() == fresh.snapshot()  # the payload (vectors, texts) included
     assert table.rows == fresh.rows == store.count_chunks()
+    # A small table answers the vector search from memory: the rows and distances LanceDB gives.
+    assert table.has_payload
+    for seed in range(3):
+        query = np.random.default_rng(100 + seed).normal(size=DIM).astype(np.float32)
+        in_memory = table.nearest(query, RowFilter(), 12)
+        assert in_memory is not None
+        stored = store.vector_search(query, limit=12, content=False)
+        assert [r["id"] for r in in_memory] == [r["id"] for r in stored]
+        assert [r["_rowid"] for r in in_memory] == [r["_rowid"] for r in stored]
+        assert np.allclose([r["_distance"] for r in in_memory], [r["_distance"] for r in stored], atol=1e-5)
+        texts = table.contents([r["_rowid"] for r in stored])
+        assert texts == store.contents([r["_rowid"] for r in stored])
     searcher = Searcher(store, embedder=None)  # type: ignore[arg-type]  # look-ups only
     for filters in (SearchFilters(), SearchFilters(language="python"), SearchFilters(kind="class")):
         for query in QUERIES:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from engine import row_payload
 from engine import search as search_module
 from engine.search import QUERY_VECTOR_CACHE, query_vector
 from engine.workspace import Workspace
@@ -107,8 +108,10 @@ def test_a_new_name_table_freezes_the_heap_once(workspace: Workspace) -> None:
 
 
 def test_chunk_texts_are_read_once_per_table_version(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(row_payload, "PAYLOAD_BYTES", 0)  # a large index: its texts stay on disk
     workspace.index()
-    assert workspace.store._names.build_now() is not None
+    table = workspace.store._names.build_now()
+    assert table is not None and not table.has_payload
     reads: list[int] = []
     original = type(workspace.store).contents
 
@@ -132,6 +135,35 @@ def test_chunk_texts_are_read_once_per_table_version(workspace: Workspace, monke
     after = workspace.search("slug title", limit=3)
     assert reads, "the texts of a new table version were not read again"
     assert any("slug_changed_by_a_save" in h.preview for h in after if h.path == saved)
+
+
+def test_a_small_index_answers_from_memory_what_it_reads_from_lancedb(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the payload bound the name table holds the vectors, candidate columns and texts
+    (engine/row_payload.py): a query makes no vector search, take or text read in LanceDB, and
+    ranks exactly as the same index read from LanceDB does."""
+    workspace.index()
+    queries = ["slug title", "format a date", "parse the configuration file"]
+    monkeypatch.setattr(row_payload, "PAYLOAD_BYTES", 0)
+    assert workspace.store._names.build_now() is not None and not workspace.store.name_table().has_payload
+    from_lancedb = [[(h.path, h.start_line, h.score, h.preview) for h in workspace.search(q, limit=5)] for q in queries]
+    monkeypatch.undo()
+    table = workspace.store._names.build_now()
+    assert table is not None and table.has_payload
+    reads: list[str] = []
+    store_type = type(workspace.store)
+    for name in ("vector_search", "take_rows", "contents"):
+        original = getattr(store_type, name)
+
+        def counted(store: Any, *args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            reads.append(_name)
+            return _original(store, *args, **kw)
+
+        monkeypatch.setattr(store_type, name, counted)
+    in_memory = [[(h.path, h.start_line, h.score, h.preview) for h in workspace.search(q, limit=5)] for q in queries]
+    assert reads == []
+    assert in_memory == from_lancedb
 
 
 def test_a_search_reads_the_chunk_table_version_once(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
