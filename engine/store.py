@@ -1334,9 +1334,13 @@ class ChunkStore:
         if fts is not None and self._mostly_unindexed(fts.name):
             steps.append(("fts", {}))
         vector = names.get("vector")
-        if vector is not None and ivf_current(vector) and self._mostly_unindexed(vector.name):
-            if not self.pending_count():
-                steps.append(("ivf", {"partition_rows": ivf_partition_rows(rows)}))
+        if (
+            vector is not None
+            and ivf_current(vector)
+            and self._mostly_unindexed(vector.name)
+            and not self.pending_count()
+        ):
+            steps.append(("ivf", {"partition_rows": ivf_partition_rows(rows)}))
         return steps
 
     def _mostly_unindexed(self, name: str) -> bool:
