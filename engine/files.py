@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import stat as stat_mode
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,10 +102,15 @@ TEXT_FILENAMES = frozenset({"Makefile", "Dockerfile", "CMakeLists.txt", "Rakefil
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     path: str  # workspace-relative, POSIX
-    abspath: Path  # the real path (symlinks resolved), inside the workspace's real root
+    real_path: str  # the real path (symlinks resolved), inside the workspace's real root
     size: int
     mtime_ns: int
     root: Path | None = None  # the workspace's real root: read_source re-checks containment against it
+
+    @property
+    def abspath(self) -> Path:
+        """``real_path`` as a Path, made when a file is read: a walk's 13.6K Paths cost ~60 ms it need not."""
+        return Path(self.real_path)
 
 
 def _spec(lines: list[str]) -> _OneRegex | GitIgnoreSpec:
@@ -187,11 +192,17 @@ class FileFilter:
         self._ignore_specs: dict[
             str, _OneRegex | GitIgnoreSpec | None
         ] = {}  # dir (relative, "" = root) -> spec or None
+        # dir -> the ignore specs that apply inside it (its own and its ancestors'), each with the length of
+        # the prefix its patterns are relative to: the walk judges a directory's entries against one list.
+        self._chains: dict[str, list[tuple[int, _OneRegex | GitIgnoreSpec]]] = {}
 
-    def _dir_spec(self, rel_dir: str) -> _OneRegex | GitIgnoreSpec | None:
+    def _dir_spec(self, rel_dir: str, names: Collection[str] | None = None) -> _OneRegex | GitIgnoreSpec | None:
+        """``names``: the directory's entries, when the caller listed it (no lstat for a missing ignore file)."""
         if rel_dir not in self._ignore_specs:
             lines: list[str] = []
             for name in IGNORE_FILES:
+                if names is not None and name not in names:
+                    continue
                 path = self.root / rel_dir / name
                 if not os.path.lexists(path):  # one lstat; resolving a missing path costs one per component
                     continue
@@ -202,32 +213,42 @@ class FileFilter:
             self._ignore_specs[rel_dir] = _spec(lines) if lines else None
         return self._ignore_specs[rel_dir]
 
+    def chain(self, rel_dir: str, names: Collection[str] | None = None) -> list[tuple[int, _OneRegex | GitIgnoreSpec]]:
+        """The ignore specs that apply to the entries of ``rel_dir`` ("" = the root), outermost first, each
+        with the length of the prefix to strip from an entry's path (its patterns are relative to its own
+        directory). Cached per directory; ``names``: the directory's entries, if the caller listed it."""
+        found = self._chains.get(rel_dir)
+        if found is None:
+            found = list(self.chain(rel_dir.rpartition("/")[0])) if rel_dir else []
+            spec = self._dir_spec(rel_dir, names)
+            if spec is not None:
+                found.append((len(rel_dir) + 1 if rel_dir else 0, spec))
+            self._chains[rel_dir] = found
+        return found
+
     def ignored(self, rel_path: str, *, is_dir: bool = False) -> bool:
+        return self.ignored_in(rel_path, self.chain(rel_path.rpartition("/")[0]), is_dir=is_dir)
+
+    def ignored_in(
+        self, rel_path: str, chain: list[tuple[int, _OneRegex | GitIgnoreSpec]], *, is_dir: bool = False
+    ) -> bool:
+        """``ignored`` for an entry of the directory whose ``chain`` the caller holds."""
         probe = rel_path + "/" if is_dir else rel_path
         if self._excluded.match_file(probe):
             return True
-        # Each ignore file's patterns are relative to its own directory.
-        parts = rel_path.split("/")
-        for depth in range(len(parts)):
-            rel_dir = "/".join(parts[:depth])
-            spec = self._dir_spec(rel_dir)
-            if spec is not None:
-                sub = "/".join(parts[depth:]) + ("/" if is_dir else "")
-                if spec.match_file(sub):
-                    return True
-        return False
+        return any(spec.match_file(probe[start:]) for start, spec in chain)
 
-    def wanted(self, rel_path: str) -> bool:
-        """A file (not directory) the user wants indexed, judged by name alone."""
+    def wanted(self, rel_path: str, chain: list[tuple[int, _OneRegex | GitIgnoreSpec]] | None = None) -> bool:
+        """A file (not directory) the user wants indexed, judged by name alone (``chain``: its directory's)."""
         if not is_indexable_name(rel_path):  # first: a suffix look-up, where ignore patterns are ~100 regexes
             return False
-        if self.ignored(rel_path):
+        if self.ignored(rel_path) if chain is None else self.ignored_in(rel_path, chain):
             return False
         return self._included is None or bool(self._included.match_file(rel_path))
 
 
 def is_indexable_name(rel_path: str) -> bool:
-    from .chunking import language_for_path
+    from .chunking.languages import language_for_path  # engine.chunking imports tree-sitter: not needed here
 
     name = rel_path.rsplit("/", 1)[-1]
     if language_for_path(rel_path) is not None or name in TEXT_FILENAMES:
@@ -269,6 +290,15 @@ def is_virtualenv(directory: Path) -> bool:
 def walk(root: Path, config: EngineConfig, skipped: list[tuple[str, str]] | None = None) -> Iterator[SourceFile]:
     """Yield the files to index under ``root``, sorted within each directory for stable order."""
     root_real = Path(os.path.realpath(root))
+    for rel, abspath, size, mtime_ns in walk_entries(root_real, config, skipped):
+        yield SourceFile(rel, abspath, size, mtime_ns, root_real)
+
+
+def walk_entries(
+    root_real: Path, config: EngineConfig, skipped: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[str, str, int, int]]:
+    """``walk`` under a real root, as (path, real path, size, mtime_ns): no Path per file (engine/walk_child.py
+    sends these as they are)."""
     file_filter = FileFilter(root_real, config)
 
     def skip(rel: str, reason: str, *, level: int = logging.INFO) -> None:
@@ -276,42 +306,51 @@ def walk(root: Path, config: EngineConfig, skipped: list[tuple[str, str]] | None
         if skipped is not None:
             skipped.append((printable_path(rel), reason))
 
+    base = str(root_real)
+    max_size = config.max_file_size
+    # Strings, not Paths, and the directory's own listing for its ignore files: per file the walk does
+    # one lstat and a few dict and regex look-ups (13,600 files: 0.85 -> ~0.35 s, BENCHMARKS.md restart7).
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         try:
-            with os.scandir(root_real / rel_dir) as entries:
-                entries_sorted = sorted(entries, key=lambda e: e.name)
+            with os.scandir(os.path.join(base, rel_dir) if rel_dir else base) as listing:
+                entries_sorted = sorted(listing, key=_entry_name)
         except OSError as exc:
             skip(rel_dir or ".", f"cannot list directory: {exc.strerror or exc}", level=logging.WARNING)
             continue
-        if rel_dir and any(e.name == VENV_MARKER for e in entries_sorted):
+        names = {e.name for e in entries_sorted}
+        if rel_dir and VENV_MARKER in names:
             skip(rel_dir, "a virtualenv (holds pyvenv.cfg)")
             continue
+        chain = file_filter.chain(rel_dir, names)
+        prefix = rel_dir + "/" if rel_dir else ""
         subdirs = []
         for entry in entries_sorted:
-            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            rel = prefix + entry.name  # rel_dir's own name was checked before it was descended
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if not _valid_name(rel):
+                    if not _valid_name(entry.name):
                         skip(rel, "directory name is not valid UTF-8", level=logging.WARNING)
-                    elif not file_filter.ignored(rel, is_dir=True):
+                    elif not file_filter.ignored_in(rel, chain, is_dir=True):
                         subdirs.append(rel)
                     continue
-                if not _valid_name(rel):
+                if not _valid_name(entry.name):
                     if is_indexable_name(rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")):
                         skip(rel, "file name is not valid UTF-8", level=logging.WARNING)
                     continue
-                if not file_filter.wanted(rel):
+                if not file_filter.wanted(rel, chain):
                     continue
-                abspath = root_real / rel
                 if entry.is_symlink():
-                    real = _real_inside(abspath, root_real)
+                    real = _real_inside(root_real / rel, root_real)
                     if real is None:
                         skip(rel, "symlink to a path outside the workspace (or a loop)")
                         continue
-                    abspath = real
-                info = os.stat(abspath, follow_symlinks=False)
+                    abspath = str(real)
+                    info = os.stat(abspath, follow_symlinks=False)
+                else:
+                    abspath = entry.path  # root_real / rel, as a string
+                    info = entry.stat(follow_symlinks=False)  # its lstat
             except OSError as exc:
                 skip(rel, f"cannot stat: {exc.strerror or exc}")
                 continue
@@ -319,11 +358,15 @@ def walk(root: Path, config: EngineConfig, skipped: list[tuple[str, str]] | None
                 if not stat_mode.S_ISDIR(info.st_mode):  # a symlink to a directory is simply not descended
                     skip(rel, "not a regular file")
                 continue
-            if info.st_size > config.max_file_size:
-                skip(rel, f"larger than max_file_size ({info.st_size} > {config.max_file_size} bytes)")
+            if info.st_size > max_size:
+                skip(rel, f"larger than max_file_size ({info.st_size} > {max_size} bytes)")
                 continue
-            yield SourceFile(rel, abspath, info.st_size, info.st_mtime_ns, root_real)
+            yield rel, abspath, info.st_size, info.st_mtime_ns
         stack.extend(reversed(subdirs))
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def source_file(root: Path, rel_path: str, config: EngineConfig) -> SourceFile | None:
@@ -345,7 +388,7 @@ def source_file(root: Path, rel_path: str, config: EngineConfig) -> SourceFile |
         return None
     if not stat_mode.S_ISREG(info.st_mode) or info.st_size > config.max_file_size:
         return None
-    return SourceFile(rel_path, real, info.st_size, info.st_mtime_ns, root_real)
+    return SourceFile(rel_path, str(real), info.st_size, info.st_mtime_ns, root_real)
 
 
 def buffer_path_allowed(root: Path, rel_path: str, config: EngineConfig) -> bool:

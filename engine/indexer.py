@@ -38,7 +38,7 @@ from .lexical import document_terms
 from .memory import MemoryMonitor, Pressure
 from .models.base import Embedder
 from .records import Chunk, IndexProgress, IndexStats, text_hash
-from .store import TIER_MODEL, TIER_PLACEHOLDER, ChunkStore, FileRecord, inconsistent, sql_in
+from .store import TIER_MODEL, TIER_PLACEHOLDER, ChunkStore, FileRecord, PathRows, inconsistent, sql_in
 
 if TYPE_CHECKING:
     from .chunk_worker import ChunkWorker
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[IndexProgress], None]
+Walked = tuple[list[SourceFile], list[tuple[str, str]]]  # a walk's files and skips (path, reason)
 WRITE_BATCH_CHUNKS = 256  # chunks held in memory before a write; shrinks under memory pressure
 # Phase 1 writes no vectors of its own (a placeholder row is ~2 KB with its text and terms), so its
 # batches double after every write up to these: every write is a LanceDB commit and a fragment, and
@@ -146,6 +147,7 @@ class Indexer:
         self.cache = cache or VectorCache()
         self.ahead = ahead  # chunks a save's preparation made during its debounce (engine/save_ahead.py)
         self.max_chunk_tokens = max(64, embedder.info.context_length - HEADER_TOKEN_BUDGET)
+        self._prefetched: tuple[dict[str, FileRecord], dict[str, PathRows]] | None = None  # see _prefetch
 
     # ----------------------------------------------------------------- entry points
     def index_all(
@@ -154,14 +156,20 @@ class Indexer:
         cancel: threading.Event | None = None,
         *,
         embed: bool = True,
-        walked: tuple[list[SourceFile], list[tuple[str, str]]] | None = None,
+        walked: Walked | Callable[[], Walked | None] | None = None,
     ) -> IndexStats:
         """Bring the whole workspace up to date (``embed=False``: phase 1 only, see the module doc).
 
-        ``walked``: the files and skips of a walk just done (``Workspace.prewalk``), instead of walking.
+        ``walked``: the files and skips of a walk just done (``Workspace.prewalk``), instead of walking;
+        or a function that waits for that walk (None: walk here): the index's side of the comparison is
+        read first, while the walk finishes.
         """
         started = time.perf_counter()
         stats = IndexStats()
+        self._prefetched = None  # only ever this call's
+        if callable(walked):
+            self._prefetch()
+            walked = walked()
         if walked is not None:
             files = walked[0]
             stats.skipped.extend(walked[1])
@@ -170,6 +178,12 @@ class Indexer:
         self._index_walked(files, stats, progress, cancel, embed=embed)
         stats.seconds = time.perf_counter() - started
         return stats
+
+    def _prefetch(self) -> None:
+        """Read the manifest and the chunk rows' paths now, for the next ``_index_walked`` (the caller holds
+        the write lock, so they stay valid): at 13.6K files and 179K rows ~0.2 s, mostly LanceDB's own scan,
+        run while a walk on another thread finishes (BENCHMARKS.md, restart7)."""
+        self._prefetched = (self.store.manifest(), self.store.path_rows())
 
     def _index_walked(
         self,
@@ -181,8 +195,8 @@ class Indexer:
         embed: bool,
     ) -> None:
         """``index_all`` after the walk: index ``files``, drop every other path the index holds."""
-        manifest = self.store.manifest()
-        rows = self.store.path_rows()
+        prefetched, self._prefetched = self._prefetched, None
+        manifest, rows = prefetched if prefetched is not None else (self.store.manifest(), self.store.path_rows())
         present = {f.path for f in files}
         # Rows of a path the manifest does not know (a crash before its manifest commit) go too.
         removed = [p for p in dict.fromkeys([*manifest, *rows]) if p not in present]

@@ -29,7 +29,7 @@ from .lance_io import child_environment
 log = logging.getLogger(__name__)
 
 CHILD_TIMEOUT = 3600.0  # seconds; an IVF build of a very large index is minutes, never an hour
-OPERATIONS = ("ivf", "optimize")
+OPERATIONS = ("ivf", "fts", "optimize")
 # Lance's I/O threads bound its scans' read-ahead (fragments in flight: twice the threads). The
 # compaction of a 179K-row chunk table peaked at 517-559 MB with the local store's default, 447 MB with
 # 2, in the same time (BENCHMARKS.md, "memory6 (session 6)"); a child reads a local disk, and only it.
@@ -71,8 +71,13 @@ def run(lance_dir: Path, operation: str, params: dict[str, Any]) -> None:
     chunks = db.open_table(store.CHUNKS)
     if operation == "ivf":
         chunks.create_index("vector", replace=True, config=store.ivf_config(int(params["partition_rows"])))
+    elif operation == "fts":
+        faults.fault_point("fts.before")
+        chunks.create_index(store.FTS_COLUMN, replace=True, config=store.fts_config())
+        faults.fault_point("fts.after")
     elif operation == "optimize":
-        store.optimize_tables([chunks, db.open_table(store.FILES), db.open_table(store.EMBEDDINGS)])
+        names = params.get("tables") or [store.CHUNKS, store.FILES, store.EMBEDDINGS]
+        store.optimize_tables([chunks if name == store.CHUNKS else db.open_table(name) for name in names])
     else:
         raise ValueError(f"unknown index maintenance operation {operation!r}")
 

@@ -107,6 +107,7 @@ class RowPayload:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         query = query / norm
         cosine = np.concatenate([block @ query for block in self.blocks]) if self.blocks else np.zeros(0)
+        cosine = np.nan_to_num(cosine, nan=-1.0)  # a corrupt (NaN) vector ranks last, never first (check flags it)
         keep = allowed & (self.tiers > _TIER_PLACEHOLDER)
         candidates = np.flatnonzero(keep)
         if len(candidates) > limit:

@@ -664,6 +664,9 @@ class OverlayIndexer(Indexer):
         for key, vector in self.snapshot.vectors_for(f.path for f in files).items():
             self.cache.put(key, vector)
 
+    def _prefetch(self) -> None:
+        """Nothing to read ahead: the overlay compares against its own manifest and the snapshot's."""
+
     def _index_walked(
         self,
         files: list[SourceFile],

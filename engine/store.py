@@ -597,7 +597,9 @@ class ChunkStore:
             return {}
         if paths is None:
             table = self._files.to_arrow()
-            return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+            # Column by column: ``to_pylist`` builds a dict per row first (13.6K entries).
+            columns = [table[name].to_pylist() for name in ("path", "size", "mtime_ns", "content_hash", "chunk_count")]
+            return {fields[0]: FileRecord(*fields) for fields in zip(*columns, strict=True)}
         wanted = set(paths)
         own = self._own_manifest
         if own is not None and wanted <= own[1].keys() and own[0] == self._files.version:
@@ -1289,8 +1291,66 @@ class ChunkStore:
         """Compact fragments, fold new rows into the indexes, drop old versions."""
         with self.writer(wait=True):
             self._indexes_complete = False  # the vector index gained a segment: ensure_indexes counts them
-            if not self._in_child("optimize", {}):
+            if not self._optimize_in_children():
                 optimize_tables([self._chunks, self._files, self._embeddings])
+
+    def _optimize_in_children(self) -> bool:
+        """A large index's optimize as several short-lived children, each alone beside this process.
+
+        One LanceDB ``optimize`` of a from-scratch 179K-row chunk table (compaction of ~50 fragments, the
+        vector and full-text indexes' deltas over every row) peaked at 640-700 MB in its child; in steps
+        the largest is the vector index's build, 466 MB (BENCHMARKS.md, "indexrss7 (session 7)"):
+        an index that covers fewer rows than it misses is built anew first (``_rebuilds``), the chunk
+        table is compacted alone, then the manifest and the embedding cache in a child of their own (the
+        chunk table's compaction left ~230 MB that its peak stacked on). False: a small index, or no
+        ``maintainer``; do it all in this process. A step whose child fails runs here instead.
+        """
+        if self.maintainer is None:
+            return False
+        rows = self._chunks.count_rows()
+        if rows < MAINTENANCE_CHILD_MIN_ROWS:
+            return False
+        for operation, params in self._rebuilds(rows):
+            # Failed: nothing lost, the compaction below folds the rows in as a delta (more memory).
+            if not self._in_child(operation, params, rows):
+                break
+        if not self._in_child("optimize", {"tables": [CHUNKS]}, rows):
+            optimize_tables([self._chunks])
+        if not self._in_child("optimize", {"tables": [FILES, EMBEDDINGS]}, rows):
+            optimize_tables([self._files, self._embeddings])
+        return True
+
+    def _rebuilds(self, rows: int) -> list[tuple[str, dict[str, Any]]]:
+        """Chunk-table indexes to build anew before a compaction: those covering fewer rows than they
+        miss (after ``index --full``, a rechunk, a large branch switch).
+
+        A compaction folds unindexed rows into each index as a delta; for the vector index that pass
+        held every unindexed vector at once (+340 MB at 179K rows, the same as a build), on top of the
+        compaction's own rewrite. Built first in its own child, the index covers every row, and the
+        compaction only remaps it. A build also trains the partitions on the rows there now, where a
+        delta keeps the centroids of rows that may be gone. Not while vectors are pending: partitions
+        trained on placeholders would be useless (``ensure_indexes`` waits for them too).
+        """
+        names = {idx.columns[0]: idx for idx in self._chunks.list_indices()}
+        steps: list[tuple[str, dict[str, Any]]] = []
+        fts = names.get(FTS_COLUMN)
+        if fts is not None and self._mostly_unindexed(fts.name):
+            steps.append(("fts", {}))
+        vector = names.get("vector")
+        if (
+            vector is not None
+            and ivf_current(vector)
+            and self._mostly_unindexed(vector.name)
+            and not self.pending_count()
+        ):
+            steps.append(("ivf", {"partition_rows": ivf_partition_rows(rows)}))
+        return steps
+
+    def _mostly_unindexed(self, name: str) -> bool:
+        stats = self._chunks.index_stats(name)
+        if stats is None:
+            return False
+        return int(stats.num_unindexed_rows or 0) > int(stats.num_indexed_rows or 0)
 
     def _row_count(self, version: int | None = None) -> int:
         """Rows of the chunk table, counted once per table version (as ``pending_count``)."""

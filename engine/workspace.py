@@ -21,7 +21,7 @@ from .chunking import CHUNKER_VERSION, chunk_file
 from .config import EngineConfig
 from .errors import ConfigError, IndexLockedError, SemcodeError, StoreError
 from .files import SourceFile, read_workspace_text, walk
-from .indexer import Indexer, ProgressCallback, VectorCache
+from .indexer import Indexer, ProgressCallback, VectorCache, Walked
 from .memory import MemoryMonitor
 from .metrics import metrics
 from .models.base import Embedder, ModelInfo
@@ -161,6 +161,9 @@ class Workspace:
                 preload.start()
                 try:
                     info = self.embedder.info
+                    first = not (self.index_path / "meta.json").is_file()
+                    if first:  # a first index counts the tokens of every chunk: the vocabulary loads meanwhile
+                        self.embedder.prepare_tokens()
                 finally:
                     # Also when the model fails to load: a process that exits while a daemon thread is
                     # inside pyarrow's or LanceDB's native import aborts (SIGABRT at finalization).
@@ -174,6 +177,8 @@ class Workspace:
                     cache_limit=self.config.embedding_cache_vectors,
                 )
                 self._store.maintainer = self._maintain  # large index builds and compaction in a child process
+                if not first and self._store.stale_reason is not None:  # it rebuilds: every file is chunked
+                    self.embedder.prepare_tokens()
         return self
 
     def _maintain(self, lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
@@ -280,7 +285,7 @@ class Workspace:
         """
         self._prewalk = _Prewalk(self.root, self.config)
 
-    def _take_prewalk(self) -> tuple[list[SourceFile], list[tuple[str, str]]] | None:
+    def _take_prewalk(self) -> Walked | None:
         early, self._prewalk = self._prewalk, None
         return early.result() if early is not None else None
 
@@ -309,7 +314,10 @@ class Workspace:
             if full:
                 self.store.clear()
             indexer = self._indexer()
-            stats = indexer.index_all(progress, cancel, embed=False, walked=self._take_prewalk())
+            early = self._take_prewalk if self._prewalk is not None else None
+            if early is None:  # a blocking run (the CLI's) walks here: the vocabulary loads meanwhile, as before
+                self.embedder.prepare_tokens()
+            stats = indexer.index_all(progress, cancel, embed=False, walked=early)
             self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
             if embed and not stats.cancelled and stats.chunks_pending:
                 indexer.embed_pending(progress, cancel, priority=list(priority), stats=stats)
@@ -422,6 +430,9 @@ class Workspace:
                 self.store.name_table()
             except Exception as exc:  # noqa: BLE001 - an optimisation; queries fall back to LanceDB filters
                 log.debug("warming the name table failed: %s", exc)
+            # The vocabulary too (a restart that changed nothing did not load it): the first save or unsaved
+            # edit chunks with it. A query does not wait for it (``Embedder.cap``).
+            self.embedder.prepare_tokens()
 
     def search(
         self, query: str, *, limit: int = 10, filters: SearchFilters | None = None, hybrid: bool | None = None
@@ -560,7 +571,16 @@ class _Prewalk:
 
     def _run(self, root: Path, config: EngineConfig) -> None:
         try:
-            self._files = list(walk(root, config, self._skipped))
+            try:
+                # In a child process: on this process's threads the walk took turns with LanceDB's import
+                # for the GIL (engine/walk_child.py).
+                from .walk_child import walk_in_child
+
+                self._files, self._skipped = walk_in_child(root, config)
+            except Exception as exc:  # noqa: BLE001 - the same walk here, only slower
+                log.debug("walk child for %s: %s; walking here", root, exc)
+                self._skipped = []
+                self._files = list(walk(root, config, self._skipped))
         except Exception:  # the index walks again and reports it there
             log.debug("early walk of %s failed", root, exc_info=True)
         finally:

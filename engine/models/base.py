@@ -25,6 +25,11 @@ class ModelInfo:
     document_prefix: str = ""
 
 
+# Tokens a text may have beyond one per UTF-8 byte (BOS/EOS/CLS/SEP, a SentencePiece dummy prefix): ``cap``
+# skips counting a text that fits even then.
+FIT_MARGIN_TOKENS = 16
+
+
 class Embedder(ABC):
     """Turns texts into L2-normalised float32 vectors of ``info.dimension``."""
 
@@ -55,7 +60,18 @@ class Embedder(ABC):
 
     def cap(self, text: str) -> str:
         """Cut ``text`` so it fits the model's context; llama.cpp aborts the process otherwise."""
+        if len(text) * 4 + FIT_MARGIN_TOKENS <= self.info.context_length or (
+            len(text) + FIT_MARGIN_TOKENS <= self.info.context_length
+            and len(text.encode("utf-8", "surrogatepass")) + FIT_MARGIN_TOKENS <= self.info.context_length
+        ):
+            # Fits without counting: no tokenizer makes more tokens than the text has UTF-8 bytes, plus its
+            # special tokens. A query then needs no vocabulary in this process (a restart loads none).
+            return text
         return self._fit(text)[0]
+
+    def prepare_tokens(self) -> None:  # noqa: B027 - optional hook
+        """Token counts are coming (a first index will chunk every file): load what counting needs in the
+        background now. Counting loads it anyway when it is not ready; nothing to load here."""
 
     def _fit(self, text: str) -> tuple[str, int]:
         """``cap(text)`` and its token count (counted once on the common path: the text fits)."""

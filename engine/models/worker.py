@@ -381,12 +381,10 @@ class WorkerEmbedder(Embedder):
         self._query = _Slot(self, "query", 0, 0.0)
         self._index = _Slot(self, "index", index_nice, index_idle_exit)
         self._finalizer = weakref.finalize(self, _stop_slots, self._query, self._index)
+        self._vocab_preload: threading.Thread | None = None
+        self._preload_guard = threading.Lock()
         with self._query.lock:
             self._query._ensure_child()  # load errors (and a crashing build) surface here, like in-process
-        # The vocabulary (import llama_cpp + a vocab-only load, ~0.3-1.4 s) loads on a thread while the
-        # workspace is walked and chunked. Not before the child is up: a build that dies on import
-        # (SIGILL) must kill the child, never this process (tests/test_doctor.py).
-        threading.Thread(target=self._preload_vocabulary, name="semcode-vocab", daemon=True).start()
 
     # -- status for front ends --------------------------------------------------------------------------
 
@@ -406,6 +404,18 @@ class WorkerEmbedder(Embedder):
             if self._vocab is None:
                 self._vocab = _Vocab(self.info.path)
             return self._vocab
+
+    def prepare_tokens(self) -> None:
+        """Load the vocabulary (import llama_cpp + a vocab-only load, ~0.3-1.4 s) on a thread, once: a first
+        index's walk and chunking overlap it. Not started by the constructor: a restart with nothing changed
+        counts no token (``cap`` skips short queries) and its check no longer waits behind that load
+        (BENCHMARKS.md, restart7). Never before the child is up: a build that dies on import (SIGILL) must
+        kill the child, never this process (tests/test_doctor.py)."""
+        with self._preload_guard:  # not _vocab_lock: a load in progress holds it
+            if self._vocab is not None or self._vocab_preload is not None or self._closed:
+                return
+            self._vocab_preload = threading.Thread(target=self._preload_vocabulary, name="semcode-vocab", daemon=True)
+        self._vocab_preload.start()
 
     def _preload_vocabulary(self) -> None:
         try:

@@ -239,6 +239,52 @@ def test_large_index_maintenance_runs_in_a_child_process(
     assert ws.search("zq_saved_helper", limit=3)[0].symbol == "zq_saved_helper"
 
 
+def test_a_full_reindex_builds_its_indexes_anew_in_children_before_the_compaction(
+    workspace_copy: Path, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``index --full`` over a large index: every row is new, so the vector and full-text indexes cover
+    none of them. Each is built anew in a child of its own, then the compaction (chunk table alone, then
+    the small tables) only remaps them: one segment each, every row indexed, nothing lost."""
+    from engine import maintenance
+
+    monkeypatch.setattr(store_module, "MAINTENANCE_CHILD_MIN_ROWS", 0)  # any size counts as large here
+    ran: list[tuple[str, Any, bool]] = []
+
+    def recorded(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
+        done = maintenance.in_child(lance_dir, operation, params)
+        ran.append((operation, params.get("tables"), done))
+        return done
+
+    ws = Workspace(
+        workspace_copy, EngineConfig(index_dir=str(tmp_path / "index"), vector_index_min_rows=1), embedder=embedder
+    )
+    ws.open().store.maintainer = recorded
+    ws.index()
+    before = ws.search("swap rows and columns of a matrix", limit=5)
+    chunks = ws.store.count_chunks()
+    ran.clear()
+    stats = ws.index(full=True)
+    assert stats.chunks_embedded == 0 and stats.chunks_cached == chunks  # every vector from the cache
+    assert ran == [
+        ("fts", None, True),
+        ("ivf", None, True),
+        ("optimize", ["chunks"], True),
+        ("optimize", ["files", "embeddings"], True),
+    ]
+    table = ws.store._chunks
+    for name in ("lex_idx", "vector_idx"):
+        index = table.index_stats(name)
+        assert index is not None and index.num_unindexed_rows == 0 and index.num_indexed_rows == chunks
+        assert index.num_indices == 1  # built anew, not a delta beside an index of deleted rows
+    assert table.stats()["fragment_stats"]["num_fragments"] == 1
+    assert ws.check().ok and ws.store.count_chunks() == chunks
+    after = ws.search("swap rows and columns of a matrix", limit=5)
+    assert [(h.path, h.start_line) for h in after] == [(h.path, h.start_line) for h in before]
+    _append_function(workspace_copy)  # and a save still lands after the children's commits
+    ws.update_files([EDITED])
+    assert ws.search("zq_saved_helper", limit=3)[0].symbol == "zq_saved_helper"
+
+
 def test_a_server_compacts_after_the_save_that_made_it_due(indexed: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.host import IndexHost
 

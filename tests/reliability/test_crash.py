@@ -124,6 +124,10 @@ FAULTS = [
     ("optimize.before", "child"),
     ("optimize.mid:2", "child"),
     ("optimize.after", "child"),
+    # index --full over a large index: its full-text and vector indexes built anew in children, then the compaction.
+    ("fts.after", "child-full"),
+    ("optimize.before", "child-full"),
+    ("optimize.after", "child-full"),  # the chunk table compacted, the small tables not yet
 ]
 
 
@@ -135,7 +139,7 @@ def test_crash_at_every_commit_boundary(scene: Scene, workers: Workers, fault: s
     reference = scene.fresh_ref if initial else scene.edited_ref
     index_dir = scene.index_dir(prepared=not initial)
     kwargs = {"root": str(root), "index_dir": str(index_dir), "batch": BATCH, "fault": fault}
-    if where == "full":
+    if where in ("full", "child-full"):
         kwargs["full"] = True
     if where == "save":  # version 2's edits, additions and deletions as saves of every path
         kwargs["update"] = True

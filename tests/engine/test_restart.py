@@ -1,0 +1,158 @@
+"""A server's restart (issue 11, "restart with nothing changed"): the early walk runs in a child process,
+the index's side of the comparison is read while it finishes, and no vocabulary loads before ready.
+
+None of that may cost a change: a file edited, added or deleted while no server ran is indexed by the
+next start, and the host says ``ready`` (not partial) only once that check is done. Real model through
+llama.cpp (in worker processes, as a server runs it), real LanceDB on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+import engine.indexer
+import engine.walk_child
+from engine.config import EngineConfig
+from engine.host import IndexHost
+from engine.workspace import Workspace
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "workspace"
+
+
+def start(root: Path, index_dir: Path) -> tuple[IndexHost, object]:
+    """A host as the language server starts one (its own Workspace over the shared model), started."""
+    host = IndexHost(Workspace(root, EngineConfig(index_dir=str(index_dir))))
+    return host, host.start().result(timeout=300)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    target = tmp_path / "ws"
+    shutil.copytree(FIXTURE, target)
+    (target / "edited.py").write_text("def original_version_of_helper(x):\n    return x + 1\n")
+    (target / "deleted.py").write_text("def function_that_will_be_deleted():\n    return 0\n")
+    return target
+
+
+def test_files_changed_while_no_server_ran_are_indexed_by_the_next_start(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir = tmp_path / "idx"
+    first, stats = start(root, index_dir)
+    assert stats is not None and stats.files_indexed > 3
+    assert first.workspace.indexed_hash("edited.py") is not None
+    first.close()
+    first.join(10)
+
+    # While no server runs: an edit that keeps the size (only the mtime tells), a new file, a deletion.
+    edited = root / "edited.py"
+    before = edited.stat()
+    edited.write_text("def replaced_version_of_helper(x):\n    return x + 2\n")
+    assert edited.stat().st_size == before.st_size
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    (root / "added.py").write_text("def appeared_while_the_server_was_down():\n    return 3\n")
+    (root / "deleted.py").unlink()
+
+    # "ready" must wait for the check: note the host's state whenever the check runs.
+    seen: list[tuple[str, bool]] = []
+    real = engine.indexer.Indexer._index_walked
+
+    def noting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((second.state, second.partial))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine.indexer.Indexer, "_index_walked", noting)
+    second = IndexHost(Workspace(root, EngineConfig(index_dir=str(index_dir))))
+    stats = second.start().result(timeout=300)
+    assert stats is not None
+    assert seen and all(state != "ready" and partial for state, partial in seen), seen
+    assert (stats.files_indexed, stats.files_deleted) == (2, 1)
+    status = second.status()
+    assert status["state"] == "ready" and not status["partial"]
+    paths = second.workspace.indexed_paths()
+    assert "added.py" in paths and "deleted.py" not in paths
+    assert [h.path for h in second.workspace.symbols("replaced_version_of_helper")][:1] == ["edited.py"]
+    assert all(h.symbol != "original_version_of_helper" for h in second.workspace.symbols("original_version_of_helper"))
+    assert second.workspace.search("appeared while the server was down", limit=3)[0].path == "added.py"
+    second.close()
+
+
+def test_a_restart_with_nothing_changed_indexes_nothing_and_searches(root: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "idx"
+    first, _ = start(root, index_dir)
+    first.close()
+    first.join(10)
+    second, stats = start(root, index_dir)
+    assert stats is not None and stats.files_indexed == 0 and stats.files_unchanged > 3
+    assert stats.skipped == first.last_stats.skipped  # the child's walk reports the same skips
+    hits = second.workspace.search("original version of helper", limit=3)
+    assert hits and hits[0].path == "edited.py"
+    second.close()
+
+
+def test_the_walk_child_failing_leaves_the_walk_to_a_thread(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("no child today")
+
+    monkeypatch.setattr(engine.walk_child, "walk_in_child", broken)
+    host, stats = start(root, tmp_path / "idx")
+    assert stats is not None and stats.files_indexed > 3
+    assert "deleted.py" in host.workspace.indexed_paths()
+    host.close()
+
+
+def test_cap_without_counting_is_what_counting_gives(embedder) -> None:
+    """``Embedder.cap`` skips the count for a text that fits by its UTF-8 length; the cut must not change."""
+    rng = random.Random(11)
+    alphabet = "ab Z_-.,;:()[]{}\n\t09éü中文語🙂\u200b\\\"'"
+    limit = embedder.info.context_length
+    for _ in range(400):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.choice([0, 5, 60, limit // 2, limit, 3 * limit])))
+        assert embedder.cap(text) == embedder._fit(text)[0]
+
+
+def test_a_restart_loads_the_vocabulary_only_after_ready_and_a_save_still_chunks(
+    root: Path, tmp_path: Path, default_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vocabulary (token counts) is no part of a restart's check: it loads once the host is ready."""
+    from engine.models import load_embedder
+    from engine.models.worker import WorkerEmbedder
+
+    index_dir = tmp_path / "idx"
+    first, _ = start(root, index_dir)
+    first.close()
+    first.join(10)
+    hosts: list[IndexHost] = []
+    loads: list[str] = []  # the host's state at each vocabulary load of the new embedder
+    real = WorkerEmbedder._vocabulary
+
+    def noting(self: WorkerEmbedder):  # type: ignore[no-untyped-def]
+        if not own_box or self is own_box[0]:  # the shared embedder of other tests is not ours
+            loads.append(hosts[0].state if hosts else "no host yet")
+        return real(self)
+
+    own_box: list[WorkerEmbedder] = []
+    monkeypatch.setattr(WorkerEmbedder, "_vocabulary", noting)
+    own = load_embedder(EngineConfig(model_path=str(default_model_path)))  # its own worker, nothing loaded yet
+    own_box.append(own)  # type: ignore[arg-type]
+    host = IndexHost(Workspace(root, EngineConfig(index_dir=str(index_dir)), embedder=own))
+    hosts.append(host)
+    try:
+        stats = host.start().result(timeout=300)
+        assert stats is not None and stats.files_indexed == 0
+        assert host.workspace.search("original version of helper", limit=3)[0].path == "edited.py"
+        assert all(state == "ready" for state in loads), loads  # none while constructing or checking
+        (root / "edited.py").write_text("def saved_after_the_restart(value):\n    return value * 7\n")
+        assert host.update_files([str(root / "edited.py")]).files_indexed == 1
+        assert loads  # the save counted tokens
+        assert [h.path for h in host.workspace.symbols("saved_after_the_restart")][:1] == ["edited.py"]
+    finally:
+        host.close()
+        own.close()
