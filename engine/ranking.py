@@ -468,6 +468,16 @@ class Reranker:
         quals = {_norm(q) for q in query.qualifiers}
         word_stems = {_word_stem(w) for w in query.words if len(w) > 2}
         content_words = {w for w in query.words if len(w) > 2}
+        # A word of the query related to this name (a file stem, a directory)? Many rows share their
+        # names, so each is asked once per call (it was ~350K generator steps per query on rxjs).
+        related_memo: dict[str, bool] = {}
+
+        def related_to_query(name: str) -> bool:
+            known = related_memo.get(name)
+            if known is None:
+                known = related_memo[name] = any(_related(name, w) for w in content_words)
+            return known
+
         joined = {_norm(a + b) for a, b in zip(query.words, query.words[1:], strict=False)}
         gates = _evidence_gates(rows)
         older = _older_version_dirs(rows) if opts.penalties and OLDER_VERSION_FACTOR < 1 else set()
@@ -546,7 +556,7 @@ class Reranker:
                 if not boost and query.kind != "symbol" and stem:
                     if stem in joined:  # two query words spell the file name (RetryMiddleware.php)
                         boost, label = STEM_JOINED_BOOST * gate, "file name"
-                    elif any(_related(stem, w) for w in content_words):
+                    elif related_to_query(stem):
                         boost, label = STEM_WORD_BOOST * gate, "file name"
                         if stem_files[stem] > 1 and twin_row:
                             # ``schemas.ts`` in classic/, mini/ and core/: the word names none of them
@@ -564,7 +574,7 @@ class Reranker:
                     signals.append(f"{label} +{boost:.2f}")
                 if query.kind != "symbol" and word_stems:
                     dirs = _directories(row.path)
-                    hits = sum(1 for d in dirs if d and any(_related(d, w) for w in content_words))
+                    hits = sum(1 for d in dirs if d and related_to_query(d))
                     per_dir, cap = (
                         (PATH_WORD_BOOST, PATH_WORD_CAP)
                         if query.form == "prose"
@@ -819,7 +829,13 @@ def _forwarders_yield(rows: list[Candidate], query: QueryInfo) -> None:
     for row in rows:
         if row.symbol and row.kind in DEFINITION_KINDS:
             defined[_bare(row.symbol)].append(row)
-    derived = {row.id: target for row in rows if (target := forwards_to(row)) is not None}
+    # Only a name defined twice can have an original to yield to (the row itself is one of them): the
+    # rest skip forwards_to's reading of their text.
+    derived = {
+        row.id: target
+        for row in rows
+        if row.symbol and len(defined.get(_bare(row.symbol), ())) > 1 and (target := forwards_to(row)) is not None
+    }
     for row in rows:
         target = derived.get(row.id)
         if target is None:
