@@ -213,6 +213,30 @@ class NameTable:
         ``row_ids``; None when the table keeps no texts."""
         if self._payload is None or not self._payload.has_texts:
             return None
+        found, positions = self._live_positions(row_ids)
+        texts = self._payload.texts(positions)
+        return {
+            int(row_id): (self._ids[position].as_py(), text)
+            for row_id, position, text in zip(found.tolist(), positions.tolist(), texts, strict=True)
+        }
+
+    def leading_texts(self, row_ids: Sequence[int]) -> list[dict[str, Any]] | None:
+        """Path, start line and text of these rows (``leading_rows``' ids) from memory, None when the
+        table keeps no texts or a row is not live in it."""
+        if self._payload is None or not self._payload.has_texts:
+            return None
+        found, positions = self._live_positions(row_ids)
+        if len(found) != len(row_ids):
+            return None
+        texts = self._payload.texts(positions)
+        starts = self._payload.columns["start_line"].take(positions).to_pylist()
+        return [
+            {"path": self._paths[self._path_of_row[position]], "start_line": start, "content": text}
+            for position, start, text in zip(positions.tolist(), starts, texts, strict=True)
+        ]
+
+    def _live_positions(self, row_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The live rows among ``row_ids``: their row ids and table positions, in the order asked."""
         if self._sorted_row_ids is None:
             # Live rows only: a file patched twice in one save (a shrink's two commits) has its rows'
             # ids twice, once dead.
@@ -222,30 +246,10 @@ class NameTable:
         ordered, order = self._sorted_row_ids
         asked = np.asarray(row_ids, dtype=self._row_ids.dtype)
         if not len(ordered):
-            return {}
+            return asked[:0], np.zeros(0, dtype=np.int64)
         at = np.minimum(np.searchsorted(ordered, asked), len(ordered) - 1)
         found = ordered[at] == asked
-        positions, asked = order[at[found]], asked[found]
-        texts = self._payload.texts(positions)
-        return {
-            int(row_id): (self._ids[position].as_py(), text)
-            for row_id, position, text in zip(asked.tolist(), positions.tolist(), texts, strict=True)
-        }
-
-    def leading_texts(self, row_ids: Sequence[int]) -> list[dict[str, Any]] | None:
-        """Path, start line and text of these rows (``leading_rows``' ids) from memory, None when the
-        table keeps no texts or a row is not live in it."""
-        texts = self.contents(row_ids)
-        if texts is None or len(texts) != len(set(row_ids)):
-            return None
-        assert self._sorted_row_ids is not None and self._payload is not None
-        ordered, order = self._sorted_row_ids
-        positions = order[np.searchsorted(ordered, np.asarray(row_ids, dtype=self._row_ids.dtype))]
-        starts = self._payload.columns["start_line"].take(positions).to_pylist()
-        return [
-            {"path": self._paths[self._path_of_row[position]], "start_line": start, "content": texts[row_id][1]}
-            for row_id, position, start in zip(row_ids, positions.tolist(), starts, strict=True)
-        ]
+        return asked[found], order[at[found]]
 
     def _passing(self, rows: Sequence[int], keep: RowFilter, limit: int) -> list[int]:
         language = self._code(self._language_names, keep.language)
@@ -524,6 +528,12 @@ class NameIndex:
             self._building = True
         threading.Thread(target=self._build, name="semcode-names", daemon=True).start()
         return None
+
+    def may_carry_payload(self) -> bool:
+        """False once the table is known to keep no payload (a large chunk table): a save's patch then
+        needs the name columns only. While none is built, a build may keep one."""
+        table = self._table
+        return table is None or table.has_payload
 
     def build_now(self) -> NameTable | None:
         """Build in the caller's thread (tests, benchmarks)."""

@@ -930,13 +930,15 @@ class ChunkStore:
             self._pending = (after, 0)
 
     def _name_rows(self, paths: Sequence[str]) -> pa.Table:
-        """The name columns of these paths' rows, with their row ids (through the ``path`` scalar index)."""
+        """The name columns of these paths' rows, with their row ids (through the ``path`` scalar index),
+        and the payload's columns unless the name table is one of a large table (it keeps none)."""
         import pyarrow as pa
 
+        payload = _PATCH_PAYLOAD if self._names.may_carry_payload() else []
         parts = [
             self._chunks.search()
             .where(sql_in("path", part))
-            .select(["id", "file_hash", *NAME_COLUMNS, *_PATCH_PAYLOAD])
+            .select(["id", "file_hash", *NAME_COLUMNS, *payload])
             .with_row_id(True)
             .limit(None)
             .to_arrow()
@@ -1588,7 +1590,7 @@ def nearest(table: Table, vector: np.ndarray, limit: int, *, nprobes: int = 20) 
     )
 
 
-# A save's rows carry the payload's columns whatever the table's size: a patch of a small table needs them.
+# A save's rows carry the payload's columns while the name table may keep them: a patch of a small table needs them.
 _PATCH_PAYLOAD = [*(c for c in PAYLOAD_COLUMNS if c not in NAME_COLUMNS), "content"]
 _RESULT_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
 _LIGHT_COLUMNS = [c for c in _RESULT_COLUMNS if c != "content"]
