@@ -840,16 +840,10 @@ class SharedWorkspace(Workspace):
         return self.snapshot.manifest.get(rel_path)
 
     def _indexer(self) -> Indexer:
-        return OverlayIndexer(
-            self.root,
-            self.config,
-            self.store,
-            self.embedder,
-            monitor=self.monitor,
-            cache=self.cache,
-            snapshot=self.snapshot,
-            state=self.shared_state,
-            state_path=self.overlay_path / STATE_FILE,
+        # With the workspace's save-ahead, as a local folder's: a save's preparation during its debounce
+        # (prepare_update, inherited) was made and then redone by an indexer that never took it.
+        return self._make_indexer(
+            OverlayIndexer, snapshot=self.snapshot, state=self.shared_state, state_path=self.overlay_path / STATE_FILE
         )
 
     def index(self, *args: Any, **kwargs: Any) -> IndexStats:

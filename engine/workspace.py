@@ -221,7 +221,11 @@ class Workspace:
         return kept
 
     def _indexer(self) -> Indexer:
-        return Indexer(
+        return self._make_indexer(Indexer)
+
+    def _make_indexer(self, kind: type[Indexer], **extra: Any) -> Indexer:
+        """An indexer of this folder's store (``kind``: an overlay's own subclass, with its ``extra``)."""
+        return kind(
             self.root,
             self.config,
             self.store,
@@ -229,6 +233,7 @@ class Workspace:
             monitor=self.monitor,
             cache=self.cache,
             ahead=self.save_ahead,
+            **extra,
         )
 
     # ----------------------------------------------------------------- what front ends show

@@ -89,6 +89,25 @@ def test_fresh_clone_embeds_only_its_changes(published: dict, embedder, tmp_path
     assert any(h.symbol == "validate_email_address_8" for h in again.search("validate_email_address_8", limit=5))
 
 
+def test_an_overlay_save_takes_what_its_debounce_prepared(published: dict, embedder, tmp_path: Path) -> None:
+    """A shared workspace's save is prepared during its debounce like a local folder's (``prepare_update``),
+    and its re-index takes that preparation instead of chunking the file again."""
+    clone = _clone(published, tmp_path)
+    config = EngineConfig(index_dir=str(tmp_path / "index"), shared_index=published["uri"])
+    ws = open_workspace(clone, config, embedder=embedder)
+    assert isinstance(ws, SharedWorkspace)
+    ws.index()
+    changed = published["paths"][3]
+    (clone / changed).write_text((clone / changed).read_text() + "\n\ndef zq_overlay_saved():\n    return 7\n")
+    ws.prepare_update([changed])
+    ws.save_ahead.wait([changed])
+    assert changed in ws.save_ahead._kept  # prepared
+    stats = ws.update_files([changed])
+    assert changed not in ws.save_ahead._kept  # taken by the re-index, not left behind
+    assert stats.files_indexed == 1 and stats.chunks_embedded == 0  # embedded ahead
+    assert ws.search("zq_overlay_saved", limit=3)[0].symbol == "zq_overlay_saved"
+
+
 def test_snapshot_of_another_model_is_refused(published: dict, tmp_path: Path) -> None:
     from engine.models import load_embedder
 
