@@ -28,9 +28,9 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
+from .children import package_env
 from .models.worker_main import FrameEOF, encode_json, read_frame, write_frame
 from .records import Chunk
 
@@ -101,9 +101,7 @@ class ChunkWorker:
         self._drain()
 
     def _start_child(self) -> None:
-        root = str(Path(__file__).resolve().parents[1])  # the directory holding this `engine` package
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        env = package_env()
         argv = [sys.executable, "-m", "engine.chunk_worker", "--vocab", self.vocab_path, "--nice", str(self.nice)]
         self._proc = subprocess.Popen(
             argv,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import faults
+from .children import package_env
 from .lance_io import child_environment
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,7 @@ CHILD_ENV = {"LANCE_IO_THREADS": "2"}
 
 def in_child(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
     """Run ``operation`` on the index at ``lance_dir`` in a child; False when it could not (run it here)."""
-    package_root = str(Path(__file__).resolve().parents[1])
-    env = child_environment(dict(os.environ))  # the user's TMPDIR: the child's index build spills there
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    env = package_env(child_environment(dict(os.environ)))  # the user's TMPDIR: the child's index build spills there
     for key, value in CHILD_ENV.items():
         env.setdefault(key, value)
     plan = faults.child_spec()

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .children import package_env
 from .config import EngineConfig
 from .files import SourceFile, walk_entries
 
@@ -42,9 +43,7 @@ def walk_in_child(root: Path, config: EngineConfig) -> tuple[list[SourceFile], l
         "exclude": list(config.exclude),
         "max_file_size": config.max_file_size,
     }
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[1])  # the directory holding this `engine` package
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
+    env = package_env()
     done = subprocess.run(
         [sys.executable, "-m", "engine.walk_child"],
         input=json.dumps(request).encode(),

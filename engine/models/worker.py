@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from .. import errors
+from ..children import package_env
 from ..errors import ModelError, ModelWorkerError
 from .base import Embedder, _normalise
 from .cpu_build import REBUILD
@@ -334,11 +335,9 @@ def _remote_error(reply: bytes) -> ModelError:
 
 
 def worker_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = package_env()
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must be in place before the child loads libgomp
     env["PYTHONUNBUFFERED"] = "1"
-    root = str(Path(__file__).resolve().parents[2])  # the directory holding this `engine` package
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 
