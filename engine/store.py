@@ -147,16 +147,16 @@ class IntegrityReport:
 
 
 def _lancedb() -> Any:
-    from .lazy_imports import defer_rest_client
+    from .lazy_imports import import_lancedb
     from .memory import prepare_native_memory
 
     prepare_native_memory()  # before lancedb starts its threads (arenas) and allocates (Arrow's pool)
-    defer_rest_client()  # ~40% of the import, never used for local tables (engine/lazy_imports.py)
     try:
-        import lancedb
+        # Without its REST client's __init__ and with its pydantic models built lazily: ~60% of the
+        # import, never used for local tables (engine/lazy_imports.py).
+        return import_lancedb()
     except ImportError as exc:  # pragma: no cover - dependency of the package
         raise missing_dependency("lancedb", "lancedb") from exc
-    return lancedb
 
 
 def chunk_id(chunk: Chunk, ordinal: int = 0) -> str:

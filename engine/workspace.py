@@ -53,14 +53,12 @@ def shared_embedder(config: EngineConfig) -> Embedder:
 
 def _import_store_modules() -> None:
     """Import what opening a ChunkStore imports; a failure is left for ChunkStore to report."""
-    from .lazy_imports import defer_rest_client
+    from .lazy_imports import import_lancedb
     from .memory import prepare_native_memory
 
-    defer_rest_client()  # as ChunkStore's own import does (engine/lazy_imports.py)
     try:
         prepare_native_memory()  # as ChunkStore's own import does: before LanceDB's threads start
-        import lancedb  # noqa: F401
-        import pyarrow  # noqa: F401
+        import_lancedb()  # as ChunkStore's own import does (engine/lazy_imports.py)
     except Exception:  # reported (with its fix) by the store's own import
         log.debug("preloading lancedb failed", exc_info=True)
 
