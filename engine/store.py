@@ -730,6 +730,48 @@ class ChunkStore:
         wanted = set(paths)
         return inconsistent({p: r for p, r in manifest.items() if p in wanted}, self.path_rows(wanted))
 
+    # ----------------------------------------------------------------- the seal (engine/seal.py)
+    def sealed_rows(self, manifest: dict[str, FileRecord]) -> dict[str, PathRows] | None:
+        """``path_rows()``, known without reading a row: when a seal names both tables' current versions
+        and ``manifest`` (the whole manifest, read at them) and the chunk table hold what it counted.
+        None: no seal applies, read the rows. Call it holding the write lock, as ``path_rows`` before a run."""
+        from .seal import read_seal
+
+        if not self._ready():
+            return None
+        seal = read_seal(self.path / LANCE_DIR)
+        if seal is None or (seal.chunks_version, seal.files_version) != (self._chunks.version, self._files.version):
+            return None
+        chunks = sum(record.chunk_count for record in manifest.values())
+        if (seal.entries, seal.chunks) != (len(manifest), chunks) or self._row_count(seal.chunks_version) != chunks:
+            return None
+        return {p: PathRows(r.chunk_count, frozenset((r.content_hash,))) for p, r in manifest.items() if r.chunk_count}
+
+    def seal(self) -> bool:
+        """Check every chunk row against the manifest and, when they agree, seal these table versions so
+        that the next start skips that check (engine/seal.py). Never waits for the write lock: False when
+        another writer holds it, the index is of another version, or rows and manifest disagree."""
+        from .seal import Seal, read_seal, write_seal
+
+        if self.stale_reason is not None:
+            return False  # the writer that rebuilds it checks it; no seal names a stale index's tables
+        try:
+            with self.writer(wait=False):
+                versions = (self._chunks.version, self._files.version)
+                held = read_seal(self.path / LANCE_DIR)
+                if held is not None and (held.chunks_version, held.files_version) == versions:
+                    return True  # sealed at these versions already (a restart that wrote nothing)
+                manifest = self.manifest()
+                if inconsistent(manifest, self.path_rows()):
+                    return False  # the next index run heals them first
+                chunks = sum(record.chunk_count for record in manifest.values())
+                if self._row_count(versions[0]) != chunks or (self._chunks.version, self._files.version) != versions:
+                    return False
+                write_seal(self.path / LANCE_DIR, Seal(versions[0], versions[1], len(manifest), chunks))
+                return True
+        except IndexLockedError:
+            return False
+
     # ----------------------------------------------------------------- embedding cache
     def _all_path_rows(self) -> dict[str, PathRows]:
         """``path_rows()`` of the whole table, grouped batch by batch: a whole read of the 178K rows'

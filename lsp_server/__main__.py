@@ -55,12 +55,14 @@ def serve(*, log_file: str | None = None, log_level: str = "info") -> int:
 def stop(server: SemcodeServer) -> None:
     """Leave promptly after ``exit`` or a closed stdin, even in the middle of indexing.
 
-    Each folder's index thread is told to cancel and given a moment to finish its current write.
+    Each folder's index is sealed when no write runs (the next start then reads less), then its index
+    thread is told to cancel and given a moment to finish its current write.
     Exiting then without waiting is safe: each LanceDB write is one atomic commit, so an interrupted
     batch is simply not there, and the manifest makes the next start index those files again.
     """
     hosts = list(server.folders.values())
     for host in hosts:
+        host.seal()  # the next start skips its check of every chunk row (engine/seal.py)
         host.close()
     deadline = time.monotonic() + EXIT_GRACE_SECONDS
     for host in hosts:

@@ -156,3 +156,119 @@ def test_a_restart_loads_the_vocabulary_only_after_ready_and_a_save_still_chunks
     finally:
         host.close()
         own.close()
+
+
+# ----------------------------------------------------------------- the seal (engine/seal.py)
+CRASH_SAVE = """
+import sys
+from pathlib import Path
+from engine.config import EngineConfig
+from engine.workspace import Workspace
+ws = Workspace(Path(sys.argv[1]), EngineConfig(index_dir=sys.argv[2], threads=1))
+ws.update_files([sys.argv[3]])
+print("the fault point was never reached")
+"""
+
+
+def counting_scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every whole-table scan of the chunk rows' paths (the restart's crash check) appends to the list."""
+    import engine.store
+
+    scans: list[int] = []
+    real = engine.store.ChunkStore._all_path_rows
+
+    def counting(self):  # type: ignore[no-untyped-def]
+        scans.append(1)
+        return real(self)
+
+    monkeypatch.setattr(engine.store.ChunkStore, "_all_path_rows", counting)
+    return scans
+
+
+def test_a_sealed_restart_skips_the_row_scan_and_still_indexes_what_changed(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir = tmp_path / "idx"
+    first, _ = start(root, index_dir)
+    assert first.seal()  # as the language server does at exit
+    first.close()
+    first.join(10)
+    scans = counting_scans(monkeypatch)
+    second, stats = start(root, index_dir)
+    assert stats is not None and stats.files_indexed == 0 and stats.files_unchanged > 3
+    assert scans == []  # the seal named both tables' versions: no row was read for the check
+    assert second.seal() and scans == []  # nothing written since: still sealed, nothing checked again
+    (root / "edited.py").write_text("def saved_into_a_sealed_index(value):\n    return value - 1\n")
+    assert second.update_files([str(root / "edited.py")]).files_indexed == 1
+    second.close()
+    second.join(10)
+    # A change while no server ran after a seal: the seal still applies (nothing was written since), and
+    # the comparison of the walk with the manifest finds the file as it always did.
+    (root / "added.py").write_text("def written_while_down_after_a_seal():\n    return 5\n")
+    third, stats = start(root, index_dir)
+    assert stats is not None and stats.files_indexed == 1
+    assert len(scans) == 1  # the save moved the tables past the seal: the check read the rows again
+    assert [h.path for h in third.workspace.symbols("saved_into_a_sealed_index")][:1] == ["edited.py"]
+    assert [h.path for h in third.workspace.symbols("written_while_down_after_a_seal")][:1] == ["added.py"]
+    third.close()
+
+
+def test_a_crash_between_the_chunk_and_manifest_commits_of_a_sealed_index_still_heals(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one state the row scan exists for, on a sealed index: a save killed after its chunk commit and
+    before its manifest commit, then the file put back as the manifest knows it (same bytes, same mtime),
+    so nothing but the rows tells that the index holds a version of it that is on no disk."""
+    import subprocess
+    import sys
+
+    from engine.faults import ENV_VAR, EXIT_CODE
+
+    index_dir = tmp_path / "idx"
+    first, _ = start(root, index_dir)
+    assert first.seal()
+    first.close()
+    first.join(10)
+    edited = root / "edited.py"
+    original, before = edited.read_text(), edited.stat()
+    edited.write_text("def replaced_version_of_helper(x):\n    return x + 2\n")
+    env = {**os.environ, ENV_VAR: "manifest.before", "SEMCODE_INPROCESS_MODEL": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p)
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_SAVE, str(root), str(index_dir), "edited.py"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert crashed.returncode == EXIT_CODE, crashed.stdout + crashed.stderr[-2000:]
+    edited.write_text(original)
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    scans = counting_scans(monkeypatch)
+    second, stats = start(root, index_dir)
+    assert stats is not None
+    assert scans == [1]  # the chunk commit moved its table past the seal: the rows were checked
+    assert stats.files_indexed == 1  # edited.py, whose size and mtime alone say "unchanged"
+    ws = second.workspace
+    assert [h.path for h in ws.symbols("original_version_of_helper")][:1] == ["edited.py"]
+    assert all(h.symbol != "replaced_version_of_helper" for h in ws.symbols("replaced_version_of_helper"))
+    assert ws.store.inconsistent_paths() == set()
+    second.close()
+
+
+def test_a_rebuilt_index_does_not_inherit_the_old_tables_seal(tmp_path: Path) -> None:
+    """New tables start again at version 1: the seal leaves with the old tables (it lives among them)."""
+    from engine.seal import SEAL_FILE
+    from engine.store import LANCE_DIR, ChunkStore
+
+    old = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="f", chunker_version=1)
+    assert old.seal() and (tmp_path / "idx" / LANCE_DIR / SEAL_FILE).is_file()
+    assert old.sealed_rows(old.manifest()) == {}
+    newer = ChunkStore(tmp_path / "idx", dimension=4, fingerprint="f", chunker_version=2)
+    assert newer.stale_reason is not None and not newer.seal()  # a stale index is never sealed
+    with newer.writer():  # the first writer rebuilds it
+        pass
+    assert newer.stale_reason is None
+    assert not (tmp_path / "idx" / LANCE_DIR / SEAL_FILE).exists()
+    assert newer.sealed_rows(newer.manifest()) is None
