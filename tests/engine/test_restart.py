@@ -233,7 +233,8 @@ def test_a_crash_between_the_chunk_and_manifest_commits_of_a_sealed_index_still_
     original, before = edited.read_text(), edited.stat()
     edited.write_text("def replaced_version_of_helper(x):\n    return x + 2\n")
     env = {**os.environ, ENV_VAR: "manifest.before", "SEMCODE_INPROCESS_MODEL": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p)
+    here = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
     crashed = subprocess.run(
         [sys.executable, "-c", CRASH_SAVE, str(root), str(index_dir), "edited.py"],
         env=env,
