@@ -55,6 +55,15 @@ class IndexLockedError(StoreError):
     """Another process is writing the same index."""
 
 
+class MaintenancePreempted(StoreError):
+    """A save came first: the index maintenance in progress was stopped before its end (engine/maintenance.py).
+
+    Nothing is lost: the maintenance child was killed, which LanceDB's atomic commits make as safe as a
+    crash at that instant; the table is at the version before the step or after it, and the compaction
+    stays due.
+    """
+
+
 class IndexCancelledError(SemcodeError):
     """Indexing was cancelled by the caller."""
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from .errors import IndexLockedError, SemcodeError
+from .errors import IndexLockedError, MaintenancePreempted, SemcodeError
 from .metrics import metrics
 from .records import IndexProgress, IndexStats
 from .results import progress_record, status_record
@@ -45,6 +45,13 @@ LOCK_RETRY_SECONDS = 1.0  # how often a waiting writer tries the lock again
 LOCK_PROBE_TTL = 1.0  # seconds a lock probe stays valid: probing takes the lock for an instant
 OPEN_TIMEOUT = 120.0  # how long a read waits for the model to load
 MAX_PRIORITY_PATHS = 64  # files the dense tier embeds first (the most recently opened)
+# The periodic compaction a save made due (every 64 writes) waits for this long without a save, and a
+# save that comes while it runs stops its maintenance child and goes first (engine/maintenance.py): one
+# save waited 15.6 s behind a compaction at 179K chunks (BENCHMARKS.md, "restart8 (session 8)").
+COMPACT_QUIET_S = 10.0
+# After this many compactions in a row stopped by saves, the next one runs to its end (a save may wait
+# for it, as before): fragments must not pile up under a user who never stops saving.
+MAX_PREEMPTIONS = 3
 
 ProgressCallback = Callable[[IndexProgress], None]
 
@@ -147,6 +154,9 @@ class IndexHost:
         self._priority: list[str] = []  # workspace-relative paths the dense tier embeds first
         self._writers_waiting = 0  # update_files calls waiting for _write: the dense tier yields to them
         self._count_guard = threading.Lock()
+        self._last_save = 0.0  # monotonic time of the last update_files (the compaction waits for quiet)
+        self._compact_timer: threading.Timer | None = None
+        self._preemptions = 0  # compactions stopped by a save since the last one that finished
 
     # ----------------------------------------------------------------- opening
     def open(self) -> Workspace:
@@ -346,6 +356,10 @@ class IndexHost:
         """Cancel, refuse further work and drop queued jobs."""
         self._closed.set()
         self._cancel.set()
+        with self._count_guard:
+            timer, self._compact_timer = self._compact_timer, None
+        if timer is not None:
+            timer.cancel()
         self._worker.close()
         self.workspace.buffers.close()
         run = self._run
@@ -493,17 +507,46 @@ class IndexHost:
         finally:
             with self._count_guard:
                 self._writers_waiting -= 1
+        self._last_save = time.monotonic()
         if self.workspace.compaction_due():
-            self._worker.submit(self._compact)
+            self._schedule_compaction()
         return stats
 
+    def _schedule_compaction(self, delay: float | None = None) -> None:
+        """Compact once no save came for ``COMPACT_QUIET_S`` (one timer at a time)."""
+        with self._count_guard:
+            if self._closed.is_set() or (self._compact_timer is not None and self._compact_timer.is_alive()):
+                return  # the armed timer looks at the last save when it fires
+            timer = threading.Timer(COMPACT_QUIET_S if delay is None else delay, self._compact_when_quiet)
+            timer.name, timer.daemon = f"semcode-compact-{self.root.name}", True
+            self._compact_timer = timer
+        timer.start()
+
+    def _compact_when_quiet(self) -> None:
+        quiet_for = time.monotonic() - self._last_save
+        with self._count_guard:
+            self._compact_timer = None
+        if quiet_for < COMPACT_QUIET_S:  # a save came meanwhile: wait for the quiet after it
+            self._schedule_compaction(COMPACT_QUIET_S - quiet_for)
+        elif not self._closed.is_set():
+            self._worker.submit(self._compact)
+
     def _compact(self) -> None:
-        """The compaction a save made due (every ``COMPACT_EVERY_WRITES`` writes), after that save."""
+        """The compaction a save made due (every ``COMPACT_EVERY_WRITES`` writes), after a quiet period;
+        a save that comes meanwhile stops it (``MaintenancePreempted``) and schedules it again."""
+        preempt = self._save_waiting if self._preemptions < MAX_PREEMPTIONS else None
         try:
             with self._write:
-                self.workspace.compact_if_due()
+                self.workspace.compact_if_due(preempt)
+            self._preemptions = 0
+        except MaintenancePreempted as exc:
+            self._preemptions += 1
+            log.info("%s: %s; again after %.0f s without a save", self.root, exc, COMPACT_QUIET_S)
         except SemcodeError as exc:  # e.g. another process holds the lock now: the next one compacts
             log.info("deferred compaction of %s skipped: %s", self.root, exc)
+
+    def _save_waiting(self) -> bool:
+        return self._writers_waiting > 0
 
     def seal(self) -> bool:
         """Seal the index for the next start (engine/seal.py), unless a write of ours or another process's

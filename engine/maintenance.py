@@ -11,6 +11,12 @@ previous version or the new one.
 A fault point (engine/faults.py) reached in the child ends the child like ``kill -9``; the parent
 then ends the same way, so the torture tests see the process die at that boundary, as in-process.
 Any other failure of the child is logged and the operation runs in this process instead.
+
+A save goes first (issue 11): the periodic compaction passes ``preempt``, and when it says a save waits
+for the write lock the child is killed (``MaintenancePreempted``), so that the save waits ~50 ms instead
+of the whole step (one compaction of a 179K-row chunk table: 15.6 s). The killed step's uncommitted
+files are swept by the next compaction (``sweep``: LanceDB's ``delete_unverified``, safe because the
+parent holds the write lock: no other write of these tables is in flight).
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ import logging
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import faults
 from .children import package_env
+from .errors import MaintenancePreempted
 from .lance_io import child_environment
 
 log = logging.getLogger(__name__)
@@ -36,28 +45,51 @@ OPERATIONS = ("ivf", "fts", "optimize")
 # 2, in the same time (BENCHMARKS.md, "memory6 (session 6)"); a child reads a local disk, and only it.
 # A user's own setting wins.
 CHILD_ENV = {"LANCE_IO_THREADS": "2"}
+PREEMPT_POLL_S = 0.05  # how often a running child asks ``preempt`` whether a save waits
 
 
-def in_child(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
-    """Run ``operation`` on the index at ``lance_dir`` in a child; False when it could not (run it here)."""
+def child_command(lance_dir: Path, operation: str, params: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", "engine.maintenance", str(lance_dir), operation, json.dumps(params)]
+
+
+def in_child(
+    lance_dir: Path, operation: str, params: dict[str, Any], preempt: Callable[[], bool] | None = None
+) -> bool:
+    """Run ``operation`` on the index at ``lance_dir`` in a child; False when it could not (run it here).
+
+    ``preempt``: asked while the child runs; True kills it and raises ``MaintenancePreempted``.
+    """
     env = package_env(child_environment(dict(os.environ)))  # the user's TMPDIR: the child's index build spills there
     for key, value in CHILD_ENV.items():
         env.setdefault(key, value)
     plan = faults.child_spec()
     if plan is not None:
         env[faults.ENV_VAR] = plan
-    command = [sys.executable, "-m", "engine.maintenance", str(lance_dir), operation, json.dumps(params)]
+    command = child_command(lance_dir, operation, params)
     try:
-        done = subprocess.run(
-            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=CHILD_TIMEOUT, check=False
-        )
+        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
         log.warning("index maintenance (%s) could not run in a child process: %s", operation, exc)
         return False
-    if done.returncode == faults.EXIT_CODE and plan is not None:
+    deadline = time.monotonic() + CHILD_TIMEOUT
+    while True:
+        try:
+            code = proc.wait(timeout=PREEMPT_POLL_S)
+            break
+        except subprocess.TimeoutExpired:
+            if preempt is not None and preempt():
+                proc.kill()  # as safe as a crash of the child at this instant (module doc)
+                proc.wait()
+                raise MaintenancePreempted(f"index maintenance ({operation}) stopped: a save came first") from None
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                log.warning("index maintenance (%s) in a child process took over %.0f s", operation, CHILD_TIMEOUT)
+                return False
+    if code == faults.EXIT_CODE and plan is not None:
         os._exit(faults.EXIT_CODE)  # the fault plan fired in the child: this process dies there too
-    if done.returncode != 0:
-        log.warning("index maintenance (%s) in a child process failed (exit %s)", operation, done.returncode)
+    if code != 0:
+        log.warning("index maintenance (%s) in a child process failed (exit %s)", operation, code)
         return False
     return True
 
@@ -76,7 +108,8 @@ def run(lance_dir: Path, operation: str, params: dict[str, Any]) -> None:
         faults.fault_point("fts.after")
     elif operation == "optimize":
         names = params.get("tables") or [store.CHUNKS, store.FILES, store.EMBEDDINGS]
-        store.optimize_tables([chunks if name == store.CHUNKS else db.open_table(name) for name in names])
+        tables = [chunks if name == store.CHUNKS else db.open_table(name) for name in names]
+        store.optimize_tables(tables, sweep=bool(params.get("sweep")))
     else:
         raise ValueError(f"unknown index maintenance operation {operation!r}")
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .embedding_cache import DEFAULT_LIMIT, EmbeddingCache, cache_schema
-from .errors import IndexLockedError, StoreError, missing_dependency
+from .errors import IndexLockedError, MaintenancePreempted, StoreError, missing_dependency
 from .faults import fault_point
 from .lance_rows import parts as _parts
 from .lance_rows import sql_in as sql_in  # part of this module's API (explicit re-exports)
@@ -268,12 +268,16 @@ def ivf_sized(index_details: dict[str, Any] | None) -> bool:
     return bool((index_details or {}).get("target_partition_size"))
 
 
-def optimize_tables(tables: Sequence[Table]) -> None:
-    """Compact fragments, fold new rows into the indexes, drop old versions; a fault point per table."""
+def optimize_tables(tables: Sequence[Table], *, sweep: bool = False) -> None:
+    """Compact fragments, fold new rows into the indexes, drop old versions; a fault point per table.
+
+    ``sweep``: also delete files no version refers to, whatever their age: what a killed maintenance
+    child left (engine/maintenance.py). Only with the write lock held, so no write is in flight.
+    """
     fault_point("optimize.before")
     for table in tables:
         try:
-            table.optimize(cleanup_older_than=timedelta(minutes=5))
+            table.optimize(cleanup_older_than=timedelta(minutes=5), delete_unverified=sweep)
         except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
             log.warning("compaction of %s failed: %s", table.name, exc)
         # What one table's compaction freed goes back before the next one allocates: glibc kept ~240 MB
@@ -343,7 +347,8 @@ class ChunkStore:
         self._indexes_complete = False  # ensure_indexes found every index built (see there)
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
         # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
-        self.maintainer: Callable[[Path, str, dict[str, Any]], bool] | None = None
+        self.maintainer: Callable[..., bool] | None = None  # (lance_dir, operation, params, preempt=None)
+        self._sweep = False  # a maintenance child was killed: the next compaction sweeps what it left
         self.defer_compaction = False  # True: the periodic compaction is left to ``compact_if_due``
         self.compaction_due = False
         self._names = NameIndex(self._load_names)  # the look-ups' in-memory name table (engine/names.py)
@@ -1101,10 +1106,10 @@ class ChunkStore:
             # after a one-file save there is little to give back, and the trim's heap walk cost ~9 ms.
             trim_malloc()
 
-    def compact_if_due(self) -> None:
-        """The compaction ``_after_write`` deferred, if any."""
+    def compact_if_due(self, preempt: Callable[[], bool] | None = None) -> None:
+        """The compaction ``_after_write`` deferred, if any. ``preempt``: see ``optimize``."""
         if self.compaction_due:
-            self.optimize()
+            self.optimize(preempt)  # MaintenancePreempted leaves it due
             self.compaction_due = False
             trim_malloc()
 
@@ -1273,7 +1278,13 @@ class ChunkStore:
         stats = self._chunks.index_stats(name)
         return int(getattr(stats, "num_indices", None) or 1)
 
-    def _in_child(self, operation: str, params: dict[str, Any], rows: int | None = None) -> bool:
+    def _in_child(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        rows: int | None = None,
+        preempt: Callable[[], bool] | None = None,
+    ) -> bool:
         """Run a maintenance operation of a large index in the ``maintainer`` child (engine/maintenance.py).
 
         False: do it in this process (a small index, no maintainer set, or the child could not run).
@@ -1287,7 +1298,19 @@ class ChunkStore:
         # back to the system before the child starts, not after (phase 2 wrote 256-row batches, which
         # skip the trim of ``_after_write``).
         trim_malloc()
-        done = self.maintainer(self.path / LANCE_DIR, operation, params)
+        if operation == "optimize" and self._sweep:
+            params = params | {"sweep": True}
+        try:
+            lance = self.path / LANCE_DIR
+            done = (
+                self.maintainer(lance, operation, params, preempt=preempt)
+                if preempt
+                else self.maintainer(lance, operation, params)
+            )
+        except MaintenancePreempted:
+            self._sweep = True
+            self._fresh_caches()  # the child may have committed just before it was stopped
+            raise
         if done:
             self._fresh_caches()
         return done
@@ -1331,14 +1354,18 @@ class ChunkStore:
                     built = True
         return built
 
-    def optimize(self) -> None:
-        """Compact fragments, fold new rows into the indexes, drop old versions."""
+    def optimize(self, preempt: Callable[[], bool] | None = None) -> None:
+        """Compact fragments, fold new rows into the indexes, drop old versions.
+
+        ``preempt``: asked while a maintenance child runs; True stops it (``MaintenancePreempted``, see
+        engine/maintenance.py). A step run in this process is not stopped."""
         with self.writer(wait=True):
             self._indexes_complete = False  # the vector index gained a segment: ensure_indexes counts them
-            if not self._optimize_in_children():
-                optimize_tables([self._chunks, self._files, self._embeddings])
+            if not self._optimize_in_children(preempt):
+                optimize_tables([self._chunks, self._files, self._embeddings], sweep=self._sweep)
+            self._sweep = False
 
-    def _optimize_in_children(self) -> bool:
+    def _optimize_in_children(self, preempt: Callable[[], bool] | None = None) -> bool:
         """A large index's optimize as several short-lived children, each alone beside this process.
 
         One LanceDB ``optimize`` of a from-scratch 179K-row chunk table (compaction of ~50 fragments, the
@@ -1356,12 +1383,12 @@ class ChunkStore:
             return False
         for operation, params in self._rebuilds(rows):
             # Failed: nothing lost, the compaction below folds the rows in as a delta (more memory).
-            if not self._in_child(operation, params, rows):
+            if not self._in_child(operation, params, rows, preempt):
                 break
-        if not self._in_child("optimize", {"tables": [CHUNKS]}, rows):
-            optimize_tables([self._chunks])
-        if not self._in_child("optimize", {"tables": [FILES, EMBEDDINGS]}, rows):
-            optimize_tables([self._files, self._embeddings])
+        if not self._in_child("optimize", {"tables": [CHUNKS]}, rows, preempt):
+            optimize_tables([self._chunks], sweep=self._sweep)
+        if not self._in_child("optimize", {"tables": [FILES, EMBEDDINGS]}, rows, preempt):
+            optimize_tables([self._files, self._embeddings], sweep=self._sweep)
         return True
 
     def _rebuilds(self, rows: int) -> list[tuple[str, dict[str, Any]]]:

@@ -179,7 +179,9 @@ class Workspace:
                     self.embedder.prepare_tokens()
         return self
 
-    def _maintain(self, lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
+    def _maintain(
+        self, lance_dir: Path, operation: str, params: dict[str, Any], preempt: Callable[[], bool] | None = None
+    ) -> bool:
         """The store's maintenance in a child process (engine/maintenance.py), the model's index worker
         stopped first: idle meanwhile, it only added its ~150 MB to the child's peak. The next document
         batch starts it again (~1 s, against minutes of embedding between two compactions)."""
@@ -187,7 +189,7 @@ class Workspace:
 
         if self._embedder is not None:
             self._embedder.release_index_worker()
-        return in_child(lance_dir, operation, params)
+        return in_child(lance_dir, operation, params, preempt) if preempt else in_child(lance_dir, operation, params)
 
     @property
     def embedder(self) -> Embedder:
@@ -406,11 +408,12 @@ class Workspace:
     def compaction_due(self) -> bool:
         return self._store is not None and self._store.compaction_due
 
-    def compact_if_due(self) -> None:
-        """The compaction deferred by ``defer_compaction``, if it is due (holds the write lock)."""
+    def compact_if_due(self, preempt: Callable[[], bool] | None = None) -> None:
+        """The compaction deferred by ``defer_compaction``, if it is due (holds the write lock).
+        ``preempt``: True while a save waits; it stops a maintenance child (``MaintenancePreempted``)."""
         if self.compaction_due():
             with self.store.writer(wait=True):
-                self.store.compact_if_due()
+                self.store.compact_if_due(preempt)
 
     def check(self, *, repair: bool = False) -> IntegrityReport:
         self.open()

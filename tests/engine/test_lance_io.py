@@ -122,10 +122,13 @@ def test_the_maintenance_child_is_started_with_the_users_tmpdir(monkeypatch: pyt
     monkeypatch.setenv("SEMCODE_ORIGINAL_TMPDIR", "")
     seen: dict[str, dict[str, str]] = {}
 
-    def fake_run(command: list[str], env: dict[str, str], **_: object) -> subprocess.CompletedProcess[str]:
-        seen["env"] = env
-        return subprocess.CompletedProcess(command, 0)
+    class FakeChild:  # the child's start only: what environment it was given
+        def __init__(self, command: list[str], env: dict[str, str], **_: object) -> None:
+            seen["env"] = env
 
-    monkeypatch.setattr(maintenance.subprocess, "run", fake_run)
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    monkeypatch.setattr(maintenance.subprocess, "Popen", FakeChild)
     assert maintenance.in_child(Path("/nonexistent"), "optimize", {})
     assert "TMPDIR" not in seen["env"] and "SEMCODE_ORIGINAL_TMPDIR" not in seen["env"]
