@@ -582,6 +582,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         logged_before = len(client.update_ms)
         lines = original.splitlines(keepends=True)
         for n in range(args.saves):
+            if args.pause_after and n == args.pause_after:  # a quiet spell: the due compaction starts in it
+                time.sleep(args.pause_s)
             marker = f"zqscale{n}marker{os.getpid()}"
             edited = original + f"\n\ndef {marker}_helper(value):\n    return value  # {marker}\n"
             target.write_text(edited)
@@ -649,6 +651,8 @@ def main() -> int:
     )
     parser.add_argument("--saves", type=int, default=20, help="serve: 0 = queries only (no file is edited)")
     parser.add_argument("--server-script", help="serve: run this Python script instead of `-m lsp_server`")
+    parser.add_argument("--pause-after", type=int, default=0, help="serve: sleep --pause-s before this save (0: never)")
+    parser.add_argument("--pause-s", type=float, default=12.0, help="serve: see --pause-after")
     parser.add_argument("--server-log-level", default="warning", help="serve: the server's --log-level")
     parser.add_argument("--settle", type=float, default=2.0, help="serve: seconds between warm-up and queries")
     parser.add_argument("--index-types", default="ivf_flat,ivf_hnsw_sq")

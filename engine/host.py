@@ -157,6 +157,7 @@ class IndexHost:
         self._last_save = 0.0  # monotonic time of the last update_files (the compaction waits for quiet)
         self._compact_timer: threading.Timer | None = None
         self._preemptions = 0  # compactions stopped by a save since the last one that finished
+        self._saves_queued = 0  # submit_update jobs not started yet: a compaction running stops for them
 
     # ----------------------------------------------------------------- opening
     def open(self) -> Workspace:
@@ -491,6 +492,29 @@ class IndexHost:
         )
         return stats
 
+    def submit_update(self, paths: list[str]) -> Future[IndexStats]:
+        """``update_files`` on the host's write thread, after the writes queued before it (a server's
+        save); a compaction running when it is queued stops for it (``_compact``)."""
+        with self._count_guard:
+            self._saves_queued += 1
+        started = threading.Event()
+
+        def job() -> IndexStats:
+            started.set()
+            with self._count_guard:
+                self._saves_queued -= 1
+            return self.update_files(paths)
+
+        future = self._worker.submit(job)
+        future.add_done_callback(lambda _f: self._unqueue(started))
+        return future
+
+    def _unqueue(self, started: threading.Event) -> None:
+        """A queued save dropped before it ran (the host closed) no longer counts as waiting."""
+        if not started.is_set():
+            with self._count_guard:
+                self._saves_queued -= 1
+
     def update_files(self, paths: list[str], *, wait_for_lock: bool = True) -> IndexStats:
         """Re-index files that changed or disappeared (in the caller's thread; waits for our own writes)."""
         if not self.workspace.is_open:
@@ -546,7 +570,7 @@ class IndexHost:
             log.info("deferred compaction of %s skipped: %s", self.root, exc)
 
     def _save_waiting(self) -> bool:
-        return self._writers_waiting > 0
+        return self._writers_waiting > 0 or self._saves_queued > 0
 
     def seal(self) -> bool:
         """Seal the index for the next start (engine/seal.py), unless a write of ours or another process's

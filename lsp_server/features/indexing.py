@@ -173,7 +173,7 @@ async def _update_later(ls: SemcodeServer, key: str) -> None:
         await index_folder(ls, host)
         return
     try:
-        stats = await asyncio.wrap_future(host.submit(lambda: host.update_files(paths)))
+        stats = await asyncio.wrap_future(host.submit_update(paths))
         log.info(
             "re-indexed %d file(s) in %.0f ms: %d chunks embedded, %d from cache, %d deleted",
             len(paths),

@@ -32,9 +32,12 @@ def _save(host: IndexHost, root: Path, name: str) -> int:
     return host.update_files([str(target)]).files_indexed
 
 
+@pytest.mark.parametrize("path", ["server", "direct"])
 def test_a_save_during_the_periodic_compaction_stops_it_and_is_searchable(
-    workspace_copy: Path, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+    path: str, workspace_copy: Path, tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``server``: the save queued on the host's write thread (``submit_update``, as the language server
+    saves); ``direct``: ``update_files`` called from another thread (as the MCP server's tool does)."""
     monkeypatch.setattr(store_module, "MAINTENANCE_CHILD_MIN_ROWS", 0)  # any size counts as large here
     monkeypatch.setattr(host_module, "COMPACT_QUIET_S", 0.0)  # compact right after the save that made it due
     started = tmp_path / "maintenance-child-started"
@@ -60,9 +63,14 @@ def test_a_save_during_the_periodic_compaction_stops_it_and_is_searchable(
 
         monkeypatch.setattr(host_module, "COMPACT_QUIET_S", 3600.0)  # no new compaction within this test
         done: list[int] = []
-        saving = threading.Thread(target=lambda: done.append(_save(host, workspace_copy, "zq_second_save_helper")))
-        saving.start()
-        saving.join(GUARD_S)
+        if path == "server":
+            target = workspace_copy / EDITED
+            target.write_text(target.read_text() + "\n\ndef zq_second_save_helper(value):\n    return value - 43\n")
+            done.append(host.submit_update([str(target)]).result(GUARD_S).files_indexed)
+        else:
+            saving = threading.Thread(target=lambda: done.append(_save(host, workspace_copy, "zq_second_save_helper")))
+            saving.start()
+            saving.join(GUARD_S)
         assert done == [1], "the save waited behind the compaction"
         assert [h.path for h in host.workspace.symbols("zq_second_save_helper")][:1] == [EDITED]
         assert host.workspace.search("zq_second_save_helper", limit=3)[0].path == EDITED

@@ -286,9 +286,14 @@ def test_a_full_reindex_builds_its_indexes_anew_in_children_before_the_compactio
 
 
 def test_a_server_compacts_after_the_save_that_made_it_due(indexed: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once, after the saves: the compaction waits for a quiet spell (``COMPACT_QUIET_S`` without a save)."""
+    import time
+
+    import engine.host
     from engine.host import IndexHost
 
     monkeypatch.setattr(store_module, "COMPACT_EVERY_WRITES", 2)
+    monkeypatch.setattr(engine.host, "COMPACT_QUIET_S", 5.0)  # longer than any gap between the saves below
     host = IndexHost(indexed)
     try:
         host.wait_open()
@@ -296,9 +301,9 @@ def test_a_server_compacts_after_the_save_that_made_it_due(indexed: Workspace, m
         due: list[bool] = []
         compact = store.compact_if_due
 
-        def observed() -> None:  # the compaction job: it finds the flag the save left
+        def observed(preempt: Any = None) -> None:  # the compaction job: it finds the flag the save left
             due.append(store.compaction_due)
-            compact()
+            compact(preempt)
 
         monkeypatch.setattr(store, "compact_if_due", observed)
         for n in range(4):  # saves of one file: each one write, every second one makes compaction due
@@ -306,8 +311,12 @@ def test_a_server_compacts_after_the_save_that_made_it_due(indexed: Workspace, m
                 (indexed.root / EDITED).read_text() + f"\n\ndef zq{n}():\n    return {n}\n"
             )
             host.update_files([EDITED])
+            assert not due  # not inside a save, nor between saves
+        deadline = time.monotonic() + 60
+        while not due and time.monotonic() < deadline:  # a hang guard: the quiet spell is 5 s
+            time.sleep(0.05)
         host.submit(lambda: None).result(timeout=60)  # the write thread ran what was queued behind the saves
-        assert due == [True, True] and not store.compaction_due  # after saves 2 and 4, not inside them
+        assert due == [True] and not store.compaction_due  # once, after the saves that made it due
         assert indexed.check().ok
         assert indexed.search("zq3", limit=3)[0].symbol == "zq3"
     finally:
