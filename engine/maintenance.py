@@ -15,8 +15,7 @@ Any other failure of the child is logged and the operation runs in this process 
 A save goes first (issue 11): the periodic compaction passes ``preempt``, and when it says a save waits
 for the write lock the child is killed (``MaintenancePreempted``), so that the save waits ~50 ms instead
 of the whole step (one compaction of a 179K-row chunk table: 15.6 s). The killed step's uncommitted
-files are swept by the next compaction (``sweep``: LanceDB's ``delete_unverified``, safe because the
-parent holds the write lock: no other write of these tables is in flight).
+files (~200 MB) are deleted by the next compaction (``store.optimize_tables``).
 """
 
 from __future__ import annotations
@@ -108,8 +107,7 @@ def run(lance_dir: Path, operation: str, params: dict[str, Any]) -> None:
         faults.fault_point("fts.after")
     elif operation == "optimize":
         names = params.get("tables") or [store.CHUNKS, store.FILES, store.EMBEDDINGS]
-        tables = [chunks if name == store.CHUNKS else db.open_table(name) for name in names]
-        store.optimize_tables(tables, sweep=bool(params.get("sweep")))
+        store.optimize_tables([chunks if name == store.CHUNKS else db.open_table(name) for name in names])
     else:
         raise ValueError(f"unknown index maintenance operation {operation!r}")
 

@@ -268,16 +268,19 @@ def ivf_sized(index_details: dict[str, Any] | None) -> bool:
     return bool((index_details or {}).get("target_partition_size"))
 
 
-def optimize_tables(tables: Sequence[Table], *, sweep: bool = False) -> None:
+def optimize_tables(tables: Sequence[Table]) -> None:
     """Compact fragments, fold new rows into the indexes, drop old versions; a fault point per table.
 
-    ``sweep``: also delete files no version refers to, whatever their age: what a killed maintenance
-    child left (engine/maintenance.py). Only with the write lock held, so no write is in flight.
+    Also deletes files no version refers to, whatever their age (``delete_unverified``): what a crashed
+    write or a killed maintenance child left (a stopped compaction of a 179K-row table: ~200 MB), which
+    LanceDB otherwise keeps for 7 days in case a write is still in flight. None is: every caller holds
+    the index's write lock (a maintenance child runs under its parent's), and readers only ever open
+    files a version refers to.
     """
     fault_point("optimize.before")
     for table in tables:
         try:
-            table.optimize(cleanup_older_than=timedelta(minutes=5), delete_unverified=sweep)
+            table.optimize(cleanup_older_than=timedelta(minutes=5), delete_unverified=True)
         except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
             log.warning("compaction of %s failed: %s", table.name, exc)
         # What one table's compaction freed goes back before the next one allocates: glibc kept ~240 MB
@@ -348,7 +351,6 @@ class ChunkStore:
         self._session: Session | None = None  # LanceDB's caches, bounded (see INDEX_CACHE_BYTES)
         # Runs (lance dir, operation, params) in a child process; True when done (engine/maintenance.py).
         self.maintainer: Callable[..., bool] | None = None  # (lance_dir, operation, params, preempt=None)
-        self._sweep = False  # a maintenance child was killed: the next compaction sweeps what it left
         self.defer_compaction = False  # True: the periodic compaction is left to ``compact_if_due``
         self.compaction_due = False
         self._names = NameIndex(self._load_names)  # the look-ups' in-memory name table (engine/names.py)
@@ -1298,8 +1300,6 @@ class ChunkStore:
         # back to the system before the child starts, not after (phase 2 wrote 256-row batches, which
         # skip the trim of ``_after_write``).
         trim_malloc()
-        if operation == "optimize" and self._sweep:
-            params = params | {"sweep": True}
         try:
             lance = self.path / LANCE_DIR
             done = (
@@ -1308,7 +1308,6 @@ class ChunkStore:
                 else self.maintainer(lance, operation, params)
             )
         except MaintenancePreempted:
-            self._sweep = True
             self._fresh_caches()  # the child may have committed just before it was stopped
             raise
         if done:
@@ -1362,8 +1361,7 @@ class ChunkStore:
         with self.writer(wait=True):
             self._indexes_complete = False  # the vector index gained a segment: ensure_indexes counts them
             if not self._optimize_in_children(preempt):
-                optimize_tables([self._chunks, self._files, self._embeddings], sweep=self._sweep)
-            self._sweep = False
+                optimize_tables([self._chunks, self._files, self._embeddings])
 
     def _optimize_in_children(self, preempt: Callable[[], bool] | None = None) -> bool:
         """A large index's optimize as several short-lived children, each alone beside this process.
@@ -1386,9 +1384,9 @@ class ChunkStore:
             if not self._in_child(operation, params, rows, preempt):
                 break
         if not self._in_child("optimize", {"tables": [CHUNKS]}, rows, preempt):
-            optimize_tables([self._chunks], sweep=self._sweep)
+            optimize_tables([self._chunks])
         if not self._in_child("optimize", {"tables": [FILES, EMBEDDINGS]}, rows, preempt):
-            optimize_tables([self._files, self._embeddings], sweep=self._sweep)
+            optimize_tables([self._files, self._embeddings])
         return True
 
     def _rebuilds(self, rows: int) -> list[tuple[str, dict[str, Any]]]:

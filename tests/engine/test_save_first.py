@@ -76,10 +76,10 @@ def test_a_save_during_the_periodic_compaction_stops_it_and_is_searchable(
         assert host.workspace.search("zq_second_save_helper", limit=3)[0].path == EDITED
         assert host._preemptions == 1 and store.compaction_due  # stopped, still due
 
-        # Once saves stop it runs again, to its end, in the real child, sweeping what the stopped one left.
+        # Once saves stop it runs again, to its end, in the real child.
         monkeypatch.setattr(maintenance, "child_command", real_command)
         host._compact()
-        assert host._preemptions == 0 and not store.compaction_due and not store._sweep
+        assert host._preemptions == 0 and not store.compaction_due
         assert host.workspace.check().ok
         assert [h.path for h in host.workspace.symbols("zq_second_save_helper")][:1] == [EDITED]
     finally:
