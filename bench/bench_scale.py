@@ -631,7 +631,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         print(f"RSS after restart: {json.dumps(rss_idle)}")
         print(f"RSS at the end (queries + saves): {json.dumps(result['rss_end'])}")
     finally:
-        target.write_text(original)
+        if target.read_text() != original:  # only when edited: a rewrite's new mtime made every next restart touch it
+            target.write_text(original)
         client.close()
     result["load_end"] = round(load(), 2)
     return result

@@ -1,7 +1,7 @@
 """The language server with a timestamp (seconds since the process started) around each step of its start.
 
-For ``bench_scale.py serve --server-script bench/timed_server.py``: lines ``TIMING <s> [thread] > step`` and
-``TIMING <s> [thread] < step <took>s`` on stderr (BENCHMARKS.md, "restart7 (session 7)"). Profiling only:
+For ``bench_scale.py serve --server-script bench/timed_server.py``: lines ``TIMING <s> cpu <s> [thread] > step`` and
+``TIMING <s> cpu <s> [thread] < step <took>s`` on stderr (BENCHMARKS.md, "restart7 (session 7)"). Profiling only:
 it wraps engine functions in place; a step the tree under test does not have is left out.
 """
 
@@ -29,7 +29,9 @@ START = _process_start()
 
 
 def stamp(message: str) -> None:
-    sys.stderr.write(f"TIMING {time.time() - START:7.3f} [{threading.current_thread().name}] {message}\n")
+    """Wall seconds since the process started, then this process's CPU seconds so far (every thread)."""
+    now, cpu = time.time() - START, time.process_time()
+    sys.stderr.write(f"TIMING {now:7.3f} cpu {cpu:6.3f} [{threading.current_thread().name}] {message}\n")
 
 
 def wrap(module: str, owner: str | None, name: str) -> None:
