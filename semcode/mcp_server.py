@@ -513,6 +513,7 @@ def build_server(host: IndexHost, *, index_on_start: bool = True) -> Any:
         try:
             yield {}
         finally:
+            host.seal()  # the next start skips its check of every chunk row (engine/seal.py)
             host.close()  # cancels indexing at the next file; what is committed stays consistent
 
     server = MCPServer("semcode", instructions=INSTRUCTIONS, log_level="WARNING", lifespan=lifespan)
