@@ -578,7 +578,8 @@ class IndexHost:
         if not self.workspace.is_open or not self._write.acquire(blocking=False):
             return False
         try:
-            return self.workspace.store.seal()
+            seal = getattr(self.workspace.store, "seal", None)  # a shared index's overlay has none
+            return bool(seal()) if seal is not None else False
         except Exception as exc:  # noqa: BLE001 - only an optimisation of the next start
             log.info("could not seal the index of %s: %s", self.root, exc)
             return False
