@@ -762,6 +762,8 @@ class ChunkStore:
 
         if self.stale_reason is not None:
             return False  # the writer that rebuilds it checks it; no seal names a stale index's tables
+        if not self._write_lock.acquire(blocking=False):
+            return False  # a write of this process is running: never wait for it (the caller is leaving)
         try:
             with self.writer(wait=False):
                 versions = (self._chunks.version, self._files.version)
@@ -778,6 +780,8 @@ class ChunkStore:
                 return True
         except IndexLockedError:
             return False
+        finally:
+            self._write_lock.release()
 
     # ----------------------------------------------------------------- embedding cache
     def _all_path_rows(self) -> dict[str, PathRows]:
