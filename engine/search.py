@@ -25,7 +25,7 @@ import numpy as np
 from . import ranking as _ranking
 from .chunking.languages import CONTAINER_KINDS
 from .errors import ConfigError
-from .lexical import looks_like_identifier, query_terms
+from .lexical import document_terms, looks_like_identifier, query_terms
 from .models.base import Embedder
 from .names import NameTable, RowFilter, lookup_rows
 from .ranking import (
@@ -221,7 +221,7 @@ class Searcher:
         # release the GIL), so the look-up adds little to a query's latency.
         lexical_job = lookup_job = None
         if use_hybrid and terms:
-            lexical_job = _pool().submit(self._lexical, terms, pool, filters, view)
+            lexical_job = _pool().submit(self._lexical, terms, pool, filters, view, version)
         if options.active and (options.symbols or options.filename or options.file_words):
             lookup_job = _pool().submit(self._lookup, info, filters, options, view, version)
         vector = query_vector(self.embedder, query) if vector is None else vector
@@ -239,11 +239,20 @@ class Searcher:
         )
 
     def _lexical(
-        self, terms: list[str], pool: int, filters: SearchFilters, view: BufferView | None = None
+        self,
+        terms: list[str],
+        pool: int,
+        filters: SearchFilters,
+        view: BufferView | None = None,
+        version: int | None = None,
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
         if isinstance(self.store, ChunkStore):  # without content: read for the final hits only
-            found = self.store.text_search(" ".join(terms), limit=pool, where=where, content=False)
+            # Without ``lex`` too unless the unsaved buffers' re-scoring needs it: the shown hits'
+            # matched terms are worked out from their texts (``_fuse``).
+            found = self.store.text_search(
+                " ".join(terms), limit=pool, where=where, content=False, lex=view is not None, version=version
+            )
         else:
             found = self.store.text_search(" ".join(terms), limit=pool, where=where)
         found = [r for r in found if filters.accepts_path(r["path"])]
@@ -410,7 +419,14 @@ class Searcher:
             return []
         if not isinstance(self.store, ChunkStore):
             return None
-        read = lookup_rows(self.store.take_rows(list(dict(wanted)), columns=columns), wanted)
+        row_ids = list(dict(wanted))
+        known = table.candidate_rows(row_ids) if "content" not in columns else None
+        if known is not None and len(known) == len(row_ids):  # the vectors alone from LanceDB
+            vectors = {row["id"]: row["vector"] for row in self.store.take_rows(row_ids, columns=["id", "vector"])}
+            with_vectors = [{**row, "vector": vectors[row["id"]]} for row in known.values() if row["id"] in vectors]
+            read = lookup_rows(with_vectors, wanted)
+        else:
+            read = lookup_rows(self.store.take_rows(row_ids, columns=columns), wanted)
         if read is None:
             return None
         if "content" not in columns:
@@ -609,11 +625,12 @@ class Searcher:
             if len(picked) >= limit:
                 break
         picked = picked[:limit]
+        self._fill_contents(picked, version)
         matched = {row.id for row in lexical}
         for row in picked:
             if row.id in matched:
-                row.terms = _matched(terms, row.lex)
-        self._fill_contents(picked, version)
+                lex = row.lex or document_terms(row.content, path=row.path, symbol=row.symbol)  # as indexed
+                row.terms = _matched(terms, lex)
         return [self._hit(row, score=scores[row.id] / best) for row in picked]
 
     @staticmethod

@@ -194,3 +194,40 @@ def test_a_name_table_newer_than_the_asked_version_starts_no_rebuild(workspace: 
     assert table is not None
     assert names.current(table.version - 1) is None
     assert not names._building and names._table is table
+
+
+def test_a_large_index_reads_row_ids_and_scores_alone_and_ranks_the_same(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the payload bound the name table keeps the candidate columns (engine/row_payload.py): the
+    vector and full-text searches read row ids and scores alone, the look-ups read vectors alone, and
+    every hit (its score, text, matched terms and why) is what the same index gives read from LanceDB."""
+    from engine.names import NameTable
+
+    monkeypatch.setattr(row_payload, "PAYLOAD_BYTES", 0)
+    workspace.index()
+    table = workspace.store._names.build_now()
+    assert table is not None and table.has_candidate_columns and not table.has_payload
+    queries = ["slug title", "format a date", "parse the configuration file", "slugify"]
+
+    def hits() -> list[list[Any]]:
+        return [
+            [h for h in workspace.search(q, limit=5)]  # every field: score, text, matched terms, signals
+            for q in queries
+        ]
+
+    answered: list[int] = []
+    original = type(workspace.store)._with_candidate_columns
+
+    def counted(store: Any, *args: Any) -> Any:
+        answered.append(1)
+        return original(store, *args)
+
+    monkeypatch.setattr(type(workspace.store), "_with_candidate_columns", counted)
+    from_memory = hits()
+    assert len(answered) >= 2 * len(queries)  # the vector and the full-text search of every query
+    monkeypatch.setattr(NameTable, "has_candidate_columns", property(lambda self: False))
+    monkeypatch.setattr(NameTable, "candidate_rows", lambda self, row_ids: None)
+    answered.clear()
+    assert hits() == from_memory and not answered
+    assert any(h.matched_terms for found in from_memory for h in found)  # the terms were worked out
