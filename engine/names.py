@@ -191,6 +191,10 @@ class NameTable:
         return self._payload is not None and self._payload.has_vectors
 
     @property
+    def has_texts(self) -> bool:
+        return self._payload is not None and self._payload.has_texts
+
+    @property
     def has_candidate_columns(self) -> bool:
         return self._payload is not None
 
