@@ -29,14 +29,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from . import faults
 from .children import package_env
 from .lance_io import child_environment
+from .maintenance_steps import Step, run_steps
 
 log = logging.getLogger(__name__)
 
@@ -47,28 +48,6 @@ OPERATIONS = ("ivf", "fts", "optimize")
 # 2, in the same time (BENCHMARKS.md, "memory6 (session 6)"); a child reads a local disk, and only it.
 # A user's own setting wins.
 CHILD_ENV = {"LANCE_IO_THREADS": "2"}
-
-
-@dataclass(frozen=True)
-class Step:
-    """One maintenance operation of ``ChunkStore.maintenance_steps``."""
-
-    operation: str
-    params: dict[str, Any] = field(default_factory=dict)
-    rebuild: bool = False  # an index built anew: if it fails, the compaction folds the rows in as a delta
-
-
-def run_steps(steps: Sequence[Step], child: Callable[[Step], bool], here: Callable[[Step], None]) -> None:
-    """Each step in a child (``child`` False: it could not). A failed rebuild skips the other rebuilds
-    (nothing is lost, the compaction below folds the rows in, with more memory); a compaction whose
-    child failed runs ``here``."""
-    rebuilding = True
-    for step in steps:
-        if step.rebuild:
-            if rebuilding and not child(step):
-                rebuilding = False
-        elif not child(step):
-            here(step)
 
 
 def hand_off(lance_dir: Path, steps: Sequence[Step], lock_fd: int, *, verbose: bool = False) -> None:

@@ -52,7 +52,7 @@ from .lance_rows import sql_in as sql_in  # part of this module's API (explicit 
 from .lance_rows import sql_string as sql_string
 from .lance_rows import vector_array as _vector_array
 from .lance_rows import vectors_of as _vectors
-from .maintenance import Step, run_steps
+from .maintenance_steps import Step, run_steps
 from .memory import trim_malloc
 from .names import NAME_COLUMNS, NameIndex, NameTable
 from .records import Chunk
