@@ -52,6 +52,7 @@ from .lance_rows import sql_in as sql_in  # part of this module's API (explicit 
 from .lance_rows import sql_string as sql_string
 from .lance_rows import vector_array as _vector_array
 from .lance_rows import vectors_of as _vectors
+from .maintenance_steps import Step, run_steps
 from .memory import trim_malloc
 from .names import NAME_COLUMNS, NameIndex, NameTable
 from .records import Chunk
@@ -569,6 +570,24 @@ class ChunkStore:
                 yield
             finally:
                 self._flock.release()
+
+    def lock_descriptor(self) -> int | None:
+        """The open file descriptor of the write lock this process holds (for ``maintenance.hand_off``),
+        or None: not held, or filelock keeps it where this cannot see it (its private ``_context``)."""
+        import os
+
+        fd = getattr(getattr(self._flock, "_context", None), "lock_file_fd", None)
+        if not isinstance(fd, int) or not self._flock.is_locked:
+            return None
+        try:
+            held = os.path.samestat(os.fstat(fd), os.stat(self.path / "write.lock"))
+        except OSError:
+            return None
+        return fd if held else None
+
+    @property
+    def lance_dir(self) -> Path:
+        return self.path / LANCE_DIR
 
     def is_locked_by_other(self) -> bool:
         """True when another process holds the write lock (never waits)."""
@@ -1307,20 +1326,33 @@ class ChunkStore:
         chunk table's compaction left ~230 MB that its peak stacked on). False: a small index, or no
         ``maintainer``; do it all in this process. A step whose child fails runs here instead.
         """
-        if self.maintainer is None:
+        steps = self.maintenance_steps()
+        if steps is None:
             return False
-        rows = self._chunks.count_rows()
-        if rows < MAINTENANCE_CHILD_MIN_ROWS:
-            return False
-        for operation, params in self._rebuilds(rows):
-            # Failed: nothing lost, the compaction below folds the rows in as a delta (more memory).
-            if not self._in_child(operation, params, rows):
-                break
-        if not self._in_child("optimize", {"tables": [CHUNKS]}, rows):
-            optimize_tables([self._chunks])
-        if not self._in_child("optimize", {"tables": [FILES, EMBEDDINGS]}, rows):
-            optimize_tables([self._files, self._embeddings])
+        rows = self._row_count()
+        run_steps(
+            steps,
+            lambda step: self._in_child(step.operation, step.params, rows),
+            lambda step: optimize_tables([self._table_named(name) for name in step.params["tables"]]),
+        )
         return True
+
+    def maintenance_steps(self) -> list[Step] | None:
+        """What ``optimize`` runs in children now (``_optimize_in_children``): the rebuilds, the chunk
+        table's compaction, then the small tables'. None: a small index, or no ``maintainer``."""
+        if self.maintainer is None:
+            return None
+        rows = self._row_count()
+        if rows < MAINTENANCE_CHILD_MIN_ROWS:
+            return None
+        return [
+            *(Step(operation, params, rebuild=True) for operation, params in self._rebuilds(rows)),
+            Step("optimize", {"tables": [CHUNKS]}),
+            Step("optimize", {"tables": [FILES, EMBEDDINGS]}),
+        ]
+
+    def _table_named(self, name: str) -> Table:
+        return {CHUNKS: self._chunks, FILES: self._files, EMBEDDINGS: self._embeddings}[name]
 
     def _rebuilds(self, rows: int) -> list[tuple[str, dict[str, Any]]]:
         """Chunk-table indexes to build anew before a compaction: those covering fewer rows than they
