@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bm25 import LexicalIndex
 from .lance_rows import vectors_of
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ class RowPayload:
     columns: pa.Table  # symbol, parent, start_line, end_line (and content while the texts are kept)
     tiers: np.ndarray  # int8
     blocks: tuple[np.ndarray, ...]  # unit-length float32 vectors, rows in order across the blocks
+    # BM25 postings and ``lex`` strings (engine/bm25.py) while the texts are kept too: then a query reads
+    # nothing from LanceDB. None: the full-text search is LanceDB's.
+    lexical: LexicalIndex | None = None
 
     @property
     def has_texts(self) -> bool:
@@ -73,10 +77,14 @@ class RowPayload:
         names = ["symbol", "parent", "start_line", "end_line"]
         if "content" in table.column_names and table["content"].nbytes <= TEXT_BYTES:
             names.append("content")
+        lexical = None
+        if "content" in names and "lex" in table.column_names and table["lex"].nbytes <= TEXT_BYTES:
+            lexical = LexicalIndex.of(table["lex"])
         return RowPayload(
             columns=table.select(names),
             tiers=table["tier"].to_numpy().astype(np.int8),
             blocks=(_unit(vectors_of(table)),),
+            lexical=lexical,
         )
 
     def extended(self, rows: pa.Table) -> RowPayload | None:
@@ -86,6 +94,9 @@ class RowPayload:
         more = RowPayload.of(rows)
         if more is None:
             return None
+        lexical = None  # postings for the new rows too, numbered after this payload's (texts both sides)
+        if self.lexical is not None and more.has_texts and "lex" in rows.column_names:
+            lexical = self.lexical.extended(rows["lex"])
         columns = self.columns
         if more.has_texts != self.has_texts:  # the same columns both sides: texts only if both have them
             columns = columns.drop_columns(["content"]) if self.has_texts else columns
@@ -96,6 +107,7 @@ class RowPayload:
             columns=pa.concat_tables([columns, more.columns]),
             tiers=np.concatenate([self.tiers, more.tiers]),
             blocks=(*self.blocks, *more.blocks) if rows.num_rows else self.blocks,
+            lexical=lexical if self.has_texts and more.has_texts else None,
         )
 
     def nearest(self, vector: np.ndarray, allowed: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:

@@ -221,7 +221,7 @@ class Searcher:
         # release the GIL), so the look-up adds little to a query's latency.
         lexical_job = lookup_job = None
         if use_hybrid and terms:
-            lexical_job = _pool().submit(self._lexical, terms, pool, filters, view)
+            lexical_job = _pool().submit(self._lexical, terms, pool, filters, view, version)
         if options.active and (options.symbols or options.filename or options.file_words):
             lookup_job = _pool().submit(self._lookup, info, filters, options, view, version)
         vector = query_vector(self.embedder, query) if vector is None else vector
@@ -239,10 +239,20 @@ class Searcher:
         )
 
     def _lexical(
-        self, terms: list[str], pool: int, filters: SearchFilters, view: BufferView | None = None
+        self,
+        terms: list[str],
+        pool: int,
+        filters: SearchFilters,
+        view: BufferView | None = None,
+        version: int | None = None,
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
-        if isinstance(self.store, ChunkStore):  # without content: read for the final hits only
+        # The table as is: the heap settles on the query's own thread (``_dense``), not beside it here.
+        table = self.store.name_table(version) if isinstance(self.store, ChunkStore) else None
+        in_memory = table.text_search(" ".join(terms), _row_filter(filters, view), pool) if table is not None else None
+        if in_memory is not None:  # a small table's postings are in memory (engine/bm25.py)
+            found = in_memory
+        elif isinstance(self.store, ChunkStore):  # without content: read for the final hits only
             found = self.store.text_search(" ".join(terms), limit=pool, where=where, content=False)
         else:
             found = self.store.text_search(" ".join(terms), limit=pool, where=where)
