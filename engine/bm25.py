@@ -9,9 +9,10 @@ rows are all in its index:
 - the analyzer of ``store.fts_config``: split on whitespace, tokens of 64 bytes or more dropped
   (tantivy's ``RemoveLongFilter`` keeps shorter ones), lower case, Snowball English stemmer (tantivy's
   ``Stemmer`` is rust-stemmers' English, the algorithm ``snowballstemmer`` implements); no stop words,
-  no folding. A query's tokens count once each (LanceDB dedups them).
+  no folding. A query's tokens count as often as they occur (``format formats`` scores ``format`` twice,
+  as LanceDB does).
 - BM25 as lance's ``IndexBM25Scorer``: k1 = 1.2, b = 0.75, idf = ln((N - df + 0.5) / (df + 0.5) + 1),
-  N the documents, avgdl their mean token count, all in float32.
+  N the documents (rows with at least one token), avgdl their mean token count, all in float32.
 
 N, df and avgdl count the live rows only. LanceDB's index counts a deleted row until a compaction and
 scores rows appended after its build by a flat scan with statistics of its own, so right after a save
@@ -39,6 +40,8 @@ _local = threading.local()  # a Snowball stemmer keeps state while it stems: one
 
 
 def _stem(word: str) -> str:
+    # snowballstemmer hands over to PyStemmer (the C build of the same algorithm) when it is installed:
+    # 0.2 instead of 32 us a word, the most of a name table's build (rxjs: 2,400 words, ~80 ms).
     stemmer = getattr(_local, "stemmer", None)
     if stemmer is None:
         import snowballstemmer
@@ -164,10 +167,9 @@ class LexicalIndex:
         n = len(self.lengths)
         if not tokens or n == 0 or limit <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        if alive is None:
-            docs_count, total = n, int(self.lengths.sum(dtype=np.int64))
-        else:
-            docs_count, total = int(alive.sum()), int(self.lengths[alive].sum(dtype=np.int64))
+        # A row without a token (an empty ``lex``, or only tokens too long) is no document to LanceDB.
+        lengths = self.lengths if alive is None else self.lengths[alive]
+        docs_count, total = int(np.count_nonzero(lengths)), int(lengths.sum(dtype=np.int64))
         if docs_count == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         num_docs = np.float32(docs_count)
