@@ -197,3 +197,31 @@ def test_a_name_table_newer_than_the_asked_version_starts_no_rebuild(workspace: 
     assert table is not None
     assert names.current(table.version - 1) is None
     assert not names._building and names._table is table
+
+
+def test_a_small_index_embeds_its_query_alone_and_a_large_one_beside_its_bm25(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the BM25 in memory nothing of a query but a few ms of Python runs beside its embedding, so
+    the embedder may use every thread (``embed_query_alone``); a large index's BM25 is LanceDB's, on
+    the other core, and the query is embedded as before."""
+    workspace.index()
+    assert workspace.store._names.build_now() is not None
+    embedder = workspace.embedder
+    calls: list[str] = []
+    for name in ("embed_query", "embed_query_alone"):
+        original = getattr(embedder, name)
+
+        def counted(query: str, _name: str = name, _original: Any = original) -> Any:
+            calls.append(_name)
+            return _original(query)
+
+        monkeypatch.setattr(embedder, name, counted)
+    alone = workspace.search("a query the cache has not seen", limit=3)
+    assert calls[0] == "embed_query_alone"
+    calls.clear()
+    monkeypatch.setattr(row_payload, "PAYLOAD_BYTES", 0)  # a large index: no payload, no BM25 in memory
+    assert workspace.store._names.build_now() is not None and not workspace.store.name_table().has_lexical
+    beside = workspace.search("another query the cache has not seen", limit=3)
+    assert calls == ["embed_query"]
+    assert alone and beside
