@@ -227,6 +227,25 @@ class NameTable:
             row["_distance"] = distance
         return found
 
+    @property
+    def has_lexical(self) -> bool:
+        """True when the full-text search runs from memory (``text_search``)."""
+        return self._payload is not None and self._payload.lexical is not None
+
+    def text_search(self, query: str, keep: RowFilter, limit: int) -> list[dict[str, Any]] | None:
+        """``ChunkStore.text_search(content=False)`` from memory: the ``limit`` live rows that pass
+        ``keep`` with the best BM25 score for ``query`` (engine/bm25.py), with ``lex``, ``_score`` and
+        ``_rowid``; None when the table keeps no postings."""
+        lexical = self._payload.lexical if self._payload is not None else None
+        if lexical is None:
+            return None
+        positions, scores = lexical.search(query, self._alive, self._mask(keep), limit)
+        found = self._row_dicts(positions, vectors=False)
+        for row, lex, score in zip(found, lexical.lex(positions), scores.tolist(), strict=True):
+            row["lex"] = lex
+            row["_score"] = score
+        return found
+
     def contents(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]] | None:
         """``ChunkStore.contents`` from memory: row id -> (chunk id, text) of the live rows among
         ``row_ids``; None when the table keeps no texts."""
@@ -462,7 +481,13 @@ class NameTable:
                 )
                 for row, text in zip(extra, texts, strict=True)
             ]
-        return {"rows": rows, "tails": tails, "names": names, "payload": payload}
+        lexical = []
+        if self._payload is not None and self._payload.lexical is not None:  # postings follow from lex and length
+            index = self._payload.lexical
+            positions = live.astype(np.int64)
+            lexical = list(zip(self._row_ids[positions].tolist(), index.lex(positions),
+                               index.lengths[positions].tolist(), strict=True))  # fmt: skip
+        return {"rows": rows, "tails": tails, "names": names, "payload": payload, "lexical": lexical}
 
 
 _FILE, _FIRST_FILE, _MODULE_DIR = 0, 1, 2  # the kinds of path names (NameTable._by_name)

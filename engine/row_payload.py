@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bm25 import LexicalIndex
 from .lance_rows import vectors_of
 
 if TYPE_CHECKING:
@@ -66,6 +67,9 @@ class RowPayload:
     columns: pa.Table  # symbol, parent, start_line, end_line (and content while the texts are kept)
     tiers: np.ndarray  # int8
     blocks: tuple[np.ndarray, ...] | None  # unit-length float32 vectors, rows in order across the blocks
+    # BM25 postings and ``lex`` strings (engine/bm25.py) while the texts are kept too: then a query reads
+    # nothing from LanceDB. None: the full-text search is LanceDB's.
+    lexical: LexicalIndex | None = None
 
     @property
     def has_texts(self) -> bool:
@@ -85,12 +89,16 @@ class RowPayload:
         vectors = "vector" in table.column_names
         if vectors and "content" in table.column_names and table["content"].nbytes <= TEXT_BYTES:
             names.append("content")
+        lexical = None
+        if "content" in names and "lex" in table.column_names and table["lex"].nbytes <= TEXT_BYTES:
+            lexical = LexicalIndex.of(table["lex"])
         return RowPayload(
             # One chunk per column: a take over the scan's hundreds of batches cost 1.4 ms for 40 rows
             # of a 179K-row table, 0.1 ms over one.
             columns=table.select(names).combine_chunks(),
             tiers=table["tier"].to_numpy().astype(np.int8),
             blocks=(_unit(vectors_of(table)),) if vectors else None,
+            lexical=lexical,
         )
 
     def extended(self, rows: pa.Table) -> RowPayload | None:
@@ -102,6 +110,9 @@ class RowPayload:
             return None
         if more.has_vectors and not self.has_vectors:  # a large table's patch read a small one's columns
             more = RowPayload(more.columns.select(["symbol", "parent", "start_line", "end_line"]), more.tiers, None)
+        lexical = None  # postings for the new rows too, numbered after this payload's (texts both sides)
+        if self.lexical is not None and more.has_texts and "lex" in rows.column_names:
+            lexical = self.lexical.extended(rows["lex"])
         columns = self.columns
         if more.has_texts != self.has_texts:  # the same columns both sides: texts only if both have them
             columns = columns.drop_columns(["content"]) if self.has_texts else columns
@@ -116,6 +127,7 @@ class RowPayload:
             else (*self.blocks, *more.blocks)
             if rows.num_rows
             else self.blocks,
+            lexical=lexical if self.has_texts and more.has_texts else None,
         )
 
     def nearest(self, vector: np.ndarray, allowed: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:

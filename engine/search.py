@@ -225,7 +225,12 @@ class Searcher:
             lexical_job = _pool().submit(self._lexical, terms, pool, filters, view, version)
         if options.active and (options.symbols or options.filename or options.file_words):
             lookup_job = _pool().submit(self._lookup, info, filters, options, view, version)
-        vector = query_vector(self.embedder, query) if vector is None else vector
+        if vector is None:
+            # A small index's BM25, look-ups and dense search run from memory: the embedding may take
+            # both cores (the query worker's other half was left for LanceDB's full-text search).
+            table = self.store.name_table(version) if isinstance(self.store, ChunkStore) else None
+            alone = table is not None and table.has_lexical and not view
+            vector = query_vector(self.embedder, query, alone=alone)
         dense = self._dense(vector, pool, filters, view, version)
         lexical = lexical_job.result() if lexical_job is not None else []
         looked_up = lookup_job.result() if lookup_job is not None else []
@@ -248,7 +253,12 @@ class Searcher:
         version: int | None = None,
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
-        if isinstance(self.store, ChunkStore):  # without content: read for the final hits only
+        # The table as is: the heap settles on the query's own thread (``_dense``), not beside it here.
+        table = self.store.name_table(version) if isinstance(self.store, ChunkStore) else None
+        in_memory = table.text_search(" ".join(terms), _row_filter(filters, view), pool) if table is not None else None
+        if in_memory is not None:  # a small table's postings are in memory (engine/bm25.py)
+            found = in_memory
+        elif isinstance(self.store, ChunkStore):  # without content: read for the final hits only
             # Without ``lex`` too unless the unsaved buffers' re-scoring needs it: the shown hits'
             # matched terms are worked out from their texts (``_fuse``).
             found = self.store.text_search(
@@ -673,8 +683,9 @@ _query_vectors: weakref.WeakKeyDictionary[Embedder, OrderedDict[str, np.ndarray]
 _query_vectors_lock = threading.Lock()
 
 
-def query_vector(embedder: Embedder, query: str) -> np.ndarray:
-    """``embedder.embed_query(query)``, remembered for the last ``QUERY_VECTOR_CACHE`` queries.
+def query_vector(embedder: Embedder, query: str, *, alone: bool = False) -> np.ndarray:
+    """``embedder.embed_query(query)`` (``embed_query_alone`` with ``alone``: the same vector), remembered
+    for the last ``QUERY_VECTOR_CACHE`` queries.
 
     A query's vector depends only on the model and the text, so a repeated query (the same search sent
     again, another page of it, an agent asking twice) skips the round trip to the query worker, ~6-13 ms
@@ -689,7 +700,7 @@ def query_vector(embedder: Embedder, query: str) -> np.ndarray:
             cache.move_to_end(query)
             copy: np.ndarray = known.copy()
             return copy
-    vector: np.ndarray = np.asarray(embedder.embed_query(query))
+    vector: np.ndarray = np.asarray(embedder.embed_query_alone(query) if alone else embedder.embed_query(query))
     with _query_vectors_lock:
         cache[query] = vector.copy()
         while len(cache) > QUERY_VECTOR_CACHE:

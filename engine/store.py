@@ -1491,8 +1491,8 @@ class ChunkStore:
         version = self._chunks.version  # read first: a write in between only makes the table look stale
         columns = ["id", *NAME_COLUMNS, *(c for c in ROW_COLUMNS if c not in NAME_COLUMNS)]
         rows = self._row_count(version)
-        if payload_fits(rows, self.dimension):  # a small table: vectors too, and maybe the texts
-            columns += ["vector"] + (["content"] if texts_fit(rows) else [])
+        if payload_fits(rows, self.dimension):  # a small table: vectors too, and maybe the texts (and BM25)
+            columns += ["vector"] + (["content", FTS_COLUMN] if texts_fit(rows) else [])
         table = self._chunks.search().select(columns).with_row_id(True).limit(None).to_arrow()
         return version, table
 
@@ -1659,7 +1659,7 @@ def nearest(table: Table, vector: np.ndarray, limit: int, *, nprobes: int = 20) 
 
 
 # A save's rows carry the payload's columns while the name table may keep them: a patch of a small table needs them.
-_PATCH_PAYLOAD = [*(c for c in PAYLOAD_COLUMNS if c not in NAME_COLUMNS), "content"]
+_PATCH_PAYLOAD = [*(c for c in PAYLOAD_COLUMNS if c not in NAME_COLUMNS), "content", FTS_COLUMN]
 _PATCH_COLUMNS = [c for c in ROW_COLUMNS if c not in NAME_COLUMNS]  # a large table's: no vector, no text
 _RESULT_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
 _LIGHT_COLUMNS = [c for c in _RESULT_COLUMNS if c != "content"]

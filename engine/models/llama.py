@@ -227,6 +227,13 @@ class LlamaEmbedder(Embedder):
             return unpacked
         return out
 
+    def set_threads(self, threads: int) -> None:
+        """The llama.cpp threads of the next decodes (``threads`` stays what the embedder was made with):
+        the query worker uses every core for a query nothing else runs beside (worker_main)."""
+        with self._lock:
+            self._check_open()
+            self._llm._ctx.set_n_threads(threads, threads)
+
     def _order(self, texts: Sequence[str]) -> list[int] | None:
         """The call's texts in FFD order, or None to keep the caller's order when it packs as tightly
         (a call planned by ``embed_packed`` arrives as whole bins: reordering it could only undo that)."""
