@@ -60,7 +60,7 @@ def index_token(raw: str) -> str | None:
 
 
 def query_tokens(query: str) -> list[str]:
-    """The distinct index terms of a query string, in order."""
+    """The index terms of a query string, in order, repeats kept (LanceDB scores a repeated term twice)."""
     return [term for term in map(index_token, query.split()) if term is not None]
 
 
