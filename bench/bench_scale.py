@@ -170,6 +170,33 @@ class RssSampler(threading.Thread):
             }
         return out
 
+    def mappings(self, top: int = 12) -> dict[str, dict[str, int]]:
+        """Where each process's RSS sits now (MB): /proc/<pid>/smaps by mapping, anonymous ones by size class.
+
+        glibc's thread arenas are 64 MB anonymous mappings, its main arena ``[heap]``; Rust and
+        Arrow's large buffers are anonymous mappings of their own size; code pages are the ``.so``."""
+        out: dict[str, dict[str, int]] = {}
+        for p in [self.pid, *descendants(self.pid)]:
+            try:
+                lines = Path(f"/proc/{p}/smaps").read_text().splitlines()
+            except OSError:
+                continue
+            agg: dict[str, int] = {}
+            name = ""
+            for line in lines:
+                parts = line.split()
+                if parts and "-" in parts[0] and not parts[0].endswith(":"):
+                    lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                    size_mb = (hi - lo) >> 20
+                    name = Path(parts[5]).name if len(parts) > 5 else ""
+                    if not name:
+                        name = "anon 64MB (arena)" if size_mb in (63, 64) else f"anon {'>=1' if size_mb else '<1'}MB"
+                elif parts and parts[0] == "Rss:":
+                    agg[name] = agg.get(name, 0) + int(parts[1])
+            ranked = sorted(agg.items(), key=lambda kv: -kv[1])[:top]
+            out[f"{p} {self._role(p)}"] = {k: v >> 10 for k, v in ranked if v >> 10}
+        return out
+
     def peak(self) -> float:
         return max((s[1] for s in self.samples), default=0.0)
 
@@ -567,6 +594,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         result["rss_after_queries_mb"] = {k: v["Rss"] for k, v in after_queries.items()}
         tree_now = sum(v["Rss"] for v in after_queries.values())
         print(f"RSS right after the queries: tree {tree_now} MB, {result['rss_after_queries_mb']}")
+        result["mappings_after_queries_mb"] = sampler.mappings()
+        print(f"where it sits after the queries (MB): {json.dumps(result['mappings_after_queries_mb'])}")
         # didSave of one changed function: time until a search finds the new text.
         save_ms: list[float] = []
         if not args.saves:
@@ -630,6 +659,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         result["rss_end"] = sampler.report() | {"smaps_mb": sampler.smaps()}
         print(f"RSS after restart: {json.dumps(rss_idle)}")
         print(f"RSS at the end (queries + saves): {json.dumps(result['rss_end'])}")
+        result["mappings_end_mb"] = sampler.mappings()
+        print(f"where it sits at the end (MB): {json.dumps(result['mappings_end_mb'])}")
     finally:
         if target.read_text() != original:  # only when edited: a rewrite's new mtime made every next restart touch it
             target.write_text(original)

@@ -165,6 +165,7 @@ def main() -> int:
         ws = Workspace(folder, EngineConfig(index_dir=str(idx)), embedder=embedder)
         embedder = ws.embedder
         searcher = ws.searcher
+        ws.store._names.build_now()  # the name table (payload, BM25) before the first query, as a server warms it
         repo_tasks = [t for t in tasks if t["repo"] == name]
         cache_file = args.cache_dir / f"{name}.pkl" if args.cache_dir and not args.no_cache else None
         memo: dict[tuple[Any, ...], Any] = {}

@@ -23,7 +23,10 @@ _QUERY_STOP = frozenset(
 # identifier -> its terms. Code repeats its identifiers (self, return, the file's own names), and
 # splitting them was the largest cost of the lexical tier (half of phase 1 on Django, cProfile).
 _IDENT_TERMS: dict[str, tuple[str, ...]] = {}
-_IDENT_TERMS_MAX = 200_000
+# 200,000 entries held ~70 MB (the identifiers, their tuples and word strings) in each chunking process
+# of a 13.6K-file index; 50,000 chunked 6,000 of its files as fast with 25 MB less (BENCHMARKS.md,
+# "rss8 (session 8)"): code repeats a small set of names, and the cache is cleared when full.
+_IDENT_TERMS_MAX = 50_000
 
 
 def _ident_terms(ident: str) -> tuple[str, ...]:

@@ -16,6 +16,14 @@ A save goes first (issue 11): the periodic compaction passes ``preempt``, and wh
 for the write lock the child is killed (``MaintenancePreempted``), so that the save waits ~50 ms instead
 of the whole step (one compaction of a 179K-row chunk table: 15.6 s). The killed step's uncommitted
 files (~200 MB) are deleted by the next compaction (``store.optimize_tables``).
+
+**The CLI's hand-off** (``hand_off``). ``semcode index`` holds ~320 MB when its run reaches the final
+maintenance (LanceDB's code and caches, the interpreter's heap), and its children's peaks (the IVF build:
+466 MB at 179K rows) stacked on it: ~780 MB (BENCHMARKS.md, "indexrss7 (session 7)"). Nothing in it is
+needed any more, so the CLI prints its summary and ``exec``s this module with the steps still to run:
+the same process (the caller still waits for it, its exit status is the command's), holding the same
+write lock (the lock file's descriptor is kept open across the exec), but now ~14 MB, since this module
+imports only the standard library until a step has to run here. Each step runs in a child as before.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +43,7 @@ from . import faults
 from .children import package_env
 from .errors import MaintenancePreempted
 from .lance_io import child_environment
+from .maintenance_steps import Step, run_steps
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +55,52 @@ OPERATIONS = ("ivf", "fts", "optimize")
 # A user's own setting wins.
 CHILD_ENV = {"LANCE_IO_THREADS": "2"}
 PREEMPT_POLL_S = 0.05  # how often a running child asks ``preempt`` whether a save waits
+
+
+def hand_off(lance_dir: Path, steps: Sequence[Step], lock_fd: int, *, verbose: bool = False) -> None:
+    """Replace this process by ``python -m engine.maintenance --chain`` running ``steps`` (never returns).
+
+    ``lock_fd``: the open descriptor of the index's write lock (an ``flock``): inherited across the exec,
+    so the lock stays held by this same process until the steps are done. POSIX only."""
+    os.set_inheritable(lock_fd, True)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    env = package_env(dict(os.environ))
+    command = [
+        sys.executable,
+        "-m",
+        "engine.maintenance",
+        "--chain",
+        str(lance_dir),
+        json.dumps([asdict(step) for step in steps]),
+        str(lock_fd),
+        "1" if verbose else "0",
+    ]
+    os.execve(sys.executable, command, env)
+
+
+def run_chain(lance_dir: Path, steps: Sequence[Step], lock_fd: int) -> int:
+    """The hand-off's side: the steps, each in a child; one whose child failed runs here."""
+    import fcntl
+
+    try:  # the lock this process held before the exec: the same open file, so this cannot block
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        log.warning("index maintenance skipped: the index's write lock was not handed over (%s)", exc)
+        return 0  # the index is complete without it; the next write's compaction catches up
+    started = time.perf_counter()
+
+    def here(step: Step) -> None:
+        try:
+            run(lance_dir, step.operation, step.params)
+        except Exception as exc:  # noqa: BLE001 - maintenance never fails the index run
+            log.warning("index maintenance (%s) failed: %s", step.operation, exc)
+
+    run_steps(steps, lambda step: in_child(lance_dir, step.operation, step.params), here)
+    log.info(
+        "index maintenance (%s) done in %.1f s", ", ".join(s.operation for s in steps), time.perf_counter() - started
+    )
+    return 0
 
 
 def child_command(lance_dir: Path, operation: str, params: dict[str, Any]) -> list[str]:
@@ -113,6 +169,11 @@ def run(lance_dir: Path, operation: str, params: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--chain":
+        lance_dir, plan, lock_fd, verbose = Path(argv[1]), json.loads(argv[2]), int(argv[3]), argv[4] == "1"
+        level = logging.INFO if verbose else logging.WARNING
+        logging.basicConfig(level=level, stream=sys.stderr, format="semcode maintenance: %(message)s")
+        return run_chain(lance_dir, [Step(**step) for step in plan], lock_fd)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="semcode maintenance: %(message)s")
     lance_dir, operation, params = Path(argv[0]), argv[1], json.loads(argv[2])
     run(lance_dir, operation, params)

@@ -95,8 +95,14 @@ class MemoryMonitor:
 # of its own (up to 8 per core) and keeps every arena's high-water mark, so the RSS of an indexing process
 # climbed with the table it wrote (1 GB at 13,000 files / 160K chunks in phase 1, of which ~600 MB
 # anonymous memory already freed). Two arenas and a trim after each write batch return that memory.
-_M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
+_M_ARENA_MAX = -8  # mallopt parameters (malloc.h)
+_M_MMAP_THRESHOLD = -3
 _ARENA_MAX = 2
+# glibc's mmap threshold starts at 128 KB and rises to the size of each mmapped block freed (up to 32 MB), so
+# after LanceDB's first large reads its buffers of up to 32 MB came from the heaps, whose free holes stay
+# resident. A fixed threshold keeps every block of this size or more a mapping of its own, unmapped when
+# freed: -20-25 MB of a 179K-chunk server after queries and saves (BENCHMARKS.md, "rss8 (session 8)").
+MMAP_THRESHOLD = 256 << 10
 _libc: object | None = None
 _libc_checked = False
 
@@ -106,10 +112,9 @@ def _glibc() -> object | None:
     if not _libc_checked:
         _libc_checked = True
         import ctypes
-        import os
         import sys
 
-        if sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:
+        if sys.platform.startswith("linux"):
             try:
                 libc = ctypes.CDLL("libc.so.6")
                 libc.gnu_get_libc_version  # noqa: B018 - glibc only (musl has no arenas to limit)
@@ -120,13 +125,18 @@ def _glibc() -> object | None:
 
 
 def limit_malloc_arenas() -> None:
-    """Cap glibc's malloc arenas (call before native libraries start their threads); no-op elsewhere.
+    """Cap glibc's malloc arenas and fix its mmap threshold (call before native libraries start their
+    threads); no-op elsewhere. A user's own ``MALLOC_ARENA_MAX`` / ``MALLOC_MMAP_THRESHOLD_`` wins:
+    glibc read it at start and this leaves that setting alone."""
+    import os
 
-    A user's own ``MALLOC_ARENA_MAX`` wins: glibc read it at start and this leaves it alone.
-    """
     libc = _glibc()
-    if libc is not None:
+    if libc is None:
+        return
+    if "MALLOC_ARENA_MAX" not in os.environ:
         libc.mallopt(_M_ARENA_MAX, _ARENA_MAX)  # type: ignore[attr-defined]
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)  # type: ignore[attr-defined]
 
 
 # Arrow's default pool is mimalloc, whose pages freed by LanceDB's reader threads stayed resident in its

@@ -124,8 +124,8 @@ class NameTable:
             for which, name in _path_names(path):
                 self._by_name[which].setdefault(name, []).append(p)
         self._name_extra: tuple[dict[str, list[int]], ...] = ({}, {}, {})  # paths added by patches
-        # A small table's vectors and candidate columns (engine/row_payload.py): its dense search and
-        # look-up rows from memory. None on a large table, or one read without them.
+        # The candidate columns (engine/row_payload.py), and a small table's vectors: its dense search
+        # and look-up rows from memory. None on a table read without them.
         self._payload = RowPayload.of(table)
         self._sorted_row_ids: tuple[np.ndarray, np.ndarray] | None = None  # for ``contents``, made on first use
 
@@ -187,12 +187,31 @@ class NameTable:
 
     @property
     def has_payload(self) -> bool:
+        """Whether the rows' vectors (and the candidate columns) are in memory: a small table."""
+        return self._payload is not None and self._payload.has_vectors
+
+    @property
+    def has_texts(self) -> bool:
+        return self._payload is not None and self._payload.has_texts
+
+    @property
+    def has_candidate_columns(self) -> bool:
         return self._payload is not None
+
+    def candidate_rows(self, row_ids: Sequence[int]) -> dict[int, dict[str, Any]] | None:
+        """Row id -> the candidate columns of that live row (as a search selecting ``_LIGHT_COLUMNS``
+        returns it, with ``_rowid``), from memory; rows this table does not hold are missing. None
+        when the table was read without them."""
+        if self._payload is None:
+            return None
+        found, positions = self._live_positions(row_ids)
+        rows = self._row_dicts(positions, vectors=False)
+        return dict(zip(found.tolist(), rows, strict=True))
 
     def take_rows(self, rows: Sequence[int], keep: RowFilter, limit: int) -> list[dict[str, Any]] | None:
         """``take``'s rows with every candidate column and the vector, from memory (as the store's
         ``take_rows`` reads them, plus ``_rowid``); None without a payload."""
-        if self._payload is None:
+        if not self.has_payload:
             return None
         positions = self._passing(rows, keep, limit)
         return self._row_dicts(np.asarray(positions, dtype=np.int64), vectors=True)
@@ -200,12 +219,31 @@ class NameTable:
     def nearest(self, vector: np.ndarray, keep: RowFilter, limit: int) -> list[dict[str, Any]] | None:
         """The ``limit`` live rows nearest to ``vector`` (cosine) that pass ``keep``, with ``_distance``
         and ``_rowid``: an exact vector search from memory, None without a payload."""
-        if self._payload is None:
+        if self._payload is None or not self._payload.has_vectors:
             return None
         positions, distances = self._payload.nearest(vector, self._mask(keep), limit)
         found = self._row_dicts(positions, vectors=False)
         for row, distance in zip(found, distances.tolist(), strict=True):
             row["_distance"] = distance
+        return found
+
+    @property
+    def has_lexical(self) -> bool:
+        """True when the full-text search runs from memory (``text_search``)."""
+        return self._payload is not None and self._payload.lexical is not None
+
+    def text_search(self, query: str, keep: RowFilter, limit: int) -> list[dict[str, Any]] | None:
+        """``ChunkStore.text_search(content=False)`` from memory: the ``limit`` live rows that pass
+        ``keep`` with the best BM25 score for ``query`` (engine/bm25.py), with ``lex``, ``_score`` and
+        ``_rowid``; None when the table keeps no postings."""
+        lexical = self._payload.lexical if self._payload is not None else None
+        if lexical is None:
+            return None
+        positions, scores = lexical.search(query, self._alive, self._mask(keep), limit)
+        found = self._row_dicts(positions, vectors=False)
+        for row, lex, score in zip(found, lexical.lex(positions), scores.tolist(), strict=True):
+            row["lex"] = lex
+            row["_score"] = score
         return found
 
     def contents(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]] | None:
@@ -427,7 +465,8 @@ class NameTable:
                     names[f"{which}:{key}"] = [int(self._row_ids[r]) for r in found]
         payload = []
         if self._payload is not None:  # a patched payload must equal a scanned one too
-            extra = self._row_dicts(live.astype(np.int64), vectors=True)
+            vectors = self._payload.has_vectors
+            extra = self._row_dicts(live.astype(np.int64), vectors=vectors)
             texts = self._payload.texts(live.astype(np.int64)) if self._payload.has_texts else [None] * len(extra)
             payload = [
                 (
@@ -437,12 +476,18 @@ class NameTable:
                     row["start_line"],
                     row["end_line"],
                     row["tier"],
-                    tuple(np.round(row["vector"], 5).tolist()),
+                    tuple(np.round(row["vector"], 5).tolist()) if vectors else None,
                     text,
                 )
                 for row, text in zip(extra, texts, strict=True)
             ]
-        return {"rows": rows, "tails": tails, "names": names, "payload": payload}
+        lexical = []
+        if self._payload is not None and self._payload.lexical is not None:  # postings follow from lex and length
+            index = self._payload.lexical
+            positions = live.astype(np.int64)
+            lexical = list(zip(self._row_ids[positions].tolist(), index.lex(positions),
+                               index.lengths[positions].tolist(), strict=True))  # fmt: skip
+        return {"rows": rows, "tails": tails, "names": names, "payload": payload, "lexical": lexical}
 
 
 _FILE, _FIRST_FILE, _MODULE_DIR = 0, 1, 2  # the kinds of path names (NameTable._by_name)
@@ -530,8 +575,8 @@ class NameIndex:
         return None
 
     def may_carry_payload(self) -> bool:
-        """False once the table is known to keep no payload (a large chunk table): a save's patch then
-        needs the name columns only. While none is built, a build may keep one."""
+        """False once the table is known to keep no vectors (a large chunk table): a save's patch then
+        needs the name and candidate columns only. While none is built, a build may keep them."""
         table = self._table
         return table is None or table.has_payload
 

@@ -8,7 +8,11 @@ event-loop thread beside the query's other threads. So while the chunk table is 
 vector, tier and the candidate columns the names do not have, and the dense list and the look-ups'
 rows come from memory. The search is exact: the rows and distances of LanceDB's flat search (a table
 below ``vector_index_min_rows``), and exact where its IVF index is approximate (20K rows up to the bound).
-A table past the bound reads from LanceDB as before; so does every query while its table is rebuilt.
+A table past the bound keeps the candidate columns and tiers alone (``ROW_COLUMNS``, ~40 bytes a row:
+7 MB at 179K rows): its vector and full-text searches then read only row ids and scores from LanceDB, and
+the rows come from memory (a search that also read eight columns of its 40 rows took 11.1 instead of 9.7
+ms for vectors, 8.6 instead of 4.4 ms for BM25, at 179K rows; BENCHMARKS.md, "Lead, session 8"). Its
+dense search and look-up vectors read LanceDB as before; so does every query while its table is rebuilt.
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bm25 import LexicalIndex
 from .lance_rows import vectors_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 PAYLOAD_BYTES = 64 << 20  # at most this much per table in memory (vectors + columns): ~42K rows at 384 dims
-PAYLOAD_COLUMNS = ["symbol", "parent", "start_line", "end_line", "tier", "vector"]
+ROW_COLUMNS = ["symbol", "parent", "start_line", "end_line", "tier"]  # kept for a table of any size
+PAYLOAD_COLUMNS = [*ROW_COLUMNS, "vector"]
 TEXT_BYTES = 24 << 20  # the chunks' texts too while they take no more than this (the shown hits' reads)
 _ROW_BYTES = 96  # the columns beside the vector, roughly (symbol and parent strings, two lines, a tier)
 _TEXT_ROW_BYTES = 1200  # a chunk's text, roughly (to decide before the scan whether to read them)
@@ -50,7 +56,8 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True)
 class RowPayload:
-    """Per row (the name table's positions, in order): candidate columns, tier and unit vector.
+    """Per row (the name table's positions, in order): candidate columns, tier and unit vector (the
+    vector on a small table only: ``has_vectors``).
 
     Never changed once made: ``extended`` returns a new payload sharing this one's arrays, since a
     query may still read the old one. Vectors stay in the blocks they arrived in (the scan, then one
@@ -59,24 +66,39 @@ class RowPayload:
 
     columns: pa.Table  # symbol, parent, start_line, end_line (and content while the texts are kept)
     tiers: np.ndarray  # int8
-    blocks: tuple[np.ndarray, ...]  # unit-length float32 vectors, rows in order across the blocks
+    blocks: tuple[np.ndarray, ...] | None  # unit-length float32 vectors, rows in order across the blocks
+    # BM25 postings and ``lex`` strings (engine/bm25.py) while the texts are kept too: then a query reads
+    # nothing from LanceDB. None: the full-text search is LanceDB's.
+    lexical: LexicalIndex | None = None
 
     @property
     def has_texts(self) -> bool:
         return "content" in self.columns.column_names
 
+    @property
+    def has_vectors(self) -> bool:
+        return self.blocks is not None
+
     @staticmethod
     def of(table: pa.Table) -> RowPayload | None:
-        """The payload of a scan or a patch's rows, None when they were read without its columns."""
-        if any(name not in table.column_names for name in PAYLOAD_COLUMNS):
+        """The payload of a scan or a patch's rows, None when they were read without its columns
+        (the vectors and texts are kept when they were read)."""
+        if any(name not in table.column_names for name in ROW_COLUMNS):
             return None
         names = ["symbol", "parent", "start_line", "end_line"]
-        if "content" in table.column_names and table["content"].nbytes <= TEXT_BYTES:
+        vectors = "vector" in table.column_names
+        if vectors and "content" in table.column_names and table["content"].nbytes <= TEXT_BYTES:
             names.append("content")
+        lexical = None
+        if "content" in names and "lex" in table.column_names and table["lex"].nbytes <= TEXT_BYTES:
+            lexical = LexicalIndex.of(table["lex"])
         return RowPayload(
-            columns=table.select(names),
+            # One chunk per column: a take over the scan's hundreds of batches cost 1.4 ms for 40 rows
+            # of a 179K-row table, 0.1 ms over one.
+            columns=table.select(names).combine_chunks(),
             tiers=table["tier"].to_numpy().astype(np.int8),
-            blocks=(_unit(vectors_of(table)),),
+            blocks=(_unit(vectors_of(table)),) if vectors else None,
+            lexical=lexical,
         )
 
     def extended(self, rows: pa.Table) -> RowPayload | None:
@@ -84,8 +106,13 @@ class RowPayload:
         import pyarrow as pa
 
         more = RowPayload.of(rows)
-        if more is None:
+        if more is None or (self.has_vectors and not more.has_vectors):
             return None
+        if more.has_vectors and not self.has_vectors:  # a large table's patch read a small one's columns
+            more = RowPayload(more.columns.select(["symbol", "parent", "start_line", "end_line"]), more.tiers, None)
+        lexical = None  # postings for the new rows too, numbered after this payload's (texts both sides)
+        if self.lexical is not None and more.has_texts and "lex" in rows.column_names:
+            lexical = self.lexical.extended(rows["lex"])
         columns = self.columns
         if more.has_texts != self.has_texts:  # the same columns both sides: texts only if both have them
             columns = columns.drop_columns(["content"]) if self.has_texts else columns
@@ -95,7 +122,12 @@ class RowPayload:
         return RowPayload(
             columns=pa.concat_tables([columns, more.columns]),
             tiers=np.concatenate([self.tiers, more.tiers]),
-            blocks=(*self.blocks, *more.blocks) if rows.num_rows else self.blocks,
+            blocks=None
+            if self.blocks is None or more.blocks is None
+            else (*self.blocks, *more.blocks)
+            if rows.num_rows
+            else self.blocks,
+            lexical=lexical if self.has_texts and more.has_texts else None,
         )
 
     def nearest(self, vector: np.ndarray, allowed: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +138,7 @@ class RowPayload:
         if norm == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         query = query / norm
+        assert self.blocks is not None, "a payload without vectors has no vector search"
         cosine = np.concatenate([block @ query for block in self.blocks]) if self.blocks else np.zeros(0)
         cosine = np.nan_to_num(cosine, nan=-1.0)  # a corrupt (NaN) vector ranks last, never first (check flags it)
         keep = allowed & (self.tiers > _TIER_PLACEHOLDER)
@@ -127,6 +160,7 @@ class RowPayload:
 
     def vectors(self, positions: np.ndarray) -> np.ndarray:
         """The unit vectors of these rows (a look-up's rows are scored by the same cosine)."""
+        assert self.blocks is not None, "a payload without vectors"
         starts = np.cumsum([0, *(len(block) for block in self.blocks)])
         out = np.empty((len(positions), self.blocks[0].shape[1] if self.blocks else 0), dtype=np.float32)
         for i, position in enumerate(positions.tolist()):

@@ -25,7 +25,7 @@ import numpy as np
 from . import ranking as _ranking
 from .chunking.languages import CONTAINER_KINDS
 from .errors import ConfigError
-from .lexical import looks_like_identifier, query_terms
+from .lexical import document_terms, looks_like_identifier, query_terms
 from .models.base import Embedder
 from .names import NameTable, RowFilter, lookup_rows
 from .ranking import (
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREVIEW_LINES = 12
+LIKELY_HITS = 4  # x limit: the best fused candidates whose texts are read with the re-ranking's (large index)
 TEXT_CACHE_CHUNKS = 4096  # chunk texts kept between queries (a few MB)
 IMPORT_LINES = 60  # a JS/TS file's imports are in its first chunks (ranking's twin rule reads them)
 IMPORT_CHUNKS = 8  # chunks read per file for them, at most
@@ -221,10 +222,15 @@ class Searcher:
         # release the GIL), so the look-up adds little to a query's latency.
         lexical_job = lookup_job = None
         if use_hybrid and terms:
-            lexical_job = _pool().submit(self._lexical, terms, pool, filters, view)
+            lexical_job = _pool().submit(self._lexical, terms, pool, filters, view, version)
         if options.active and (options.symbols or options.filename or options.file_words):
             lookup_job = _pool().submit(self._lookup, info, filters, options, view, version)
-        vector = query_vector(self.embedder, query) if vector is None else vector
+        if vector is None:
+            # A small index's BM25, look-ups and dense search run from memory: the embedding may take
+            # both cores (the query worker's other half was left for LanceDB's full-text search).
+            table = self.store.name_table(version) if isinstance(self.store, ChunkStore) else None
+            alone = table is not None and table.has_lexical and not view
+            vector = query_vector(self.embedder, query, alone=alone)
         dense = self._dense(vector, pool, filters, view, version)
         lexical = lexical_job.result() if lexical_job is not None else []
         looked_up = lookup_job.result() if lookup_job is not None else []
@@ -239,11 +245,25 @@ class Searcher:
         )
 
     def _lexical(
-        self, terms: list[str], pool: int, filters: SearchFilters, view: BufferView | None = None
+        self,
+        terms: list[str],
+        pool: int,
+        filters: SearchFilters,
+        view: BufferView | None = None,
+        version: int | None = None,
     ) -> list[Candidate]:
         where = view.where(filters.where()) if view else filters.where()
-        if isinstance(self.store, ChunkStore):  # without content: read for the final hits only
-            found = self.store.text_search(" ".join(terms), limit=pool, where=where, content=False)
+        # The table as is: the heap settles on the query's own thread (``_dense``), not beside it here.
+        table = self.store.name_table(version) if isinstance(self.store, ChunkStore) else None
+        in_memory = table.text_search(" ".join(terms), _row_filter(filters, view), pool) if table is not None else None
+        if in_memory is not None:  # a small table's postings are in memory (engine/bm25.py)
+            found = in_memory
+        elif isinstance(self.store, ChunkStore):  # without content: read for the final hits only
+            # Without ``lex`` too unless the unsaved buffers' re-scoring needs it: the shown hits'
+            # matched terms are worked out from their texts (``_fuse``).
+            found = self.store.text_search(
+                " ".join(terms), limit=pool, where=where, content=False, lex=view is not None, version=version
+            )
         else:
             found = self.store.text_search(" ".join(terms), limit=pool, where=where)
         found = [r for r in found if filters.accepts_path(r["path"])]
@@ -305,6 +325,12 @@ class Searcher:
                     texts[row.id] = row.content
                 while len(texts) > TEXT_CACHE_CHUNKS:
                     texts.popitem(last=False)
+
+    def _texts_in_memory(self, version: int | None) -> bool:
+        if not isinstance(self.store, ChunkStore):
+            return True  # no reads to save
+        table = self.store.name_table(version)
+        return table is not None and table.has_texts
 
     def _read_contents(self, pending: dict[int, Candidate], table: NameTable | None = None) -> list[Candidate]:
         """Read these candidates' texts (by row id, by chunk id for rows moved since); those read."""
@@ -410,7 +436,14 @@ class Searcher:
             return []
         if not isinstance(self.store, ChunkStore):
             return None
-        read = lookup_rows(self.store.take_rows(list(dict(wanted)), columns=columns), wanted)
+        row_ids = list(dict(wanted))
+        known = table.candidate_rows(row_ids) if "content" not in columns else None
+        if known is not None and len(known) == len(row_ids):  # the vectors alone from LanceDB
+            vectors = {row["id"]: row["vector"] for row in self.store.take_rows(row_ids, columns=["id", "vector"])}
+            with_vectors = [{**row, "vector": vectors[row["id"]]} for row in known.values() if row["id"] in vectors]
+            read = lookup_rows(with_vectors, wanted)
+        else:
+            read = lookup_rows(self.store.take_rows(row_ids, columns=columns), wanted)
         if read is None:
             return None
         if "content" not in columns:
@@ -567,6 +600,13 @@ class Searcher:
                 suspects.update((row.id, row) for row in overload_suspects(fused.values()))
             if options.forwarders and info.kind != "symbol":  # so does the forwarder rule a wrapper
                 suspects.update((row.id, row) for row in forwarder_suspects(fused.values()))
+            if suspects and not self._texts_in_memory(version):
+                # The texts the hits will show, most likely, in the same read: on a large index each
+                # read of texts is a LanceDB take (6-14 ms inside the server at 179K chunks), and the
+                # hits' own was a second one after the re-ranking.
+                likely = sorted(fused, key=lambda key: -scores.get(key, 0.0))[: limit * LIKELY_HITS]
+                suspects.update((key, fused[key]) for key in likely)
+                suspects.update((row.id, row) for row in lookup or ())
             if suspects:
                 self._fill_contents(list(suspects.values()), version)
             imports = imports_job.result() if imports_job is not None else ({} if twins is not None else None)
@@ -609,11 +649,12 @@ class Searcher:
             if len(picked) >= limit:
                 break
         picked = picked[:limit]
+        self._fill_contents(picked, version)
         matched = {row.id for row in lexical}
         for row in picked:
             if row.id in matched:
-                row.terms = _matched(terms, row.lex)
-        self._fill_contents(picked, version)
+                lex = row.lex or document_terms(row.content, path=row.path, symbol=row.symbol)  # as indexed
+                row.terms = _matched(terms, lex)
         return [self._hit(row, score=scores[row.id] / best) for row in picked]
 
     @staticmethod
@@ -642,8 +683,9 @@ _query_vectors: weakref.WeakKeyDictionary[Embedder, OrderedDict[str, np.ndarray]
 _query_vectors_lock = threading.Lock()
 
 
-def query_vector(embedder: Embedder, query: str) -> np.ndarray:
-    """``embedder.embed_query(query)``, remembered for the last ``QUERY_VECTOR_CACHE`` queries.
+def query_vector(embedder: Embedder, query: str, *, alone: bool = False) -> np.ndarray:
+    """``embedder.embed_query(query)`` (``embed_query_alone`` with ``alone``: the same vector), remembered
+    for the last ``QUERY_VECTOR_CACHE`` queries.
 
     A query's vector depends only on the model and the text, so a repeated query (the same search sent
     again, another page of it, an agent asking twice) skips the round trip to the query worker, ~6-13 ms
@@ -658,7 +700,7 @@ def query_vector(embedder: Embedder, query: str) -> np.ndarray:
             cache.move_to_end(query)
             copy: np.ndarray = known.copy()
             return copy
-    vector: np.ndarray = np.asarray(embedder.embed_query(query))
+    vector: np.ndarray = np.asarray(embedder.embed_query_alone(query) if alone else embedder.embed_query(query))
     with _query_vectors_lock:
         cache[query] = vector.copy()
         while len(cache) > QUERY_VECTOR_CACHE:

@@ -52,10 +52,11 @@ from .lance_rows import sql_in as sql_in  # part of this module's API (explicit 
 from .lance_rows import sql_string as sql_string
 from .lance_rows import vector_array as _vector_array
 from .lance_rows import vectors_of as _vectors
+from .maintenance_steps import Step, run_steps
 from .memory import trim_malloc
 from .names import NAME_COLUMNS, NameIndex, NameTable
 from .records import Chunk
-from .row_payload import PAYLOAD_COLUMNS, payload_fits, texts_fit
+from .row_payload import PAYLOAD_COLUMNS, ROW_COLUMNS, payload_fits, texts_fit
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -577,6 +578,24 @@ class ChunkStore:
             finally:
                 self._flock.release()
 
+    def lock_descriptor(self) -> int | None:
+        """The open file descriptor of the write lock this process holds (for ``maintenance.hand_off``),
+        or None: not held, or filelock keeps it where this cannot see it (its private ``_context``)."""
+        import os
+
+        fd = getattr(getattr(self._flock, "_context", None), "lock_file_fd", None)
+        if not isinstance(fd, int) or not self._flock.is_locked:
+            return None
+        try:
+            held = os.path.samestat(os.fstat(fd), os.stat(self.path / "write.lock"))
+        except OSError:
+            return None
+        return fd if held else None
+
+    @property
+    def lance_dir(self) -> Path:
+        return self.path / LANCE_DIR
+
     def is_locked_by_other(self) -> bool:
         """True when another process holds the write lock (never waits)."""
         from filelock import Timeout
@@ -987,7 +1006,7 @@ class ChunkStore:
         and the payload's columns unless the name table is one of a large table (it keeps none)."""
         import pyarrow as pa
 
-        payload = _PATCH_PAYLOAD if self._names.may_carry_payload() else []
+        payload = _PATCH_PAYLOAD if self._names.may_carry_payload() else _PATCH_COLUMNS
         parts = [
             self._chunks.search()
             .where(sql_in("path", part))
@@ -1378,20 +1397,33 @@ class ChunkStore:
         chunk table's compaction left ~230 MB that its peak stacked on). False: a small index, or no
         ``maintainer``; do it all in this process. A step whose child fails runs here instead.
         """
-        if self.maintainer is None:
+        steps = self.maintenance_steps()
+        if steps is None:
             return False
-        rows = self._chunks.count_rows()
-        if rows < MAINTENANCE_CHILD_MIN_ROWS:
-            return False
-        for operation, params in self._rebuilds(rows):
-            # Failed: nothing lost, the compaction below folds the rows in as a delta (more memory).
-            if not self._in_child(operation, params, rows, preempt):
-                break
-        if not self._in_child("optimize", {"tables": [CHUNKS]}, rows, preempt):
-            optimize_tables([self._chunks])
-        if not self._in_child("optimize", {"tables": [FILES, EMBEDDINGS]}, rows, preempt):
-            optimize_tables([self._files, self._embeddings])
+        rows = self._row_count()
+        run_steps(
+            steps,
+            lambda step: self._in_child(step.operation, step.params, rows, preempt),
+            lambda step: optimize_tables([self._table_named(name) for name in step.params["tables"]]),
+        )
         return True
+
+    def maintenance_steps(self) -> list[Step] | None:
+        """What ``optimize`` runs in children now (``_optimize_in_children``): the rebuilds, the chunk
+        table's compaction, then the small tables'. None: a small index, or no ``maintainer``."""
+        if self.maintainer is None:
+            return None
+        rows = self._row_count()
+        if rows < MAINTENANCE_CHILD_MIN_ROWS:
+            return None
+        return [
+            *(Step(operation, params, rebuild=True) for operation, params in self._rebuilds(rows)),
+            Step("optimize", {"tables": [CHUNKS]}),
+            Step("optimize", {"tables": [FILES, EMBEDDINGS]}),
+        ]
+
+    def _table_named(self, name: str) -> Table:
+        return {CHUNKS: self._chunks, FILES: self._files, EMBEDDINGS: self._embeddings}[name]
 
     def _rebuilds(self, rows: int) -> list[tuple[str, dict[str, Any]]]:
         """Chunk-table indexes to build anew before a compaction: those covering fewer rows than they
@@ -1473,12 +1505,24 @@ class ChunkStore:
         if where:
             query = query.where(where, prefilter=True)
         if not content:
+            names = self._names.current(version)
+            if names is not None and names.has_candidate_columns:
+                return self._with_candidate_columns(query.select(["_distance"]).with_row_id(True).to_arrow(), names)
             return query.select([*_LIGHT_COLUMNS, "_distance"]).with_row_id(True).to_list()
         return query.select([*_RESULT_COLUMNS, "_distance"]).to_list()
 
     def text_search(
-        self, terms: str, *, limit: int, where: str | None = None, content: bool = True
+        self,
+        terms: str,
+        *,
+        limit: int,
+        where: str | None = None,
+        content: bool = True,
+        lex: bool = True,
+        version: int | None = None,
     ) -> list[dict[str, Any]]:
+        """``content=False``: as ``vector_search``; ``lex=False`` also leaves out the matched rows'
+        ``lex`` (the caller works the shown hits' terms out from their texts)."""
         if not terms.strip() or not self._ready():
             return []
         query = self._chunks.search(terms, query_type="fts", fts_columns=FTS_COLUMN).limit(limit)
@@ -1486,6 +1530,9 @@ class ChunkStore:
             query = query.where(where, prefilter=True)
         try:
             if not content:
+                names = self._names.current(version) if version is not None and not lex else None
+                if names is not None and names.has_candidate_columns:
+                    return self._with_candidate_columns(query.select(["_score"]).with_row_id(True).to_arrow(), names)
                 return query.select([*_LIGHT_COLUMNS, FTS_COLUMN, "_score"]).with_row_id(True).to_list()
             return query.select([*_RESULT_COLUMNS, FTS_COLUMN, "_score"]).to_list()
         except Exception as exc:  # noqa: BLE001 - e.g. no FTS index yet on a fresh table
@@ -1513,12 +1560,33 @@ class ChunkStore:
 
     def _load_names(self) -> tuple[int, pa.Table]:
         version = self._chunks.version  # read first: a write in between only makes the table look stale
-        columns = ["id", *NAME_COLUMNS]
+        columns = ["id", *NAME_COLUMNS, *(c for c in ROW_COLUMNS if c not in NAME_COLUMNS)]
         rows = self._row_count(version)
-        if payload_fits(rows, self.dimension):  # a small table: vectors too, and maybe the texts
-            columns += [c for c in PAYLOAD_COLUMNS if c not in columns] + (["content"] if texts_fit(rows) else [])
+        if payload_fits(rows, self.dimension):  # a small table: vectors too, and maybe the texts (and BM25)
+            columns += ["vector"] + (["content", FTS_COLUMN] if texts_fit(rows) else [])
         table = self._chunks.search().select(columns).with_row_id(True).limit(None).to_arrow()
         return version, table
+
+    def _with_candidate_columns(self, found: pa.Table, names: NameTable) -> list[dict[str, Any]]:
+        """A search's row ids and score (its one other column), as rows of ``_LIGHT_COLUMNS`` from the
+        name table (rows written after it was built are read from LanceDB), in the search's order.
+
+        A row id names the same row in every table version (a changed row is a new row), so a name
+        table one write older than the search still answers for every row they share."""
+        score = next(name for name in found.column_names if name != "_rowid")
+        row_ids: list[int] = found["_rowid"].to_pylist()
+        known = names.candidate_rows(row_ids) or {}
+        missing = [r for r in row_ids if r not in known]
+        if missing:
+            taken = self._chunks.take_row_ids(missing).select(_LIGHT_COLUMNS).with_row_id().to_arrow()
+            for row in taken.to_pylist():
+                known[int(row["_rowid"])] = row
+        rows: list[dict[str, Any]] = []
+        for row_id, value in zip(row_ids, found[score].to_pylist(), strict=True):
+            row = known.get(row_id)
+            if row is not None:  # else gone since the search (a compaction in between): as a later search
+                rows.append({**row, score: value})
+        return rows
 
     def take_rows(self, row_ids: Sequence[int], *, columns: Sequence[str]) -> list[dict[str, Any]]:
         """Rows by LanceDB row id (``NameTable`` look-ups), any order; rows moved since are missing."""
@@ -1662,6 +1730,7 @@ def nearest(table: Table, vector: np.ndarray, limit: int, *, nprobes: int = 20) 
 
 
 # A save's rows carry the payload's columns while the name table may keep them: a patch of a small table needs them.
-_PATCH_PAYLOAD = [*(c for c in PAYLOAD_COLUMNS if c not in NAME_COLUMNS), "content"]
+_PATCH_PAYLOAD = [*(c for c in PAYLOAD_COLUMNS if c not in NAME_COLUMNS), "content", FTS_COLUMN]
+_PATCH_COLUMNS = [c for c in ROW_COLUMNS if c not in NAME_COLUMNS]  # a large table's: no vector, no text
 _RESULT_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line", "content"]
 _LIGHT_COLUMNS = [c for c in _RESULT_COLUMNS if c != "content"]

@@ -124,6 +124,9 @@ class Workspace:
         self.buffers = UnsavedBuffers(self)  # an editor's unsaved texts, searched in place of the files
         self.save_ahead = SaveAhead()  # a save's chunks and vectors made during its debounce
         self._prewalk: _Prewalk | None = None
+        # Set by ``semcode index``: called with the run's stats when its final maintenance is handed off
+        # to a fresh process (engine/maintenance.py ``hand_off``); this process is replaced after it.
+        self.hand_off: Callable[[IndexStats], None] | None = None
 
     # ----------------------------------------------------------------- opening
     @property
@@ -330,12 +333,42 @@ class Workspace:
             # Compaction waits for the dense tier when one follows (``embed_pending`` compacts at its
             # end): here it would only delay the first search.
             dense_follows = not embed and stats.chunks_pending and not stats.cancelled
-            if (stats.files_indexed or stats.files_deleted or stats.chunks_embedded) and not dense_follows:
+            changed = stats.files_indexed or stats.files_deleted or stats.chunks_embedded
+            if changed and not dense_follows and not self._hand_off_maintenance(stats):
                 self.store.optimize()
         self.buffers.rebase()  # a buffer the index now holds the text of is no longer searched in its place
         self.last_stats = stats
         self._record_index(stats)
         return stats
+
+    def _hand_off_maintenance(self, stats: IndexStats) -> bool:
+        """``semcode index``'s final maintenance in a fresh process; returns only when it cannot.
+
+        The index is complete and searchable here (every row and vector written, its indexes built or
+        extended); what is left is the stepped maintenance of a large index (``maintenance_steps``). The
+        caller reports the run (``hand_off``), then this process becomes ``engine.maintenance --chain``,
+        which keeps the write lock and runs the steps, each in its child, without this process's ~320 MB
+        beside them (BENCHMARKS.md, "rss8 (session 8)"). False: no hand-off (not asked, a small index,
+        not POSIX, or the lock's descriptor is unknown): ``optimize`` here, as before.
+        """
+        import os
+
+        if self.hand_off is None or os.name != "posix":
+            return False
+        steps = self.store.maintenance_steps()
+        lock_fd = self.store.lock_descriptor() if steps else None
+        if not steps or lock_fd is None:
+            return False
+        from .maintenance import hand_off
+
+        self.buffers.rebase()
+        self.last_stats = stats
+        self._record_index(stats)
+        self.hand_off(stats)
+        if self._embedder is not None:
+            self._embedder.release_index_worker()
+        hand_off(self.store.lance_dir, steps, lock_fd, verbose=log.isEnabledFor(logging.INFO))
+        return True  # not reached: hand_off replaces this process
 
     def embed_pending(
         self,

@@ -18,6 +18,8 @@ from engine.config import EngineConfig
 from engine.errors import SemcodeError
 
 if TYPE_CHECKING:  # imported where used: `semcode --version` stays quick
+    from collections.abc import Callable
+
     from rich.console import Console
 
     from engine.host import IndexHost
@@ -67,11 +69,20 @@ def _stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def run_index(host: IndexHost, *, full: bool = False, quiet: bool = False, queries: bool = True) -> IndexStats:
+def run_index(
+    host: IndexHost,
+    *,
+    full: bool = False,
+    quiet: bool = False,
+    queries: bool = True,
+    hand_off: Callable[[IndexStats], None] | None = None,
+) -> IndexStats:
     """Index with a rich progress bar on stderr; Ctrl-C cancels cleanly (finished files are kept).
 
     A lock held by another process fails at once, before the model loads. ``queries=False``: no search
     follows in this process (``semcode index``), so the model's query worker does not stay up meanwhile.
+    ``hand_off``: report the run there if its final maintenance is handed to a fresh process
+    (``Workspace.hand_off``; this process is replaced right after it).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -92,15 +103,28 @@ def run_index(host: IndexHost, *, full: bool = False, quiet: bool = False, queri
         def progress(p: IndexProgress) -> None:
             bar.update(task, completed=p.done_files, total=p.total_files, description=p.current[-50:])
 
+        from engine.workspace import Workspace
+
+        ws = host.workspace
+        if hand_off is not None and isinstance(ws, Workspace):
+
+            def report(stats: IndexStats) -> None:
+                bar.stop()  # the terminal as the bar found it: nothing of this process runs after the report
+                hand_off(stats)
+
+            ws.hand_off = report
         return host.index(full=full, progress=progress, queries=queries)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from engine.results import stats_record
-
     host = _host(args)
-    stats = run_index(host, full=args.full, quiet=args.json, queries=False)
     ws = host.workspace
+
+    def report(stats: IndexStats) -> None:
+        _report_index(args, ws, stats)
+
+    # With --publish the published index must be the compacted one: the maintenance stays here.
+    stats = run_index(host, full=args.full, quiet=args.json, queries=False, hand_off=None if args.publish else report)
     if args.publish:
         from engine.shared_index import publish
 
@@ -108,12 +132,20 @@ def cmd_index(args: argparse.Namespace) -> int:
             raise SemcodeError("--publish needs the workspace's own full index: drop --shared-index")
         published = publish(ws.store, args.publish, root=ws.root, keep=args.keep)
         print(f"published {published.info.describe()} to {published.uri}", file=sys.stderr)
+    report(stats)
+    return 0
+
+
+def _report_index(args: argparse.Namespace, ws: Any, stats: IndexStats) -> None:
+    """``semcode index``'s summary on stdout (JSON with --json); skipped files on stderr."""
+    from engine.results import stats_record
+
     summary = {"root": str(ws.root), **stats_record(stats), "index_path": str(ws.index_path)}
     if ws.rebuilt_reason:
         summary["rebuilt"] = ws.rebuilt_reason
     if args.json:
         print(json.dumps(summary, indent=2))
-        return 0
+        return
     if ws.rebuilt_reason:
         print(f"note: the index was rebuilt because {ws.rebuilt_reason}")
     print(
@@ -123,7 +155,6 @@ def cmd_index(args: argparse.Namespace) -> int:
     )
     for path, reason in stats.skipped[:20]:
         print(f"  skipped {path}: {reason}", file=sys.stderr)
-    return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:

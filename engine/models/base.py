@@ -135,6 +135,12 @@ class Embedder(ABC):
         vector: np.ndarray = _normalise(self._embed_texts([self.cap(self.info.query_prefix + query)]))[0]
         return vector
 
+    def embed_query_alone(self, query: str) -> np.ndarray:
+        """``embed_query`` when little else of the query runs beside it (a small index's search is all in
+        memory, engine/bm25.py): an embedder that keeps cores free for the query's other work may use
+        them all (``WorkerEmbedder``). The same vector either way."""
+        return self.embed_query(query)
+
     def embed_interactive(self, texts: Sequence[str]) -> np.ndarray:
         """Embed a few documents someone waits for (an unsaved buffer's chunks, a selection): like
         ``embed_documents``; an embedder with a separate query worker runs them there, ahead of indexing."""

@@ -32,6 +32,7 @@ from .backend import ensure_cpu_backend
 from .base import Embedder
 from .gguf_file import GGUFInfo, inspect_gguf
 from .info import DEFAULT_MAX_TOKENS, context_tokens, model_info, pooling_for
+from .output_buffer import LogitsRelease
 from .packing import ffd_bins, next_fit_decodes, packing_enabled, packing_order
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,12 @@ class LlamaEmbedder(Embedder):
             if captured.getvalue():
                 log.debug("llama-cpp-python while loading %s:\n%s", path.name, captured.getvalue().rstrip())
         self._llm.verbose = False  # no per-call timing output from now on
+        # The output buffer's logits rows (30-62 MB for MiniLM) are never written by an embedding
+        # graph, only cleared: their pages go back to the kernel now and after each reallocation
+        # (engine/models/output_buffer.py).
+        self._release_logits = LogitsRelease(llama_cpp, self._llm._ctx.ctx)
+        self._release_logits()
+        self._release_logits.watch(self._llm._ctx)  # after each decode: a no-op unless it reallocated
         self._vocab = self._llm._model.vocab
         self._tokenize_fn = llama_cpp.llama_tokenize
         self._add_bos = True  # what Llama.embed() uses; the vocab decides which specials it adds
@@ -219,6 +226,13 @@ class LlamaEmbedder(Embedder):
             unpacked[order] = out
             return unpacked
         return out
+
+    def set_threads(self, threads: int) -> None:
+        """The llama.cpp threads of the next decodes (``threads`` stays what the embedder was made with):
+        the query worker uses every core for a query nothing else runs beside (worker_main)."""
+        with self._lock:
+            self._check_open()
+            self._llm._ctx.set_n_threads(threads, threads)
 
     def _order(self, texts: Sequence[str]) -> list[int] | None:
         """The call's texts in FFD order, or None to keep the caller's order when it packs as tightly

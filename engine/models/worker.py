@@ -439,10 +439,13 @@ class WorkerEmbedder(Embedder):
 
     # -- embedding --------------------------------------------------------------------------------------
 
-    def _embed_on(self, slot: _Slot, texts: Sequence[str]) -> np.ndarray:
+    def _embed_on(self, slot: _Slot, texts: Sequence[str], threads: int | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.info.dimension), dtype=np.float32)
-        reply = slot.call(encode_json(b"J", {"op": "embed", "texts": list(texts)}), _request_timeout(len(texts)))
+        request: dict[str, Any] = {"op": "embed", "texts": list(texts)}
+        if threads:
+            request["threads"] = threads  # for this request only (worker_main)
+        reply = slot.call(encode_json(b"J", request), _request_timeout(len(texts)))
         if reply[:1] == b"E":
             raise _remote_error(reply)
         return decode_vectors(reply)
@@ -452,6 +455,16 @@ class WorkerEmbedder(Embedder):
 
     def embed_query(self, query: str) -> np.ndarray:
         vector: np.ndarray = _normalise(self._embed_on(self._query, [self.cap(self.info.query_prefix + query)]))[0]
+        return vector
+
+    def embed_query_alone(self, query: str) -> np.ndarray:
+        # Every thread: nothing of the query but ~3 ms of Python runs beside it, and two llama.cpp threads
+        # answered rxjs's docstring queries faster over LSP, p95 median 38.9 vs 44.5 ms in eight alternated
+        # pairs (BENCHMARKS.md, "bm25mem (session 8)"). With LanceDB's BM25 beside it they did not.
+        threads = self.threads if self.threads > self.query_threads else None
+        vector: np.ndarray = _normalise(
+            self._embed_on(self._query, [self.cap(self.info.query_prefix + query)], threads)
+        )[0]
         return vector
 
     def embed_interactive(self, texts: Sequence[str]) -> np.ndarray:

@@ -211,7 +211,7 @@ def _serve(stdin: int, proto: int, embedder: Any, idle_exit: float) -> int:
             if op == "embed":
                 if embedder is None:
                     raise ValueError("this worker has no model")
-                reply = encode_vectors(embedder._embed_texts(list(request["texts"])))
+                reply = encode_vectors(_embed(embedder, request))
             elif op == "system_info":
                 reply = encode_json(b"J", {"op": "system_info", **_system_info()})
             elif op == "stdout_probe":  # proves the isolation (tests): every way of writing to stdout
@@ -227,6 +227,19 @@ def _serve(stdin: int, proto: int, embedder: Any, idle_exit: float) -> int:
             write_frame(proto, reply)
         except BrokenPipeError:
             return 0
+
+
+def _embed(embedder: Any, request: dict[str, Any]) -> Any:
+    """An embed request, on ``request["threads"]`` llama.cpp threads if it asks (then back to ours)."""
+    threads = int(request.get("threads") or 0)
+    switch = threads > 0 and hasattr(embedder, "set_threads") and threads != embedder.threads
+    if switch:
+        embedder.set_threads(threads)
+    try:
+        return embedder._embed_texts(list(request["texts"]))
+    finally:
+        if switch:
+            embedder.set_threads(embedder.threads)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from engine import row_payload
 from engine.names import NameTable, RowFilter
 from engine.ranking import RankingOptions, analyse_query
 from engine.records import Chunk
@@ -68,6 +70,25 @@ def _rebuilt(store: ChunkStore) -> NameTable:
     return NameTable(*store._load_names())
 
 
+def _assert_searches_read_rows_the_table_holds(store: ChunkStore, table: NameTable) -> None:
+    """A large table keeps the candidate columns alone: a search's rows come from it and equal the
+    columns LanceDB holds for the same rows."""
+    columns = ["id", "path", "language", "symbol", "kind", "parent", "start_line", "end_line"]
+    assert table.has_candidate_columns and not table.has_payload
+    version = store._chunks.version
+    for seed in range(3):
+        query = np.random.default_rng(100 + seed).normal(size=DIM).astype(np.float32)
+        found = store.vector_search(query, limit=12, content=False, version=version)
+        stored = store._chunks.take_row_ids([r["_rowid"] for r in found]).select(columns).with_row_id().to_arrow()
+        by_row = {r["_rowid"]: r for r in stored.to_pylist()}
+        assert found and all({k: r[k] for k in columns} == {k: by_row[r["_rowid"]][k] for k in columns} for r in found)
+    for terms in ("run", "session request", "picker find", "task7"):
+        found = store.text_search(terms, limit=12, content=False, lex=False, version=version)
+        direct = store.text_search(terms, limit=12, content=False)  # LanceDB's own columns
+        assert [(r["_rowid"], r["_score"]) for r in found] == [(r["_rowid"], r["_score"]) for r in direct]
+        assert [{k: r[k] for k in columns} for r in found] == [{k: r[k] for k in columns} for r in direct]
+
+
 def _assert_current_equals_rebuilt(store: ChunkStore) -> NameTable:
     version = store._chunks.version
     table = store._names._table
@@ -78,8 +99,7 @@ def _assert_current_equals_rebuilt(store: ChunkStore) -> NameTable:
     assert table.snapshot() == fresh.snapshot()  # the payload (vectors, texts) included
     assert table.rows == fresh.rows == store.count_chunks()
     # A small table answers the vector search from memory: the rows and distances LanceDB gives.
-    assert table.has_payload
-    for seed in range(3):
+    for seed in range(3 if table.has_payload else 0):
         query = np.random.default_rng(100 + seed).normal(size=DIM).astype(np.float32)
         in_memory = table.nearest(query, RowFilter(), 12)
         assert in_memory is not None
@@ -89,6 +109,8 @@ def _assert_current_equals_rebuilt(store: ChunkStore) -> NameTable:
         assert np.allclose([r["_distance"] for r in in_memory], [r["_distance"] for r in stored], atol=1e-5)
         texts = table.contents([r["_rowid"] for r in stored])
         assert texts == store.contents([r["_rowid"] for r in stored])
+    if not table.has_payload:
+        _assert_searches_read_rows_the_table_holds(store, table)
     searcher = Searcher(store, embedder=None)  # type: ignore[arg-type]  # look-ups only
     for filters in (SearchFilters(), SearchFilters(language="python"), SearchFilters(kind="class")):
         for query in QUERIES:
@@ -100,10 +122,14 @@ def _assert_current_equals_rebuilt(store: ChunkStore) -> NameTable:
     return table
 
 
-def test_saves_patch_the_name_table_to_what_a_rebuild_gives(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_saves_patch_the_name_table_to_what_a_rebuild_gives(tmp_path: Path, monkeypatch, size: str) -> None:
+    if size == "large":  # no vectors or texts in memory: the candidate columns alone
+        monkeypatch.setattr(row_payload, "PAYLOAD_BYTES", 0)
     store = _store(tmp_path / "idx")
     built = store._names.build_now()
     assert built is not None and built.version == store._chunks.version
+    assert built.has_payload == (size == "small") and built.has_candidate_columns
     # Same number of chunks, one name changed and one renamed: the keyed upsert (ids taken over).
     _write(store, {"src/session.py": ["Session", "Session.request", "Session.receive", "merge_setting", "rename_me"]})
     first = _assert_current_equals_rebuilt(store)

@@ -96,6 +96,28 @@ def test_worker_embeddings_equal_the_in_process_ones(worker: WorkerEmbedder, lla
     assert worker.cap(TEXTS[-1]) == llama_embedder.cap(TEXTS[-1])
 
 
+def test_a_query_alone_runs_on_every_thread_for_that_request_only(worker: WorkerEmbedder, monkeypatch):
+    """``embed_query_alone`` (a small index's query: nothing but ~3 ms of Python beside it) asks the
+    query worker for all of the embedder's threads for that request; the vector is the same, and the
+    next plain query is on the worker's own (half) again."""
+    import engine.models.worker as worker_module
+
+    assert worker.threads == 2 and worker.query_threads == 1
+    sent: list[dict[str, object]] = []
+    original = worker_module.encode_json
+
+    def recording(tag: bytes, obj: dict[str, object]) -> bytes:
+        sent.append(obj)
+        return original(tag, obj)
+
+    monkeypatch.setattr(worker_module, "encode_json", recording)
+    for text in TEXTS[:3]:
+        plain = worker.embed_query(text)
+        alone = worker.embed_query_alone(text)
+        assert float(plain @ alone) > 0.9999
+    assert [r.get("threads") for r in sent if r.get("op") == "embed"] == [None, 2] * 3
+
+
 def test_queries_and_documents_use_separate_workers_at_their_priorities(worker: WorkerEmbedder):
     worker.embed_query("warm")
     worker.embed_documents(["def f(): pass"])

@@ -160,3 +160,20 @@ def test_status_reports_the_tiers_while_the_dense_tier_is_embedding(workspace: W
     assert future.result(10) is not None
     status = host.status()
     assert status["lexical_ready"] and not status["partial"] and status["pending_chunks"] == 0
+
+
+def test_a_save_gives_its_scratch_memory_back_and_a_no_op_save_does_not(
+    workspace: Workspace, small_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.host as host_module
+
+    trims: list[int] = []
+    monkeypatch.setattr(host_module, "trim_malloc", lambda: trims.append(1))
+    host = IndexHost(workspace)
+    host.start().result(10)
+    trims.clear()
+    assert host.submit(lambda: host.update_files(["net/retry.py"])).result(10).files_indexed == 0
+    assert trims == []  # nothing written: nothing to give back
+    (small_root / "net/retry.py").write_text("def retried_once():\n    return 2\n")
+    assert host.submit(lambda: host.update_files(["net/retry.py"])).result(10).files_indexed == 1
+    assert trims == [1]
