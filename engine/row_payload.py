@@ -119,14 +119,13 @@ class RowPayload:
             more = (
                 RowPayload(more.columns.drop_columns(["content"]), more.tiers, more.blocks) if more.has_texts else more
             )
+        blocks = self.blocks  # both sides have vectors or neither (above)
+        if blocks is not None and more.blocks is not None and rows.num_rows:
+            blocks = (*blocks, *more.blocks)
         return RowPayload(
             columns=pa.concat_tables([columns, more.columns]),
             tiers=np.concatenate([self.tiers, more.tiers]),
-            blocks=None
-            if self.blocks is None or more.blocks is None
-            else (*self.blocks, *more.blocks)
-            if rows.num_rows
-            else self.blocks,
+            blocks=blocks,
             lexical=lexical if self.has_texts and more.has_texts else None,
         )
 
