@@ -1325,11 +1325,7 @@ class ChunkStore:
         trim_malloc()
         try:
             lance = self.path / LANCE_DIR
-            done = (
-                self.maintainer(lance, operation, params, preempt=preempt)
-                if preempt
-                else self.maintainer(lance, operation, params)
-            )
+            done = self.maintainer(lance, operation, params, preempt=preempt)
         except MaintenancePreempted:
             self._fresh_caches()  # the child may have committed just before it was stopped
             raise

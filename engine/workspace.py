@@ -192,7 +192,7 @@ class Workspace:
 
         if self._embedder is not None:
             self._embedder.release_index_worker()
-        return in_child(lance_dir, operation, params, preempt) if preempt else in_child(lance_dir, operation, params)
+        return in_child(lance_dir, operation, params, preempt)
 
     @property
     def embedder(self) -> Embedder:
@@ -336,10 +336,14 @@ class Workspace:
             changed = stats.files_indexed or stats.files_deleted or stats.chunks_embedded
             if changed and not dense_follows and not self._hand_off_maintenance(stats):
                 self.store.optimize()
+        self._finish_index(stats)
+        return stats
+
+    def _finish_index(self, stats: IndexStats) -> None:
+        """What an index run leaves behind once its rows are written (before a hand-off, too)."""
         self.buffers.rebase()  # a buffer the index now holds the text of is no longer searched in its place
         self.last_stats = stats
         self._record_index(stats)
-        return stats
 
     def _hand_off_maintenance(self, stats: IndexStats) -> bool:
         """``semcode index``'s final maintenance in a fresh process; returns only when it cannot.
@@ -361,9 +365,7 @@ class Workspace:
             return False
         from .maintenance import hand_off
 
-        self.buffers.rebase()
-        self.last_stats = stats
-        self._record_index(stats)
+        self._finish_index(stats)
         self.hand_off(stats)
         if self._embedder is not None:
             self._embedder.release_index_worker()

@@ -30,8 +30,8 @@ def test_the_index_worker_is_stopped_while_the_maintenance_child_runs(
     ran: list[tuple[str, int | None, bool]] = []
     real = maintenance.in_child
 
-    def recorded(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
-        done = real(lance_dir, operation, params)
+    def recorded(lance_dir: Path, operation: str, params: dict[str, Any], preempt: Any = None) -> bool:
+        done = real(lance_dir, operation, params, preempt)
         ran.append((operation, embedder.pids["index"], done))
         return done
 

@@ -219,8 +219,8 @@ def test_large_index_maintenance_runs_in_a_child_process(
     monkeypatch.setattr(store_module, "MAINTENANCE_CHILD_MIN_ROWS", 0)  # any size counts as large here
     ran: list[tuple[str, bool]] = []
 
-    def recorded(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
-        done = maintenance.in_child(lance_dir, operation, params)
+    def recorded(lance_dir: Path, operation: str, params: dict[str, Any], preempt: Any = None) -> bool:
+        done = maintenance.in_child(lance_dir, operation, params, preempt)
         ran.append((operation, done))
         return done
 
@@ -250,8 +250,8 @@ def test_a_full_reindex_builds_its_indexes_anew_in_children_before_the_compactio
     monkeypatch.setattr(store_module, "MAINTENANCE_CHILD_MIN_ROWS", 0)  # any size counts as large here
     ran: list[tuple[str, Any, bool]] = []
 
-    def recorded(lance_dir: Path, operation: str, params: dict[str, Any]) -> bool:
-        done = maintenance.in_child(lance_dir, operation, params)
+    def recorded(lance_dir: Path, operation: str, params: dict[str, Any], preempt: Any = None) -> bool:
+        done = maintenance.in_child(lance_dir, operation, params, preempt)
         ran.append((operation, params.get("tables"), done))
         return done
 
