@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .bm25 import K1, B, index_token, query_tokens
 from .errors import SemcodeError
 from .files import buffer_path_allowed, printable_path, secret_reason
 from .lexical import document_terms
 from .ranking import QueryInfo, symbol_lookup_matches
 from .records import Chunk, text_hash
-from .search import SearchFilters, light_stem
+from .search import SearchFilters
 from .store import sql_in
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ MAX_BYTES = 16 << 20  # text held at once, all buffers together
 REFUSAL_TTL = 5.0  # seconds a refused path (ignored, outside the rules) is not checked again
 EMBED_BATCH = 16  # chunks per request to the query worker
 RETRY_SECONDS = 2.0  # after the model failed to embed a buffer's chunks
-BM25_K1, BM25_B = 1.2, 0.75  # LanceDB's full-text scoring constants: buffer chunks are scored alike
+BM25_K1, BM25_B = float(K1), float(B)  # LanceDB's full-text scoring constants: buffer chunks are scored alike
 SOURCE = "buffer"  # SearchHit.source of a buffer's chunk
 _UNKNOWN = "\0unknown"  # indexed hash not looked up yet
 
@@ -122,7 +123,8 @@ class BufferView:
     def lexical(
         self, found: list[dict[str, Any]], terms: Sequence[str], filters: SearchFilters, limit: int, documents: int
     ) -> list[dict[str, Any]]:
-        """The store's BM25 hits merged with the buffers' chunks, scored by the same formula.
+        """The store's BM25 hits merged with the buffers' chunks, scored by the same formula over the same
+        terms (the full-text index's analyzer and stemmer, engine/bm25.py).
 
         The corpus statistics are estimated: ``documents`` rows in all, a term's document frequency and
         the mean length counted over the store's hits and the buffers' chunks. For the rare words a
@@ -131,7 +133,7 @@ class BufferView:
         rows = self._candidates(filters)
         if not rows or not terms:
             return found
-        stems = [light_stem(t) for t in dict.fromkeys(terms)]
+        stems = list(dict.fromkeys(query_tokens(" ".join(terms))))
         bags = [_bag(r.get("lex", "")) for r in [*found, *rows]]
         average = sum(sum(b.values()) for b in bags) / len(bags) or 1.0
         total = max(documents, len(bags))
@@ -161,8 +163,9 @@ class BufferView:
 def _bag(lex: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for token in lex.split():
-        stem = light_stem(token)
-        counts[stem] = counts.get(stem, 0) + 1
+        stem = index_token(token)
+        if stem is not None:
+            counts[stem] = counts.get(stem, 0) + 1
     return counts
 
 

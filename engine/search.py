@@ -17,12 +17,12 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
 from . import ranking as _ranking
+from .bm25 import index_token
 from .chunking.languages import CONTAINER_KINDS
 from .errors import ConfigError
 from .lexical import document_terms, looks_like_identifier, query_terms
@@ -821,18 +821,11 @@ def _inside(member: Candidate, container: Candidate) -> bool:
 
 
 def _matched(terms: list[str], lex: str) -> list[str]:
-    """Query terms found in the chunk, compared the way the stemmed full-text index sees them."""
-    present = {light_stem(token) for token in lex.split()}
-    return [t for t in terms if light_stem(t) in present]
-
-
-@lru_cache(maxsize=1 << 16)
-def light_stem(token: str) -> str:
-    """Enough stemming to explain a match (formatted/format, dates/date); ranking uses the index's stemmer."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
-            return token[: -len(suffix)]
-    return token
+    """Query terms found in the chunk, compared as the full-text index sees them (its analyzer and stemmer,
+    engine/bm25.py): ``parsing`` matches ``parse``, as the BM25 hit did."""
+    present = {index_token(token) for token in lex.split()}
+    present.discard(None)
+    return [t for t in terms if index_token(t) in present]
 
 
 def _indent(content: str) -> int:

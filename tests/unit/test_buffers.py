@@ -54,6 +54,16 @@ def test_typed_function_is_found_lexically_at_once_then_semantically(indexed: Wo
     assert any(h.symbol == "retry_request" for h in indexed.search("retry an HTTP request with exponential backoff"))
 
 
+def test_a_buffer_is_scored_with_the_full_text_index_stemmer(indexed: Workspace) -> None:
+    """``frobnicating`` finds an unsaved ``frobnicate``: the index's Snowball stemmer, not a suffix strip."""
+    path = indexed.root / "net/retry.py"
+    indexed.buffers.debounce = 3600  # lexical only: the buffer's BM25 alone can find it
+    assert indexed.buffers.update(path, path.read_text() + "\n\ndef frobnicate(things):\n    return things\n")
+    hits = buffer_hits(indexed, "frobnicating", limit=5)
+    assert hits and hits[0].symbol == "frobnicate" and hits[0].lexical_score
+    assert hits[0].matched_terms == ("frobnicating",)
+
+
 def test_a_buffer_the_index_holds_is_not_searched_or_kept(indexed: Workspace) -> None:
     path = indexed.root / "net/retry.py"
     assert indexed.buffers.update(path, path.read_text())  # didOpen of an unmodified file
