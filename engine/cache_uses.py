@@ -150,4 +150,4 @@ def fold(stored: pa.Table, log_file: UseLog) -> int:
     joined = uses.join(stored.select(["text_hash", "last_used"]), "text_hash", join_type="inner")
     kept = joined.filter(pc.greater(joined["used_ms"], joined["last_used"])).select(["text_hash", "used_ms"])
     log_file.rewrite(kept)
-    return kept.num_rows
+    return int(kept.num_rows)

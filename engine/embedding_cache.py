@@ -48,7 +48,8 @@ FOLD_FACTOR = 2  # the use log is folded in place once it holds this many record
 
 def uses_path(table: Table) -> Path:
     """The use log of a cache table: beside its directory in the index's LanceDB directory."""
-    return Path(table.uri).parent / USES_FILE
+    uri: str = table.uri  # type: ignore[attr-defined]  # a local LanceTable's directory (the store's are)
+    return Path(uri).parent / USES_FILE
 
 
 def fold_uses(table: Table) -> int:
