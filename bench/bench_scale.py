@@ -410,6 +410,23 @@ def cmd_restart(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------- cli index
+def rss_profile(sampler: RssSampler, every: float = 5.0) -> list[Any]:
+    """The tree and each process every ``every`` s so far (which phase holds what), printed and returned;
+    each step shows the largest sample within it, so a short peak is not skipped."""
+    largest: dict[int, tuple[float, float, dict[int, float]]] = {}
+    for sample in list(sampler.samples):
+        step = int(sample[0] // every)
+        if step not in largest or sample[1] > largest[step][1]:
+            largest[step] = sample
+    profile = [
+        [round(t), round(tree), {sampler._role(p): round(mb) for p, mb in each.items() if mb}]
+        for t, tree, each in (largest[step] for step in sorted(largest))
+    ]
+    print("  t s, tree MB (largest sample of each 5 s), per process: "
+          + "; ".join(f"{t} {tree} {each}" for t, tree, each in profile))  # fmt: skip
+    return profile
+
+
 def cmd_cli(args: argparse.Namespace) -> dict[str, Any]:
     """``semcode index WS`` (``--full`` with ``--cli-full``) as a user runs it, its process tree sampled.
 
@@ -435,13 +452,7 @@ def cmd_cli(args: argparse.Namespace) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"semcode index failed ({proc.returncode}): {err[-2000:]}")
     summary = json.loads(out)
-    # Every ~5 s: the tree and each process (which phase holds what).
-    profile, next_t = [], 0.0
-    for t, tree, each in sampler.samples:
-        if t >= next_t:
-            next_t = t + 5.0
-            profile.append([round(t), round(tree), {sampler._role(p): round(mb) for p, mb in each.items() if mb}])
-    print("  t s, tree MB, per process: " + "; ".join(f"{t} {tree} {each}" for t, tree, each in profile))
+    profile = rss_profile(sampler)
     result = {"step": "cli", "seconds": round(seconds, 1), "summary": summary, "profile": profile, **sampler.report()}
     print(
         f"semcode index: {summary.get('files_indexed')} files, {summary.get('chunks_total')} chunks "
@@ -575,6 +586,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         )
         result |= {"initialize_s": round(initialized, 2), "ready_s": round(ready, 2), "files": status["files"]}
         result |= {"chunks": status["chunks"], "vector_index": status["folders"][0].get("vectorIndex")}
+        if ready > 10:  # a first index (or a long restart): where its memory went
+            result["profile_to_ready"] = rss_profile(sampler)
         rss_idle = sampler.report() | {"smaps_mb": sampler.smaps()}
         sampler.stage = "queries"
         # Queries over LSP (hybrid, as the editor sends them). First a warm-up round.

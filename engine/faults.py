@@ -19,9 +19,11 @@ EXIT_CODE = 137  # what a shell reports for a process killed by SIGKILL
 
 BOUNDARIES: tuple[str, ...] = (
     "cache.before",  # embedding cache merge (new vectors stored, used ones marked used)
+    "uses.before",  # inside that: new vectors stored, the use marks of the others not yet appended (cache_uses.py)
     "cache.after",
+    "uses.fold",  # the use log's fold (index maintenance): its new file written, not yet renamed over the old
     "evict.before",  # embedding cache over its bound: least recently used rows deleted
-    "evict.mid",  # between the delete by age and the delete of rows tied at the cutoff
+    "evict.mid",  # after the first of its deletes by hash (a few thousand each), before the others
     "evict.after",
     "chunks.before",  # chunk rows merge (replace a batch of files)
     "chunks.vanished",  # a shrinking file's rows replaced, its surplus rows blank (store.VANISHED_PATH), not deleted

@@ -44,7 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .embedding_cache import DEFAULT_LIMIT, EmbeddingCache, cache_schema
+from .cache_uses import USES_FILE
+from .embedding_cache import DEFAULT_LIMIT, EmbeddingCache, cache_schema, fold_uses
 from .errors import IndexLockedError, MaintenancePreempted, StoreError, missing_dependency
 from .faults import fault_point
 from .lance_rows import parts as _parts
@@ -282,6 +283,8 @@ def optimize_tables(tables: Sequence[Table]) -> None:
     for table in tables:
         try:
             table.optimize(cleanup_older_than=timedelta(minutes=5), delete_unverified=True)
+            if table.name == EMBEDDINGS:  # its use log to one record per vector (engine/cache_uses.py)
+                fold_uses(table)
         except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
             log.warning("compaction of %s failed: %s", table.name, exc)
         # What one table's compaction freed goes back before the next one allocates: glibc kept ~240 MB
@@ -509,6 +512,8 @@ class ChunkStore:
             shutil.rmtree(old, ignore_errors=True)
         if carried is not None:
             lance.mkdir(parents=True, exist_ok=True)
+            if (carried.parent / USES_FILE).is_file():
+                os.replace(carried.parent / USES_FILE, lance / USES_FILE)
             os.replace(carried, lance / f"{EMBEDDINGS}.lance")
             carried.parent.rmdir()
         self._write_meta()
@@ -545,6 +550,8 @@ class ChunkStore:
         shutil.rmtree(staging, ignore_errors=True)
         try:
             shutil.copytree(table, staging / table.name)
+            if (lance / USES_FILE).is_file():  # its use log; a crash before it is copied only ages the vectors
+                shutil.copy2(lance / USES_FILE, staging / USES_FILE)
         except OSError as exc:
             log.warning("the embedding cache could not be kept (%s): every chunk is embedded again", exc)
             shutil.rmtree(staging, ignore_errors=True)

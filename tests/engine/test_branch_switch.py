@@ -36,9 +36,8 @@ def row_hashes(ws: Workspace) -> set[str]:
 
 
 def cache_rows(ws: Workspace) -> dict[str, int]:
-    """text hash -> last use (ms) of every vector in the persistent cache."""
-    table = ws.store._embeddings.to_arrow().select(["text_hash", "last_used"]).to_pylist()
-    return {r["text_hash"]: r["last_used"] for r in table}
+    """text hash -> last use (ms) of every vector in the persistent cache (its row's time or its logged use)."""
+    return ws.store._cache.use_times()
 
 
 def counter(name: str) -> float:

@@ -86,6 +86,9 @@ def test_kill_9_at_random_points(scene: Scene, workers: Workers, phase: str) -> 
 FAULTS = [
     ("cache.before", "reindex"),
     ("cache.after", "reindex"),
+    ("uses.before", "reindex"),  # new vectors in the cache, the reused ones' use marks not yet logged
+    ("uses.fold", "full"),  # index --full logs a use of every vector it takes; the compaction folds them
+    ("uses.fold", "child-full"),  # the same inside the maintenance child
     ("chunks.before:2", "reindex"),
     ("chunks.after", "reindex"),
     ("chunks.after:2", "reindex"),  # the last of its chunk commits (a third before the shrinking-file scene)
