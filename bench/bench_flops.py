@@ -17,6 +17,11 @@ one first-fit-decreasing plan per write batch of 256 texts, the portable build):
 - ``levers``: per-decode token cap (one ``embed`` call per bin of 128/256 tokens: a decode's attention
   spans at most that many tokens), flash off, 1 thread, OpenMP spinning, F32, F16, and the native build.
 - ``builds``: the product against a CPU-specific build (``--build NAME=PYTHON``), Q8_0 and F32.
+- ``decodes``: n_batch = n_ubatch = n_ctx of 1024-4096 tokens (every text still within the model's 512
+  positions, so several texts share each decode), calls of as many texts per decode as the product's,
+  and (``--bf16``) BF16 at 512 and 2048 (flops9, session 9).
+- ``caps``: decodes of at most 192-384 tokens (one ``embed`` call per FFD bin; n_ctx stays 512), Q8_0 and BF16.
+- ``waits``: OpenMP's wait at ggml's per-node barriers: a short spin (``GOMP_SPINCOUNT``), ACTIVE, pinned.
 - ``formats``: Q8_0, F32 and (``--bf16 FILE``) BF16 on the product's build and on each ``--build`` (the
   runtime-dispatch build of session 6 against the portable one); each row names the CPU backend loaded.
 """
@@ -58,7 +63,7 @@ def _texts(cfg: dict[str, Any], llm: Any) -> list[tuple[str, int]]:
 
     texts = stdlib_functions(cfg["texts"])
     pairs = [(t, len(llm.tokenize(t.encode("utf-8")))) for t in texts]
-    return [p for p in pairs if p[1] <= cfg["n_batch"]]
+    return [p for p in pairs if p[1] <= cfg.get("max_text", cfg["n_batch"])]  # one text <= the model's positions
 
 
 def _calls(pairs: list[tuple[str, int]], cfg: dict[str, Any]) -> tuple[list[list[tuple[str, int]]], int]:
@@ -129,7 +134,7 @@ def settings(
     sweep: str, texts: int, builds: dict[str, str], bf16: str = ""
 ) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
     product = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "group": 32, "texts": texts,
-               "flash": True}  # fmt: skip
+               "flash": True, "max_text": 512}  # fmt: skip
     out: list[tuple[str, dict[str, Any], dict[str, str]]] = [("product", product, PASSIVE)]
     f32, f16 = {"model": model_file("f32")}, {"model": model_file("f16")}
     if sweep == "attention":
@@ -154,6 +159,30 @@ def settings(
             ("F32", {**product, **f32}, PASSIVE),
             ("F16", {**product, **f16}, PASSIVE),
         ]
+    if sweep == "decodes":  # flops9 (session 9): decodes of several model contexts, each text still <= 512
+        for n_batch in (1024, 2048, 4096):
+            out += [(f"n_batch {n_batch}", {**product, "n_batch": n_batch, "group": 32 * n_batch // 512}, PASSIVE)]
+        out += [(f"n_batch {n_batch} calls of 32", {**product, "n_batch": n_batch}, PASSIVE) for n_batch in (2048,)]
+        if bf16:
+            out += [("BF16", {**product, "model": bf16}, PASSIVE)]
+            out += [("BF16 n_batch 2048", {**product, "model": bf16, "n_batch": 2048, "group": 128}, PASSIVE)]
+        return out
+    if sweep == "caps":  # flops9: decodes of fewer tokens than the context (one embed call per FFD bin)
+        for cap in (192, 256, 384):
+            out += [(f"decode cap {cap}", {**product, "decode_cap": cap}, PASSIVE)]
+        if bf16:
+            out += [("BF16", {**product, "model": bf16}, PASSIVE)]
+            out += [(f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in (256,)]
+        return out
+    if sweep == "waits":  # flops9: how OpenMP threads wait at ggml's per-node barriers (omp barrier)
+        spin = {"OMP_WAIT_POLICY": ""}
+        out += [
+            ("GOMP_SPINCOUNT 10k", product, {**spin, "GOMP_SPINCOUNT": "10000"}),
+            ("GOMP_SPINCOUNT 100k", product, {**spin, "GOMP_SPINCOUNT": "100000"}),
+            ("OMP ACTIVE", product, {"OMP_WAIT_POLICY": "ACTIVE"}),
+            ("threads pinned", product, {**PASSIVE, "OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}),
+        ]
+        return out
     if sweep == "formats":  # every format on the product's build and on each other build (dispatch: session 6)
         out += [("portable F32", {**product, **f32}, PASSIVE)]
         out += [("portable BF16", {**product, "model": bf16}, PASSIVE)] if bf16 else []
@@ -183,7 +212,7 @@ def settings(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    ap.add_argument("--sweep", default="levers", choices=("attention", "levers", "builds", "formats"))
+    ap.add_argument("--sweep", default="levers", choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits"))
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--build", action="append", default=[], help="NAME=PYTHON: another llama-cpp-python build")
