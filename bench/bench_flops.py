@@ -21,6 +21,7 @@ one first-fit-decreasing plan per write batch of 256 texts, the portable build):
   positions, so several texts share each decode), calls of as many texts per decode as the product's,
   and (``--bf16``) BF16 at 512 and 2048 (flops9, session 9).
 - ``caps``: decodes of at most 192-384 tokens (one ``embed`` call per FFD bin; n_ctx stays 512), Q8_0 and BF16.
+- ``files``: other GGUF files of the model (``--model NAME=FILE``, e.g. BF16 derived from the shipped Q8_0).
 - ``waits``: OpenMP's wait at ggml's per-node barriers: a short spin (``GOMP_SPINCOUNT``), ACTIVE, pinned.
 - ``formats``: Q8_0, F32 and (``--bf16 FILE``) BF16 on the product's build and on each ``--build`` (the
   runtime-dispatch build of session 6 against the portable one); each row names the CPU backend loaded.
@@ -131,7 +132,12 @@ def run_child(kind: str, payload: dict[str, Any], env: dict[str, str]) -> dict[s
 
 
 def settings(
-    sweep: str, texts: int, builds: dict[str, str], bf16: str = ""
+    sweep: str,
+    texts: int,
+    builds: dict[str, str],
+    bf16: str = "",
+    caps: tuple[int, ...] = (192, 256, 384),
+    files: dict[str, str] | None = None,
 ) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
     product = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "group": 32, "texts": texts,
                "flash": True, "max_text": 512}  # fmt: skip
@@ -168,11 +174,11 @@ def settings(
             out += [("BF16 n_batch 2048", {**product, "model": bf16, "n_batch": 2048, "group": 128}, PASSIVE)]
         return out
     if sweep == "caps":  # flops9: decodes of fewer tokens than the context (one embed call per FFD bin)
-        for cap in (192, 256, 384):
+        for cap in caps:
             out += [(f"decode cap {cap}", {**product, "decode_cap": cap}, PASSIVE)]
         if bf16:
             out += [("BF16", {**product, "model": bf16}, PASSIVE)]
-            out += [(f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in (256,)]
+            out += [(f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps[-1:]]
         return out
     if sweep == "waits":  # flops9: how OpenMP threads wait at ggml's per-node barriers (omp barrier)
         spin = {"OMP_WAIT_POLICY": ""}
@@ -183,6 +189,8 @@ def settings(
             ("threads pinned", product, {**PASSIVE, "OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}),
         ]
         return out
+    if sweep == "files":  # flops9: other GGUF files of the model on the product's build (--model NAME=FILE)
+        return out + [(name, {**product, "model": path}, PASSIVE) for name, path in (files or {}).items()]
     if sweep == "formats":  # every format on the product's build and on each other build (dispatch: session 6)
         out += [("portable F32", {**product, **f32}, PASSIVE)]
         out += [("portable BF16", {**product, "model": bf16}, PASSIVE)] if bf16 else []
@@ -212,11 +220,13 @@ def settings(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    ap.add_argument("--sweep", default="levers", choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits"))
+    ap.add_argument("--sweep", default="levers", choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files"))
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--build", action="append", default=[], help="NAME=PYTHON: another llama-cpp-python build")
     ap.add_argument("--bf16", default="", help="a BF16 GGUF of the model (--sweep builds)")
+    ap.add_argument("--caps", default="192,256,384", help="--sweep caps: decode caps (tokens), comma-separated")
+    ap.add_argument("--model", action="append", default=[], help="NAME=GGUF: --sweep files")
     ap.add_argument("--only", default="", help="comma-separated setting names to keep (besides the product)")
     ap.add_argument("--json-out")
     args = ap.parse_args()
@@ -227,7 +237,8 @@ def main() -> int:
         return 0
 
     builds = dict(b.split("=", 1) for b in args.build)
-    plan = settings(args.sweep, args.texts, builds, args.bf16)
+    plan = settings(args.sweep, args.texts, builds, args.bf16, tuple(int(c) for c in args.caps.split(",")),
+                    dict(m.split("=", 1) for m in args.model))  # fmt: skip
     if args.only:
         keep = set(args.only.split(","))
         plan = [p for p in plan if p[0] == "product" or p[0] in keep]
