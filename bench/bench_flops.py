@@ -17,6 +17,12 @@ one first-fit-decreasing plan per write batch of 256 texts, the portable build):
 - ``levers``: per-decode token cap (one ``embed`` call per bin of 128/256 tokens: a decode's attention
   spans at most that many tokens), flash off, 1 thread, OpenMP spinning, F32, F16, and the native build.
 - ``builds``: the product against a CPU-specific build (``--build NAME=PYTHON``), Q8_0 and F32.
+- ``decodes``: n_batch = n_ubatch = n_ctx of 1024-4096 tokens (every text still within the model's 512
+  positions, so several texts share each decode), calls of as many texts per decode as the product's,
+  and (``--bf16``) BF16 at 512 and 2048 (flops9, session 9).
+- ``caps``: decodes of at most 192-384 tokens (one ``embed`` call per FFD bin; n_ctx stays 512), Q8_0 and BF16.
+- ``files``: other GGUF files of the model (``--model NAME=FILE``, e.g. BF16 derived from the shipped Q8_0).
+- ``waits``: OpenMP's wait at ggml's per-node barriers: a short spin (``GOMP_SPINCOUNT``), ACTIVE, pinned.
 - ``formats``: Q8_0, F32 and (``--bf16 FILE``) BF16 on the product's build and on each ``--build`` (the
   runtime-dispatch build of session 6 against the portable one); each row names the CPU backend loaded.
 """
@@ -58,7 +64,7 @@ def _texts(cfg: dict[str, Any], llm: Any) -> list[tuple[str, int]]:
 
     texts = stdlib_functions(cfg["texts"])
     pairs = [(t, len(llm.tokenize(t.encode("utf-8")))) for t in texts]
-    return [p for p in pairs if p[1] <= cfg["n_batch"]]
+    return [p for p in pairs if p[1] <= cfg.get("max_text", cfg["n_batch"])]  # one text <= the model's positions
 
 
 def _calls(pairs: list[tuple[str, int]], cfg: dict[str, Any]) -> tuple[list[list[tuple[str, int]]], int]:
@@ -126,10 +132,15 @@ def run_child(kind: str, payload: dict[str, Any], env: dict[str, str]) -> dict[s
 
 
 def settings(
-    sweep: str, texts: int, builds: dict[str, str], bf16: str = ""
+    sweep: str,
+    texts: int,
+    builds: dict[str, str],
+    bf16: str = "",
+    caps: tuple[int, ...] = (192, 256, 384),
+    files: dict[str, str] | None = None,
 ) -> list[tuple[str, dict[str, Any], dict[str, str]]]:
     product = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "group": 32, "texts": texts,
-               "flash": True}  # fmt: skip
+               "flash": True, "max_text": 512}  # fmt: skip
     out: list[tuple[str, dict[str, Any], dict[str, str]]] = [("product", product, PASSIVE)]
     f32, f16 = {"model": model_file("f32")}, {"model": model_file("f16")}
     if sweep == "attention":
@@ -154,6 +165,32 @@ def settings(
             ("F32", {**product, **f32}, PASSIVE),
             ("F16", {**product, **f16}, PASSIVE),
         ]
+    if sweep == "decodes":  # flops9 (session 9): decodes of several model contexts, each text still <= 512
+        for n_batch in (1024, 2048, 4096):
+            out += [(f"n_batch {n_batch}", {**product, "n_batch": n_batch, "group": 32 * n_batch // 512}, PASSIVE)]
+        out += [(f"n_batch {n_batch} calls of 32", {**product, "n_batch": n_batch}, PASSIVE) for n_batch in (2048,)]
+        if bf16:
+            out += [("BF16", {**product, "model": bf16}, PASSIVE)]
+            out += [("BF16 n_batch 2048", {**product, "model": bf16, "n_batch": 2048, "group": 128}, PASSIVE)]
+        return out
+    if sweep == "caps":  # flops9: decodes of fewer tokens than the context (one embed call per FFD bin)
+        for cap in caps:
+            out += [(f"decode cap {cap}", {**product, "decode_cap": cap}, PASSIVE)]
+        if bf16:
+            out += [("BF16", {**product, "model": bf16}, PASSIVE)]
+            out += [(f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps[-1:]]
+        return out
+    if sweep == "waits":  # flops9: how OpenMP threads wait at ggml's per-node barriers (omp barrier)
+        spin = {"OMP_WAIT_POLICY": ""}
+        out += [
+            ("GOMP_SPINCOUNT 10k", product, {**spin, "GOMP_SPINCOUNT": "10000"}),
+            ("GOMP_SPINCOUNT 100k", product, {**spin, "GOMP_SPINCOUNT": "100000"}),
+            ("OMP ACTIVE", product, {"OMP_WAIT_POLICY": "ACTIVE"}),
+            ("threads pinned", product, {**PASSIVE, "OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}),
+        ]
+        return out
+    if sweep == "files":  # flops9: other GGUF files of the model on the product's build (--model NAME=FILE)
+        return out + [(name, {**product, "model": path}, PASSIVE) for name, path in (files or {}).items()]
     if sweep == "formats":  # every format on the product's build and on each other build (dispatch: session 6)
         out += [("portable F32", {**product, **f32}, PASSIVE)]
         out += [("portable BF16", {**product, "model": bf16}, PASSIVE)] if bf16 else []
@@ -183,11 +220,13 @@ def settings(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    ap.add_argument("--sweep", default="levers", choices=("attention", "levers", "builds", "formats"))
+    ap.add_argument("--sweep", default="levers", choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files"))
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--build", action="append", default=[], help="NAME=PYTHON: another llama-cpp-python build")
     ap.add_argument("--bf16", default="", help="a BF16 GGUF of the model (--sweep builds)")
+    ap.add_argument("--caps", default="192,256,384", help="--sweep caps: decode caps (tokens), comma-separated")
+    ap.add_argument("--model", action="append", default=[], help="NAME=GGUF: --sweep files")
     ap.add_argument("--only", default="", help="comma-separated setting names to keep (besides the product)")
     ap.add_argument("--json-out")
     args = ap.parse_args()
@@ -198,7 +237,8 @@ def main() -> int:
         return 0
 
     builds = dict(b.split("=", 1) for b in args.build)
-    plan = settings(args.sweep, args.texts, builds, args.bf16)
+    plan = settings(args.sweep, args.texts, builds, args.bf16, tuple(int(c) for c in args.caps.split(",")),
+                    dict(m.split("=", 1) for m in args.model))  # fmt: skip
     if args.only:
         keep = set(args.only.split(","))
         plan = [p for p in plan if p[0] == "product" or p[0] in keep]
