@@ -178,7 +178,9 @@ def settings(
             out += [(f"decode cap {cap}", {**product, "decode_cap": cap}, PASSIVE)]
         if bf16:
             out += [("BF16", {**product, "model": bf16}, PASSIVE)]
-            out += [(f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps[-1:]]
+            out += [
+                (f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps[-1:]
+            ]
         return out
     if sweep == "waits":  # flops9: how OpenMP threads wait at ggml's per-node barriers (omp barrier)
         spin = {"OMP_WAIT_POLICY": ""}
@@ -220,7 +222,11 @@ def settings(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    ap.add_argument("--sweep", default="levers", choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files"))
+    ap.add_argument(
+        "--sweep",
+        default="levers",
+        choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files"),
+    )
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--build", action="append", default=[], help="NAME=PYTHON: another llama-cpp-python build")
