@@ -58,8 +58,11 @@ def main() -> int:
         mine = vectors(path, texts)
         for ref_name, ref in (("f32", reference), ("q8_0", shipped)):
             cos = np.sum(mine * ref, axis=1)
-            print(f"{name:>14} vs {ref_name:>4}: min {cos.min():.6f}  p1 {np.percentile(cos, 1):.6f}  "
-                  f"median {np.median(cos):.6f}", flush=True)
+            print(
+                f"{name:>14} vs {ref_name:>4}: min {cos.min():.6f}  p1 {np.percentile(cos, 1):.6f}  "
+                f"median {np.median(cos):.6f}",
+                flush=True,
+            )
     return 0
 
 
