@@ -68,10 +68,7 @@ class UseLog:
         encoded = [key for key in encoded if 0 < len(key) <= KEY_BYTES]  # longer keys: their row's time only
         if not encoded:
             return
-        records = np.empty(len(encoded), dtype=RECORD)
-        records["key"] = encoded
-        records["ms"] = stamp
-        data = memoryview(records.tobytes())
+        data = memoryview(_records(encoded, stamp))
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
@@ -109,12 +106,9 @@ class UseLog:
     def rewrite(self, table: pa.Table) -> None:
         """Replace the log by ``table``'s records (``text_hash``, ``used_ms``) in one rename."""
         keys = [key.encode("utf-8") for key in table["text_hash"].to_pylist()]
-        records = np.empty(len(keys), dtype=RECORD)
-        records["key"] = keys
-        records["ms"] = table["used_ms"].to_numpy()
         temp = self.path.with_name(self.path.name + TEMP_SUFFIX)
         with open(temp, "wb") as out:
-            out.write(records.tobytes())
+            out.write(_records(keys, table["used_ms"].to_numpy()))
             out.flush()
             os.fsync(out.fileno())
         fault_point("uses.fold")  # the new log written, the old one still in place
@@ -123,6 +117,14 @@ class UseLog:
     def discard_temp(self) -> None:
         """A fold's leftover of a crash before its rename."""
         self.path.with_name(self.path.name + TEMP_SUFFIX).unlink(missing_ok=True)
+
+
+def _records(keys: list[bytes], stamps: int | np.ndarray) -> bytes:
+    """The file's bytes for these keys (each at most ``KEY_BYTES``) used at ``stamps`` (one, or one each)."""
+    records = np.empty(len(keys), dtype=RECORD)
+    records["key"] = keys
+    records["ms"] = stamps
+    return records.tobytes()
 
 
 def effective_times(stored: pa.Table, uses: pa.Table) -> pa.Table:

@@ -61,8 +61,12 @@ def fold_uses(table: Table) -> int:
         return 0
     if "last_used" not in table.schema.names:  # not migrated yet: the next write adds the column first
         return uses.records()
-    stored = table.search().select(["text_hash", "last_used"]).limit(None).to_arrow()
-    return fold(stored, uses)
+    return fold(stored_times(table), uses)
+
+
+def stored_times(table: Table) -> pa.Table:
+    """Every row's ``text_hash`` and ``last_used`` (the time it was stored), without the vectors."""
+    return table.search().select(["text_hash", "last_used"]).limit(None).to_arrow()
 
 
 def cache_schema(dimension: int) -> pa.Schema:
@@ -203,11 +207,8 @@ class EmbeddingCache:
             return dict.fromkeys(
                 self.table.search().select(["text_hash"]).limit(None).to_arrow()["text_hash"].to_pylist(), 0
             )
-        times = effective_times(self._stored_times(), self.uses.read())
+        times = effective_times(stored_times(self.table), self.uses.read())
         return dict(zip(times["text_hash"].to_pylist(), times["last_used"].to_pylist(), strict=True))
-
-    def _stored_times(self) -> pa.Table:
-        return self.table.search().select(["text_hash", "last_used"]).limit(None).to_arrow()
 
     def evict(self) -> int:
         """Delete the least recently used rows when over the limit, down to ``LOW_WATER``; returns how many.
@@ -225,7 +226,7 @@ class EmbeddingCache:
 
         keep = int(self.limit * LOW_WATER)
         drop = count - keep
-        times = effective_times(self._stored_times(), self.uses.read())
+        times = effective_times(stored_times(self.table), self.uses.read())
         order = pc.sort_indices(times, sort_keys=[("last_used", "ascending"), ("text_hash", "ascending")])
         victims = times["text_hash"].take(order[:drop]).to_pylist()
         del times, order
