@@ -1,6 +1,7 @@
 """Scale: a ~100K-chunk workspace built from real packages, measured the way the editor uses it.
 
 Usage (each step is one heavy take; hold the shared lock):
+    bash bench/scale_workspace.sh /tmp/scale-src                  # the workspace: 10 real packages -> /tmp/scale-src/ws
     python bench/bench_scale.py build WS --index-dir DIR          # index WS (RSS over time)
     python bench/bench_scale.py recall WS --index-dir DIR         # vector index vs flat: recall@10, latency
     python bench/bench_scale.py restart WS --index-dir DIR        # re-index with nothing changed (profiled)
