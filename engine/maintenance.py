@@ -54,9 +54,9 @@ OPERATIONS = ("ivf", "fts", "optimize")
 # 2, in the same time (BENCHMARKS.md, "memory6 (session 6)"); a child reads a local disk, and only it.
 # Lance's IVF shuffle (the vector index's build, and a delta folded in by a compaction) holds the
 # partition-assigned vectors it reads until it has this many bytes, then sorts and spills them to disk;
-# its default, 128 MiB, is 87K vectors of 384 dimensions, on top of the k-means sample: 32 MiB took the
-# build child of a 179K-row table from 488 to ~318 MB with the store's sample (store.IVF_SAMPLE_RATE),
-# in the same time (BENCHMARKS.md, "rss10 (session 10)"). A user's own setting wins.
+# its default, 128 MiB, is 87K vectors of 384 dimensions. At 179K rows the k-means sample was the larger
+# holder (store.IVF_SAMPLE_RATE: 488 -> 321 MB); 32 MiB bounds the shuffle for larger tables (-3-5 MB
+# here, within noise; BENCHMARKS.md, "rss10 (session 10)"). A user's own setting wins.
 CHILD_ENV = {"LANCE_IO_THREADS": "2", "LANCE_SHUFFLE_BATCH_BYTES": str(32 << 20)}
 PREEMPT_POLL_S = 0.05  # how often a running child asks ``preempt`` whether a save waits
 
