@@ -247,8 +247,8 @@ VECTOR_INDEX_TYPE = "IvfSq"  # LanceDB's name for what ivf_config builds; anothe
 VECTOR_REFINE_FACTOR = 2
 # k-means trains on this many vectors a partition (LanceDB's default: 256). The sample is held in memory
 # while it trains: at 179K rows 256 a partition was 108K vectors (166 MB), the build's peak; 64 (27K
-# vectors) took the build child from 488 to ~320 MB and k-means from ~20 to ~9 s, recall@10 against exact search 0.963 vs 0.966 (nprobes 85, refine 2)
-# (BENCHMARKS.md, "rss10 (session 10)").
+# vectors) took the build child from 488 to ~320 MB and k-means from ~20 to ~9 s; recall@10 against
+# exact search 0.963 vs 0.966 (nprobes 85, refine 2; BENCHMARKS.md, "rss10 (session 10)").
 IVF_SAMPLE_RATE = 64
 
 
