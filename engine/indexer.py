@@ -106,6 +106,15 @@ class VectorCache:
             while len(self._items) > capacity:
                 self._items.popitem(last=False)
 
+    def clear(self) -> None:
+        """Drop every vector (the capacity stays)."""
+        with self._lock:
+            self._items.clear()
+
+    def count(self) -> int:
+        """Vectors held now."""
+        return len(self._items)
+
 
 @dataclass(slots=True)
 class _Pending:

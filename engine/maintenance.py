@@ -52,8 +52,12 @@ OPERATIONS = ("ivf", "fts", "optimize")
 # Lance's I/O threads bound its scans' read-ahead (fragments in flight: twice the threads). The
 # compaction of a 179K-row chunk table peaked at 517-559 MB with the local store's default, 447 MB with
 # 2, in the same time (BENCHMARKS.md, "memory6 (session 6)"); a child reads a local disk, and only it.
-# A user's own setting wins.
-CHILD_ENV = {"LANCE_IO_THREADS": "2"}
+# Lance's IVF shuffle (the vector index's build, and a delta folded in by a compaction) holds the
+# partition-assigned vectors it reads until it has this many bytes, then sorts and spills them to disk;
+# its default, 128 MiB, is 87K vectors of 384 dimensions. At 179K rows the k-means sample was the larger
+# holder (store.IVF_SAMPLE_RATE: 488 -> 321 MB); 32 MiB bounds the shuffle for larger tables (-3-5 MB
+# here, within noise; BENCHMARKS.md, "rss10 (session 10)"). A user's own setting wins.
+CHILD_ENV = {"LANCE_IO_THREADS": "2", "LANCE_SHUFFLE_BATCH_BYTES": str(32 << 20)}
 PREEMPT_POLL_S = 0.05  # how often a running child asks ``preempt`` whether a save waits
 
 

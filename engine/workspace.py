@@ -342,6 +342,7 @@ class Workspace:
     def _finish_index(self, stats: IndexStats) -> None:
         """What an index run leaves behind once its rows are written (before a hand-off, too)."""
         self.buffers.rebase()  # a buffer the index now holds the text of is no longer searched in its place
+        self._forget_run_vectors()
         self.last_stats = stats
         self._record_index(stats)
 
@@ -402,7 +403,17 @@ class Workspace:
             if not stats.chunks_pending and not stats.cancelled:
                 self.store.ensure_indexes(vector_index_min_rows=self.config.vector_index_min_rows)
                 self.store.optimize()
+                self._forget_run_vectors()
         return stats
+
+    def _forget_run_vectors(self) -> None:
+        """Empty the in-memory vector LRU at the end of a run over the whole workspace.
+
+        What such a run leaves there is the vectors of its last write batches (8,192 of them, 16 MB of a
+        179K-chunk server's RSS after its first index: BENCHMARKS.md, "rss10 (session 10)"): files no save
+        or unsaved buffer is likelier to touch than any other. The LRU serves those (a save's unchanged
+        chunks, which a save of a few files reads with its rows anyway); a miss reads the store's cache."""
+        self.cache.clear()
 
     def pending_chunks(self) -> int:
         """Chunks searchable lexically whose model vector is not written yet (0 when not open)."""

@@ -53,3 +53,25 @@ def test_the_index_worker_is_stopped_while_the_maintenance_child_runs(
         assert embedder.restarts == 0 and embedder.last_error is None
     finally:
         embedder.close()
+
+
+def test_a_whole_workspace_run_leaves_no_vectors_in_memory_and_a_save_reuses_its_own(
+    workspace_copy: Path, tmp_path: Path, embedder: Any
+) -> None:
+    # What a run over the whole workspace put in the in-memory LRU is its last write batches' vectors (16 MB
+    # of a 179K-chunk server after its first index): emptied at the end of the run, both phases of it.
+    ws = Workspace(workspace_copy, EngineConfig(index_dir=str(tmp_path / "index")), embedder=embedder)
+    first = ws.index(embed=False)  # the host's shape: phase 1, then the dense tier
+    assert first.chunks_pending > 0 and ws.cache.count() == 0
+    stats = ws.embed_pending()
+    assert stats.chunks_embedded > 0 and not stats.chunks_pending
+    assert ws.cache.count() == 0  # before: the vectors of the dense tier's last commits stayed
+    edited = "python/checksum.py"
+    target = ws.root / edited
+    target.write_text(target.read_text() + "\n\ndef zq_saved_helper(value):\n    return value * 41 + 1\n")
+    saved = ws.update_files([edited])
+    assert saved.files_indexed == 1 and saved.chunks_embedded == 1  # the file's other chunks: from its rows
+    assert ws.search("zq_saved_helper", limit=3)[0].symbol == "zq_saved_helper"
+    again = ws.index(full=True)  # a full run: every vector from the store's cache, none left in memory
+    assert again.chunks_embedded == 0 and again.chunks_cached > 0 and ws.cache.count() == 0
+    assert ws.check().ok
