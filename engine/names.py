@@ -246,17 +246,13 @@ class NameTable:
             row["_score"] = score
         return found
 
-    def contents(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]] | None:
-        """``ChunkStore.contents`` from memory: row id -> (chunk id, text) of the live rows among
-        ``row_ids``; None when the table keeps no texts."""
+    def contents(self, row_ids: Sequence[int]) -> dict[int, str] | None:
+        """``ChunkStore.contents`` from memory: row id -> text of the live rows among ``row_ids``; None
+        when the table keeps no texts."""
         if self._payload is None or not self._payload.has_texts:
             return None
         found, positions = self._live_positions(row_ids)
-        texts = self._payload.texts(positions)
-        return {
-            int(row_id): (self._ids[position].as_py(), text)
-            for row_id, position, text in zip(found.tolist(), positions.tolist(), texts, strict=True)
-        }
+        return dict(zip(found.tolist(), self._payload.texts(positions), strict=True))
 
     def leading_texts(self, row_ids: Sequence[int]) -> list[dict[str, Any]] | None:
         """Path, start line and text of these rows (``leading_rows``' ids) from memory, None when the

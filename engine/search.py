@@ -341,9 +341,9 @@ class Searcher:
         read: list[Candidate] = []
         missing: dict[str, Candidate] = {}
         for row_id, row in pending.items():
-            got = found.get(row_id)
-            if got is not None and got[0] == row.id:
-                row.content = got[1]
+            text = found.get(row_id)  # a row id names one row for good: its text is this candidate's
+            if text is not None:
+                row.content = text
                 read.append(row)
             else:  # the row moved (a compaction in between): read it by id
                 missing[row.id] = row
@@ -438,9 +438,9 @@ class Searcher:
             return None
         row_ids = list(dict(wanted))
         known = table.candidate_rows(row_ids) if "content" not in columns else None
-        if known is not None and len(known) == len(row_ids):  # the vectors alone from LanceDB
-            vectors = {row["id"]: row["vector"] for row in self.store.take_rows(row_ids, columns=["id", "vector"])}
-            with_vectors = [{**row, "vector": vectors[row["id"]]} for row in known.values() if row["id"] in vectors]
+        if known is not None and len(known) == len(row_ids):  # the vectors alone from LanceDB, by row id
+            vectors = self.store.take_vectors(row_ids)
+            with_vectors = [{**row, "vector": vectors[row_id]} for row_id, row in known.items() if row_id in vectors]
             read = lookup_rows(with_vectors, wanted)
         else:
             read = lookup_rows(self.store.take_rows(row_ids, columns=columns), wanted)

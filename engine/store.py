@@ -1613,13 +1613,26 @@ class ChunkStore:
             row["vector"] = vector
         return rows
 
-    def contents(self, row_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """Row id -> (chunk id, content) of rows read without their text; rows moved since are missing."""
+    def contents(self, row_ids: Sequence[int]) -> dict[int, str]:
+        """Row id -> content of rows read without their text; rows moved since are missing.
+
+        Keyed by the row id alone, without reading the chunk ids: a row id names one row for good (a
+        changed row is a new row), and a take's string column costs as much as the column asked for."""
         if not self._ready() or not row_ids:
             return {}
-        table = self._chunks.take_row_ids(list(row_ids)).select(["id", "content"]).with_row_id().to_arrow()
-        rows = zip(table["_rowid"].to_pylist(), table["id"].to_pylist(), table["content"].to_pylist(), strict=True)
-        return {row_id: (chunk_id, text) for row_id, chunk_id, text in rows}
+        table = self._chunks.take_row_ids(list(row_ids)).select(["content"]).with_row_id().to_arrow()
+        return dict(zip(table["_rowid"].to_pylist(), table["content"].to_pylist(), strict=True))
+
+    def take_vectors(self, row_ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Row id -> vector (a float32 row of one matrix) of these rows; rows moved since are missing.
+
+        The look-ups' rows come from the name table, so only their vectors are read, by row id as
+        ``contents``: a take of 260 rows cost ~10 ms of CPU with their chunk ids, ~5 without, at 179K
+        rows (BENCHMARKS.md, "query10 (session 10)")."""
+        if not self._ready() or not row_ids:
+            return {}
+        table = self._chunks.take_row_ids(list(row_ids)).select(["vector"]).with_row_id().to_arrow()
+        return dict(zip(table["_rowid"].to_pylist(), _vectors(table), strict=True))
 
     def chunk_vectors(self, where: str) -> tuple[list[dict[str, Any]], np.ndarray]:
         if not self._ready():

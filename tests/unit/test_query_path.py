@@ -262,3 +262,38 @@ def test_a_small_index_embeds_its_query_alone_and_a_large_one_beside_its_bm25(
     beside = workspace.search("another query the cache has not seen", limit=3)
     assert calls == ["embed_query"]
     assert alone and beside
+
+
+def test_a_large_index_reads_look_up_vectors_and_texts_by_row_id_alone(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large index's look-ups and shown texts are takes by row id of the one column they need: the chunk
+    ids (a string column, half of a 260-row take's CPU at 179K rows) are the name table's. The hits are
+    those of the same index read with every column from LanceDB (vectors with chunk ids, texts by id)."""
+    from lancedb.query import LanceTakeQueryBuilder
+
+    from engine.names import NameTable
+
+    monkeypatch.setattr(row_payload, "PAYLOAD_BYTES", 0)  # a large index: vectors and texts on disk
+    workspace.index()
+    table = workspace.store._names.build_now()
+    assert table is not None and table.has_candidate_columns and not table.has_texts
+    taken: list[list[str]] = []
+    select = LanceTakeQueryBuilder.select
+
+    def recorded(builder: Any, columns: Any) -> Any:
+        taken.append(list(columns))
+        return select(builder, columns)
+
+    monkeypatch.setattr(LanceTakeQueryBuilder, "select", recorded)
+    queries = ["slug title", "format a date", "parse the configuration file", "slugify", "Config"]
+    by_row_id = [workspace.search(q, limit=5) for q in queries]
+    assert ["vector"] in taken and ["content"] in taken  # the look-ups' vectors and the hits' texts
+    assert not [columns for columns in taken if "id" in columns]
+    assert all(h.preview for found in by_row_id for h in found)
+    # The same index read as before the name table kept the candidate columns: chunk ids, and texts
+    # matched by them.
+    monkeypatch.setattr(NameTable, "has_candidate_columns", property(lambda self: False))
+    monkeypatch.setattr(NameTable, "candidate_rows", lambda self, row_ids: None)
+    workspace.searcher._texts.clear()
+    assert [workspace.search(q, limit=5) for q in queries] == by_row_id
