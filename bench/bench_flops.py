@@ -22,6 +22,8 @@ one first-fit-decreasing plan per write batch of 256 texts, the portable build):
   and (``--bf16``) BF16 at 512 and 2048 (flops9, session 9).
 - ``caps``: decodes of at most 192-384 tokens (one ``embed`` call per FFD bin; n_ctx stays 512), Q8_0 and BF16.
 - ``files``: other GGUF files of the model (``--model NAME=FILE``, e.g. BF16 derived from the shipped Q8_0).
+- ``bf16``: BF16 (``--bf16 FILE``) with full 512-token decodes and with each ``--caps`` cap, and any
+  ``--model NAME=FILE`` beside (flops10, session 10: the per-format decode cap).
 - ``waits``: OpenMP's wait at ggml's per-node barriers: a short spin (``GOMP_SPINCOUNT``), ACTIVE, pinned.
 - ``formats``: Q8_0, F32 and (``--bf16 FILE``) BF16 on the product's build and on each ``--build`` (the
   runtime-dispatch build of session 6 against the portable one); each row names the CPU backend loaded.
@@ -142,7 +144,10 @@ def settings(
     product = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "group": 32, "texts": texts,
                "flash": True, "max_text": 512}  # fmt: skip
     out: list[tuple[str, dict[str, Any], dict[str, str]]] = [("product", product, PASSIVE)]
-    f32, f16 = {"model": model_file("f32")}, {"model": model_file("f16")}
+    if sweep in ("bf16", "files"):  # no F32/F16 file needed (nor the weights package they are made from)
+        f32 = f16 = {}
+    else:
+        f32, f16 = {"model": model_file("f32")}, {"model": model_file("f16")}
     if sweep == "attention":
         out = []
         for flash in (True, False):
@@ -182,6 +187,10 @@ def settings(
                 (f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps[-1:]
             ]
         return out
+    if sweep == "bf16":  # flops10: BF16 (--bf16 FILE) at the full decode and at each cap, other files beside
+        out += [("BF16", {**product, "model": bf16}, PASSIVE)]
+        out += [(f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps]
+        return out + [(name, {**product, "model": path}, PASSIVE) for name, path in (files or {}).items()]
     if sweep == "waits":  # flops9: how OpenMP threads wait at ggml's per-node barriers (omp barrier)
         spin = {"OMP_WAIT_POLICY": ""}
         out += [
@@ -225,7 +234,7 @@ def main() -> int:
     ap.add_argument(
         "--sweep",
         default="levers",
-        choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files"),
+        choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files", "bf16"),
     )
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)

@@ -97,6 +97,8 @@ def run_checks(config: EngineConfig, report: Callable[[Check], None] | None = No
         )
     )
     model_file = add(_guard("model file", lambda: _model_file(config)))
+    if not config.embeddings_url:
+        add(_guard("model format", lambda: _model_format(config)))
     add(_guard("llama.cpp build", _llama_build))
     if model_file.ok:
         add(_guard("model", lambda: _model(config)))
@@ -128,6 +130,21 @@ def _model_file(config: EngineConfig) -> Check:
         True,
         f"{info.path} ({size_mb:.0f} MB): {info.name}, dim {info.dimension}, context {info.context_length}, "
         f"pooling {info.pooling}; header checked in {ms:.0f} ms",
+    )
+
+
+def _model_format(config: EngineConfig) -> Check:
+    """Which format of the model llama.cpp runs (engine/models/formats.py) and why."""
+    from engine.models import resolve_model
+
+    choice = resolve_model(config).choice
+    keep = " An index built before keeps the format it was built with." if choice.requested == "auto" else ""
+    size_mb = choice.path.stat().st_size / 1e6
+    return Check(
+        "model format",
+        True,
+        f"{choice.describe()}; loads {choice.path} ({size_mb:.0f} MB).{keep} Set model_format (or "
+        "$SEMCODE_MODEL_FORMAT) to auto, as-is or bf16 to choose",
     )
 
 
