@@ -24,6 +24,9 @@ one first-fit-decreasing plan per write batch of 256 texts, the portable build):
 - ``files``: other GGUF files of the model (``--model NAME=FILE``, e.g. BF16 derived from the shipped Q8_0).
 - ``bf16``: BF16 (``--bf16 FILE``) with full 512-token decodes and with each ``--caps`` cap, and any
   ``--model NAME=FILE`` beside (flops10, session 10: the per-format decode cap).
+- ``engine``: the engine's own ``LlamaEmbedder.embed_packed`` (per write batch) on the product's file and on
+  each ``--model NAME=FILE``: each file with the decode cap the engine gives its format (the "decodes"
+  column then shows that cap).
 - ``waits``: OpenMP's wait at ggml's per-node barriers: a short spin (``GOMP_SPINCOUNT``), ACTIVE, pinned.
 - ``formats``: Q8_0, F32 and (``--bf16 FILE``) BF16 on the product's build and on each ``--build`` (the
   runtime-dispatch build of session 6 against the portable one); each row names the CPU backend loaded.
@@ -120,6 +123,38 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
             "avx512": "AVX512 = 1" in system, "cpu_variant": backend.variant or "built in"}  # fmt: skip
 
 
+def child_engine(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The engine's own path (flops10): ``LlamaEmbedder.embed_packed`` per write batch of FLUSH texts, so the
+    file's decode cap (models.info.decode_tokens) and the packing are the product's, not a replica."""
+    import llama_cpp
+
+    from engine.models.llama import LlamaEmbedder
+
+    embedder = LlamaEmbedder(cfg["model"], threads=cfg["threads"])
+    if cfg.get("decode_tokens"):  # the engine's path with another decode cap than its format's
+        embedder.decode_tokens = int(cfg["decode_tokens"])
+    backend = embedder.cpu_backend
+    pairs = [(t, n) for t, n in _texts(cfg, embedder._llm)]
+    texts = [p[0] for p in pairs]
+    embedder._embed_texts(texts[:32])  # warm-up: page the weights in
+    tokens = sum(p[1] for p in pairs)
+    others = _OtherLoad()
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), FLUSH):
+        for _ in embedder.embed_packed(texts[i : i + FLUSH], batch_size=cfg["group"]):
+            pass
+    seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    system = llama_cpp.llama_print_system_info().decode()
+    decode_tokens = embedder.decode_tokens
+    embedder.close()
+    return {"tokens": tokens, "texts": len(pairs), "seconds": seconds, "tokens_per_s": tokens / seconds,
+            "tokens_per_cpu_s": tokens / cpu if cpu else 0.0, "mean_tokens": tokens / len(pairs),
+            "calls": 0, "decodes": decode_tokens, "other_cores": others.others_busy_cores(),
+            "avx512": "AVX512 = 1" in system, "cpu_variant": backend.variant or "built in"}  # fmt: skip
+
+
 def run_child(kind: str, payload: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     python = payload.get("python") or sys.executable
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
@@ -144,7 +179,7 @@ def settings(
     product = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "group": 32, "texts": texts,
                "flash": True, "max_text": 512}  # fmt: skip
     out: list[tuple[str, dict[str, Any], dict[str, str]]] = [("product", product, PASSIVE)]
-    if sweep in ("bf16", "files"):  # no F32/F16 file needed (nor the weights package they are made from)
+    if sweep in ("bf16", "files", "engine"):  # no F32/F16 file needed (nor the weights package they are made from)
         f32 = f16 = {}
     else:
         f32, f16 = {"model": model_file("f32")}, {"model": model_file("f16")}
@@ -191,6 +226,12 @@ def settings(
         out += [("BF16", {**product, "model": bf16}, PASSIVE)]
         out += [(f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps]
         return out + [(name, {**product, "model": path}, PASSIVE) for name, path in (files or {}).items()]
+    if sweep == "engine":  # flops10: the engine's LlamaEmbedder.embed_packed on each file (its own decode cap)
+        out = [("product", {**product, "engine": True}, PASSIVE)]
+        for name, path in (files or {}).items():
+            out += [(name, {**product, "model": path, "engine": True}, PASSIVE)]
+            out += [(f"{name} decode 512", {**product, "model": path, "engine": True, "decode_tokens": 512}, PASSIVE)]
+        return out
     if sweep == "waits":  # flops9: how OpenMP threads wait at ggml's per-node barriers (omp barrier)
         spin = {"OMP_WAIT_POLICY": ""}
         out += [
@@ -234,7 +275,7 @@ def main() -> int:
     ap.add_argument(
         "--sweep",
         default="levers",
-        choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files", "bf16"),
+        choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files", "bf16", "engine"),
     )
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)
@@ -248,7 +289,10 @@ def main() -> int:
     if args.child:
         kind, payload = args.child
         data = json.loads(payload)
-        print(json.dumps(child_sgemm(**data) if kind == "sgemm" else child_embed(data)))
+        if kind == "sgemm":
+            print(json.dumps(child_sgemm(**data)))
+        else:
+            print(json.dumps(child_engine(data) if data.get("engine") else child_embed(data)))
         return 0
 
     builds = dict(b.split("=", 1) for b in args.build)

@@ -175,9 +175,7 @@ class EngineConfig:
 
     def validate(self) -> None:
         if self.model_format is not None and self.model_format not in MODEL_FORMATS:
-            raise ConfigError(
-                f"model_format must be one of {', '.join(MODEL_FORMATS)}, got {self.model_format!r}"
-            )
+            raise ConfigError(f"model_format must be one of {', '.join(MODEL_FORMATS)}, got {self.model_format!r}")
         if self.threads < 0:
             raise ConfigError(f"threads must be >= 0, got {self.threads}")
         if not 1 <= self.batch_size <= 4096:
@@ -226,9 +224,7 @@ class EngineConfig:
         if not value:
             return "auto"
         if value not in MODEL_FORMATS:
-            raise ConfigError(
-                f"${MODEL_FORMAT_ENV} must be one of {', '.join(MODEL_FORMATS)}, got {value!r}"
-            )
+            raise ConfigError(f"${MODEL_FORMAT_ENV} must be one of {', '.join(MODEL_FORMATS)}, got {value!r}")
         return value
 
     def effective_threads(self) -> int:

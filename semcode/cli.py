@@ -45,7 +45,11 @@ def _config(args: argparse.Namespace) -> EngineConfig:
         settings["include"] = args.include
     if getattr(args, "no_hybrid", False):
         settings["hybrid"] = False
-    return EngineConfig.from_dict(settings)
+    config = EngineConfig.from_dict(settings)
+    if getattr(args, "publish", None) and not config.embeddings_url and config.effective_model_format() == "auto":
+        # A snapshot is searched by clones on any CPU (whose auto format may differ): the file as it is.
+        config = EngineConfig.from_dict({**settings, "model_format": "as-is"})
+    return config
 
 
 def _root(args: argparse.Namespace) -> Path:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ..config import EngineConfig
 from .base import Embedder, ModelInfo
 from .cpu_build import check_build
-from .formats import FormatChoice, IndexExists, choose
+from .formats import FormatChoice, choose
 from .gguf_file import GGUFInfo, inspect_gguf
 from .info import model_info
 from .provision import default_model_path
@@ -49,12 +49,12 @@ class ResolvedModel:
     choice: FormatChoice
 
     def info(self) -> ModelInfo:
-        return model_info(self.gguf, self.path, query_prefix=self.prefixes.query, document_prefix=self.prefixes.document)
+        return model_info(
+            self.gguf, self.path, query_prefix=self.prefixes.query, document_prefix=self.prefixes.document
+        )
 
 
-def resolve_model(
-    config: EngineConfig, *, index_exists: Callable[[ModelInfo], bool] | None = None
-) -> ResolvedModel:
+def resolve_model(config: EngineConfig, *, index_exists: Callable[[ModelInfo], bool] | None = None) -> ResolvedModel:
     """The configured GGUF (or the default one), in the format ``model_format`` picks (engine/models/formats.py).
 
     ``index_exists`` (a workspace's): an index already built with one format keeps it. May make the BF16
@@ -63,14 +63,12 @@ def resolve_model(
     source = Path(config.model_path).expanduser() if config.model_path else default_model_path()
     source_info = inspect_gguf(source)
     prefixes = resolve_prefixes(config, source_info.name, source)
-    file_index_exists: IndexExists | None = None
-    if index_exists is not None:
-        exists = index_exists
 
-        def file_index_exists(gguf: GGUFInfo) -> bool:  # with the identity an index of that file has
-            return exists(model_info(gguf, gguf.path, query_prefix=prefixes.query, document_prefix=prefixes.document))
+    def file_index_exists(gguf: GGUFInfo) -> bool:  # with the identity an index of that file would have
+        info = model_info(gguf, gguf.path, query_prefix=prefixes.query, document_prefix=prefixes.document)
+        return index_exists is not None and index_exists(info)
 
-    choice = choose(config, source_info, index_exists=file_index_exists)
+    choice = choose(config, source_info, index_exists=file_index_exists if index_exists is not None else None)
     info = source_info if choice.path == source_info.path else inspect_gguf(choice.path)
     return ResolvedModel(choice.path, info, prefixes, choice)
 

@@ -17,7 +17,10 @@ so Q8_0 stays. ``auto`` takes the BF16 copy when all of these hold:
 - no shared index is configured: a team's snapshot is embedded with the file as published, on whatever
   CPU the publisher had, so a clone and CI must agree without knowing each other's CPU;
 - the folder has no index yet built with the file as it is: an index keeps the format its vectors were
-  made with (no re-embedding because of a format change), and so does one built with the BF16 copy.
+  made with (no re-embedding because of a format change), and so does one built with the BF16 copy
+  (which wins when both exist: it was made after, with ``bf16`` forced or on this CPU);
+- it is not ``semcode index --publish`` (the CLI asks for ``as-is`` then): a published snapshot is
+  searched by clones on any CPU.
 
 The copy's vectors differ slightly from the file's (min cosine 0.99975 to Q8_0's), so it has its own
 fingerprint (of its own bytes), hence its own index folder and embedding cache. ``bf16`` forces the copy
@@ -107,7 +110,9 @@ def _built_in_bf16(cpuinfo: str | None) -> CpuBf16:
     marker = cpu_build.parse_marker(text) if text is not None else None
     if marker is None or not cpu_build.marker_is_current(marker, size):
         return CpuBf16(
-            False, "built in", f"the CPU backend is built into this llama-cpp-python and nothing says it has {BF16_FEATURE}"
+            False,
+            "built in",
+            f"the CPU backend is built into this llama-cpp-python and nothing says it has {BF16_FEATURE}",
         )
     flags = cpu_build.cpu_flags(cpuinfo if cpuinfo is not None else cpu_build.read_cpuinfo())
     native = "GGML_AVX512_BF16=ON" in marker.cmake_args and (not flags or "avx512_bf16" in flags)
@@ -122,7 +127,9 @@ def bf16_plan(tensors: list[TensorEntry]) -> Bf16Plan:
     if not layers:
         return Bf16Plan(0, 0, "the file has no layer matrices (blk.N.*.weight) to convert")
     if others:
-        return Bf16Plan(0, 0, f"its layers hold {', '.join(others)} matrices, which are not converted (Q8_0, F16, F32 are)")
+        return Bf16Plan(
+            0, 0, f"its layers hold {', '.join(others)} matrices, which are not converted (Q8_0, F16, F32 are)"
+        )
     convert = [t for t in layers if t.ttype in CONVERTIBLE]
     if not convert:
         return Bf16Plan(0, 0, "its layers are BF16 already")
@@ -190,11 +197,11 @@ def choose(
     if plan.blocker:
         return as_is(f"no BF16 copy: {plan.blocker}")
     cached = derived_is_valid(target, source.fingerprint)
-    if index_exists is not None:
-        if index_exists(source):
-            return as_is("this folder's index was built with it (an index keeps its format: nothing is re-embedded)")
+    if index_exists is not None:  # an index keeps its format; with both (bf16 forced once), the BF16 one
         if cached and index_exists(inspect_gguf(target)):
             return FormatChoice(requested, "bf16", source.path, target, "this folder's index was built with it")
+        if index_exists(source):
+            return as_is("this folder's index was built with it (an index keeps its format: nothing is re-embedded)")
     cpu = cpu or cpu_bf16()
     if not cpu.native:
         return as_is(cpu.why)
