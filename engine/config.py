@@ -273,8 +273,8 @@ def _coerce(name: str, value: Any) -> Any:
             else " or ".join("null" if t is type(None) else t.__name__ for t in expected)
         )
         raise ConfigError(f"setting '{name}' must be {want}, got {value!r}")
-    if name == "model_format" and value is not None:
-        value = value.strip().lower() or None
+    if name == "model_format" and isinstance(value, str):
+        return value.strip().lower() or None
     if name in ("model_path", "embeddings_url", "embeddings_model", "shared_index") and value == "":
         return None
     return value

@@ -172,16 +172,12 @@ def _find(module: str, package: str) -> Check:
 
 
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+    """The CPU's feature flags from /proc/cpuinfo (or ``$SEMCODE_CPUINFO``, as the backend's pick reads them;
+    empty where there is none)."""
+    from engine.models.cpu_build import cpu_flags as parse_flags
+    from engine.models.cpu_build import read_cpuinfo
+
+    return parse_flags(read_cpuinfo())
 
 
 def build_features(system_info: str) -> list[str]:

@@ -71,12 +71,12 @@ def derive_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], source
     for field in reader.fields.values():
         if field.name in ("general.architecture", SOURCE_KEY, VERSION_KEY) or field.name.startswith("GGUF."):
             continue  # the architecture and the GGUF.* counts are written by GGUFWriter itself
-        kind = field.types[0]
-        sub = field.types[-1] if kind == gguf.GGUFValueType.ARRAY else None
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
         value = field.contents()
         if field.name == "general.file_type":
             value = LLAMA_FTYPE_MOSTLY_BF16
-        writer.add_key_value(field.name, value, kind, sub_type=sub)
+        writer.add_key_value(field.name, value, vtype, sub_type=sub)
     writer.add_string(SOURCE_KEY, source_fingerprint)
     writer.add_uint32(VERSION_KEY, DERIVE_VERSION)
     plan: list[tuple[Any, bool]] = []
