@@ -27,6 +27,8 @@ one first-fit-decreasing plan per write batch of 256 texts, the portable build):
 - ``engine``: the engine's own ``LlamaEmbedder.embed_packed`` (per write batch) on the product's file and on
   each ``--model NAME=FILE``: each file with the decode cap the engine gives its format (the "decodes"
   column then shows that cap).
+- ``kv``: the KV cache's type (what flash attention reads K and V in): F32 and BF16 against the default F16,
+  for the product and for BF16 (``--bf16 FILE``).
 - ``waits``: OpenMP's wait at ggml's per-node barriers: a short spin (``GOMP_SPINCOUNT``), ACTIVE, pinned.
 - ``formats``: Q8_0, F32 and (``--bf16 FILE``) BF16 on the product's build and on each ``--build`` (the
   runtime-dispatch build of session 6 against the portable one); each row names the CPU backend loaded.
@@ -101,6 +103,7 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
         llm = llama_cpp.Llama(
             model_path=cfg["model"], embedding=True, n_ctx=n_batch, n_batch=n_batch, n_ubatch=n_batch,
             n_threads=cfg["threads"], n_threads_batch=cfg["threads"], flash_attn=cfg["flash"], verbose=True,
+            **({"type_k": cfg["type_kv"], "type_v": cfg["type_kv"]} if "type_kv" in cfg else {}),
         )  # fmt: skip
     llm.verbose = False
     pairs = _texts(cfg, llm)
@@ -179,7 +182,12 @@ def settings(
     product = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "group": 32, "texts": texts,
                "flash": True, "max_text": 512}  # fmt: skip
     out: list[tuple[str, dict[str, Any], dict[str, str]]] = [("product", product, PASSIVE)]
-    if sweep in ("bf16", "files", "engine"):  # no F32/F16 file needed (nor the weights package they are made from)
+    if sweep in (
+        "bf16",
+        "files",
+        "engine",
+        "kv",
+    ):  # no F32/F16 file needed (nor the weights package they are made from)
         f32 = f16 = {}
     else:
         f32, f16 = {"model": model_file("f32")}, {"model": model_file("f16")}
@@ -226,6 +234,13 @@ def settings(
         out += [("BF16", {**product, "model": bf16}, PASSIVE)]
         out += [(f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps]
         return out + [(name, {**product, "model": path}, PASSIVE) for name, path in (files or {}).items()]
+    if sweep == "kv":  # flops10: the KV cache's type (flash attention reads K and V in it): F16 (default), F32, BF16
+        out += [("product KV F32", {**product, "type_kv": 0}, PASSIVE)]
+        out += [("BF16", {**product, "model": bf16}, PASSIVE)]
+        out += [
+            (f"BF16 KV {n}", {**product, "model": bf16, "type_kv": t}, PASSIVE) for n, t in (("F32", 0), ("BF16", 30))
+        ]
+        return out
     if sweep == "engine":  # flops10: the engine's LlamaEmbedder.embed_packed on each file (its own decode cap)
         out = [("product", {**product, "engine": True}, PASSIVE)]
         for name, path in (files or {}).items():
@@ -275,7 +290,19 @@ def main() -> int:
     ap.add_argument(
         "--sweep",
         default="levers",
-        choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files", "bf16", "engine"),
+        choices=(
+            "attention",
+            "levers",
+            "builds",
+            "formats",
+            "decodes",
+            "caps",
+            "waits",
+            "files",
+            "bf16",
+            "engine",
+            "kv",
+        ),
     )
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)
