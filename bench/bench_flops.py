@@ -25,8 +25,7 @@ one first-fit-decreasing plan per write batch of 256 texts, the portable build):
 - ``bf16``: BF16 (``--bf16 FILE``) with full 512-token decodes and with each ``--caps`` cap, and any
   ``--model NAME=FILE`` beside (flops10, session 10: the per-format decode cap).
 - ``engine``: the engine's own ``LlamaEmbedder.embed_packed`` (per write batch) on the product's file and on
-  each ``--model NAME=FILE``: each file with the decode cap the engine gives its format (the "decodes"
-  column then shows that cap).
+  each ``--model NAME=FILE`` (the "decodes" column then shows n_batch).
 - ``kv``: the KV cache's type (what flash attention reads K and V in): F32 and BF16 against the default F16,
   for the product and for BF16 (``--bf16 FILE``).
 - ``waits``: OpenMP's wait at ggml's per-node barriers: a short spin (``GOMP_SPINCOUNT``), ACTIVE, pinned.
@@ -128,14 +127,12 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def child_engine(cfg: dict[str, Any]) -> dict[str, Any]:
     """The engine's own path (flops10): ``LlamaEmbedder.embed_packed`` per write batch of FLUSH texts, so the
-    file's decode cap (models.info.decode_tokens) and the packing are the product's, not a replica."""
+    packing is the product's, not a replica."""
     import llama_cpp
 
     from engine.models.llama import LlamaEmbedder
 
     embedder = LlamaEmbedder(cfg["model"], threads=cfg["threads"])
-    if cfg.get("decode_tokens"):  # the engine's path with another decode cap than its format's
-        embedder.decode_tokens = int(cfg["decode_tokens"])
     backend = embedder.cpu_backend
     pairs = [(t, n) for t, n in _texts(cfg, embedder._llm)]
     texts = [p[0] for p in pairs]
@@ -150,11 +147,10 @@ def child_engine(cfg: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     system = llama_cpp.llama_print_system_info().decode()
-    decode_tokens = embedder.decode_tokens
     embedder.close()
     return {"tokens": tokens, "texts": len(pairs), "seconds": seconds, "tokens_per_s": tokens / seconds,
             "tokens_per_cpu_s": tokens / cpu if cpu else 0.0, "mean_tokens": tokens / len(pairs),
-            "calls": 0, "decodes": decode_tokens, "other_cores": others.others_busy_cores(),
+            "calls": 0, "decodes": embedder.n_ctx, "other_cores": others.others_busy_cores(),
             "avx512": "AVX512 = 1" in system, "cpu_variant": backend.variant or "built in"}  # fmt: skip
 
 
@@ -245,7 +241,6 @@ def settings(
         out = [("product", {**product, "engine": True}, PASSIVE)]
         for name, path in (files or {}).items():
             out += [(name, {**product, "model": path, "engine": True}, PASSIVE)]
-            out += [(f"{name} decode 512", {**product, "model": path, "engine": True, "decode_tokens": 512}, PASSIVE)]
         return out
     if sweep == "waits":  # flops9: how OpenMP threads wait at ggml's per-node barriers (omp barrier)
         spin = {"OMP_WAIT_POLICY": ""}

@@ -26,21 +26,6 @@ def context_tokens(meta: GGUFInfo, max_tokens: int = DEFAULT_MAX_TOKENS) -> int:
     return max(8, min(trained, max_tokens))
 
 
-# Tokens per packed decode, by the file's llama.cpp file type (general.file_type), where fewer than n_ctx
-# were measured faster: BF16's matmul is fast enough that flash attention, whose cost per token grows
-# with the decode's size (it reads the mask for every pair of query and KV tiles), weighs more
-# (BENCHMARKS.md "flops10 (session 10)"). Every text still fits its decode: one longer than the cap gets
-# a decode of its own (n_ctx stays the model's context).
-LLAMA_FTYPE_MOSTLY_BF16 = 32
-DECODE_TOKENS_BY_FILE_TYPE: dict[int, int] = {LLAMA_FTYPE_MOSTLY_BF16: 256}
-
-
-def decode_tokens(meta: GGUFInfo, n_ctx: int) -> int:
-    """Tokens per decode when texts are packed several to a decode: n_ctx, or the file type's cap."""
-    cap = DECODE_TOKENS_BY_FILE_TYPE.get(int(meta.metadata.get("general.file_type", -1) or -1))
-    return min(n_ctx, cap) if cap else n_ctx
-
-
 def pooling_for(meta: GGUFInfo) -> tuple[str, int]:
     """(pooling name reported, llama.cpp pooling code to pass): the file's own unless it declares none."""
     if meta.pooling in ("none", "unspecified") or meta.pooling.startswith("unknown"):

@@ -31,7 +31,7 @@ from ..errors import ModelError, missing_dependency
 from .backend import ensure_cpu_backend
 from .base import Embedder
 from .gguf_file import GGUFInfo, inspect_gguf
-from .info import DEFAULT_MAX_TOKENS, context_tokens, decode_tokens, model_info, pooling_for
+from .info import DEFAULT_MAX_TOKENS, context_tokens, model_info, pooling_for
 from .output_buffer import LogitsRelease
 from .packing import ffd_bins, next_fit_decodes, packing_enabled, packing_order
 
@@ -117,8 +117,6 @@ class LlamaEmbedder(Embedder):
         # n_ctx = n_batch = n_ubatch: one text per decode never needs more, and n_ubatch < n_batch aborts.
         # Derived in models.info, shared with describe_model(), so both report the same ModelInfo.
         self.n_ctx = context_tokens(meta, max_tokens)
-        # Tokens per decode when several texts share one: n_ctx, fewer for BF16 (models.info).
-        self.decode_tokens = decode_tokens(meta, self.n_ctx)
         pooling, pooling_code = pooling_for(meta)
         self.threads = threads or _default_threads()
         self._lock = threading.Lock()  # one llama.cpp context: one decode at a time
@@ -186,8 +184,7 @@ class LlamaEmbedder(Embedder):
 
     @property
     def pack_capacity(self) -> int | None:
-        # Llama.embed fills decodes of n_batch = n_ctx tokens; _embed_texts cuts them to decode_tokens
-        return self.decode_tokens if self.pack else None
+        return self.n_ctx if self.pack else None  # Llama.embed fills decodes of n_batch = n_ctx tokens
 
     def vocabulary_path(self) -> str | None:
         return self.info.path  # llama_tokenize on a vocab-only load of the same file, same flags
@@ -215,23 +212,14 @@ class LlamaEmbedder(Embedder):
     def _embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.info.dimension), dtype=np.float32)
-        capped = self.decode_tokens < self.n_ctx and len(texts) > 1
-        lengths = [self.count_tokens(t) for t in texts] if self.pack or capped else []
-        order = self._order(lengths) if self.pack else None
-        ordered = [texts[i] for i in order] if order else list(texts)
+        order = self._order(texts) if self.pack else None
         with self._lock:
             self._check_open()
             # One embed(list) call: llama-cpp-python packs several texts into each n_batch decode, which
             # was faster than one call per text (3,564 vs 3,119 tokens/s on a quiet 2-core machine,
             # 1,634 vs 732 under load; see bench/bench_embed.py). truncate=False: a text over the limit
             # must raise, never be cut silently (cap() already guarantees it fits).
-            if not capped:
-                vectors = self._llm.embed(ordered, truncate=False)
-            else:  # decodes of at most decode_tokens: one embed call each (next fit in the packed order)
-                ordered_lengths = [lengths[i] for i in order] if order else lengths
-                vectors = []
-                for start, end in _next_fit_spans(ordered_lengths, self.decode_tokens):
-                    vectors.extend(self._llm.embed(ordered[start:end], truncate=False))
+            vectors = self._llm.embed([texts[i] for i in order] if order else list(texts), truncate=False)
         out = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.info.dimension)
         if order:
             unpacked = np.empty_like(out)
@@ -246,34 +234,19 @@ class LlamaEmbedder(Embedder):
             self._check_open()
             self._llm._ctx.set_n_threads(threads, threads)
 
-    def _order(self, lengths: Sequence[int]) -> list[int] | None:
-        """The call's texts (by token count) in FFD order, or None to keep the caller's order when it packs
-        as tightly (a call planned by ``embed_packed`` arrives as whole bins: reordering could only undo that)."""
-        capacity = self.decode_tokens
-        if next_fit_decodes(lengths, capacity) <= len(ffd_bins(lengths, capacity)):
+    def _order(self, texts: Sequence[str]) -> list[int] | None:
+        """The call's texts in FFD order, or None to keep the caller's order when it packs as tightly
+        (a call planned by ``embed_packed`` arrives as whole bins: reordering it could only undo that)."""
+        lengths = [self.count_tokens(t) for t in texts]
+        if next_fit_decodes(lengths, self.n_ctx) <= len(ffd_bins(lengths, self.n_ctx)):
             return None
-        return packing_order(lengths, capacity)
+        return packing_order(lengths, self.n_ctx)
 
     def close(self) -> None:
         with self._lock, self._vocab_lock:
             if not self._closed:
                 self._closed = True
                 self._llm.close()
-
-
-def _next_fit_spans(lengths: Sequence[int], capacity: int) -> list[tuple[int, int]]:
-    """[start, end) spans of consecutive texts, each span one decode of at most ``capacity`` tokens (a
-    longer text alone), as ``Llama.embed`` would cut them with n_batch = ``capacity``."""
-    spans: list[tuple[int, int]] = []
-    start, used = 0, 0
-    for i, n in enumerate(lengths):
-        if i > start and used + n > capacity:
-            spans.append((start, i))
-            start, used = i, 0
-        used += n
-    if lengths:
-        spans.append((start, len(lengths)))
-    return spans
 
 
 def _default_threads() -> int:

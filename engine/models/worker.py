@@ -42,7 +42,7 @@ from ..errors import ModelError, ModelWorkerError
 from .base import Embedder, _normalise
 from .cpu_build import REBUILD
 from .gguf_file import GGUFInfo, inspect_gguf
-from .info import DEFAULT_MAX_TOKENS, decode_tokens, model_info
+from .info import DEFAULT_MAX_TOKENS, model_info
 from .packing import packing_enabled
 from .worker_main import FrameEOF, decode_vectors, encode_json, read_frame, write_frame
 
@@ -372,7 +372,6 @@ class WorkerEmbedder(Embedder):
         self.info = model_info(
             meta, path, query_prefix=query_prefix, document_prefix=document_prefix, max_tokens=max_tokens
         )
-        self._decode_tokens = decode_tokens(meta, self.info.context_length)  # as the child's LlamaEmbedder
         self.last_error: str | None = None
         self.restarts = 0
         self._closed = False
@@ -430,7 +429,7 @@ class WorkerEmbedder(Embedder):
     def pack_capacity(self) -> int | None:
         # The index child's LlamaEmbedder fills decodes of n_ctx tokens; planned here, where the tokens
         # are counted, so a whole write batch shares one plan (the child keeps a planned call's order).
-        return self._decode_tokens if packing_enabled() else None
+        return self.info.context_length if packing_enabled() else None
 
     def count_tokens(self, text: str) -> int:
         return self._vocabulary().count(text)

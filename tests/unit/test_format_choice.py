@@ -134,18 +134,3 @@ def test_forcing_bf16_on_a_file_that_cannot_be_converted_says_why(tmp_path: Path
     monkeypatch.setattr(formats, "tensor_table", lambda p: [_t("blk.0.ffn_up.weight", 12, 384, 1536)])
     with pytest.raises(ConfigError, match=r"model_format=bf16: no BF16 copy .* Q4_K"):
         formats.choose(EngineConfig(model_format="bf16"), source)
-
-
-def test_bf16_files_decode_in_smaller_batches_and_every_text_still_fits() -> None:
-    from engine.models.info import decode_tokens
-    from engine.models.llama import _next_fit_spans
-
-    q8, bf = inspect_gguf(PACKAGED_MODEL), inspect_gguf(PACKAGED_MODEL)
-    bf.metadata["general.file_type"] = 32  # LLAMA_FTYPE_MOSTLY_BF16, what a BF16 copy declares
-    assert decode_tokens(q8, 512) == 512 and decode_tokens(bf, 512) == 256 and decode_tokens(bf, 128) == 128
-    assert _next_fit_spans([100, 100, 100, 300, 40, 500, 10], 256) == [(0, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7)]
-    assert _next_fit_spans([], 256) == []
-    for lengths in ([1] * 600, [255, 2, 254, 3], [512, 512]):
-        spans = _next_fit_spans(lengths, 256)
-        assert [i for s, e in spans for i in range(s, e)] == list(range(len(lengths)))
-        assert all(e - s == 1 or sum(lengths[s:e]) <= 256 for s, e in spans)
