@@ -95,7 +95,7 @@ def test_auto_falls_back_to_the_file_when_the_copy_cannot_be_made(
     monkeypatch.setenv("SEMCODE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SEMCODE_FAULT_AT", "derive.mid")
     monkeypatch.setattr(formats, "cpu_bf16", lambda: formats.CpuBf16(True, "zen4", "zen4 has AVX512_BF16"))
-    auto = resolve_model(EngineConfig())
+    auto = resolve_model(EngineConfig(model_format="auto"))
     assert auto.path == PACKAGED_MODEL and "making its BF16 copy failed" in auto.choice.reason
     with pytest.raises(ModelConversionError):  # forced: an error, not a silent fallback
         resolve_model(EngineConfig(model_format="bf16"))
@@ -121,7 +121,7 @@ def test_an_existing_q8_0_index_is_not_re_embedded(tmp_path: Path, monkeypatch: 
     q8_index = built.index_path
     (old / "added.py").write_text("def freshly_added_helper(x):\n    return x * 2\n")
 
-    reopened = Workspace(old, EngineConfig(index_dir=index_dir, threads=2))  # auto, the default
+    reopened = Workspace(old, EngineConfig(model_format="auto", index_dir=index_dir, threads=2))  # the default
     assert reopened.resolved_model.choice.format == "as-is"
     assert "nothing is re-embedded" in reopened.resolved_model.choice.reason
     assert reopened.index_path == q8_index
@@ -129,10 +129,13 @@ def test_an_existing_q8_0_index_is_not_re_embedded(tmp_path: Path, monkeypatch: 
     assert again.files_unchanged == first.files_indexed and again.chunks_embedded <= 2  # only added.py
     assert reopened.search("freshly added helper")[0].path == "added.py"
 
-    fresh = Workspace(new, EngineConfig(index_dir=index_dir, threads=2))
+    fresh = Workspace(new, EngineConfig(model_format="auto", index_dir=index_dir, threads=2))
     assert fresh.resolved_model.choice.format == "bf16" and fresh.index_path != q8_index
     if _cpu_has_bf16() or os.environ.get("SEMCODE_TEST_BF16_ANYWHERE"):
         stats = fresh.index()
         assert stats.chunks_embedded > 0 and fresh.embedder.info.path == str(fresh.resolved_model.path)
         # and a reopen keeps BF16 (the copy's own index now exists)
-        assert Workspace(new, EngineConfig(index_dir=index_dir)).resolved_model.choice.format == "bf16"
+        assert (
+            Workspace(new, EngineConfig(model_format="auto", index_dir=index_dir)).resolved_model.choice.format
+            == "bf16"
+        )

@@ -67,7 +67,7 @@ def test_the_default_is_the_shipped_file_and_needs_no_weights_and_no_cache(no_we
         emb.close()
     assert not empty_cache.exists()  # nothing converted, nothing written
     # auto: at most the BF16 copy of the shipped file (engine/models/formats.py), still without the weights
-    auto = resolve_model(EngineConfig(threads=1))
+    auto = resolve_model(EngineConfig(threads=1, model_format="auto"))
     assert auto.choice.source == provision.PACKAGED_MODEL
     written = sorted(p.relative_to(empty_cache).as_posix() for p in empty_cache.rglob("*.gguf"))
     assert written == ([] if auto.choice.format == "as-is" else [auto.path.relative_to(empty_cache).as_posix()])

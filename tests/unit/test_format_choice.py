@@ -21,6 +21,7 @@ CPUINFO = {
     "sapphirerapids": f"flags\t: {_SKX} avx512vbmi avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16\n",
     "haswell": "flags\t: fpu sse4_2 avx f16c fma avx2 bmi2\n",
 }
+AUTO = EngineConfig(model_format="auto")  # tests/conftest.py makes as-is the session's default
 BUILT = ("x64", "haswell", "skylakex", "cascadelake", "icelake", "zen4", "alderlake")
 
 
@@ -48,7 +49,7 @@ def test_the_format_follows_the_cpu_variant_the_backend_picks(
     def make(src: object, dst: Path) -> Path:
         return dst  # the derivation itself is tested with the real model (tests/engine)
 
-    choice = formats.choose(EngineConfig(), source, cpu=got, make=make)
+    choice = formats.choose(AUTO, source, cpu=got, make=make)
     assert choice.format == ("bf16" if native else "as-is")
     assert variant in choice.reason
     if not native:
@@ -98,10 +99,10 @@ def test_auto_keeps_a_big_copy_and_a_shared_index_out(lib_dir: Path, monkeypatch
     def make(src: object, dst: Path) -> Path:
         raise AssertionError("no copy may be made")
 
-    shared = formats.choose(EngineConfig(shared_index="/srv/snap"), source, cpu=cpu, make=make)
+    shared = formats.choose(EngineConfig(model_format="auto", shared_index="/srv/snap"), source, cpu=cpu, make=make)
     assert shared.format == "as-is" and "shared index" in shared.reason
     monkeypatch.setattr(formats, "AUTO_MAX_GROWTH", 1_000_000)
-    big = formats.choose(EngineConfig(), source, cpu=cpu, make=make)
+    big = formats.choose(AUTO, source, cpu=cpu, make=make)
     assert big.format == "as-is" and "10 MB larger" in big.reason and "model_format=bf16" in big.reason
     assert formats.choose(EngineConfig(model_format="as-is"), source, cpu=cpu, make=make).format == "as-is"
 
@@ -113,7 +114,7 @@ def test_an_existing_index_of_the_file_keeps_it(lib_dir: Path) -> None:
     def make(src: object, dst: Path) -> Path:
         raise AssertionError("no copy may be made for a folder indexed with the file as it is")
 
-    choice = formats.choose(EngineConfig(), source, cpu=cpu, make=make, index_exists=lambda g: g.path == PACKAGED_MODEL)
+    choice = formats.choose(AUTO, source, cpu=cpu, make=make, index_exists=lambda g: g.path == PACKAGED_MODEL)
     assert choice.format == "as-is" and "nothing is re-embedded" in choice.reason
 
 
@@ -121,6 +122,8 @@ def test_a_bad_format_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match=r"model_format must be one of auto, as-is, bf16, got 'q4'"):
         EngineConfig.from_dict({"modelFormat": "q4"})
     assert EngineConfig.from_dict({"modelFormat": " BF16 "}).model_format == "bf16"
+    monkeypatch.delenv("SEMCODE_MODEL_FORMAT", raising=False)
+    assert EngineConfig().effective_model_format() == "auto"  # the product's default
     monkeypatch.setenv("SEMCODE_MODEL_FORMAT", "fast")
     with pytest.raises(ConfigError, match=r"\$SEMCODE_MODEL_FORMAT must be one of auto, as-is, bf16, got 'fast'"):
         EngineConfig().effective_model_format()
