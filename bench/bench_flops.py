@@ -22,6 +22,12 @@ one first-fit-decreasing plan per write batch of 256 texts, the portable build):
   and (``--bf16``) BF16 at 512 and 2048 (flops9, session 9).
 - ``caps``: decodes of at most 192-384 tokens (one ``embed`` call per FFD bin; n_ctx stays 512), Q8_0 and BF16.
 - ``files``: other GGUF files of the model (``--model NAME=FILE``, e.g. BF16 derived from the shipped Q8_0).
+- ``bf16``: BF16 (``--bf16 FILE``) with full 512-token decodes and with each ``--caps`` cap, and any
+  ``--model NAME=FILE`` beside (flops10, session 10: the per-format decode cap).
+- ``engine``: the engine's own ``LlamaEmbedder.embed_packed`` (per write batch) on the product's file and on
+  each ``--model NAME=FILE`` (the "decodes" column then shows n_batch).
+- ``kv``: the KV cache's type (what flash attention reads K and V in): F32 and BF16 against the default F16,
+  for the product and for BF16 (``--bf16 FILE``).
 - ``waits``: OpenMP's wait at ggml's per-node barriers: a short spin (``GOMP_SPINCOUNT``), ACTIVE, pinned.
 - ``formats``: Q8_0, F32 and (``--bf16 FILE``) BF16 on the product's build and on each ``--build`` (the
   runtime-dispatch build of session 6 against the portable one); each row names the CPU backend loaded.
@@ -96,6 +102,7 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
         llm = llama_cpp.Llama(
             model_path=cfg["model"], embedding=True, n_ctx=n_batch, n_batch=n_batch, n_ubatch=n_batch,
             n_threads=cfg["threads"], n_threads_batch=cfg["threads"], flash_attn=cfg["flash"], verbose=True,
+            **({"type_k": cfg["type_kv"], "type_v": cfg["type_kv"]} if "type_kv" in cfg else {}),
         )  # fmt: skip
     llm.verbose = False
     pairs = _texts(cfg, llm)
@@ -115,6 +122,35 @@ def child_embed(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"tokens": tokens, "texts": len(pairs), "seconds": seconds, "tokens_per_s": tokens / seconds,
             "tokens_per_cpu_s": tokens / cpu if cpu else 0.0, "mean_tokens": tokens / len(pairs),
             "calls": len(calls), "decodes": decodes, "other_cores": other_cores,
+            "avx512": "AVX512 = 1" in system, "cpu_variant": backend.variant or "built in"}  # fmt: skip
+
+
+def child_engine(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The engine's own path (flops10): ``LlamaEmbedder.embed_packed`` per write batch of FLUSH texts, so the
+    packing is the product's, not a replica."""
+    import llama_cpp
+
+    from engine.models.llama import LlamaEmbedder
+
+    embedder = LlamaEmbedder(cfg["model"], threads=cfg["threads"])
+    backend = embedder.cpu_backend
+    pairs = [(t, n) for t, n in _texts(cfg, embedder._llm)]
+    texts = [p[0] for p in pairs]
+    embedder._embed_texts(texts[:32])  # warm-up: page the weights in
+    tokens = sum(p[1] for p in pairs)
+    others = _OtherLoad()
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), FLUSH):
+        for _ in embedder.embed_packed(texts[i : i + FLUSH], batch_size=cfg["group"]):
+            pass
+    seconds = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    system = llama_cpp.llama_print_system_info().decode()
+    embedder.close()
+    return {"tokens": tokens, "texts": len(pairs), "seconds": seconds, "tokens_per_s": tokens / seconds,
+            "tokens_per_cpu_s": tokens / cpu if cpu else 0.0, "mean_tokens": tokens / len(pairs),
+            "calls": 0, "decodes": embedder.n_ctx, "other_cores": others.others_busy_cores(),
             "avx512": "AVX512 = 1" in system, "cpu_variant": backend.variant or "built in"}  # fmt: skip
 
 
@@ -142,7 +178,15 @@ def settings(
     product = {"model": model_file("q8_0"), "threads": 2, "n_batch": 512, "group": 32, "texts": texts,
                "flash": True, "max_text": 512}  # fmt: skip
     out: list[tuple[str, dict[str, Any], dict[str, str]]] = [("product", product, PASSIVE)]
-    f32, f16 = {"model": model_file("f32")}, {"model": model_file("f16")}
+    if sweep in (
+        "bf16",
+        "files",
+        "engine",
+        "kv",
+    ):  # no F32/F16 file needed (nor the weights package they are made from)
+        f32 = f16 = {}
+    else:
+        f32, f16 = {"model": model_file("f32")}, {"model": model_file("f16")}
     if sweep == "attention":
         out = []
         for flash in (True, False):
@@ -181,6 +225,22 @@ def settings(
             out += [
                 (f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps[-1:]
             ]
+        return out
+    if sweep == "bf16":  # flops10: BF16 (--bf16 FILE) at the full decode and at each cap, other files beside
+        out += [("BF16", {**product, "model": bf16}, PASSIVE)]
+        out += [(f"BF16 decode cap {cap}", {**product, "model": bf16, "decode_cap": cap}, PASSIVE) for cap in caps]
+        return out + [(name, {**product, "model": path}, PASSIVE) for name, path in (files or {}).items()]
+    if sweep == "kv":  # flops10: the KV cache's type (flash attention reads K and V in it): F16 (default), F32, BF16
+        out += [("product KV F32", {**product, "type_kv": 0}, PASSIVE)]
+        out += [("BF16", {**product, "model": bf16}, PASSIVE)]
+        out += [
+            (f"BF16 KV {n}", {**product, "model": bf16, "type_kv": t}, PASSIVE) for n, t in (("F32", 0), ("BF16", 30))
+        ]
+        return out
+    if sweep == "engine":  # flops10: the engine's LlamaEmbedder.embed_packed on each file (its own decode cap)
+        out = [("product", {**product, "engine": True}, PASSIVE)]
+        for name, path in (files or {}).items():
+            out += [(name, {**product, "model": path, "engine": True}, PASSIVE)]
         return out
     if sweep == "waits":  # flops9: how OpenMP threads wait at ggml's per-node barriers (omp barrier)
         spin = {"OMP_WAIT_POLICY": ""}
@@ -225,7 +285,19 @@ def main() -> int:
     ap.add_argument(
         "--sweep",
         default="levers",
-        choices=("attention", "levers", "builds", "formats", "decodes", "caps", "waits", "files"),
+        choices=(
+            "attention",
+            "levers",
+            "builds",
+            "formats",
+            "decodes",
+            "caps",
+            "waits",
+            "files",
+            "bf16",
+            "engine",
+            "kv",
+        ),
     )
     ap.add_argument("--texts", type=int, default=250)
     ap.add_argument("--rounds", type=int, default=2)
@@ -239,7 +311,10 @@ def main() -> int:
     if args.child:
         kind, payload = args.child
         data = json.loads(payload)
-        print(json.dumps(child_sgemm(**data) if kind == "sgemm" else child_embed(data)))
+        if kind == "sgemm":
+            print(json.dumps(child_sgemm(**data)))
+        else:
+            print(json.dumps(child_engine(data) if data.get("engine") else child_embed(data)))
         return 0
 
     builds = dict(b.split("=", 1) for b in args.build)

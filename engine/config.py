@@ -98,6 +98,9 @@ def workspace_key(root: Path) -> str:
     return f"{name or 'root'}-{digest}"
 
 
+MODEL_FORMATS: tuple[str, ...] = ("auto", "as-is", "bf16")
+MODEL_FORMAT_ENV = "SEMCODE_MODEL_FORMAT"
+
 # Vectors kept by an index's persistent embedding cache (~1.6 KB each at 384 dimensions, ~300 MB in
 # all): enough for two branches of a repository of ~80K chunks; the least recently used go first.
 DEFAULT_CACHE_VECTORS = 200_000
@@ -106,6 +109,10 @@ DEFAULT_CACHE_VECTORS = 200_000
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     model_path: str | None = None  # a GGUF embedding model; None = the bundled all-MiniLM-L6-v2
+    # The weights' format llama.cpp runs (engine/models/formats.py): "auto" (a BF16 copy of the file where
+    # the loaded CPU backend has AVX512_BF16 and the copy is small, the file as it is elsewhere), "as-is"
+    # or "bf16". None = $SEMCODE_MODEL_FORMAT, else "auto".
+    model_format: str | None = None
     query_prefix: str | None = None  # None = the model's known prefix (see models.registry)
     document_prefix: str | None = None
     threads: int = 0  # 0 = physical cores
@@ -138,6 +145,7 @@ class EngineConfig:
         aliases = {
             "model": "model_path",
             "modelPath": "model_path",
+            "modelFormat": "model_format",
             "maxFileSize": "max_file_size",
             "queryPrefix": "query_prefix",
             "documentPrefix": "document_prefix",
@@ -166,6 +174,8 @@ class EngineConfig:
         return config
 
     def validate(self) -> None:
+        if self.model_format is not None and self.model_format not in MODEL_FORMATS:
+            raise ConfigError(f"model_format must be one of {', '.join(MODEL_FORMATS)}, got {self.model_format!r}")
         if self.threads < 0:
             raise ConfigError(f"threads must be >= 0, got {self.threads}")
         if not 1 <= self.batch_size <= 4096:
@@ -206,6 +216,17 @@ class EngineConfig:
             raise ConfigError(f"invalid model key for an index folder: {model_key!r}")
         return folder / safe
 
+    def effective_model_format(self) -> str:
+        """``model_format``, else ``$SEMCODE_MODEL_FORMAT``, else "auto"; a bad value raises ConfigError."""
+        if self.model_format is not None:
+            return self.model_format
+        value = os.environ.get(MODEL_FORMAT_ENV, "").strip().lower()
+        if not value:
+            return "auto"
+        if value not in MODEL_FORMATS:
+            raise ConfigError(f"${MODEL_FORMAT_ENV} must be one of {', '.join(MODEL_FORMATS)}, got {value!r}")
+        return value
+
     def effective_threads(self) -> int:
         if self.threads:
             return self.threads
@@ -219,6 +240,7 @@ class EngineConfig:
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "model_path": (str, type(None)),
+    "model_format": (str, type(None)),
     "query_prefix": (str, type(None)),
     "document_prefix": (str, type(None)),
     "threads": int,
@@ -251,6 +273,8 @@ def _coerce(name: str, value: Any) -> Any:
             else " or ".join("null" if t is type(None) else t.__name__ for t in expected)
         )
         raise ConfigError(f"setting '{name}' must be {want}, got {value!r}")
+    if name == "model_format" and isinstance(value, str):
+        return value.strip().lower() or None
     if name in ("model_path", "embeddings_url", "embeddings_model", "shared_index") and value == "":
         return None
     return value

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .buffers import UnsavedBuffers
 from .chunking import CHUNKER_VERSION, chunk_file
@@ -30,6 +30,9 @@ from .save_ahead import SaveAhead
 from .search import Searcher, SearchFilters
 from .store import ChunkStore, IntegrityReport, sql_string
 
+if TYPE_CHECKING:
+    from .models import ResolvedModel
+
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "write.lock"  # the store's write lock, inside the index directory
@@ -39,15 +42,20 @@ _EMBEDDERS: dict[tuple[object, ...], Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
-def shared_embedder(config: EngineConfig) -> Embedder:
-    """Load (once per process) the embedding model the config names."""
+def shared_embedder(config: EngineConfig, resolved: ResolvedModel | None = None) -> Embedder:
+    """Load (once per process) the embedding model the config names (in the format ``resolved`` chose)."""
+    if resolved is None and not config.embeddings_url:
+        from .models import resolve_model
+
+        resolved = resolve_model(config)
     key: tuple[object, ...] = (config.model_path, config.query_prefix, config.document_prefix)
     key += (config.effective_threads(), config.embeddings_url, config.embeddings_model, config.embeddings_max_tokens)
+    key += (str(resolved.path) if resolved is not None else None,)
     with _EMBEDDERS_LOCK:
         if key not in _EMBEDDERS:
             from .models import load_embedder
 
-            _EMBEDDERS[key] = load_embedder(config)
+            _EMBEDDERS[key] = load_embedder(config, resolved=resolved)
         return _EMBEDDERS[key]
 
 
@@ -117,6 +125,7 @@ class Workspace:
         self._store: ChunkStore | None = None
         self._searcher: Searcher | None = None
         self._model_info: ModelInfo | None = None
+        self._resolved: ResolvedModel | None = None
         self._open_lock = threading.Lock()
         self.monitor = MemoryMonitor(self.config.memory_limit_mb)
         self.cache = VectorCache()
@@ -135,10 +144,21 @@ class Workspace:
         if self._embedder is not None or self.config.embeddings_url:  # a server's identity needs a request
             return self.embedder.info
         if self._model_info is None:
-            from .models import describe_model
-
-            self._model_info = describe_model(self.config)
+            self._model_info = self.resolved_model.info()
         return self._model_info
+
+    @property
+    def resolved_model(self) -> ResolvedModel:
+        """The model file the config names, in the format llama.cpp runs here (engine/models/formats.py):
+        an index this folder already has keeps the format it was built with."""
+        if self._resolved is None:
+            from .models import resolve_model
+
+            self._resolved = resolve_model(self.config, index_exists=self._has_index_of)
+        return self._resolved
+
+    def _has_index_of(self, info: ModelInfo) -> bool:
+        return (self.config.index_path(self.root, info.fingerprint[:16]) / "meta.json").is_file()
 
     @property
     def index_path(self) -> Path:
@@ -197,7 +217,8 @@ class Workspace:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = shared_embedder(self.config)
+            resolved = None if self.config.embeddings_url else self.resolved_model
+            self._embedder = shared_embedder(self.config, resolved)
         return self._embedder
 
     @property

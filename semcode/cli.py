@@ -35,7 +35,7 @@ def package_version() -> str:
 
 def _config(args: argparse.Namespace) -> EngineConfig:
     settings: dict[str, Any] = {}
-    for name in ("model", "threads", "max_file_size", "index_dir", "embeddings_url", "shared_index"):
+    for name in ("model", "model_format", "threads", "max_file_size", "index_dir", "embeddings_url", "shared_index"):
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value
@@ -45,7 +45,11 @@ def _config(args: argparse.Namespace) -> EngineConfig:
         settings["include"] = args.include
     if getattr(args, "no_hybrid", False):
         settings["hybrid"] = False
-    return EngineConfig.from_dict(settings)
+    config = EngineConfig.from_dict(settings)
+    if getattr(args, "publish", None) and not config.embeddings_url and config.effective_model_format() == "auto":
+        # A snapshot is searched by clones on any CPU (whose auto format may differ): the file as it is.
+        config = EngineConfig.from_dict({**settings, "model_format": "as-is"})
+    return config
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -274,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
         if path:
             p.add_argument("path", nargs="?", default=".", help="workspace folder (default: .)")
         p.add_argument("--model", help="GGUF embedding model (default: bundled all-MiniLM-L6-v2)")
+        p.add_argument(
+            "--model-format",
+            help="auto (default: a BF16 copy where the CPU has AVX512_BF16), as-is or bf16 ($SEMCODE_MODEL_FORMAT)",
+        )
         p.add_argument("--threads", type=int, help="llama.cpp threads (default: physical cores)")
         p.add_argument("--max-file-size", type=int, help="skip files larger than this many bytes")
         p.add_argument("--exclude", action="append", help="gitignore-style pattern to skip (repeatable)")

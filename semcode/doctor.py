@@ -97,6 +97,8 @@ def run_checks(config: EngineConfig, report: Callable[[Check], None] | None = No
         )
     )
     model_file = add(_guard("model file", lambda: _model_file(config)))
+    if not config.embeddings_url:
+        add(_guard("model format", lambda: _model_format(config)))
     add(_guard("llama.cpp build", _llama_build))
     if model_file.ok:
         add(_guard("model", lambda: _model(config)))
@@ -131,6 +133,21 @@ def _model_file(config: EngineConfig) -> Check:
     )
 
 
+def _model_format(config: EngineConfig) -> Check:
+    """Which format of the model llama.cpp runs (engine/models/formats.py) and why."""
+    from engine.models import resolve_model
+
+    choice = resolve_model(config).choice
+    keep = " An index built before keeps the format it was built with." if choice.requested == "auto" else ""
+    size_mb = choice.path.stat().st_size / 1e6
+    return Check(
+        "model format",
+        True,
+        f"{choice.describe()}; loads {choice.path} ({size_mb:.0f} MB).{keep} Set model_format (or "
+        "$SEMCODE_MODEL_FORMAT) to auto, as-is or bf16 to choose",
+    )
+
+
 def _import(module: str, package: str) -> Check:
     if module in NATIVE_IN_CHILD:
         return _find(module, package)
@@ -155,16 +172,12 @@ def _find(module: str, package: str) -> Check:
 
 
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+    """The CPU's feature flags from /proc/cpuinfo (or ``$SEMCODE_CPUINFO``, as the backend's pick reads them;
+    empty where there is none)."""
+    from engine.models.cpu_build import cpu_flags as parse_flags
+    from engine.models.cpu_build import read_cpuinfo
+
+    return parse_flags(read_cpuinfo())
 
 
 def build_features(system_info: str) -> list[str]:

@@ -15,6 +15,11 @@ WORKSPACE_FIXTURE = FIXTURES / "workspace"
 # Set before any test (and any server subprocess) starts, so nothing touches the user's real cache.
 _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="semcode-test-cache-"))
 os.environ["SEMCODE_CACHE_DIR"] = str(_SESSION_CACHE)
+# The model file as it is unless a test asks for another format (model_format in its config wins over this):
+# many tests compare embedders reached by different routes (a LlamaEmbedder on a file, load_embedder on a
+# config naming it), which auto would split on a CPU with AVX512_BF16 (engine/models/formats.py). The
+# format choice itself (auto, bf16) is tested in tests/unit/test_format_choice.py and tests/engine/test_bf16_copy.py.
+os.environ.setdefault("SEMCODE_MODEL_FORMAT", "as-is")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -145,3 +145,34 @@ def test_doctor_survives_a_llama_cpp_that_dies_of_sigill(tmp_path: Path, default
         assert not checks[name]["ok"]
         assert "SIGILL" in checks[name]["detail"] and "build-llama.sh" in checks[name]["detail"], checks[name]
     assert checks["model file"]["ok"] and checks["store"]["ok"]
+
+
+def test_the_doctor_says_which_model_format_and_why_and_it_follows_the_loaded_backend(tmp_path: Path):
+    """On a CPU whose backend lacks AVX512_BF16 (a fake Cascade Lake /proc/cpuinfo: the worker then loads
+    the cascadelake variant, which runs here too) the file runs as it is; on this CPU, what its backend says."""
+    from engine.models import formats
+
+    skx = "fpu sse4_2 avx f16c fma avx2 bmi2 avx512f avx512cd avx512vl avx512dq avx512bw"
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(f"flags\t: {skx} avx512_vnni\n")
+    runs = {}
+    auto = {"SEMCODE_MODEL_FORMAT": "auto"}  # the product's default (tests/conftest.py sets as-is)
+    for name, extra in (("cascadelake", {"SEMCODE_CPUINFO": str(fake), **auto}), ("this cpu", auto)):
+        done = subprocess.run(
+            [sys.executable, "-m", "semcode", "doctor", "--json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**os.environ, **extra},
+        )
+        runs[name] = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    fmt, build = runs["cascadelake"]["model format"], runs["cascadelake"]["llama.cpp build"]
+    if "CPU backend cascadelake" not in build["detail"]:  # a build with its CPU backend linked in
+        assert "built in" in build["detail"]
+    else:
+        assert fmt["ok"] and fmt["detail"].startswith("the file as it is (model_format=auto)"), fmt
+        assert "(cascadelake) has no AVX512_BF16" in fmt["detail"], fmt
+    here = runs["this cpu"]["model format"]
+    assert here["ok"] and ("BF16 copy" in here["detail"]) == formats.cpu_bf16().native, here
+    assert runs["this cpu"]["model"]["ok"], runs["this cpu"]["model"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import EngineConfig
 from .base import Embedder, ModelInfo
 from .cpu_build import check_build
+from .formats import FormatChoice, choose
 from .gguf_file import GGUFInfo, inspect_gguf
 from .info import model_info
 from .provision import default_model_path
@@ -21,25 +24,56 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Embedder",
+    "FormatChoice",
     "GGUFInfo",
     "ModelInfo",
     "Prefixes",
+    "ResolvedModel",
     "default_model_path",
     "describe_model",
     "inspect_gguf",
     "known_prefixes",
     "load_embedder",
+    "resolve_model",
     "resolve_prefixes",
 ]
 
 
-def _resolve(config: EngineConfig) -> tuple[Path, GGUFInfo, Prefixes]:
-    path = Path(config.model_path).expanduser() if config.model_path else default_model_path()
-    info = inspect_gguf(path)
-    return path, info, resolve_prefixes(config, info.name, path)
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """The model file a config names, the file llama.cpp loads for it (its format) and its prefixes."""
+
+    path: Path  # what llama.cpp loads: the configured file, or its BF16 copy
+    gguf: GGUFInfo  # that file's header
+    prefixes: Prefixes
+    choice: FormatChoice
+
+    def info(self) -> ModelInfo:
+        return model_info(
+            self.gguf, self.path, query_prefix=self.prefixes.query, document_prefix=self.prefixes.document
+        )
 
 
-def describe_model(config: EngineConfig) -> ModelInfo:
+def resolve_model(config: EngineConfig, *, index_exists: Callable[[ModelInfo], bool] | None = None) -> ResolvedModel:
+    """The configured GGUF (or the default one), in the format ``model_format`` picks (engine/models/formats.py).
+
+    ``index_exists`` (a workspace's): an index already built with one format keeps it. May make the BF16
+    copy once (a child process, ~2 s for the default model) or convert the default model once.
+    """
+    source = Path(config.model_path).expanduser() if config.model_path else default_model_path()
+    source_info = inspect_gguf(source)
+    prefixes = resolve_prefixes(config, source_info.name, source)
+
+    def file_index_exists(gguf: GGUFInfo) -> bool:  # with the identity an index of that file would have
+        info = model_info(gguf, gguf.path, query_prefix=prefixes.query, document_prefix=prefixes.document)
+        return index_exists is not None and index_exists(info)
+
+    choice = choose(config, source_info, index_exists=file_index_exists if index_exists is not None else None)
+    info = source_info if choice.path == source_info.path else inspect_gguf(choice.path)
+    return ResolvedModel(choice.path, info, prefixes, choice)
+
+
+def describe_model(config: EngineConfig, resolved: ResolvedModel | None = None) -> ModelInfo:
     """The ``ModelInfo`` that ``load_embedder(config).info`` reports, from the GGUF header alone.
 
     Milliseconds, no llama.cpp: the engine can open an index (dimension, fingerprint) before, or without,
@@ -48,11 +82,12 @@ def describe_model(config: EngineConfig) -> ModelInfo:
     """
     if config.embeddings_url:  # a model server: its model name and dimension come from one request
         return _remote(config).info
-    path, info, prefixes = _resolve(config)
-    return model_info(info, path, query_prefix=prefixes.query, document_prefix=prefixes.document)
+    return (resolved or resolve_model(config)).info()
 
 
-def load_embedder(config: EngineConfig, *, in_process: bool | None = None) -> Embedder:
+def load_embedder(
+    config: EngineConfig, *, in_process: bool | None = None, resolved: ResolvedModel | None = None
+) -> Embedder:
     """The configured embedding model, checked before llama.cpp sees it (precise ModelError subclasses).
 
     By default llama.cpp runs in child processes (``WorkerEmbedder``): a native crash becomes a
@@ -62,7 +97,8 @@ def load_embedder(config: EngineConfig, *, in_process: bool | None = None) -> Em
     """
     if config.embeddings_url:  # a model server: no local model file is loaded at all
         return _remote(config)
-    path, info, prefixes = _resolve(config)
+    resolved = resolved or resolve_model(config)
+    path, info, prefixes = resolved.path, resolved.gguf, resolved.prefixes
     # A build for instructions this CPU lacks (a venv shared with an AVX-512 machine) is named here, with
     # the fix, before any process loads llama.cpp and dies of SIGILL (engine/models/cpu_build.py).
     check_build()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,8 +141,10 @@ def llama_lib_dir() -> Path | None:
 
 
 def read_cpuinfo() -> str:
+    """/proc/cpuinfo, or the file ``$SEMCODE_CPUINFO`` names (tests: another CPU's flags, as in
+    scripts/build-llama.sh)."""
     try:
-        return CPUINFO.read_text(encoding="utf-8", errors="replace")
+        return Path(os.environ.get("SEMCODE_CPUINFO") or CPUINFO).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
 

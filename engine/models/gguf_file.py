@@ -308,3 +308,53 @@ def _check_embedding(info: GGUFInfo) -> None:
         f"{p} is a '{arch}' model with {'causal attention and ' if info.causal_attention is not False else ''}"
         f"no pooling type: a text-generation model, not an embedding model. {fix}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TensorEntry:
+    """One tensor of a GGUF file's header: its name, ggml type code and shape (ne0 first)."""
+
+    name: str
+    ttype: int
+    shape: tuple[int, ...]
+
+    @property
+    def elements(self) -> int:
+        n = 1
+        for dim in self.shape:
+            n *= dim
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        return _tensor_bytes(self.ttype, self.elements)
+
+
+def tensor_table(path: str | os.PathLike[str]) -> list[TensorEntry]:
+    """The tensors a GGUF file declares (names, types, shapes), from its header alone (milliseconds).
+
+    Call ``inspect_gguf`` first: this assumes a readable, untruncated header.
+    """
+    p = Path(path).expanduser()
+    with p.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        (version,) = struct.unpack_from("<I", buf, 4)
+        endian = ">" if version & 0xFFFF == 0 and version != 0 else "<"
+        parser = _HeaderParser(buf, endian)
+        parser.pos = 8
+        try:
+            tensor_count = parser._take("Q")
+            kv_count = parser._take("Q")
+            for _ in range(kv_count):
+                parser.skip_string()
+                parser.value(parser._take("I"))
+            out: list[TensorEntry] = []
+            for _ in range(tensor_count):
+                name = parser.string()
+                n_dims = parser._take("I")
+                shape = tuple(int(parser._take("Q")) for _ in range(n_dims))
+                ttype = parser._take("I")
+                parser._take("Q")  # offset
+                out.append(TensorEntry(name, int(ttype), shape))
+        except (_Truncated, ValueError, struct.error) as exc:
+            raise NotGGUFError(f"corrupt GGUF tensor table in {p}: {exc or 'truncated'}") from None
+    return out

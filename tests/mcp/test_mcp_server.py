@@ -44,7 +44,10 @@ def env(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     # The MCP client starts the server with a minimal environment: pass the source tree under test
     # explicitly, or the server would import whatever semcode is installed in the venv.
     source_tree = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    return {"SEMCODE_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1", "PYTHONPATH": source_tree}
+    # The model format too (tests/conftest.py): the test's own index paths must be the server's.
+    fmt = os.environ.get("SEMCODE_MODEL_FORMAT", "auto")
+    return {"SEMCODE_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1", "PYTHONPATH": source_tree,
+            "SEMCODE_MODEL_FORMAT": fmt}  # fmt: skip
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 import engine.models.provision as provision
 from engine.config import EngineConfig
 from engine.errors import ModelConversionError
-from engine.models import default_model_path, inspect_gguf, load_embedder
+from engine.models import default_model_path, inspect_gguf, load_embedder, resolve_model
 from engine.models.convert import CONVERTER_KEY, CONVERTER_VERSION, MODEL_PACKAGE
 
 tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ (tomllib)")
@@ -58,7 +58,7 @@ def test_the_default_is_the_shipped_file_and_needs_no_weights_and_no_cache(no_we
     info = inspect_gguf(path)
     assert (info.architecture, info.name, info.pooling) == ("bert", "all-MiniLM-L6-v2", "mean")
     assert info.metadata[CONVERTER_KEY] == CONVERTER_VERSION  # regenerate it after a converter bump
-    emb = load_embedder(EngineConfig(threads=1))
+    emb = load_embedder(EngineConfig(threads=1, model_format="as-is"))
     try:
         assert Path(emb.info.path) == provision.PACKAGED_MODEL
         vectors = emb.embed_documents(["def parse_query_string(query): ..."])
@@ -66,6 +66,12 @@ def test_the_default_is_the_shipped_file_and_needs_no_weights_and_no_cache(no_we
     finally:
         emb.close()
     assert not empty_cache.exists()  # nothing converted, nothing written
+    # auto: at most the BF16 copy of the shipped file (engine/models/formats.py), still without the weights
+    auto = resolve_model(EngineConfig(threads=1, model_format="auto"))
+    assert auto.choice.source == provision.PACKAGED_MODEL
+    written = sorted(p.relative_to(empty_cache).as_posix() for p in empty_cache.rglob("*.gguf"))
+    assert written == ([] if auto.choice.format == "as-is" else [auto.path.relative_to(empty_cache).as_posix()])
+    assert all(w.startswith("models/bf16/") for w in written)
     assert MODEL_PACKAGE not in sys.modules  # its __init__ prints to stdout: never imported
 
 

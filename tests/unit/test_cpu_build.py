@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -186,7 +187,8 @@ def test_load_embedder_names_the_fix_before_llama_cpp_is_loaded(
     monkeypatch.setattr(sys, "prefix", str(prefix))
     monkeypatch.setattr(cpu_build, "CPUINFO", fake)
     model = ROOT / "tests" / "fixtures" / "missing-on-purpose.gguf"
-    monkeypatch.setattr("engine.models._resolve", lambda config: (model, None, None))
+    resolved = types.SimpleNamespace(path=model, gguf=None, prefixes=None)
+    monkeypatch.setattr("engine.models.resolve_model", lambda config: resolved)
     with pytest.raises(LlamaBuildError, match="avx512f"):
         load_embedder(EngineConfig(), in_process=True)
     fake.write_text(cpuinfo(CPUS["epyc-zen4"]))
