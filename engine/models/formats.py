@@ -30,7 +30,7 @@ fingerprint (of its own bytes), hence its own index folder and embedding cache. 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from ..config import EngineConfig
 from ..errors import ConfigError
 from . import cpu_build, cpu_variants
 from .derive import BF16, CONVERTIBLE, is_layer_matrix
-from .gguf_file import GGUFInfo, TensorEntry, tensor_table
+from .gguf_file import GGUFInfo, TensorEntry
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class Bf16Plan:
     convert: int  # matrices converted
     growth: int  # bytes the copy adds to the file (negative: smaller, from F32)
     blocker: str  # why no copy can be made ("" = it can)
+    already_bf16: bool = False  # the blocker is that the layers are BF16 already: the file is its own copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ def _built_in_bf16(cpuinfo: str | None) -> CpuBf16:
     return CpuBf16(native, "built in", f"the CPU backend built into this llama-cpp-python {has} {BF16_FEATURE}")
 
 
-def bf16_plan(tensors: list[TensorEntry]) -> Bf16Plan:
+def bf16_plan(tensors: Sequence[TensorEntry]) -> Bf16Plan:
     """Which layer matrices a BF16 copy converts, the bytes it adds, or why it cannot be made."""
     layers = [t for t in tensors if is_layer_matrix(t.name, t.shape)]
     others = sorted({_type_name(t.ttype) for t in layers if t.ttype not in CONVERTIBLE and t.ttype != BF16})
@@ -132,7 +133,7 @@ def bf16_plan(tensors: list[TensorEntry]) -> Bf16Plan:
         )
     convert = [t for t in layers if t.ttype in CONVERTIBLE]
     if not convert:
-        return Bf16Plan(0, 0, "its layers are BF16 already")
+        return Bf16Plan(0, 0, "its layers are BF16 already", already_bf16=True)
     growth = sum(t.elements * 2 - t.nbytes for t in convert)
     return Bf16Plan(len(convert), growth, "")
 
@@ -179,12 +180,12 @@ def choose(
 
     if requested == "as-is":
         return as_is("set so")
-    plan = bf16_plan(tensor_table(source.path))
+    plan = bf16_plan(source.tensors)
     target = derived_path(source)
     make = make or (lambda src, dst: derive_bf16(src.path, dst, src.fingerprint))
     if requested == "bf16":
         if plan.blocker:
-            if plan.convert == 0 and "already" in plan.blocker:
+            if plan.already_bf16:
                 return as_is(plan.blocker)
             raise ConfigError(f"model_format=bf16: no BF16 copy of {source.path} can be made: {plan.blocker}")
         cpu = cpu or cpu_bf16()

@@ -54,6 +54,27 @@ _TYPE_SIZES: dict[int, tuple[int, int]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class TensorEntry:
+    """One tensor of a GGUF file's header: its name, ggml type code and shape (ne0 first)."""
+
+    name: str
+    ttype: int
+    shape: tuple[int, ...]
+    offset: int = 0  # of its data, from the start of the data section
+
+    @property
+    def elements(self) -> int:
+        n = 1
+        for dim in self.shape:
+            n *= dim
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        return _tensor_bytes(self.ttype, self.elements)
+
+
+@dataclass(frozen=True, slots=True)
 class GGUFInfo:
     """What the engine needs from a GGUF header."""
 
@@ -67,8 +88,12 @@ class GGUFInfo:
     file_size: int
     fingerprint: str  # sha256 over size, header and the first/last MiB of tensor data
     version: int
-    tensor_count: int
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)  # scalar and string keys only
+    tensors: tuple[TensorEntry, ...] = field(default=(), repr=False)  # the header's tensor table
+
+    @property
+    def tensor_count(self) -> int:
+        return len(self.tensors)
 
     @property
     def is_encoder(self) -> bool:
@@ -204,7 +229,7 @@ def _inspect(p: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
         "was interrupted; fetch the file again."
     )
     metadata: dict[str, Any] = {}
-    tensors: list[tuple[int, int, int]] = []  # (offset, type, element count)
+    tensors: list[TensorEntry] = []
     try:
         tensor_count = parser._take("Q")
         kv_count = parser._take("Q")
@@ -214,14 +239,11 @@ def _inspect(p: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
             key = parser.string()
             metadata[key] = parser.value(parser._take("I"))
         for _ in range(tensor_count):
-            parser.skip_string()
+            name = parser.string()
             n_dims = parser._take("I")
-            elements = 1
-            for _ in range(n_dims):
-                elements *= parser._take("Q")
+            shape = tuple(int(parser._take("Q")) for _ in range(n_dims))
             ttype = parser._take("I")
-            offset = parser._take("Q")
-            tensors.append((offset, ttype, elements))
+            tensors.append(TensorEntry(name, int(ttype), shape, int(parser._take("Q"))))
     except _Truncated:
         raise truncated from None
     except (ValueError, struct.error) as exc:
@@ -231,7 +253,7 @@ def _inspect(p: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
     if not isinstance(alignment, int) or alignment <= 0:
         alignment = DEFAULT_ALIGNMENT
     data_offset = -(-parser.pos // alignment) * alignment
-    data_end = data_offset + max((off + _tensor_bytes(t, n) for off, t, n in tensors), default=0)
+    data_end = data_offset + max((t.offset + t.nbytes for t in tensors), default=0)
     if data_end > size:
         raise TruncatedModelError(
             f"model file is truncated: {p} has {size:,} bytes but its tensors need {data_end:,}. "
@@ -254,8 +276,8 @@ def _inspect(p: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
         file_size=size,
         fingerprint=_fingerprint(buf, size, data_offset),
         version=version,
-        tensor_count=tensor_count,
         metadata=scalars,
+        tensors=tuple(tensors),
     )
     _check_embedding(info)
     return info
@@ -310,51 +332,6 @@ def _check_embedding(info: GGUFInfo) -> None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TensorEntry:
-    """One tensor of a GGUF file's header: its name, ggml type code and shape (ne0 first)."""
-
-    name: str
-    ttype: int
-    shape: tuple[int, ...]
-
-    @property
-    def elements(self) -> int:
-        n = 1
-        for dim in self.shape:
-            n *= dim
-        return n
-
-    @property
-    def nbytes(self) -> int:
-        return _tensor_bytes(self.ttype, self.elements)
-
-
 def tensor_table(path: str | os.PathLike[str]) -> list[TensorEntry]:
-    """The tensors a GGUF file declares (names, types, shapes), from its header alone (milliseconds).
-
-    Call ``inspect_gguf`` first: this assumes a readable, untruncated header.
-    """
-    p = Path(path).expanduser()
-    with p.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        (version,) = struct.unpack_from("<I", buf, 4)
-        endian = ">" if version & 0xFFFF == 0 and version != 0 else "<"
-        parser = _HeaderParser(buf, endian)
-        parser.pos = 8
-        try:
-            tensor_count = parser._take("Q")
-            kv_count = parser._take("Q")
-            for _ in range(kv_count):
-                parser.skip_string()
-                parser.value(parser._take("I"))
-            out: list[TensorEntry] = []
-            for _ in range(tensor_count):
-                name = parser.string()
-                n_dims = parser._take("I")
-                shape = tuple(int(parser._take("Q")) for _ in range(n_dims))
-                ttype = parser._take("I")
-                parser._take("Q")  # offset
-                out.append(TensorEntry(name, int(ttype), shape))
-        except (_Truncated, ValueError, struct.error) as exc:
-            raise NotGGUFError(f"corrupt GGUF tensor table in {p}: {exc or 'truncated'}") from None
-    return out
+    """The tensors a GGUF file declares (names, types, shapes), from its header alone (milliseconds)."""
+    return list(inspect_gguf(path).tensors)

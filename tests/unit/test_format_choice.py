@@ -4,6 +4,7 @@ shipped model (its header only: nothing is converted or loaded here)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -132,8 +133,7 @@ def test_a_bad_format_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     assert EngineConfig().effective_model_format() == "as-is"
 
 
-def test_forcing_bf16_on_a_file_that_cannot_be_converted_says_why(tmp_path: Path, monkeypatch) -> None:
-    source = inspect_gguf(PACKAGED_MODEL)
-    monkeypatch.setattr(formats, "tensor_table", lambda p: [_t("blk.0.ffn_up.weight", 12, 384, 1536)])
+def test_forcing_bf16_on_a_file_that_cannot_be_converted_says_why(tmp_path: Path) -> None:
+    source = dataclasses.replace(inspect_gguf(PACKAGED_MODEL), tensors=(_t("blk.0.ffn_up.weight", 12, 384, 1536),))
     with pytest.raises(ConfigError, match=r"model_format=bf16: no BF16 copy .* Q4_K"):
         formats.choose(EngineConfig(model_format="bf16"), source)
