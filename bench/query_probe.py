@@ -16,7 +16,6 @@ slowest requests. BENCHMARKS.md, "query10 (session 10)".
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
 import os
@@ -28,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from query_stages import wrap_timed
 
 STORE_CALLS = [
     "vector_search", "text_search", "take_rows", "take_vectors", "contents", "rows", "name_table",
@@ -67,20 +68,8 @@ def serve() -> None:
                 record.setdefault(label, []).append(round(ms, 2))
 
     def timed(owner: Any, name: str, label: str) -> None:
-        original = getattr(owner, name, None)
-        if original is None:  # a tree without this method
-            return
-
-        @functools.wraps(original)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t0, c0 = time.perf_counter(), time.thread_time()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                add(label, (time.perf_counter() - t0) * 1000)
-                add(label + ".cpu", (time.thread_time() - c0) * 1000)
-
-        setattr(owner, name, wrapper)
+        if hasattr(owner, name):  # a tree without this method is timed without it
+            wrap_timed(owner, name, label, add)
 
     for name in STORE_CALLS:
         timed(store.ChunkStore, name, f"S.{name}")

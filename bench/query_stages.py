@@ -21,12 +21,30 @@ import runpy
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 STORE_CALLS = ["vector_search", "text_search", "take_rows", "contents", "rows", "name_table", "pending_count"]
 SEARCH_STAGES = ["search", "_lexical", "_lookup", "_dense", "_fuse", "_fill_contents", "_imports"]
 SLOW = ["engine.search.query_vector", "Searcher._dense", "Searcher._fuse", "Searcher._lexical", "Searcher._lookup"]
+
+
+def wrap_timed(owner: Any, name: str, label: str, add: Callable[[str, float], None]) -> None:
+    """Replace ``owner.name`` by a wrapper that reports its wall and thread-CPU ms as ``label`` and
+    ``label.cpu`` to ``add`` (query_probe.py's timers too)."""
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            add(label, (time.perf_counter() - t0) * 1000)
+            add(label + ".cpu", (time.thread_time() - c0) * 1000)
+
+    setattr(owner, name, wrapper)
 
 
 def serve() -> None:
@@ -45,21 +63,13 @@ def serve() -> None:
     log = open(os.environ.get("TIMED_LOG", "/tmp/query_stages.jsonl"), "a", buffering=1)  # noqa: SIM115
     current: dict[str, dict[str, Any] | None] = {"record": None}
 
+    def add(label: str, ms: float) -> None:
+        record = current["record"]
+        if record is not None:
+            record.setdefault(label, []).append(round(ms, 2))
+
     def timed(owner: Any, name: str, label: str) -> None:
-        original = getattr(owner, name)
-
-        @functools.wraps(original)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t0, c0 = time.perf_counter(), time.thread_time()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                record = current["record"]
-                if record is not None:
-                    record.setdefault(label, []).append(round((time.perf_counter() - t0) * 1000, 2))
-                    record.setdefault(label + ".cpu", []).append(round((time.thread_time() - c0) * 1000, 2))
-
-        setattr(owner, name, wrapper)
+        wrap_timed(owner, name, label, add)
 
     for name in STORE_CALLS:
         timed(store.ChunkStore, name, f"ChunkStore.{name}")
