@@ -158,12 +158,15 @@ class Workspace:
         return self._resolved
 
     def _has_index_of(self, info: ModelInfo) -> bool:
-        return (self.config.index_path(self.root, info.fingerprint[:16]) / "meta.json").is_file()
+        return (self._index_path_of(info) / "meta.json").is_file()
+
+    def _index_path_of(self, info: ModelInfo) -> Path:
+        return self.config.index_path(self.root, info.fingerprint[:16])
 
     @property
     def index_path(self) -> Path:
         """Where this workspace's index lives: one folder per (workspace, model), known before any load."""
-        return self.config.index_path(self.root, self.model_info.fingerprint[:16])
+        return self._index_path_of(self.model_info)
 
     @property
     def is_open(self) -> bool:
