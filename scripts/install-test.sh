@@ -108,8 +108,13 @@ hits = json.load(open(sys.argv[1]))
 top = [h.get("symbol") or "" for h in hits[:3]]
 print("top 3:", top)
 assert any("parse_query_string" in s for s in top), f"parse_query_string not in the top 3: {top}"
+# The shipped GGUF is used as it is: nothing is converted from the PyPI package. The only file that may
+# appear is the BF16 copy of the layer matrices that model_format=auto makes on a CPU with AVX512_BF16.
 models = pathlib.Path(sys.argv[2]) / "models"
-assert not models.exists() or not any(models.iterdir()), f"a model was converted into {models}"
+made = [p for p in models.rglob("*") if p.is_file()] if models.exists() else []
+converted = [p for p in made if p.parent.name != "bf16"]
+assert not converted, f"a model was converted into {models}: {converted}"
+print("derived copies:", [p.name for p in made if p.parent.name == "bf16"] or "none")
 EOF
 }
 
