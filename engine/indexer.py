@@ -66,6 +66,9 @@ HEADER_TOKEN_BUDGET = 48  # room left in the model's context for the chunk heade
 EMBED_WRITE_ROWS = 256  # placeholder rows embedded per dense-tier commit
 INTERACTIVE_EMBED_MAX = 32  # new chunks of a save embedded on the query worker (more: the index worker)
 SPECULATIVE_EMBED_MAX = 8  # a save's texts not in memory embedded without a look-up in the store
+# ... when the update is one file (a save): the texts of an update of several files (a checkout, a pull)
+# are often ones the store knows, and the in-memory LRU is emptied after a whole-workspace run.
+SPECULATIVE_FILES_MAX = 1
 SAVE_VECTOR_PATHS = 8  # saves of this many files at most read their rows' vectors with the rows
 _PENDING_COLUMNS = ["id", "path", "language", "symbol", "kind", "parent", "content", "text_hash", "file_hash", "tier"]
 
@@ -498,7 +501,7 @@ class Indexer:
         new_paths = known is not None and not pending.removed and not any(f.path in known for f in pending.files)
         chunks = pending.chunks
         hashes = [c.hash for c in chunks]
-        if interactive and embed:
+        if interactive and embed and len(pending.files) + len(pending.removed) <= SPECULATIVE_FILES_MAX:
             vectors, new_vectors = self._known_or_ahead(chunks)
         else:
             vectors, new_vectors = self._known_vectors(hashes), {}

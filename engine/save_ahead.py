@@ -139,6 +139,10 @@ class SaveAhead:
         for key, vector in indexer.store.read_ahead(path, ids, [c.hash for c in chunks]).items():
             cache.put(key, vector)
         missing = list({c.hash: c for c in chunks if cache.get(c.hash) is None}.values())
+        if missing:  # texts the store's embedding cache knows (a checkout back, an undo): off the save's path here
+            for key, vector in indexer.store.cached_vectors(c.hash for c in missing).items():
+                cache.put(key, vector)
+            missing = [c for c in missing if cache.get(c.hash) is None]
         if 0 < len(missing) <= MAX_NEW_TEXTS:
             embedded = indexer.embedder.embed_interactive([c.embed_text for c in missing])
             # Counted here: the re-index finds these in memory, and the model did the work (the

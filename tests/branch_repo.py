@@ -47,7 +47,9 @@ def tracking_url(carrier: str, code: str) -> str:
 
 
 def git(repo: Path, *args: str) -> str:
-    env = os.environ | {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    # GIT_DIR and the like (set by `git bisect run`, hooks) would point these commands at another repository
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env |= {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     command = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false", *args]
     return subprocess.run(command, cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
 
