@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from .errors import IndexLockedError, MaintenancePreempted, SemcodeError
-from .memory import trim_malloc
+from .memory import release_native_memory
 from .metrics import metrics
 from .records import IndexProgress, IndexStats
 from .results import progress_record, status_record
@@ -53,6 +53,10 @@ COMPACT_QUIET_S = 10.0
 # After this many compactions in a row stopped by saves, the next one runs to its end (a save may wait
 # for it, as before): fragments must not pile up under a user who never stops saving.
 MAX_PREEMPTIONS = 3
+# A save releases the process's file pages (engine/memory.py) at most this often: each release maps back
+# the save path's own code on the next save (~10-30 ms of it), and what the pages cost is the RSS of idle
+# code, which a minute more does not change.
+FILE_PAGES_INTERVAL_S = 60.0
 
 ProgressCallback = Callable[[IndexProgress], None]
 
@@ -536,8 +540,9 @@ class IndexHost:
         if stats.files_indexed or stats.files_deleted:
             # The save's scratch (LanceDB's commit, the name table's patch) back to the system, after the
             # lock and out of the save's path: ~1 ms (max 6.5) with the fixed mmap threshold, -7-10 MB at a
-            # 179K-chunk server's peak during saves (BENCHMARKS.md, "rss8 (session 8)").
-            trim_malloc()
+            # 179K-chunk server's peak during saves (BENCHMARKS.md, "rss8 (session 8)"); and, now and then,
+            # the file pages touched since (engine/memory.py, release_file_pages).
+            release_native_memory(min_interval=FILE_PAGES_INTERVAL_S)
         if self.workspace.compaction_due():
             self._schedule_compaction()
         return stats

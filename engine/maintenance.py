@@ -156,7 +156,11 @@ def in_child(
 def run(lance_dir: Path, operation: str, params: dict[str, Any]) -> None:
     """The operation itself (the child's side): the same steps and fault points as ``ChunkStore``'s."""
     from . import store
+    from .memory import release_file_pages
 
+    # What the imports read in (the interpreter's, numpy's, pyarrow's and LanceDB's pages: ~75 MB of a
+    # fresh child's ~145) is not what the step runs: the step reads back the code it uses.
+    release_file_pages()
     db = store.connect(lance_dir)
     chunks = db.open_table(store.CHUNKS)
     if operation == "ivf":

@@ -212,9 +212,12 @@ class Workspace:
         stopped first: idle meanwhile, it only added its ~150 MB to the child's peak. The next document
         batch starts it again (~1 s, against minutes of embedding between two compactions)."""
         from .maintenance import in_child
+        from .memory import release_native_memory
 
         if self._embedder is not None:
             self._embedder.release_index_worker()
+            self._embedder.release_worker_pages()  # the query worker's (the index worker has just stopped)
+        release_native_memory()  # this process's file pages too: the child's peak adds to what stays
         return in_child(lance_dir, operation, params, preempt)
 
     @property
@@ -438,6 +441,9 @@ class Workspace:
         or unsaved buffer is likelier to touch than any other. The LRU serves those (a save's unchanged
         chunks, which a save of a few files reads with its rows anyway); a miss reads the store's cache."""
         self.cache.clear()
+        from .memory import release_native_memory
+
+        release_native_memory()  # and what the run's code and scratch left resident (engine/memory.py)
 
     def pending_chunks(self) -> int:
         """Chunks searchable lexically whose model vector is not written yet (0 when not open)."""

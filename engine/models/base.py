@@ -154,6 +154,10 @@ class Embedder(ABC):
         """No document batch comes for a while (the index's maintenance runs): free what only indexing
         uses; the next batch brings it back. Nothing to free here."""
 
+    def release_worker_pages(self) -> None:  # noqa: B027 - optional hook
+        """The index's maintenance is about to peak: model processes that idle give back the file pages
+        they hold (the mapped model, code); their next call reads back what it touches. Nothing here."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release native resources."""
 

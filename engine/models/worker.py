@@ -53,6 +53,7 @@ BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
 START_TIMEOUT_S = 120.0  # loading a big model from a cold disk on a busy machine
 INDEX_NICE = 10
+RELEASE_PAGES_TIMEOUT_S = 10.0  # a madvise over a worker's mappings: ~10-30 ms
 INDEX_IDLE_EXIT_S = 120.0
 
 
@@ -302,6 +303,27 @@ class _Slot:
         child = self.child
         return child.pid if child is not None and child.proc.poll() is None else None
 
+    def release_pages(self) -> None:
+        """Ask an idle running child to release its file pages (``engine.memory.release_file_pages``:
+        the mapped model, its libraries' code); a busy or stopped one is left alone. Its next call reads
+        back what it touches (~1 ms), unlike a stop (``release``), whose next call waits ~1 s for a start."""
+        if not self.lock.acquire(blocking=False):
+            return
+        try:
+            child = self.child
+            if child is None or child.proc.poll() is not None:
+                return
+            try:
+                child.request(encode_json(b"J", {"op": "release_pages"}), RELEASE_PAGES_TIMEOUT_S)
+            except TimeoutError:  # a late answer would be read as the next call's: stop it (no failure)
+                child.proc.kill()
+                child.wait_exit()
+                self.child = None
+            except (FrameEOF, OSError) as exc:  # it died: the next call's start sees how (``_ensure_child``)
+                log.debug("embedding %s worker did not release its pages: %s", self.role, exc)
+        finally:
+            self.lock.release()
+
     def release(self) -> None:
         """Stop the child after the call in flight, if any; the next call starts a new one (no restart)."""
         with self.lock:
@@ -478,6 +500,12 @@ class WorkerEmbedder(Embedder):
         index`` kept it idle for the whole run, beside the index worker and the maintenance child. It
         started with the embedder all the same, so a model or build that cannot load fails there."""
         self._query.release()
+
+    def release_worker_pages(self) -> None:
+        """Both workers, when running and idle, release their file pages (``_Worker.release_pages``):
+        -60 MB of each of MiniLM's beside a maintenance child (BENCHMARKS.md, "Lead, session 12")."""
+        self._query.release_pages()
+        self._index.release_pages()
 
     def release_index_worker(self) -> None:
         """Stop the index worker (~150 MB) until the next document batch: it idled beside the index's

@@ -185,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
 
             embedder = LlamaEmbedder(args.model, threads=args.threads, max_tokens=args.max_tokens or DEFAULT_MAX_TOKENS)
             embedder._embed_texts(["warm up"])  # runs the compute kernels now: a SIGILL shows at start
+            # llama.cpp read the whole GGUF in at load (and this interpreter its libraries): what a query
+            # needs comes back at its first touch, the token table's unused rows (12 MB of MiniLM's) not.
+            from ..memory import release_file_pages
+
+            release_file_pages()
         except Exception as exc:  # noqa: BLE001 - every load failure goes back to the parent as a frame
             write_frame(proto, _error_frame(exc))
             return 3
@@ -217,6 +222,10 @@ def _serve(stdin: int, proto: int, embedder: Any, idle_exit: float) -> int:
             elif op == "stdout_probe":  # proves the isolation (tests): every way of writing to stdout
                 _write_to_stdout_every_way(str(request.get("text", "probe")))
                 reply = encode_json(b"J", {"op": "stdout_probe"})
+            elif op == "release_pages":  # the parent's index maintenance is about to peak
+                from ..memory import release_file_pages
+
+                reply = encode_json(b"J", {"op": "release_pages", "bytes": release_file_pages()})
             elif op == "ping":
                 reply = encode_json(b"J", {"op": "pong", "pid": os.getpid()})
             else:

@@ -168,7 +168,7 @@ def test_a_save_gives_its_scratch_memory_back_and_a_no_op_save_does_not(
     import engine.host as host_module
 
     trims: list[int] = []
-    monkeypatch.setattr(host_module, "trim_malloc", lambda: trims.append(1))
+    monkeypatch.setattr(host_module, "release_native_memory", lambda min_interval: trims.append(1))
     host = IndexHost(workspace)
     host.start().result(10)
     trims.clear()
