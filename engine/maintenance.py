@@ -171,9 +171,21 @@ def run(lance_dir: Path, operation: str, params: dict[str, Any]) -> None:
         faults.fault_point("fts.after")
     elif operation == "optimize":
         names = params.get("tables") or [store.CHUNKS, store.FILES, store.EMBEDDINGS]
-        store.optimize_tables([chunks if name == store.CHUNKS else db.open_table(name) for name in names])
+        store.optimize_tables(
+            [chunks if name == store.CHUNKS else db.open_table(name) for name in names],
+            compact=lambda table: table.name == store.CHUNKS and _compact_chunks(lance_dir),
+        )
     else:
         raise ValueError(f"unknown index maintenance operation {operation!r}")
+
+
+def _compact_chunks(lance_dir: Path) -> bool:
+    """The chunk table's optimize through pylance (engine/lance_compaction.py); False: not installed, or
+    not the Lance of this LanceDB (the caller then optimizes through LanceDB)."""
+    from . import store
+    from .lance_compaction import compact
+
+    return compact(lance_dir / f"{store.CHUNKS}.lance", cleanup_older_than=store.CLEANUP_AGE)
 
 
 def main(argv: list[str]) -> int:

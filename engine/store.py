@@ -91,6 +91,8 @@ CARRY_DIR = "cache.carry"  # the embedding cache on its way from a stale index t
 # From this many chunk rows index builds and compaction run in a child process when the store has a
 # ``maintainer`` (engine/maintenance.py): their native memory goes back to the system with the child.
 MAINTENANCE_CHILD_MIN_ROWS = 50_000
+# How old a table version must be before a compaction drops it (a reader may still be on a recent one).
+CLEANUP_AGE = timedelta(minutes=5)
 SCAN_BATCH_ROWS = 8_192  # rows a whole-table scan holds at a time (path_rows of every path, pending_paths)
 # The path of the blank rows a shrinking file's surplus rows become for one commit (see ``_replace_rows``).
 # Never a workspace path (those are relative), and no path name of it matches a look-up (no dot in it).
@@ -275,7 +277,7 @@ def ivf_sized(index_details: dict[str, Any] | None) -> bool:
     return bool((index_details or {}).get("target_partition_size"))
 
 
-def optimize_tables(tables: Sequence[Table]) -> None:
+def optimize_tables(tables: Sequence[Table], compact: Callable[[Table], bool] | None = None) -> None:
     """Compact fragments, fold new rows into the indexes, drop old versions; a fault point per table.
 
     Also deletes files no version refers to, whatever their age (``delete_unverified``): what a crashed
@@ -283,11 +285,15 @@ def optimize_tables(tables: Sequence[Table]) -> None:
     LanceDB otherwise keeps for 7 days in case a write is still in flight. None is: every caller holds
     the index's write lock (a maintenance child runs under its parent's), and readers only ever open
     files a version refers to.
+
+    ``compact(table)``: another way to do one table's optimize (True: done), e.g. the maintenance child's
+    (engine/lance_compaction.py); LanceDB's ``optimize`` when it returns False.
     """
     fault_point("optimize.before")
     for table in tables:
         try:
-            table.optimize(cleanup_older_than=timedelta(minutes=5), delete_unverified=True)
+            if compact is None or not compact(table):
+                table.optimize(cleanup_older_than=CLEANUP_AGE, delete_unverified=True)
             if table.name == EMBEDDINGS:  # its use log to one record per vector (engine/cache_uses.py)
                 fold_uses(table)
         except Exception as exc:  # noqa: BLE001 - maintenance must never fail a write
