@@ -1339,8 +1339,10 @@ class ChunkStore:
             return False
         # The child's peak (~500 MB at 178K rows) adds to this process's: what this process freed goes
         # back to the system before the child starts, not after (phase 2 wrote 256-row batches, which
-        # skip the trim of ``_after_write``).
-        trim_malloc()
+        # skip the trim of ``_after_write``). LanceDB's caches too: what they hold describes the
+        # versions the child is about to replace (each step writes the indexes anew), and a query
+        # meanwhile reads back only what it uses.
+        self._fresh_caches()
         try:
             lance = self.path / LANCE_DIR
             done = self.maintainer(lance, operation, params, preempt=preempt)
