@@ -16,6 +16,7 @@ LanceDB's Cargo.lock); any other installation uses LanceDB's ``optimize`` as bef
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -25,32 +26,27 @@ log = logging.getLogger(__name__)
 
 # LanceDB release -> the Lance release its Rust library is built with (lancedb's Cargo.lock).
 LANCE_OF_LANCEDB = {"0.40.0": "13.0.0"}
-_checked: list[ModuleType | None] = []
 
 
+@functools.cache
 def matching_lance() -> ModuleType | None:
     """pylance, if installed at the version of the Lance inside the installed LanceDB; else None."""
-    if _checked:
-        return _checked[0]
-    lance: ModuleType | None = None
     try:
-        import lance as candidate
+        import lance
         import lancedb
-
-        wanted = LANCE_OF_LANCEDB.get(lancedb.__version__)
-        if wanted is not None and candidate.__version__ == wanted:
-            lance = candidate
-        else:
-            log.info(
-                "pylance %s does not match LanceDB %s (wants %s): compacting through LanceDB",
-                candidate.__version__,
-                lancedb.__version__,
-                wanted,
-            )
     except ImportError:
         log.info("pylance is not installed: compacting through LanceDB")
-    _checked.append(lance)
-    return lance
+        return None
+    wanted = LANCE_OF_LANCEDB.get(lancedb.__version__)
+    if wanted is not None and lance.__version__ == wanted:
+        return lance
+    log.info(
+        "pylance %s does not match LanceDB %s (wants %s): compacting through LanceDB",
+        lance.__version__,
+        lancedb.__version__,
+        wanted,
+    )
+    return None
 
 
 def compact(table_path: Path, *, cleanup_older_than: timedelta) -> bool:

@@ -22,7 +22,7 @@ from .config import EngineConfig
 from .errors import ConfigError, IndexLockedError, SemcodeError, StoreError
 from .files import SourceFile, read_workspace_text, walk
 from .indexer import Indexer, ProgressCallback, VectorCache, Walked
-from .memory import MemoryMonitor
+from .memory import MemoryMonitor, release_native_memory
 from .metrics import metrics
 from .models.base import Embedder, ModelInfo
 from .records import Chunk, IndexStats, SearchHit
@@ -212,7 +212,6 @@ class Workspace:
         stopped first: idle meanwhile, it only added its ~150 MB to the child's peak. The next document
         batch starts it again (~1 s, against minutes of embedding between two compactions)."""
         from .maintenance import in_child
-        from .memory import release_native_memory
 
         if self._embedder is not None:
             self._embedder.release_index_worker()
@@ -441,8 +440,6 @@ class Workspace:
         or unsaved buffer is likelier to touch than any other. The LRU serves those (a save's unchanged
         chunks, which a save of a few files reads with its rows anyway); a miss reads the store's cache."""
         self.cache.clear()
-        from .memory import release_native_memory
-
         release_native_memory()  # and what the run's code and scratch left resident (engine/memory.py)
 
     def pending_chunks(self) -> int:

@@ -503,7 +503,8 @@ class WorkerEmbedder(Embedder):
 
     def release_worker_pages(self) -> None:
         """Both workers, when running and idle, release their file pages (``_Worker.release_pages``):
-        -60 MB of each of MiniLM's beside a maintenance child (BENCHMARKS.md, "Lead, session 12")."""
+        the query worker 88 -> 38 MB beside a maintenance child at 179K chunks (BENCHMARKS.md, "Lead,
+        session 12")."""
         self._query.release_pages()
         self._index.release_pages()
 

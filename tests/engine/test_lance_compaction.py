@@ -100,9 +100,12 @@ def test_pylance_compaction_leaves_the_table_lancedbs_optimize_leaves(fragmented
     assert _answers(by_lance) == _answers(fragmented)
 
 
-def test_a_pylance_of_another_lance_is_not_used(fragmented: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pylance_of_another_lance_is_not_used(
+    fragmented: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     monkeypatch.setattr(lance_compaction, "LANCE_OF_LANCEDB", {})
-    monkeypatch.setattr(lance_compaction, "_checked", [])
+    lance_compaction.matching_lance.cache_clear()
+    request.addfinalizer(lance_compaction.matching_lance.cache_clear)  # the next test checks the real pairs anew
     path = fragmented / f"{store.CHUNKS}.lance"
     version = lance.dataset(str(path)).version
     assert not lance_compaction.compact(path, cleanup_older_than=store.CLEANUP_AGE)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 import engine.models.worker as worker_mod
@@ -388,13 +389,6 @@ def test_the_query_worker_runs_half_the_threads(worker: WorkerEmbedder) -> None:
     assert threads_of(worker.pids["index"]) == "2"
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_idle_workers_release_their_file_pages_and_answer_the_same(default_model_path: Path) -> None:
     """Before a maintenance child peaks, the model processes give back the mapped model and their
     libraries' code (engine/memory.py); the next query maps back what it touches, same vector."""
@@ -403,9 +397,9 @@ def test_idle_workers_release_their_file_pages_and_answer_the_same(default_model
         before = emb.embed_query("parse the command line")
         pid = emb.pids["query"]
         assert pid
-        resident = _rss_mb(pid)
+        resident = psutil.Process(pid).memory_info().rss / 2**20
         emb.release_worker_pages()
-        released = _rss_mb(pid)
+        released = psutil.Process(pid).memory_info().rss / 2**20
         assert released < resident - 15, (resident, released)  # MiniLM's file alone is 25 MB
         assert emb.pids["query"] == pid  # released, not stopped: no restart on the next query
         np.testing.assert_array_equal(emb.embed_query("parse the command line"), before)
