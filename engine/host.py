@@ -688,7 +688,7 @@ class IndexHost:
         if not ws.is_open:
             return status_record(**base)
         try:
-            info = ws.embedder.info
+            info = ws.model_info  # the file's header: a restart's model may still be starting
             store = ws.store
             return status_record(
                 **base,
@@ -701,7 +701,7 @@ class IndexHost:
                 cached_embeddings=store.stats()["cached_embeddings"],
                 pending_chunks=store.pending_count(),
                 rebuilt_reason=ws.rebuilt_reason,
-                model_worker=_worker_record(ws.embedder),
+                model_worker=_worker_record(ws.loaded_embedder),
                 metrics=metrics().headline(),
                 unsaved_buffers=ws.buffers.summary(),
             )

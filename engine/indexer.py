@@ -36,7 +36,7 @@ from .errors import ModelError, SourceFileError
 from .files import SourceFile, printable_path, read_source, secret_reason, source_file, walk
 from .lexical import document_terms
 from .memory import MemoryMonitor, Pressure
-from .models.base import Embedder
+from .models.base import Embedder, ModelInfo
 from .records import Chunk, IndexProgress, IndexStats, text_hash
 from .store import TIER_MODEL, TIER_PLACEHOLDER, ChunkStore, FileRecord, PathRows, inconsistent, sql_in
 
@@ -145,21 +145,31 @@ class Indexer:
         root: Path,
         config: EngineConfig,
         store: ChunkStore,
-        embedder: Embedder,
+        embedder: Embedder | Callable[[], Embedder],
         *,
+        info: ModelInfo | None = None,
         monitor: MemoryMonitor | None = None,
         cache: VectorCache | None = None,
         ahead: SaveAhead | None = None,
     ) -> None:
+        """``embedder``: the model, or what loads it on first use (with ``info``, its identity from the file's
+        header): a restart that changed nothing never waits for the model (``Workspace.open``)."""
         self.root = root
         self.config = config
         self.store = store
-        self.embedder = embedder
+        self._embedder = embedder
         self.monitor = monitor or MemoryMonitor(config.memory_limit_mb)
         self.cache = cache or VectorCache()
         self.ahead = ahead  # chunks a save's preparation made during its debounce (engine/save_ahead.py)
-        self.max_chunk_tokens = max(64, embedder.info.context_length - HEADER_TOKEN_BUDGET)
+        context_length = (info if info is not None else self.embedder.info).context_length
+        self.max_chunk_tokens = max(64, context_length - HEADER_TOKEN_BUDGET)
         self._prefetched: tuple[dict[str, FileRecord], dict[str, PathRows]] | None = None  # see _prefetch
+
+    @property
+    def embedder(self) -> Embedder:
+        if not isinstance(self._embedder, Embedder):
+            self._embedder = self._embedder()
+        return self._embedder
 
     # ----------------------------------------------------------------- entry points
     def index_all(

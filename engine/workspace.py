@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import lazy_imports
 from .buffers import UnsavedBuffers
 from .chunking import CHUNKER_VERSION, chunk_file
 from .config import EngineConfig
@@ -57,18 +58,6 @@ def shared_embedder(config: EngineConfig, resolved: ResolvedModel | None = None)
 
             _EMBEDDERS[key] = load_embedder(config, resolved=resolved)
         return _EMBEDDERS[key]
-
-
-def _import_store_modules() -> None:
-    """Import what opening a ChunkStore imports; a failure is left for ChunkStore to report."""
-    from .lazy_imports import import_lancedb
-    from .memory import prepare_native_memory
-
-    try:
-        prepare_native_memory()  # as ChunkStore's own import does: before LanceDB's threads start
-        import_lancedb()  # as ChunkStore's own import does (engine/lazy_imports.py)
-    except Exception:  # reported (with its fix) by the store's own import
-        log.debug("preloading lancedb failed", exc_info=True)
 
 
 class OutsideWorkspaceError(ConfigError):
@@ -179,19 +168,29 @@ class Workspace:
         """
         with self._open_lock:
             if self._store is None:
-                # Importing LanceDB takes ~0.5-1.7 s; the model worker's start is a wait on a child
-                # process, so the import runs meanwhile (the first search comes that much sooner).
-                preload = threading.Thread(target=_import_store_modules, name="semcode-import-lancedb", daemon=True)
+                # Importing LanceDB takes ~0.5-1.7 s: on a thread while the model's identity is read. Not
+                # beside the server's own imports: both hold the GIL, and that start was 0.1-0.4 s later.
+                preload = threading.Thread(
+                    target=lazy_imports.import_store_modules, name="semcode-import-lancedb", daemon=True
+                )
                 preload.start()
+                later = False
                 try:
-                    info = self.embedder.info
                     first = not (self.index_path / "meta.json").is_file()
-                    if first:  # a first index counts the tokens of every chunk: the vocabulary loads meanwhile
+                    # A restart opens its index with the model's identity from the file's header and starts
+                    # the model after LanceDB's import, beside the check of what changed: three starts on
+                    # two cores had slowed the import, the longest step before ready (BENCHMARKS.md, "Lead,
+                    # session 13"). A first index needs the model now: it counts every chunk's tokens.
+                    later = not first and self._embedder is None and not self.config.embeddings_url
+                    info = self.model_info if later else self.embedder.info
+                    if first:  # the vocabulary loads meanwhile
                         self.embedder.prepare_tokens()
                 finally:
                     # Also when the model fails to load: a process that exits while a daemon thread is
                     # inside pyarrow's or LanceDB's native import aborts (SIGABRT at finalization).
                     preload.join()
+                if later:
+                    threading.Thread(target=self._start_embedder, name="semcode-model-start", daemon=True).start()
                 self._store = ChunkStore(
                     self.index_path,
                     dimension=info.dimension,
@@ -204,6 +203,16 @@ class Workspace:
                 if not first and self._store.stale_reason is not None:  # it rebuilds: every file is chunked
                     self.embedder.prepare_tokens()
         return self
+
+    def _start_embedder(self, tokens: bool = False) -> None:
+        """Load the model in the background (``tokens``: its vocabulary after it); a failure is raised again
+        (and reported) by its first use."""
+        try:
+            embedder = self.embedder
+            if tokens:
+                embedder.prepare_tokens()
+        except Exception:  # the first embedding or save reports it, with its fix
+            log.info("the embedding model of %s did not load", self.root, exc_info=True)
 
     def _maintain(
         self, lance_dir: Path, operation: str, params: dict[str, Any], preempt: Callable[[], bool] | None = None
@@ -224,6 +233,11 @@ class Workspace:
         if self._embedder is None:
             resolved = None if self.config.embeddings_url else self.resolved_model
             self._embedder = shared_embedder(self.config, resolved)
+        return self._embedder
+
+    @property
+    def loaded_embedder(self) -> Embedder | None:
+        """The model when it is loaded, else None (never loads it)."""
         return self._embedder
 
     @property
@@ -258,7 +272,8 @@ class Workspace:
             self.root,
             self.config,
             self.store,
-            self.embedder,
+            lambda: self.embedder,  # loaded when a file needs it (``Workspace.open``)
+            info=self.model_info,
             monitor=self.monitor,
             cache=self.cache,
             ahead=self.save_ahead,
@@ -510,8 +525,13 @@ class Workspace:
             except Exception as exc:  # noqa: BLE001 - an optimisation; queries fall back to LanceDB filters
                 log.debug("warming the name table failed: %s", exc)
             # The vocabulary too (a restart that changed nothing did not load it): the first save or unsaved
-            # edit chunks with it. A query does not wait for it (``Embedder.cap``).
-            self.embedder.prepare_tokens()
+            # edit chunks with it. A query does not wait for it (``Embedder.cap``), nor does this for the model.
+            if self._embedder is not None:
+                self._embedder.prepare_tokens()
+            else:
+                start = threading.Thread(target=self._start_embedder, args=(True,), name="semcode-model-start")
+                start.daemon = True
+                start.start()
 
     def search(
         self, query: str, *, limit: int = 10, filters: SearchFilters | None = None, hybrid: bool | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,42 @@ def test_a_restart_loads_the_vocabulary_only_after_ready_and_a_save_still_chunks
     finally:
         host.close()
         own.close()
+
+
+def test_a_restart_checks_without_waiting_for_the_model_and_its_first_query_waits_for_it(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart opens its index with the model's identity from the file's header: the model loads beside
+    the check (``Workspace.open``), and only what embeds waits for it."""
+    import engine.workspace
+
+    index_dir = tmp_path / "idx"
+    first, _ = start(root, index_dir)
+    first.close()
+    first.join(10)
+    asked, release = threading.Event(), threading.Event()
+    real = engine.workspace.shared_embedder
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.set()
+        assert release.wait(30), "the restart waited for the model"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.workspace, "shared_embedder", held)
+    host = IndexHost(Workspace(root, EngineConfig(index_dir=str(index_dir))))
+    try:
+        stats = host.start().result(timeout=60)
+        assert stats is not None and stats.files_indexed == 0 and stats.files_unchanged > 3
+        assert not release.is_set() and host.status()["state"] == "ready"
+        assert asked.wait(10)  # its load began beside the check
+        release.set()
+        assert host.workspace.search("original version of helper", limit=3)[0].path == "edited.py"
+        (root / "edited.py").write_text("def saved_once_the_model_loaded(value):\n    return value * 3\n")
+        assert host.update_files([str(root / "edited.py")]).files_indexed == 1
+        assert [h.path for h in host.workspace.symbols("saved_once_the_model_loaded")][:1] == ["edited.py"]
+    finally:
+        release.set()
+        host.close()
 
 
 # ----------------------------------------------------------------- the seal (engine/seal.py)
