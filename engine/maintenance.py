@@ -104,7 +104,32 @@ def run_chain(lance_dir: Path, steps: Sequence[Step], lock_fd: int) -> int:
     log.info(
         "index maintenance (%s) done in %.1f s", ", ".join(s.operation for s in steps), time.perf_counter() - started
     )
+    os.close(lock_fd)  # the lock released: the seal takes it as any writer does, or finds it taken and skips
+    seal_index(lance_dir.parent)
     return 0
+
+
+def seal_index(index_dir: Path) -> bool:
+    """Seal the index the steps left (engine/seal.py), so that the next start of a server skips its check
+    of every chunk row (~0.2 s at 179K rows). Opened with its own meta.json's identity: never rebuilds,
+    never waits for the lock; False (and nothing written) when anything disagrees."""
+    try:
+        meta = json.loads((index_dir / "meta.json").read_text())
+        from .store import ChunkStore
+
+        store = ChunkStore(
+            index_dir,
+            dimension=int(meta["dimension"]),
+            fingerprint=str(meta["fingerprint"]),
+            model_name=str(meta.get("model", "")),
+            chunker_version=int(meta["chunker"]),
+        )
+        sealed = store.seal()
+    except Exception as exc:  # noqa: BLE001 - only an optimisation of the next start
+        log.info("the index at %s was not sealed: %s", index_dir, exc)
+        return False
+    log.debug("the index at %s was %ssealed", index_dir, "" if sealed else "not ")
+    return sealed
 
 
 def child_command(lance_dir: Path, operation: str, params: dict[str, Any]) -> list[str]:

@@ -129,6 +129,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     # With --publish the published index must be the compacted one: the maintenance stays here.
     stats = run_index(host, full=args.full, quiet=args.json, queries=False, hand_off=None if args.publish else report)
+    host.seal()  # the next server start skips its check of every chunk row (a handed-off run seals in its chain)
     if args.publish:
         from engine.shared_index import publish
 

@@ -22,6 +22,7 @@ def test_index_search_status_and_check(workspace_copy: Path, tmp_path: Path, def
     summary = json.loads(done.stdout)
     assert (summary["files_indexed"], summary["files_skipped"]) == (6, 0)
     assert summary["chunks_embedded"] == summary["chunks_total"] > 0
+    assert list(Path(index_dir).glob("*/*/lance/semcode-consistent.json"))  # sealed: a start reads no chunk row
 
     found = semcode(
         "search",

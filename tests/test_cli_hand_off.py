@@ -61,8 +61,10 @@ def test_index_full_hands_its_maintenance_off_and_the_index_is_complete(workspac
     assert summary["chunks_total"] == chunks and summary["chunks_cached"] == chunks
     assert "index maintenance (fts, ivf, optimize, optimize) done" in again.stderr
     assert lock_is_free(index_dir)
+    assert list(index_dir.glob("*/*/lance/semcode-consistent.json"))  # sealed by the chain, after its steps
 
     ws = Workspace(workspace_copy, EngineConfig(index_dir=str(index_dir))).open()
+    assert ws.store.sealed_rows(ws.store.manifest()) is not None  # the next start reads no chunk row
     table = ws.store._chunks
     for name in ("lex_idx", "vector_idx"):  # built anew by the handed-off steps, then only remapped
         index = table.index_stats(name)
