@@ -241,6 +241,9 @@ def settings(
         out = [("product", {**product, "engine": True}, PASSIVE)]
         for name, path in (files or {}).items():
             out += [(name, {**product, "model": path, "engine": True}, PASSIVE)]
+        for build, python in builds.items():  # session 13: the same on another build (--build NAME=PYTHON)
+            for name, path in (files or {}).items():
+                out += [(f"{build} {name}", {**product, "model": path, "engine": True, "python": python}, PASSIVE)]
         return out
     if sweep == "waits":  # flops9: how OpenMP threads wait at ggml's per-node barriers (omp barrier)
         spin = {"OMP_WAIT_POLICY": ""}
