@@ -58,8 +58,7 @@ def wrap(module: str, owner: str | None, name: str) -> None:
 
 STEPS = [
     ("engine.workspace", None, "shared_embedder"),
-    ("engine.workspace", None, "_import_store_modules"),  # before session 13
-    ("engine.lazy_imports", None, "import_store_modules"),
+    ("engine.workspace", None, "_import_store_modules"),
     ("engine.workspace", "_Prewalk", "_run"),
     ("engine.walk_child", None, "walk_in_child"),
     ("engine.workspace", "Workspace", "open"),

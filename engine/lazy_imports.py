@@ -108,15 +108,3 @@ def import_lancedb() -> Any:
             import lancedb
             import pyarrow  # noqa: F401 - what opening a store imports next
         return lancedb
-
-
-def import_store_modules() -> None:
-    """Import what opening a ChunkStore imports, native memory prepared first (as the store's own import
-    does: before LanceDB's threads start); a failure is left for the store to report, with its fix."""
-    from .memory import prepare_native_memory
-
-    try:
-        prepare_native_memory()
-        import_lancedb()
-    except Exception:
-        log.debug("preloading lancedb failed", exc_info=True)

@@ -114,17 +114,9 @@ def seal_index(index_dir: Path) -> bool:
     of every chunk row (~0.2 s at 179K rows). Opened with its own meta.json's identity: never rebuilds,
     never waits for the lock; False (and nothing written) when anything disagrees."""
     try:
-        meta = json.loads((index_dir / "meta.json").read_text())
         from .store import ChunkStore
 
-        store = ChunkStore(
-            index_dir,
-            dimension=int(meta["dimension"]),
-            fingerprint=str(meta["fingerprint"]),
-            model_name=str(meta.get("model", "")),
-            chunker_version=int(meta["chunker"]),
-        )
-        sealed = store.seal()
+        sealed = ChunkStore.as_recorded(index_dir).seal()
     except Exception as exc:  # noqa: BLE001 - only an optimisation of the next start
         log.info("the index at %s was not sealed: %s", index_dir, exc)
         return False

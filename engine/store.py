@@ -427,6 +427,19 @@ class ChunkStore:
     def _embedding_schema(self) -> pa.Schema:
         return cache_schema(self.dimension)
 
+    @classmethod
+    def as_recorded(cls, path: Path) -> ChunkStore:
+        """The index at ``path``, opened with the identity its own meta.json records (for a process that has
+        no model: the maintenance chain's seal). Raises when there is none: never creates or rebuilds one."""
+        meta = json.loads((path / "meta.json").read_text())
+        return cls(
+            path,
+            dimension=int(meta["dimension"]),
+            fingerprint=str(meta["fingerprint"]),
+            model_name=str(meta.get("model", "")),
+            chunker_version=int(meta["chunker"]),
+        )
+
     def _wanted_meta(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_VERSION,

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import lazy_imports
 from .buffers import UnsavedBuffers
 from .chunking import CHUNKER_VERSION, chunk_file
 from .config import EngineConfig
@@ -58,6 +57,18 @@ def shared_embedder(config: EngineConfig, resolved: ResolvedModel | None = None)
 
             _EMBEDDERS[key] = load_embedder(config, resolved=resolved)
         return _EMBEDDERS[key]
+
+
+def _import_store_modules() -> None:
+    """Import what opening a ChunkStore imports; a failure is left for ChunkStore to report."""
+    from .lazy_imports import import_lancedb
+    from .memory import prepare_native_memory
+
+    try:
+        prepare_native_memory()  # as ChunkStore's own import does: before LanceDB's threads start
+        import_lancedb()  # as ChunkStore's own import does (engine/lazy_imports.py)
+    except Exception:  # reported (with its fix) by the store's own import
+        log.debug("preloading lancedb failed", exc_info=True)
 
 
 class OutsideWorkspaceError(ConfigError):
@@ -170,11 +181,8 @@ class Workspace:
             if self._store is None:
                 # Importing LanceDB takes ~0.5-1.7 s: on a thread while the model's identity is read. Not
                 # beside the server's own imports: both hold the GIL, and that start was 0.1-0.4 s later.
-                preload = threading.Thread(
-                    target=lazy_imports.import_store_modules, name="semcode-import-lancedb", daemon=True
-                )
+                preload = threading.Thread(target=_import_store_modules, name="semcode-import-lancedb", daemon=True)
                 preload.start()
-                later = False
                 try:
                     first = not (self.index_path / "meta.json").is_file()
                     # A restart opens its index with the model's identity from the file's header and starts
@@ -190,7 +198,7 @@ class Workspace:
                     # inside pyarrow's or LanceDB's native import aborts (SIGABRT at finalization).
                     preload.join()
                 if later:
-                    threading.Thread(target=self._start_embedder, name="semcode-model-start", daemon=True).start()
+                    self._load_model_in_background()
                 self._store = ChunkStore(
                     self.index_path,
                     dimension=info.dimension,
@@ -204,15 +212,19 @@ class Workspace:
                     self.embedder.prepare_tokens()
         return self
 
-    def _start_embedder(self, tokens: bool = False) -> None:
-        """Load the model in the background (``tokens``: its vocabulary after it); a failure is raised again
-        (and reported) by its first use."""
-        try:
-            embedder = self.embedder
-            if tokens:
-                embedder.prepare_tokens()
-        except Exception:  # the first embedding or save reports it, with its fix
-            log.info("the embedding model of %s did not load", self.root, exc_info=True)
+    def _load_model_in_background(self, *, tokens: bool = False) -> None:
+        """Load the model on a thread (``tokens``: its vocabulary after it); a failure is raised again (and
+        reported) by its first use."""
+
+        def load() -> None:
+            try:
+                embedder = self.embedder
+                if tokens:
+                    embedder.prepare_tokens()
+            except Exception:  # the first embedding or save reports it, with its fix
+                log.info("the embedding model of %s did not load", self.root, exc_info=True)
+
+        threading.Thread(target=load, name="semcode-model-start", daemon=True).start()
 
     def _maintain(
         self, lance_dir: Path, operation: str, params: dict[str, Any], preempt: Callable[[], bool] | None = None
@@ -529,9 +541,7 @@ class Workspace:
             if self._embedder is not None:
                 self._embedder.prepare_tokens()
             else:
-                start = threading.Thread(target=self._start_embedder, args=(True,), name="semcode-model-start")
-                start.daemon = True
-                start.start()
+                self._load_model_in_background(tokens=True)
 
     def search(
         self, query: str, *, limit: int = 10, filters: SearchFilters | None = None, hybrid: bool | None = None

@@ -96,10 +96,10 @@ def test_a_model_that_fails_to_load_leaves_no_import_thread_behind(
     import threading
     import time
 
-    from engine import lazy_imports
+    from engine import workspace as workspace_module
     from engine.errors import ModelError
 
-    monkeypatch.setattr(lazy_imports, "import_store_modules", lambda: time.sleep(0.5))
+    monkeypatch.setattr(workspace_module, "_import_store_modules", lambda: time.sleep(0.5))
 
     class BrokenModel:
         @property
