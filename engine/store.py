@@ -48,6 +48,7 @@ from .cache_uses import USES_FILE
 from .embedding_cache import DEFAULT_LIMIT, EmbeddingCache, cache_schema, fold_uses
 from .errors import IndexLockedError, MaintenancePreempted, StoreError, missing_dependency
 from .faults import fault_point
+from .lance_reads import full_text_row_ids, log_fallback, nearest_row_ids
 from .lance_rows import parts as _parts
 from .lance_rows import sql_in as sql_in  # part of this module's API (explicit re-exports)
 from .lance_rows import sql_string as sql_string
@@ -1530,13 +1531,18 @@ class ChunkStore:
         version = self._chunks.version if version is None else version
         if self.pending_count(version):  # a placeholder is no answer; no filter at all once none is left
             where = f"tier > {TIER_PLACEHOLDER}" + (f" AND ({where})" if where else "")
+        names = None if content else self._names.current(version)
+        if names is not None and names.has_candidate_columns:
+            found = self._nearest_row_ids(vector, limit, version, where)
+            if found is not None:
+                return self._with_candidate_columns(found, names)
         query = nearest(self._chunks, vector, limit, nprobes=ivf_nprobes(self._row_count(version)))
         if where:
             query = query.where(where, prefilter=True)
         if not content:
-            names = self._names.current(version)
             if names is not None and names.has_candidate_columns:
-                return self._with_candidate_columns(query.select(["_distance"]).with_row_id(True).to_arrow(), names)
+                found = query.select(["_distance"]).with_row_id(True).to_arrow()
+                return self._with_candidate_columns(found, names)
             return query.select([*_LIGHT_COLUMNS, "_distance"]).with_row_id(True).to_list()
         return query.select([*_RESULT_COLUMNS, "_distance"]).to_list()
 
@@ -1561,7 +1567,10 @@ class ChunkStore:
             if not content:
                 names = self._names.current(version) if version is not None and not lex else None
                 if names is not None and names.has_candidate_columns:
-                    return self._with_candidate_columns(query.select(["_score"]).with_row_id(True).to_arrow(), names)
+                    found = self._full_text_row_ids(terms, limit, where)
+                    if found is None:
+                        found = query.select(["_score"]).with_row_id(True).to_arrow()
+                    return self._with_candidate_columns(found, names)
                 return query.select([*_LIGHT_COLUMNS, FTS_COLUMN, "_score"]).with_row_id(True).to_list()
             return query.select([*_RESULT_COLUMNS, FTS_COLUMN, "_score"]).to_list()
         except Exception as exc:  # noqa: BLE001 - e.g. no FTS index yet on a fresh table
@@ -1595,6 +1604,28 @@ class ChunkStore:
             columns += ["vector"] + (["content", FTS_COLUMN] if texts_fit(rows) else [])
         table = self._chunks.search().select(columns).with_row_id(True).limit(None).to_arrow()
         return version, table
+
+    def _nearest_row_ids(self, vector: np.ndarray, limit: int, version: int, where: str | None) -> pa.Table | None:
+        """``nearest``'s row ids and distances through LanceDB's async table (lance_reads), None if that failed."""
+        try:
+            return nearest_row_ids(
+                self._chunks,
+                vector,
+                limit=limit,
+                nprobes=ivf_nprobes(self._row_count(version)),
+                refine_factor=VECTOR_REFINE_FACTOR,
+                where=where,
+            )
+        except Exception as exc:  # noqa: BLE001 - the synchronous query answers instead
+            log_fallback("vector search", exc)
+            return None
+
+    def _full_text_row_ids(self, terms: str, limit: int, where: str | None) -> pa.Table | None:
+        try:
+            return full_text_row_ids(self._chunks, terms, column=FTS_COLUMN, limit=limit, where=where)
+        except Exception as exc:  # noqa: BLE001 - the synchronous query answers instead
+            log_fallback("full-text search", exc)
+            return None
 
     def _with_candidate_columns(self, found: pa.Table, names: NameTable) -> list[dict[str, Any]]:
         """A search's row ids and score (its one other column), as rows of ``_LIGHT_COLUMNS`` from the
