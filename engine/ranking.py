@@ -417,6 +417,7 @@ def _subject(query: QueryInfo) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=_CACHED)
 def _word_stem(word: str) -> str:
     for suffix in ("ing", "ers", "er", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -427,6 +428,13 @@ def _word_stem(word: str) -> str:
 _NAME_SEPARATORS = re.compile(r"::|->|\.|#|:")
 
 
+@lru_cache(maxsize=_CACHED)
+def _name_word_stems(symbol: str) -> frozenset[str]:
+    """The stems of the words (3+ letters) of a symbol's own name: ``ConfigParser`` -> config, pars."""
+    return frozenset(_word_stem(w) for w in split_identifier(_last(symbol)) if len(w) > 2)
+
+
+@lru_cache(maxsize=_CACHED)
 def _last(name: str) -> str:
     """The last part of a qualified name: ``Session.request``, ``Rack::Utils``, ``Picker:find`` (Lua)."""
     return _NAME_SEPARATORS.split(name)[-1] if name else ""
@@ -534,7 +542,7 @@ class Reranker:
             if opts.symbols and query.kind != "symbol" and row.symbol and word_stems:
                 # ``parse config`` names ``parseConfig`` / ``ConfigParser``: every word of the chunk's
                 # own name (two or more) is a query word.
-                own = {_word_stem(w) for w in split_identifier(_last(row.symbol)) if len(w) > 2}
+                own = _name_word_stems(row.symbol)
                 if len(own) >= 2 and own <= word_stems and gate > 0:
                     score += NAME_WORDS_BOOST * gate
                     signals.append(f"name words +{NAME_WORDS_BOOST * gate:.2f}")
@@ -735,6 +743,7 @@ FORWARDER_FACTOR = 0.5
 FORWARDER_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 
 
+@lru_cache(maxsize=_CACHED)
 def _bare(name: str) -> str:
     """A name without its qualifier and its ``_`` / ``$`` convention prefix, normalised."""
     return _norm(_last(name).lstrip("_$"))
