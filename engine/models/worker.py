@@ -55,6 +55,9 @@ START_TIMEOUT_S = 120.0  # loading a big model from a cold disk on a busy machin
 INDEX_NICE = 10
 RELEASE_PAGES_TIMEOUT_S = 10.0  # a madvise over a worker's mappings: ~10-30 ms
 INDEX_IDLE_EXIT_S = 120.0
+# A small index's query (nothing beside its embedding) of at least this many characters, ~30 tokens of
+# English, runs on every thread; a shorter one is faster on the query worker's one (embed_query_alone).
+ALONE_MIN_CHARS = 128
 
 
 def _request_timeout(texts: int) -> float:
@@ -480,13 +483,16 @@ class WorkerEmbedder(Embedder):
         return vector
 
     def embed_query_alone(self, query: str) -> np.ndarray:
-        # Every thread: nothing of the query but ~3 ms of Python runs beside it, and two llama.cpp threads
-        # answered rxjs's docstring queries faster over LSP, p95 median 38.9 vs 44.5 ms in eight alternated
-        # pairs (BENCHMARKS.md, "bm25mem (session 8)"). With LanceDB's BM25 beside it they did not.
-        threads = self.threads if self.threads > self.query_threads else None
-        vector: np.ndarray = _normalise(
-            self._embed_on(self._query, [self.cap(self.info.query_prefix + query)], threads)
-        )[0]
+        # Every thread for a long query: nothing of the search but ~3 ms of Python runs beside it, and two
+        # llama.cpp threads answered rxjs's docstring queries faster over LSP, p95 median 38.9 vs 44.5 ms
+        # (BENCHMARKS.md, "bm25mem (session 8)"). Not for a short one: its one small decode on 2 threads
+        # waits at every graph node's barrier, and with OMP_WAIT_POLICY=PASSIVE each wait is a sleep:
+        # 9 tokens took 10-12 ms on 2 threads against 5.5-6.7 on one, 15 tokens 11-13 against 8-10; the
+        # two were even at ~29 tokens, and 56 took 22-27 against 34-39 (BENCHMARKS.md, "Lead, session 15").
+        text = self.cap(self.info.query_prefix + query)
+        long = len(text) >= ALONE_MIN_CHARS  # characters, not tokens: a restart loads no vocabulary
+        threads = self.threads if long and self.threads > self.query_threads else None
+        vector: np.ndarray = _normalise(self._embed_on(self._query, [text], threads))[0]
         return vector
 
     def embed_interactive(self, texts: Sequence[str]) -> np.ndarray:

@@ -97,10 +97,10 @@ def test_worker_embeddings_equal_the_in_process_ones(worker: WorkerEmbedder, lla
     assert worker.cap(TEXTS[-1]) == llama_embedder.cap(TEXTS[-1])
 
 
-def test_a_query_alone_runs_on_every_thread_for_that_request_only(worker: WorkerEmbedder, monkeypatch):
+def test_a_long_query_alone_runs_on_every_thread_for_that_request_only(worker: WorkerEmbedder, monkeypatch):
     """``embed_query_alone`` (a small index's query: nothing but ~3 ms of Python beside it) asks the
-    query worker for all of the embedder's threads for that request; the vector is the same, and the
-    next plain query is on the worker's own (half) again."""
+    query worker for all of the embedder's threads for a long query, for that request only; a short
+    one stays on the worker's own thread (faster: no barrier sleeps). The vector is the same either way."""
     import engine.models.worker as worker_module
 
     assert worker.threads == 2 and worker.query_threads == 1
@@ -112,11 +112,14 @@ def test_a_query_alone_runs_on_every_thread_for_that_request_only(worker: Worker
         return original(tag, obj)
 
     monkeypatch.setattr(worker_module, "encode_json", recording)
-    for text in TEXTS[:3]:
+    short = TEXTS[6]
+    long = " ".join([TEXTS[6], TEXTS[2], "and log every attempt with its delay"])
+    assert len(short) < worker_module.ALONE_MIN_CHARS <= len(long)
+    for text in (short, long, short):
         plain = worker.embed_query(text)
         alone = worker.embed_query_alone(text)
         assert float(plain @ alone) > 0.9999
-    assert [r.get("threads") for r in sent if r.get("op") == "embed"] == [None, 2] * 3
+    assert [r.get("threads") for r in sent if r.get("op") == "embed"] == [None, None, None, 2, None, None]
 
 
 def test_queries_and_documents_use_separate_workers_at_their_priorities(worker: WorkerEmbedder):
