@@ -253,6 +253,12 @@ def settings(
             ("OMP ACTIVE", product, {"OMP_WAIT_POLICY": "ACTIVE"}),
             ("threads pinned", product, {**PASSIVE, "OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}),
         ]
+        if bf16:  # session 15: the shipped format through the engine, sleeping waits against a short spin
+            engine = {**product, "model": bf16, "engine": True}
+            out += [("BF16 engine", engine, PASSIVE)]
+            out += [
+                (f"BF16 engine GOMP_SPINCOUNT {n}", engine, {**spin, "GOMP_SPINCOUNT": n}) for n in ("1000", "10000")
+            ]
         return out
     if sweep == "files":  # flops9: other GGUF files of the model on the product's build (--model NAME=FILE)
         return out + [(name, {**product, "model": path}, PASSIVE) for name, path in (files or {}).items()]
